@@ -1,0 +1,40 @@
+"""``python -m course_lib <command>``: the course's command line.
+
+Each command lives in its own module under :mod:`course_lib.commands` and is listed in
+``course_lib.commands.COMMANDS``; see that package for how to add one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .commands import COMMANDS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib",
+        description="The ImageNet → AlexNet course: environment checks, data, training, scoring.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module_name in COMMANDS:
+        module = importlib.import_module(f"course_lib.commands.{module_name}")
+        command = sub.add_parser(
+            module.NAME, help=module.HELP, description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

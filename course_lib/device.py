@@ -1,0 +1,180 @@
+"""The one place that chooses a device, a precision and seeds.
+
+Every notebook and every command calls :func:`pick_device`; none picks a device itself.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+VALID_DEVICES = ("cuda", "mps", "cpu")
+
+
+class DeviceError(RuntimeError):
+    """A requested device is unknown or not available on this machine."""
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(prefer: str | None = None, environ: Mapping[str, str] | None = None) -> torch.device:
+    """The device to compute on: CUDA, then Apple's MPS, then the CPU.
+
+    ``prefer`` (or else the ``COURSE_DEVICE`` variable) forces a choice such as ``"cpu"`` or
+    ``"cuda:1"``; asking for a device this machine does not have raises :class:`DeviceError`
+    rather than silently falling back.
+    """
+    env = os.environ if environ is None else environ
+    wanted = prefer or env.get("COURSE_DEVICE") or ""
+    wanted = wanted.strip().lower()
+    if wanted:
+        kind = wanted.split(":", 1)[0]
+        if kind not in VALID_DEVICES:
+            raise DeviceError(
+                f"unknown device {wanted!r} (from {'the argument' if prefer else 'COURSE_DEVICE'}):"
+                f" use one of {', '.join(VALID_DEVICES)}"
+            )
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise DeviceError(f"device {wanted!r} was asked for, but torch sees no CUDA device")
+        if kind == "mps" and not _mps_available():
+            raise DeviceError(f"device {wanted!r} was asked for, but MPS is not available")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How to run the forward pass: ``autocast_dtype`` None means plain fp32."""
+
+    autocast_dtype: torch.dtype | None
+    use_grad_scaler: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has bf16 instructions (AVX512-BF16 or AMX), so bf16 autocast pays."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def pick_precision(device: torch.device | str, fp32: bool = False) -> Precision:
+    """The mixed-precision mode for ``device``.
+
+    * CUDA with bf16 support (Ampere and newer): bf16 autocast, no grad scaler.
+    * Older CUDA (e.g. a T4): fp16 autocast with a grad scaler against underflow.
+    * CPU with native bf16 instructions: bf16 autocast; other CPUs and MPS: fp32.
+    * ``fp32=True``: fp32 everywhere.
+    """
+    device = torch.device(device)
+    if fp32:
+        return Precision(None, False, "fp32 was requested")
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return Precision(torch.bfloat16, False, "this CUDA device supports bf16")
+        return Precision(torch.float16, True, "CUDA without bf16: fp16 with a grad scaler")
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return Precision(torch.bfloat16, False, "this CPU has native bf16 instructions")
+    return Precision(None, False, f"no fast reduced precision on {device.type}")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded with ``seed``.
+
+    ``deterministic=True`` also asks torch for deterministic kernels (slower, and some
+    operations then raise), which the resume-equals-uninterrupted guarantee relies on.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    return torch.Generator().manual_seed(seed)
+
+
+def _ram_gb() -> float | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return None
+
+
+def _device_name(device: torch.device) -> tuple[str, float | None]:
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return props.name, props.total_memory / 2**30
+    if device.type == "mps":
+        return "Apple GPU (MPS)", None
+    return _cpu_name(), None
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def environment_report(environ: Mapping[str, str] | None = None) -> dict:
+    """Everything a bug report needs: versions, device, profile, data (a flat JSON-able dict)."""
+    import torchvision
+
+    from . import __version__
+    from .paths import data_dir, present_datasets
+    from .profiles import profile_source
+
+    env = os.environ if environ is None else environ
+    profile, profile_reason = profile_source(env)
+    device = pick_device(environ=env)
+    name, memory = _device_name(device)
+    precision = pick_precision(device)
+    root = data_dir(env)
+    ram = _ram_gb()
+    return {
+        "course_lib": __version__,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        "executable": sys.executable,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_version": torch.version.cuda,
+        "cuda_devices": torch.cuda.device_count(),
+        "device": str(device),
+        "device_name": name,
+        "device_memory_gb": None if memory is None else round(memory, 1),
+        "precision": precision.name,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "ram_gb": None if ram is None else round(ram, 1),
+        "profile": profile,
+        "profile_reason": profile_reason,
+        "data_dir": str(root),
+        "datasets_present": present_datasets(root),
+    }

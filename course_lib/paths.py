@@ -1,0 +1,38 @@
+"""Where the course keeps its data: the datasets workspace.
+
+The root is ``COURSE_DATA`` if set, else the ``data/`` folder of the checkout this package was
+imported from, else ``./data``. Nothing here creates a folder; callers that write call
+``mkdir`` themselves.
+
+A dataset counts as *present* when its folder under the root holds the completion marker
+:data:`COMPLETE_MARKER`, written only after a download was verified and fully extracted (or a
+cache fully built), so a half-extracted archive never looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+COMPLETE_MARKER = ".complete"
+
+_CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The datasets workspace (not created here)."""
+    env = os.environ if environ is None else environ
+    if env.get("COURSE_DATA"):
+        return Path(env["COURSE_DATA"]).expanduser()
+    if (_CHECKOUT_ROOT / "pyproject.toml").is_file():
+        return _CHECKOUT_ROOT / "data"
+    return Path.cwd() / "data"
+
+
+def present_datasets(root: Path | None = None) -> list[str]:
+    """Names of the folders under ``root`` that carry the completion marker, sorted."""
+    root = data_dir() if root is None else Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / COMPLETE_MARKER).is_file())
