@@ -178,3 +178,16 @@ def environment_report(environ: Mapping[str, str] | None = None) -> dict:
         "data_dir": str(root),
         "datasets_present": present_datasets(root),
     }
+
+
+def format_report(report: dict) -> str:
+    """An :func:`environment_report` as a two-column table of text."""
+    width = max(len(key) for key in report)
+    lines = []
+    for key, value in report.items():
+        if isinstance(value, list):
+            value = ", ".join(value) if value else "(none yet)"
+        elif value is None:
+            value = "-"
+        lines.append(f"{key:<{width}}  {value}")
+    return "\n".join(lines)

@@ -16,21 +16,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def format_report(report: dict) -> str:
-    """The report as a two-column table."""
-    width = max(len(key) for key in report)
-    lines = []
-    for key, value in report.items():
-        if isinstance(value, list):
-            value = ", ".join(value) if value else "(none yet)"
-        elif value is None:
-            value = "-"
-        lines.append(f"{key:<{width}}  {value}")
-    return "\n".join(lines)
-
-
 def run(args) -> int:
-    from ..device import DeviceError, environment_report
+    from ..device import DeviceError, environment_report, format_report
     from ..profiles import UnknownProfileError
 
     try:

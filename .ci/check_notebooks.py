@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Notebook hygiene: fail when a notebook would teach nothing on the web or leak local state.
+
+Checks every ``notebooks/NN_*.ipynb`` (or the files/folders given):
+
+* valid JSON, nbformat 4;
+* no cell keeps an error output, and the notebook has been executed (outputs are kept from a
+  laptop-profile run);
+* notebook metadata holds only ``kernelspec``, ``language_info`` and ``jupytext``; cell metadata
+  only ``tags`` and ``jupyter`` (collapsed/hidden solutions); no execution timings;
+* the course conventions: the first cell is markdown with the Colab and Binder badges, and one
+  code cell is tagged ``parameters``.
+
+``--fix`` strips the metadata (keeping outputs and execution counts) instead of reporting it.
+Exit status 1 when a problem is left, with one line per problem naming the file and cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+NOTEBOOK_KEYS = {"kernelspec", "language_info", "jupytext"}
+CELL_KEYS = {"tags", "jupyter"}
+LANGUAGE_INFO_KEYS = {"name"}
+
+
+def notebook_paths(args: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            paths.extend(sorted(p.glob("[0-9][0-9]_*.ipynb")))
+        else:
+            paths.append(p)
+    return paths
+
+
+def strip(nb: dict) -> bool:
+    """Remove disallowed metadata in place; True if anything changed."""
+    changed = False
+    meta = nb.setdefault("metadata", {})
+    for key in set(meta) - NOTEBOOK_KEYS:
+        del meta[key]
+        changed = True
+    info = meta.get("language_info")
+    if isinstance(info, dict):
+        for key in set(info) - LANGUAGE_INFO_KEYS:
+            del info[key]
+            changed = True
+    for cell in nb.get("cells", []):
+        cmeta = cell.setdefault("metadata", {})
+        for key in set(cmeta) - CELL_KEYS:
+            del cmeta[key]
+            changed = True
+        for out in cell.get("outputs", []):
+            if out.get("metadata") and out.get("output_type") in ("display_data", "execute_result"):
+                out["metadata"] = {}
+                changed = True
+    return changed
+
+
+def problems(path: Path, nb: dict) -> list[str]:
+    found = []
+    if nb.get("nbformat") != 4:
+        found.append(f"{path}: nbformat {nb.get('nbformat')} (expected 4)")
+    meta = nb.get("metadata", {})
+    extra = sorted(set(meta) - NOTEBOOK_KEYS)
+    if extra:
+        found.append(f"{path}: notebook metadata not stripped: {', '.join(extra)} (run with --fix)")
+    info = meta.get("language_info", {})
+    extra_info = sorted(set(info) - LANGUAGE_INFO_KEYS) if isinstance(info, dict) else []
+    if extra_info:
+        found.append(f"{path}: language_info carries {', '.join(extra_info)} (run with --fix)")
+    cells = nb.get("cells", [])
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    for i, cell in enumerate(cells, start=1):
+        extra = sorted(set(cell.get("metadata", {})) - CELL_KEYS)
+        if extra:
+            found.append(f"{path}: cell {i}: metadata not stripped: {', '.join(extra)} (run with --fix)")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"{path}: cell {i}: keeps an error output "
+                             f"({out.get('ename')}: {out.get('evalue')})")
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = "".join(out.get("text", []))
+                if "Traceback (most recent call last)" in text:
+                    found.append(f"{path}: cell {i}: stderr keeps a traceback")
+    if code and all(c.get("execution_count") is None for c in code if c.get("source")):
+        found.append(f"{path}: no cell has been executed (keep outputs from a laptop-profile run)")
+    if not cells or cells[0].get("cell_type") != "markdown":
+        found.append(f"{path}: the first cell must be markdown (title, goals, badges)")
+    else:
+        first = "".join(cells[0].get("source", []))
+        for badge, host in (("Colab", "colab.research.google.com"), ("Binder", "mybinder.org")):
+            if host not in first:
+                found.append(f"{path}: cell 1: no {badge} badge ({host})")
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in code):
+        found.append(f"{path}: no code cell is tagged 'parameters'")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", default=["notebooks"])
+    parser.add_argument("--fix", action="store_true", help="strip metadata in place")
+    args = parser.parse_args(argv)
+    paths = notebook_paths(args.paths)
+    if not paths:
+        print("check_notebooks: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
+        return 1
+    found: list[str] = []
+    for path in paths:
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            found.append(f"{path}: not a readable notebook ({exc})")
+            continue
+        if args.fix and strip(nb):
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            print(f"stripped {path}")
+        found.extend(problems(path, nb))
+    for line in found:
+        print(line, file=sys.stderr)
+    if not found:
+        print(f"notebook hygiene: {len(paths)} notebook(s) clean")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

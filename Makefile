@@ -1,0 +1,75 @@
+# The course in two commands:  make lab   (open the notebooks)   make test   (prove they all run)
+#
+# Both create .venv on first use and install the course into it. Options:
+#   make setup CPU=1          install torch from PyTorch's CPU-only wheel index (small download)
+#   make execute PROFILE=laptop   re-run every notebook in place to refresh the kept outputs
+#   make lint                 ruff on code and notebooks
+#   LAB_ARGS="--no-browser --port 8899" make lab
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.course-installed
+CPU ?= 0
+PROFILE ?= laptop
+LAB_ARGS ?=
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# Jupyter refuses to run as root unless told; containers (and CI) often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: setup lab test unit notebooks lint execute doctor bench clean help
+
+help:
+	@echo "make lab                 open JupyterLab on notebooks/ (sets up .venv on first use)"
+	@echo "make test                unit tests, notebook hygiene, lint, every notebook under nbval (smoke)"
+	@echo "make setup [CPU=1]       only create .venv and install the course (CPU=1: CPU-only torch)"
+	@echo "make execute PROFILE=laptop   re-run notebooks in place (refresh kept outputs)"
+	@echo "make lint | make doctor | make bench | make clean"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if [ "$(CPU)" = "1" ]; then \
+		$(PY) -m pip install torch torchvision --index-url $(TORCH_CPU_INDEX); fi
+	$(PY) -m pip install -e ".[dev]"
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+
+test: $(STAMP)
+	$(PY) .ci/check_notebooks.py notebooks
+	$(PY) -m ruff check .
+	$(PY) -m pytest tests -n 2 -q
+	CI=true COURSE_PROFILE=smoke $(PY) -m pytest -q -n 2 --dist loadscope -p no:cacheprovider \
+		--nbval-lax --nbval-sanitize-with .ci/nbval_sanitize.cfg --nbval-cell-timeout=600 notebooks
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -n 2 -q
+
+notebooks: $(STAMP)
+	CI=true COURSE_PROFILE=smoke $(PY) -m pytest -q -n 2 --dist loadscope -p no:cacheprovider \
+		--nbval-lax --nbval-sanitize-with .ci/nbval_sanitize.cfg notebooks
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) .ci/check_notebooks.py notebooks
+
+execute: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+		echo "executing $$nb under the $(PROFILE) profile"; \
+		COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+	done
+	$(PY) .ci/check_notebooks.py --fix notebooks
+
+doctor: $(STAMP)
+	$(PY) -m course_lib doctor
+
+bench: $(STAMP)
+	$(PY) -m course_lib bench --save
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,85 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course_lib.__main__ import build_parser, main
+from course_lib.commands import COMMANDS
+from course_lib.profiles import PROFILES
+
+
+def run_cli(*args, **env):
+    environ = {k: v for k, v in os.environ.items() if k not in ("CI", "COURSE_PROFILE")}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-m", "course_lib", *args], capture_output=True,
+                          text=True, env=environ, timeout=120)
+
+
+def test_doctor_json_under_ci_reports_smoke():
+    result = run_cli("doctor", "--json", CI="true")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["profile"] == "smoke"
+    for key in ("profile", "device", "torch", "python", "data_dir"):
+        assert key in report
+
+
+def test_course_profile_wins():
+    result = run_cli("doctor", "--json", COURSE_PROFILE="laptop", CI="true")
+    assert json.loads(result.stdout)["profile"] == "laptop"
+
+
+def test_bogus_profile_exits_nonzero_and_names_the_valid_ones():
+    result = run_cli("doctor", COURSE_PROFILE="bogus")
+    assert result.returncode != 0
+    assert result.stdout == ""
+    for name in PROFILES:
+        assert name in result.stderr
+
+
+def test_doctor_table_is_readable(capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("course_lib")
+    assert any(line.startswith("profile ") for line in out.splitlines())
+
+
+def test_help_lists_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for module in COMMANDS:
+        assert module in result.stdout
+
+
+def test_every_command_has_help():
+    parser = build_parser()
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args([name, "--help"])
+        assert info.value.code == 0
+
+
+def test_no_command_is_a_usage_error():
+    result = run_cli()
+    assert result.returncode == 2 and "COMMAND" in result.stderr
+
+
+def test_bench_quick_reports_json(tmp_path, capsys):
+    assert main(["bench", "--quick", "--json", "--save", str(tmp_path)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["quick"] is True
+    assert record["environment"]["torch"]
+    saved = list(tmp_path.glob("*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["results"] == record["results"]
+    for row in record["results"]:
+        assert row["baseline"] > 0 and row["candidate"] > 0
+        assert row["ratio"] == pytest.approx(
+            row["candidate"] / row["baseline"] if row["higher_is_better"]
+            else row["baseline"] / row["candidate"])
+
+
+def test_bench_unknown_name_is_an_error(capsys):
+    assert main(["bench", "no-such-benchmark"]) == 2
+    assert "no-such-benchmark" in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""The hygiene check that CI runs on every notebook catches what it promises to catch."""
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("check_notebooks", ROOT / ".ci" / "check_notebooks.py")
+check_notebooks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check_notebooks)
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write(tmp_path, nb, name="00_test.ipynb"):
+    path = tmp_path / name
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def clean_nb():
+    return load(NOTEBOOKS[0])
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00_start_here.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_repository_notebooks_are_clean(path):
+    assert check_notebooks.problems(path, load(path)) == []
+
+
+def test_clean_notebook_passes(tmp_path, clean_nb):
+    assert check_notebooks.main([str(write(tmp_path, clean_nb))]) == 0
+
+
+def test_planted_error_output_is_caught(tmp_path, clean_nb, capsys):
+    nb = copy.deepcopy(clean_nb)
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and c["outputs"])
+    cell["outputs"].append({"output_type": "error", "ename": "ZeroDivisionError",
+                            "evalue": "division by zero", "traceback": []})
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 1
+    err = capsys.readouterr().err
+    assert "keeps an error output (ZeroDivisionError: division by zero)" in err
+    assert "00_test.ipynb: cell" in err
+
+
+def test_unstripped_metadata_is_caught_and_fixed(tmp_path, clean_nb, capsys):
+    nb = copy.deepcopy(clean_nb)
+    nb["metadata"]["widgets"] = {"state": {}}
+    nb["cells"][2]["metadata"]["execution"] = {"iopub.execute_input": "2026-01-01"}
+    path = write(tmp_path, nb)
+    assert check_notebooks.main([str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "notebook metadata not stripped: widgets" in err
+    assert "cell 3: metadata not stripped: execution" in err
+    assert check_notebooks.main(["--fix", str(path)]) == 0
+    fixed = load(path)
+    assert "widgets" not in fixed["metadata"]
+    assert [c.get("outputs") for c in fixed["cells"]] == [c.get("outputs") for c in clean_nb["cells"]]
+
+
+def test_unexecuted_notebook_is_caught(tmp_path, clean_nb, capsys):
+    nb = copy.deepcopy(clean_nb)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = None
+            cell["outputs"] = []
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 1
+    assert "no cell has been executed" in capsys.readouterr().err
+
+
+def test_missing_conventions_are_caught(tmp_path, clean_nb, capsys):
+    nb = copy.deepcopy(clean_nb)
+    nb["cells"][0]["source"] = "# A title without badges"
+    for cell in nb["cells"]:
+        cell["metadata"].pop("tags", None)
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 1
+    err = capsys.readouterr().err
+    assert "no Colab badge" in err and "no Binder badge" in err
+    assert "tagged 'parameters'" in err
+
+
+def test_broken_json_is_reported(tmp_path, capsys):
+    path = tmp_path / "01_broken.ipynb"
+    path.write_text("{not json", encoding="utf-8")
+    assert check_notebooks.main([str(path)]) == 1
+    assert "01_broken.ipynb: not a readable notebook" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""pyproject.toml, environment.yml and binder/ must agree, and the README's commands must exist."""
+
+import re
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+REQ = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(>=\s*[\w.]+)?")
+
+
+def parse(lines):
+    found = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = REQ.match(line)
+        assert match, f"cannot parse requirement {line!r}"
+        found[match.group(1).lower().replace("_", "-")] = (match.group(2) or "").replace(" ", "")
+    return found
+
+
+def pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_torch_is_never_pinned_exactly():
+    for dep in pyproject()["project"]["dependencies"]:
+        assert "==" not in dep, f"exact pin in pyproject: {dep}"
+        assert dep.replace(" ", "").count(">=") == 1, f"dependency without a lower bound: {dep}"
+
+
+def test_binder_requirements_match_pyproject():
+    ours = parse(pyproject()["project"]["dependencies"])
+    binder_lines = (ROOT / "binder" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    assert parse(binder_lines) == ours
+    assert any("download.pytorch.org/whl/cpu" in line for line in binder_lines), "Binder must use CPU torch"
+
+
+def test_environment_yml_installs_the_course_editable():
+    text = (ROOT / "environment.yml").read_text(encoding="utf-8")
+    entries = [line.strip()[2:].strip() for line in text.splitlines()
+               if line.strip().startswith("- ")]
+    # python, pip, and the course itself: everything else comes from pyproject.toml, so the
+    # two lists cannot drift apart.
+    assert entries == ["conda-forge", "python>=3.10", "pip", "pip:", '-e ".[dev]"'], entries
+
+
+def test_requires_python_matches_the_environment():
+    assert pyproject()["project"]["requires-python"] == ">=3.10"
+
+
+def test_binder_post_build_fails_fast_and_installs_the_course():
+    post = (ROOT / "binder" / "postBuild").read_text(encoding="utf-8")
+    assert post.startswith("#!/bin/bash")
+    assert "set -euo pipefail" in post or "set -e" in post
+    assert "pip install --no-deps -e ." in post
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+
+
+def test_dev_extra_has_the_test_tools():
+    dev = parse(pyproject()["project"]["optional-dependencies"]["dev"])
+    for tool in ("pytest", "nbval", "pytest-xdist", "ruff", "nbstripout"):
+        assert tool in dev
+
+
+def test_makefile_has_the_readme_commands():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in ("lab", "test", "setup", "execute", "lint"):
+        assert re.search(rf"^{target}:", makefile, re.M), target
+    assert "make lab" in readme and "make test" in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in ci
