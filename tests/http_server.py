@@ -67,7 +67,8 @@ class LocalServer:
     def __init__(self, root: Path, **options):
         self.state = ServerState(root=Path(root), **options)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
 
     def url(self, name: str) -> str:
         host, port = self._server.server_address[:2]

@@ -1,0 +1,127 @@
+"""An epoch of random crop + flip batches: the decode-once cache against per-sample JPEG decoding.
+
+Both read the *same* JPEGs, written once to a temporary folder from a laptop-profile SynthNet
+training split (6,000 images at 64 px; crop 56):
+
+* baseline: ``torch.utils.data.DataLoader`` over a dataset that opens each JPEG with PIL and
+  applies torchvision's ``RandomCrop`` + ``RandomHorizontalFlip`` + ``PILToTensor``, with
+  ``num_workers`` worker processes (persistent, so worker start-up is not counted) and the batch
+  moved to the device;
+* candidate: the cache built from those JPEGs (:func:`course_lib.datasets.cache.build_cache`,
+  not timed; its build time is in the notes), read by :class:`~course_lib.datasets.loader.UInt8Loader`
+  onto the device and cropped/flipped there by
+  :func:`course_lib.datasets.augment.random_crop_flip`, with torch limited to the same number of
+  threads as the baseline has workers.
+
+Images per second of a whole epoch (best of 2 epochs each); target ≥ 10× on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from . import BenchResult, best_time
+
+
+class _JpegFolder(torch.utils.data.Dataset):
+    """Per-sample decoding: ``(path, label)`` → transformed ``(3, s, s) uint8`` tensor."""
+
+    def __init__(self, samples, transform):
+        self.samples = samples
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        path, label = self.samples[i]
+        with Image.open(path) as img:
+            return self.transform(img.convert("RGB")), label
+
+
+def _write_jpegs(data, root: Path) -> list[tuple[Path, int]]:
+    from PIL import Image
+
+    samples = []
+    for i, (image, label) in enumerate(zip(data.images, data.labels.tolist())):
+        folder = root / f"{label:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{i:06d}.JPEG"
+        Image.fromarray(image.transpose(1, 2, 0)).save(path, quality=90)
+        samples.append((path, label))
+    return samples
+
+
+def run(device, quick: bool) -> list[BenchResult]:
+    from torchvision.transforms import v2
+
+    from ..datasets import synthnet
+    from ..datasets.augment import random_crop_flip
+    from ..datasets.cache import build_cache
+    from ..datasets.loader import UInt8Loader
+    from ..profiles import get_profile
+
+    profile = get_profile("laptop")
+    workers = profile.num_workers
+    if quick:
+        profile = profile.replace(num_classes=4, image_size=32, crop_size=28, train_per_class=16,
+                                  batch_size=16)
+        workers = 0
+    device = torch.device(device)
+    size, crop, batch = profile.image_size, profile.crop_size, profile.batch_size
+    data = synthnet.from_profile(profile, "train")
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+
+    with tempfile.TemporaryDirectory(prefix="course-bench-loader-") as tmp:
+        tmp = Path(tmp)
+        samples = _write_jpegs(data, tmp / "jpegs")
+        start = time.perf_counter()
+        cache = build_cache(samples, tmp / "cache", size, workers=max(workers, 1),
+                            progress=False)
+        build_s = time.perf_counter() - start
+        n = len(cache)
+
+        transform = v2.Compose([v2.RandomCrop(crop), v2.RandomHorizontalFlip(), v2.PILToTensor()])
+        baseline_loader = torch.utils.data.DataLoader(
+            _JpegFolder(samples, transform), batch_size=batch, shuffle=True,
+            num_workers=workers, persistent_workers=workers > 0,
+            pin_memory=device.type == "cuda")
+
+        def baseline_epoch(batches=baseline_loader):
+            for images, labels in batches:
+                images.to(device, non_blocking=True)
+                labels.to(device, non_blocking=True)
+
+        loader = UInt8Loader(cache.images, cache.labels, batch, shuffle=True, seed=0,
+                             device=device)
+        generator = torch.Generator(device=device).manual_seed(0)
+
+        def candidate_epoch():
+            for images, _labels in loader:
+                random_crop_flip(images, crop, generator)
+
+        baseline_s = best_time(baseline_epoch, repeats=2, sync=sync)
+        del baseline_epoch, baseline_loader  # stop its workers before timing the candidate
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(workers, 1))
+        try:
+            candidate_s = best_time(candidate_epoch, repeats=2, sync=sync)
+        finally:
+            torch.set_num_threads(threads)
+
+    return [BenchResult(
+        name="loader_epoch", unit="images/s",
+        baseline_label=f"PIL + torchvision DataLoader, {workers} workers",
+        baseline=n / baseline_s,
+        candidate_label="uint8 cache + UInt8Loader + random_crop_flip",
+        candidate=n / candidate_s, higher_is_better=True, target_ratio=10.0,
+        notes=f"{n} JPEGs at {size} px, crop {crop}, batch {batch}, {max(workers, 1)} "
+              f"thread(s) for the cache loader, on {device}; decode-once build took "
+              f"{build_s:.1f} s",
+    )]

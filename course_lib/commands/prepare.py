@@ -1,0 +1,192 @@
+"""Build decode-once caches: images decoded, resized and centre-cropped once, stored as uint8.
+
+    python -m course_lib prepare synthnet --size 64            # profile-sized SynthNet
+    python -m course_lib prepare synthnet --size 64 --num-classes 10 --knob clutter=0.9
+    python -m course_lib prepare imagenette2-160 --size 128    # a registry dataset
+    python -m course_lib prepare imagefolder --root DIR --size 64   # any DIR/<class>/<image> tree
+
+For ``synthnet`` and registry datasets one cache per split is written under
+``<out>/<split>/``; for ``imagefolder`` one cache is written to ``<out>``. The default ``<out>``
+is ``$COURSE_DATA/caches/<name>-<size>`` (``imagefolder-<folder name>-<size>`` for a folder).
+A cache whose inputs have not changed is opened, not rebuilt. Bad files are skipped and listed
+(``--json`` prints them with their reasons); a class whose every file is bad stops the build.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+NAME = "prepare"
+HELP = "build the decode-once uint8 cache of SynthNet, a registry dataset or an image folder"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("name", help="synthnet, imagefolder, or a registry dataset name")
+    parser.add_argument("--size", type=int, default=None,
+                        help="side of the stored images in px (default: the profile's image_size)")
+    parser.add_argument("--root", default=None,
+                        help="imagefolder: the class/image tree; registry: where the dataset "
+                             "was fetched (default: fetch it into the data folder)")
+    parser.add_argument("--out", default=None, help="cache folder (default: see above)")
+    parser.add_argument("--splits", default=None,
+                        help="comma-separated splits (default: all the dataset has; "
+                             "train,val,test for synthnet)")
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes")
+    parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    parser.add_argument("--allow-empty-classes", action="store_true",
+                        help="build even if every image of a class is bad (warns)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    synth = parser.add_argument_group("synthnet")
+    synth.add_argument("--num-classes", type=int, default=None)
+    synth.add_argument("--per-class", type=int, default=None,
+                       help="images per class in every split (default: the profile's)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                       help="a SynthNet knob, e.g. clutter=0.9 or viewpoint=0.2:0.8 (a range)")
+
+
+def _parse_knobs(items: list[str]) -> dict:
+    knobs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--knob {item!r}: expected NAME=VALUE, e.g. clutter=0.9")
+        try:
+            lo, _, hi = value.partition(":")
+            knobs[name.strip()] = (float(lo), float(hi)) if hi else float(lo)
+        except ValueError:
+            raise ValueError(f"--knob {item!r}: {value!r} is not a number or lo:hi") from None
+    return knobs
+
+
+def _synthnet_caches(args, size: int, out: Path, splits: list[str], progress: bool) -> dict:
+    from ..datasets import synthnet
+    from ..datasets.cache import build_cache
+    from ..profiles import current_profile
+
+    profile = current_profile()
+    knobs = synthnet.Knobs().replace(**_parse_knobs(args.knob))
+    caches = {}
+    for split in splits or list(synthnet.SPLITS):
+        overrides = {"image_size": min(max(size, synthnet.MIN_SIZE), synthnet.MAX_SIZE),
+                     "seed": args.seed, "knobs": knobs}
+        if args.num_classes is not None:
+            overrides["num_classes"] = args.num_classes
+        if args.per_class is not None:
+            overrides["per_class"] = args.per_class
+        data = synthnet.from_profile(profile, split, **overrides)
+        caches[split] = build_cache(
+            data, out / split, size, source=f"synthnet {split} seed={args.seed} "
+            f"knobs={knobs.as_dict()}", force=args.force, progress=progress)
+    return caches
+
+
+def _registry_caches(args, size: int, out: Path, splits: list[str] | None,
+                     progress: bool) -> dict:
+    from ..datasets import readers, registry
+    from ..datasets.cache import build_cache
+
+    spec = registry.get(args.name)
+    root = Path(args.root) if args.root else spec.fetch(progress=progress)
+    caches = {}
+    for split in splits or list(spec.splits):
+        if spec.layout == "cifar10":  # stored as arrays, labels 0..9
+            samples = readers.load_cifar10(spec.locate(root), split)
+            classes = spec.classes
+        else:  # labels in the 0-999 ImageNet index
+            samples = spec.samples(root, split)
+            classes = {index: spec.classes[k] for index, k in spec.label_map().items()}
+        caches[split] = build_cache(
+            samples, out / split, size, classes=classes,
+            source=f"{args.name} {split} from {root}", workers=args.workers, force=args.force,
+            progress=progress, allow_empty_classes=args.allow_empty_classes)
+    return caches
+
+
+def imagefolder_samples(root) -> tuple[list[tuple[Path, int]], list[str]]:
+    """``(samples, classes)`` of a ``root/<class>/<image>`` tree: classes are the sorted
+    sub-folder names, labels their positions; files at any depth under a class folder count if
+    their name has an image extension (bad ones are then skipped by the cache with a reason)."""
+    from ..datasets.images import is_image_file
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--root {root}: not a folder")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ValueError(f"--root {root}: no class sub-folders (expected {root}/<class>/<image>)")
+    samples = []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).rglob("*")):
+            if is_image_file(path.name) and (path.is_file() or path.is_symlink()
+                                             or path.is_dir()):
+                samples.append((path, label))
+    if not samples:
+        raise ValueError(f"--root {root}: no image files under its class folders")
+    return samples, classes
+
+
+def run(args) -> int:
+    from ..datasets.cache import CacheError, EmptyClassError
+    from ..datasets.download import DownloadError
+    from ..datasets.images import BadImageError
+    from ..paths import data_dir
+    from ..profiles import current_profile
+
+    size = args.size or current_profile().image_size
+    name = args.name.lower()
+    progress = not args.json and sys.stderr.isatty()
+    try:
+        if name == "imagefolder":
+            if not args.root:
+                raise ValueError("imagefolder needs --root DIR (a DIR/<class>/<image> tree)")
+            root = Path(args.root)
+            out = Path(args.out) if args.out else (
+                data_dir() / "caches" / f"imagefolder-{root.resolve().name}-{size}")
+            from ..datasets.cache import build_cache
+
+            samples, classes = imagefolder_samples(root)
+            caches = {"all": build_cache(
+                samples, out, size, classes=classes, source=f"imagefolder {root.resolve()}",
+                workers=args.workers, force=args.force, progress=progress,
+                allow_empty_classes=args.allow_empty_classes)}
+        else:
+            out = Path(args.out) if args.out else data_dir() / "caches" / f"{name}-{size}"
+            splits = [s.strip() for s in args.splits.split(",") if s.strip()] \
+                if args.splits else None
+            build = _synthnet_caches if name == "synthnet" else _registry_caches
+            caches = build(args, size, out, splits, progress)
+    except (ValueError, KeyError, OSError, CacheError, EmptyClassError, BadImageError,
+            DownloadError) as exc:
+        print(f"error: prepare {args.name}: {exc}", file=sys.stderr)
+        return 2
+    summary = _summary(args.name, size, out, caches)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for split, info in summary["splits"].items():
+            state = "built" if info["rebuilt"] else "up to date"
+            print(f"{split}: {info['n_images']} images, {info['n_skipped']} skipped, "
+                  f"{len(info['classes'])} classes, {size}px → {info['cache']} ({state})")
+            for item in info["skipped"][:20]:
+                print(f"  skipped {item['file']}: {item['reason']}")
+            if info["n_skipped"] > 20:
+                print(f"  ... and {info['n_skipped'] - 20} more (see skipped.json)")
+    return 0
+
+
+def _summary(name: str, size: int, out: Path, caches: dict) -> dict:
+    splits = {split: cache.summary() for split, cache in caches.items()}
+    classes = list(dict.fromkeys(c for info in splits.values() for c in info["classes"]))
+    return {
+        "name": name,
+        "size": size,
+        "cache": str(out),
+        "n_images": sum(info["n_images"] for info in splits.values()),
+        "n_skipped": sum(info["n_skipped"] for info in splits.values()),
+        "skipped": [item for info in splits.values() for item in info["skipped"]],
+        "classes": classes,
+        "splits": splits,
+    }

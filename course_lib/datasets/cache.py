@@ -1,0 +1,479 @@
+"""The decode-once cache: every image decoded, resized and centre-cropped once, stored as uint8.
+
+A cache is a folder::
+
+    images.npy      (N, 3, S, S) uint8, opened memory-mapped (never read whole into RAM)
+    labels.npy      (N,) int64, the labels the samples came with (e.g. the 0–999 index)
+    manifest.json   source, size, counts per class, checksum of the inputs, version, settings
+    skipped.json    [{"file", "reason"}]: every input that could not be used, and why
+    converted.json  [{"file", "note"}]: inputs kept after a conversion (CMYK, greyscale, a PNG
+                    named .JPEG...)
+    .complete       written last (:data:`course_lib.paths.COMPLETE_MARKER`)
+
+**Decode rules** are those of :mod:`course_lib.datasets.images`.
+
+**Rebuilt only when inputs change.** The manifest holds a checksum of the sorted list of
+``(file, label, size in bytes, mtime)`` — or of the pixels, for in-memory arrays — and the
+settings (size, minimum size, JPEG draft decoding, format version). :func:`build_cache` opens the
+existing cache when they match and rebuilds it otherwise (or with ``force=True``).
+
+**Never half-built.** The build runs in a temporary sibling folder; a corrupt image is skipped and
+logged, never fatal; the completion marker is written last and the folder is then renamed into
+place (the previous cache, if any, is replaced only then). An interrupted build leaves the old
+cache, or nothing, never a partial one that looks complete.
+
+**Never silently drops a class.** If every input of a class is skipped, :func:`build_cache`
+raises :class:`EmptyClassError` naming the class and the reasons, and no cache is written. With
+``allow_empty_classes=True`` it warns instead (a ``UserWarning`` listing the classes) and records
+them in the manifest under ``empty_classes``. A class that simply has no inputs (a 10-class subset
+labelled in the 1000-class index) is not an error.
+
+Decoding runs in parallel (a process pool over chunks; each worker writes its rows straight into
+the memory-mapped array) with a ``tqdm.auto`` progress bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..paths import COMPLETE_MARKER
+from .images import BadImageError, decode_file, resize_center_crop
+
+CACHE_VERSION = 1
+IMAGES_FILE = "images.npy"
+LABELS_FILE = "labels.npy"
+MANIFEST_FILE = "manifest.json"
+SKIPPED_FILE = "skipped.json"
+CONVERTED_FILE = "converted.json"
+
+
+class CacheError(RuntimeError):
+    """A cache folder that is missing, incomplete or inconsistent; the message says which file."""
+
+
+class EmptyClassError(ValueError):
+    """Every input of one or more classes was skipped; ``empty`` maps class → its skip reasons."""
+
+    def __init__(self, empty: Mapping[str, list[str]], out_dir):
+        self.empty = dict(empty)
+        lines = [f"building the cache {out_dir}: every image of {len(empty)} class(es) was "
+                 f"skipped, so the cache would silently lose them:"]
+        for name, reasons in empty.items():
+            shown = "; ".join(reasons[:3]) + (f"; ... ({len(reasons)} in all)"
+                                              if len(reasons) > 3 else "")
+            lines.append(f"  class {name}: {shown}")
+        lines.append("Fix or remove those files, or pass allow_empty_classes=True to build anyway.")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Cache:
+    """An opened cache (see the module docstring for the files).
+
+    ``images: (N, 3, S, S) uint8`` (read-only memmap), ``labels: (N,) int64``,
+    ``classes: list[str]`` (class names in label order, only classes with inputs),
+    ``class_labels: list[int]`` (the label of each of ``classes``), ``manifest: dict``,
+    ``skipped`` / ``converted``: lists of dicts, ``rebuilt``: whether this call built it.
+    """
+
+    path: Path
+    images: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    class_labels: list[int]
+    manifest: dict
+    skipped: list[dict] = field(default_factory=list)
+    converted: list[dict] = field(default_factory=list)
+    rebuilt: bool = False
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def size(self) -> int:
+        return int(self.manifest["size"])
+
+    def summary(self) -> dict:
+        """A JSON-able summary (what ``prepare --json`` prints for one cache)."""
+        return {
+            "cache": str(self.path),
+            "size": self.size,
+            "n_images": len(self),
+            "n_skipped": len(self.skipped),
+            "n_converted": len(self.converted),
+            "skipped": self.skipped,
+            "classes": self.classes,
+            "counts": self.manifest["counts"],
+            "rebuilt": self.rebuilt,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+@dataclass
+class _Inputs:
+    """What a build reads: file samples or in-memory arrays."""
+
+    paths: list[str] | None
+    arrays: np.ndarray | None
+    labels: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _as_inputs(samples, source: str | None) -> _Inputs:
+    images = getattr(samples, "images", None)
+    if images is None and isinstance(samples, tuple) and len(samples) == 2 \
+            and isinstance(samples[0], np.ndarray):
+        images, labels = samples
+    else:
+        labels = getattr(samples, "labels", None)
+    if images is not None:
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be (N, 3, H, W) uint8, got {images.shape} "
+                             f"{images.dtype}")
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.shape != (len(images),):
+            raise ValueError(f"labels must be ({len(images)},), got {labels.shape}")
+        default = type(samples).__name__ if not isinstance(samples, tuple) else "arrays"
+        return _Inputs(None, images, labels, source or default)
+    paths, label_list = [], []
+    for i, item in enumerate(samples):
+        try:
+            path, label = item
+        except (TypeError, ValueError):
+            raise ValueError(f"sample {i} is {item!r}: expected (path, label)") from None
+        paths.append(str(path))
+        label_list.append(int(label))
+    if not paths:
+        raise ValueError("no samples to cache (the sample list is empty)")
+    labels = np.asarray(label_list, dtype=np.int64)
+    if labels.min() < 0:
+        raise ValueError(f"labels must be >= 0, got {labels.min()} "
+                         f"(sample {int(np.argmin(labels))}: {paths[int(np.argmin(labels))]})")
+    return _Inputs(paths, None, labels, source or "files")
+
+
+def _label_names(labels: np.ndarray, classes) -> dict[int, str]:
+    """Name of every label present: ``classes`` indexed by label, a mapping, or (when it has one
+    entry per distinct label) matched to the sorted distinct labels."""
+    present = sorted(int(x) for x in np.unique(labels))
+    if classes is None:
+        return {lab: str(lab) for lab in present}
+    if isinstance(classes, Mapping):
+        missing = [lab for lab in present if lab not in classes]
+        if missing:
+            raise ValueError(f"classes has no name for label(s) {missing[:10]}")
+        return {lab: str(classes[lab]) for lab in present}
+    classes = list(classes)
+    if len(classes) > present[-1]:
+        return {lab: str(classes[lab]) for lab in present}
+    if len(classes) == len(present):
+        return {lab: str(name) for lab, name in zip(present, classes)}
+    raise ValueError(f"{len(classes)} class names for labels up to {present[-1]} "
+                     f"({len(present)} distinct): give one name per label or per distinct label")
+
+
+def inputs_checksum(inputs: _Inputs) -> str:
+    """sha256 of the sorted ``file, label, bytes, mtime`` lines, or of the arrays' bytes."""
+    digest = hashlib.sha256()
+    if inputs.paths is not None:
+        rows = []
+        for path, label in zip(inputs.paths, inputs.labels.tolist()):
+            try:
+                st = os.stat(path)
+                size, mtime = st.st_size, st.st_mtime_ns
+            except OSError:
+                size, mtime = -1, -1
+            rows.append(f"{path}\t{label}\t{size}\t{mtime}\n")
+        for row in sorted(rows):
+            digest.update(row.encode("utf-8", "surrogateescape"))
+    else:
+        digest.update(repr(inputs.arrays.shape).encode())
+        for start in range(0, len(inputs.arrays), 1024):
+            digest.update(np.ascontiguousarray(inputs.arrays[start:start + 1024]).data)
+        digest.update(inputs.labels.tobytes())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# building
+
+
+def _decode_chunk(paths: list[str], start: int, array_path: str, size: int, min_size: int,
+                  draft: bool) -> list[tuple[int, bool, str]]:
+    """Decode ``paths`` into rows ``start...`` of the memmap at ``array_path``.
+
+    Returns ``(row, ok, reason_or_note)`` per file. Never raises for a bad file."""
+    out = np.load(array_path, mmap_mode="r+")
+    results = []
+    for offset, path in enumerate(paths):
+        row = start + offset
+        try:
+            out[row], note = decode_file(path, size, min_size=min_size, draft=draft)
+            results.append((row, True, note))
+        except BadImageError as exc:
+            results.append((row, False, exc.reason))
+        except Exception as exc:  # noqa: BLE001 - a build must never die on one file
+            results.append((row, False, f"unexpected {type(exc).__name__}: {exc}"))
+    out.flush()
+    del out
+    return results
+
+
+def _default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _decode_files(inputs: _Inputs, array_path: Path, size: int, min_size: int, draft: bool,
+                  workers: int, chunk_size: int, progress: bool):
+    from tqdm.auto import tqdm
+
+    n = len(inputs)
+    chunks = [(inputs.paths[s:s + chunk_size], s) for s in range(0, n, chunk_size)]
+    results: list[tuple[int, bool, str]] = []
+    bar = tqdm(total=n, desc=f"decoding to {size}px", unit="img", disable=not progress)
+    try:
+        if workers <= 1 or len(chunks) == 1:
+            for paths, start in chunks:
+                results += _decode_chunk(paths, start, str(array_path), size, min_size, draft)
+                bar.update(len(paths))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(_decode_chunk, paths, start, str(array_path), size,
+                                       min_size, draft): len(paths) for paths, start in chunks}
+                for future in as_completed(futures):
+                    results += future.result()
+                    bar.update(futures[future])
+    finally:
+        bar.close()
+    results.sort()
+    ok = np.array([r[1] for r in results], dtype=bool)
+    skipped = [{"file": inputs.paths[r[0]], "reason": r[2]} for r in results if not r[1]]
+    converted = [{"file": inputs.paths[r[0]], "note": r[2]} for r in results if r[1] and r[2]]
+    return ok, skipped, converted
+
+
+def _copy_arrays(inputs: _Inputs, array_path: Path, size: int, progress: bool) -> None:
+    """Store in-memory ``(N, 3, H, W)`` images, resized + centre-cropped when H, W ≠ size."""
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    out = np.load(array_path, mmap_mode="r+")
+    src = inputs.arrays
+    same = src.shape[2:] == (size, size)
+    for start in tqdm(range(0, len(src), 512), desc=f"storing at {size}px", disable=not progress):
+        block = src[start:start + 512]
+        if same:
+            out[start:start + len(block)] = block
+        else:
+            for i, img in enumerate(block):
+                out[start + i] = resize_center_crop(Image.fromarray(img.transpose(1, 2, 0)), size)
+    out.flush()
+    del out
+
+
+def _compact(src: Path, dst: Path, keep: np.ndarray) -> None:
+    """Write the rows of ``src`` where ``keep`` into a new ``dst`` array, in blocks."""
+    full = np.load(src, mmap_mode="r")
+    out = np.lib.format.open_memmap(dst, mode="w+", dtype=np.uint8,
+                                    shape=(int(keep.sum()), *full.shape[1:]))
+    rows = np.flatnonzero(keep)
+    for start in range(0, len(rows), 1024):
+        block = rows[start:start + 1024]
+        out[start:start + len(block)] = full[block]
+    out.flush()
+    del out, full
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or (
+            any(out_dir.iterdir()) and not (out_dir / MANIFEST_FILE).exists()
+            and not (out_dir / COMPLETE_MARKER).exists())):
+        raise CacheError(f"{out_dir} exists and is not a cache folder (no {MANIFEST_FILE}); "
+                         f"refusing to replace it: choose another output folder")
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Move the finished ``tmp`` to ``out_dir``, replacing an old cache only at the last step."""
+    trash = None
+    if out_dir.exists():
+        trash = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(out_dir, trash)
+    os.replace(tmp, out_dir)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _settings(size: int, min_size: int, draft: bool) -> dict:
+    return {"version": CACHE_VERSION, "size": size, "min_size": min_size, "draft": draft}
+
+
+def _is_current(out_dir: Path, settings: dict, checksum: str, names: dict[int, str]) -> bool:
+    try:
+        manifest = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return ((out_dir / COMPLETE_MARKER).is_file()
+            and manifest.get("settings") == settings
+            and manifest.get("inputs_checksum") == checksum
+            and manifest.get("label_names") == {str(k): v for k, v in names.items()})
+
+
+def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None = None,
+                min_size: int | None = None, draft: bool = True, workers: int | None = None,
+                chunk_size: int = 64, force: bool = False, progress: bool = True,
+                allow_empty_classes: bool = False) -> Cache:
+    """Decode ``samples`` once into a cache at ``out_dir`` (or open it if already current).
+
+    ``samples``: a list of ``(path, label)``; or an object with ``.images (N, 3, H, W) uint8``
+    and ``.labels (N,)`` (a :class:`~course_lib.datasets.synthnet.SynthNetSplit`, whose
+    ``wnids`` become the class names); or a tuple ``(images, labels)``.
+    ``classes``: class names, indexed by label, or one per distinct label in label order, or a
+    mapping label → name (default: the label as text).
+    ``size``: side of the stored images; ``min_size``: smallest acceptable shorter side of a
+    source file (default ``size``). ``draft``: let the JPEG decoder downscale first (faster).
+    ``workers``: decoding processes (default: CPU count, at most 8; 0 or 1: this process).
+    Raises :class:`EmptyClassError` (see the module docstring) and ``ValueError`` for bad
+    arguments.
+    """
+    if not 1 <= int(size) <= 4096:
+        raise ValueError(f"size={size}: expected a side in pixels between 1 and 4096")
+    size = int(size)
+    min_size = size if min_size is None else int(min_size)
+    out_dir = Path(out_dir)
+    inputs = _as_inputs(samples, source)
+    if classes is None:
+        classes = getattr(samples, "wnids", None)
+    names = _label_names(inputs.labels, classes)
+    settings = _settings(size, min_size, draft)
+    checksum = inputs_checksum(inputs)
+    if not force and _is_current(out_dir, settings, checksum, names):
+        return open_cache(out_dir)
+    _check_replaceable(out_dir)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.building-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        all_path = tmp / "all.npy"
+        np.lib.format.open_memmap(all_path, mode="w+", dtype=np.uint8,
+                                  shape=(len(inputs), 3, size, size)).flush()
+        if inputs.paths is not None:
+            ok, skipped, converted = _decode_files(
+                inputs, all_path, size, min_size, draft,
+                _default_workers() if workers is None else int(workers), chunk_size, progress)
+        else:
+            _copy_arrays(inputs, all_path, size, progress)
+            ok, skipped, converted = np.ones(len(inputs), bool), [], []
+
+        kept_labels = inputs.labels[ok]
+        counts = {names[lab]: int((kept_labels == lab).sum()) for lab in names}
+        empty = [lab for lab in names if counts[names[lab]] == 0]
+        if empty and not allow_empty_classes:
+            reasons = {names[lab]: [f"{s['file']}: {s['reason']}" for s, lab_s in
+                                    zip(skipped, inputs.labels[~ok].tolist()) if lab_s == lab]
+                       for lab in empty}
+            raise EmptyClassError(reasons, out_dir)
+        if empty:
+            warnings.warn(f"cache {out_dir}: every image of class(es) "
+                          f"{[names[lab] for lab in empty]} was skipped; they are missing from "
+                          f"the cache (see {SKIPPED_FILE})", UserWarning, stacklevel=2)
+
+        if ok.all():
+            os.replace(all_path, tmp / IMAGES_FILE)
+        else:
+            _compact(all_path, tmp / IMAGES_FILE, ok)
+            all_path.unlink()
+        np.save(tmp / LABELS_FILE, kept_labels)
+        _write_json(tmp / SKIPPED_FILE, skipped)
+        _write_json(tmp / CONVERTED_FILE, converted)
+        manifest = {
+            "version": CACHE_VERSION,
+            "source": inputs.source,
+            "size": size,
+            "n_inputs": len(inputs),
+            "n_images": int(ok.sum()),
+            "n_skipped": len(skipped),
+            "n_converted": len(converted),
+            "counts": counts,
+            "label_names": {str(k): v for k, v in names.items()},
+            "empty_classes": [names[lab] for lab in empty],
+            "inputs_checksum": checksum,
+            "settings": settings,
+        }
+        _write_json(tmp / MANIFEST_FILE, manifest)
+        (tmp / COMPLETE_MARKER).write_text("complete\n", encoding="utf-8")
+        _replace_dir(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    cache = open_cache(out_dir)
+    cache.rebuilt = True
+    return cache
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CacheError(f"{path} is missing: the cache is damaged; build it again") from None
+    except ValueError as exc:
+        raise CacheError(f"{path} is not valid JSON ({exc}); build the cache again") from None
+
+
+def open_cache(path) -> Cache:
+    """Open a complete cache folder; images are memory-mapped read-only.
+
+    Raises :class:`CacheError` when the folder is missing, was never completed, or its files
+    disagree with the manifest.
+    """
+    path = Path(path)
+    if not (path / COMPLETE_MARKER).is_file():
+        state = "does not exist" if not path.exists() else f"has no {COMPLETE_MARKER} marker " \
+                                                            "(an interrupted build?)"
+        raise CacheError(f"no complete cache at {path}: the folder {state}; build it with "
+                         "build_cache() or `python -m course_lib prepare`")
+    manifest = _read_json(path / MANIFEST_FILE)
+    if manifest.get("settings", {}).get("version") != CACHE_VERSION:
+        raise CacheError(f"{path / MANIFEST_FILE}: cache format version "
+                         f"{manifest.get('settings', {}).get('version')!r}, this code reads "
+                         f"{CACHE_VERSION}; build it again")
+    images = np.load(path / IMAGES_FILE, mmap_mode="r")
+    labels = np.load(path / LABELS_FILE)
+    size = manifest["size"]
+    if images.shape != (manifest["n_images"], 3, size, size) or labels.shape != (len(images),):
+        raise CacheError(f"{path}: images {images.shape} / labels {labels.shape} disagree with "
+                         f"the manifest ({manifest['n_images']} images at {size}px)")
+    names = {int(k): v for k, v in manifest["label_names"].items()}
+    present = [lab for lab in sorted(names) if manifest["counts"][names[lab]] > 0]
+    return Cache(
+        path=path,
+        images=images,
+        labels=labels,
+        classes=[names[lab] for lab in present],
+        class_labels=present,
+        manifest=manifest,
+        skipped=_read_json(path / SKIPPED_FILE),
+        converted=_read_json(path / CONVERTED_FILE),
+    )

@@ -1,0 +1,135 @@
+"""Decode one image file robustly: convert what can be kept, refuse the rest with a reason.
+
+Real collections are messy (ILSVRC-2012's training set holds CMYK JPEGs, greyscale JPEGs and a
+PNG named ``.JPEG``). The rules, applied by :func:`decode_file`:
+
+* **kept, converted to RGB**: CMYK, greyscale (``L``, ``I;16``...), palette (``P``), RGBA/LA
+  (alpha dropped), and any format PIL knows whatever the file is called (a PNG named ``.JPEG``);
+* **skipped, with a reason** (:class:`BadImageError`): zero-byte files, files that are not images
+  (a text file named ``.jpg``), truncated or corrupt data, unreadable paths (a directory called
+  ``x.jpg``, a broken link, no permission), and images whose shorter side is below ``min_size``
+  (default: the output size — upscaling would invent detail the cache then treats as real).
+
+Nothing here changes PIL's global settings (``LOAD_TRUNCATED_IMAGES`` stays False, so a
+truncated JPEG is an error, not silently grey pixels).
+
+Geometry (:func:`resize_center_crop`) matches torchvision's ``Resize(size)`` +
+``CenterCrop(size)`` on PIL images: the shorter side becomes ``size`` (bilinear with
+antialiasing, the longer side ``int(size * long / short)``), then the centre square is cut.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff",
+                    ".webp")
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be used; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def is_image_file(path) -> bool:
+    """True when the name ends in one of :data:`IMAGE_EXTENSIONS` (any case)."""
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def open_rgb(path, draft_size: int | None = None) -> tuple[Image.Image, str]:
+    """Open and fully decode ``path`` as an RGB PIL image.
+
+    Returns ``(image, note)`` where ``note`` says what was converted (``""`` when the file was
+    already an RGB image in the format its name says). ``draft_size`` lets the JPEG decoder
+    scale down by 1/2, 1/4 or 1/8 while keeping both sides at least that size (fast, and the
+    result is still resized properly afterwards). Raises :class:`BadImageError`.
+    """
+    path = Path(path)
+    try:
+        if path.is_symlink() and not path.exists():
+            raise BadImageError(path, f"broken symbolic link (to {os.readlink(path)})")
+        if path.is_dir():
+            raise BadImageError(path, "is a directory, not an image file")
+        size = path.stat().st_size
+        if size == 0:
+            raise BadImageError(path, "empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                fmt = img.format or "unknown"
+                mode = img.mode
+                if draft_size and fmt == "JPEG" and mode in ("RGB", "L"):
+                    img.draft(mode, (draft_size, draft_size))
+                img.load()
+                rgb = img.convert("RGB") if img.mode != "RGB" else img.copy()
+    except BadImageError:
+        raise
+    except UnidentifiedImageError:
+        raise BadImageError(path, "not an image PIL can identify (wrong content for its "
+                                  "extension, or corrupt header)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason:
+            reason = f"truncated image data ({reason})"
+        elif isinstance(exc, PermissionError):
+            reason = "permission denied"
+        elif isinstance(exc, FileNotFoundError):
+            reason = "file not found"
+        raise BadImageError(path, f"cannot decode: {reason}") from None
+    notes = []
+    expected = _format_for_suffix(path.suffix)
+    if expected and fmt != expected:
+        notes.append(f"{fmt} file named {path.suffix}")
+    if mode != "RGB":
+        notes.append(f"converted from {mode}")
+    return rgb, "; ".join(notes)
+
+
+def _format_for_suffix(suffix: str) -> str | None:
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".gif": "GIF",
+            ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}.get(suffix.lower())
+
+
+def resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
+    """Shorter side to ``size``, centre ``size × size`` crop → ``(3, size, size) uint8``.
+
+    Same arithmetic as torchvision ``Resize(size)`` + ``CenterCrop(size)`` on a PIL image.
+    """
+    w, h = img.size
+    if (w, h) != (size, size):
+        if w <= h:
+            new_w, new_h = size, int(size * h / w)
+        else:
+            new_w, new_h = int(size * w / h), size
+        if (new_w, new_h) != (w, h):
+            img = img.resize((new_w, new_h), Image.BILINEAR)
+        left = int(round((new_w - size) / 2.0))
+        top = int(round((new_h - size) / 2.0))
+        img = img.crop((left, top, left + size, top + size))
+    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def decode_file(path, size: int, min_size: int | None = None,
+                draft: bool = True) -> tuple[np.ndarray, str]:
+    """Decode ``path`` to ``(3, size, size) uint8`` (shorter side resized, centre crop).
+
+    Returns ``(array, note)`` (``note`` as in :func:`open_rgb`). Raises :class:`BadImageError`
+    for every case the module docstring lists, including a shorter side below ``min_size``
+    (default ``size``; pass a smaller value to allow upscaling).
+    """
+    min_size = size if min_size is None else min_size
+    img, note = open_rgb(path, draft_size=size if draft else None)
+    if min(img.size) < min_size:
+        raise BadImageError(path, f"too small: {img.size[0]}×{img.size[1]} px, shorter side "
+                                  f"below {min_size}")
+    return resize_center_crop(img, size), note

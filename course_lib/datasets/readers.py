@@ -1,0 +1,222 @@
+"""Readers for the on-disk layouts of the ImageNet-family datasets.
+
+Each reader turns a folder into ``samples: list[tuple[Path, int]]`` (image file, label), sorted
+so that the same folder always gives the same list. Labels come from a ``wnid -> label`` mapping
+the caller passes (the registry passes the course's 0-999 index, :func:`course_lib.classes.wnid_to_index`).
+
+Layouts (see ``../shared/DATASETS.md``):
+
+* **wnid folders** (Imagenette, Imagewoof, ILSVRC-2012 ``train/`` and prepared ``val/``):
+  ``split/<wnid>/*.JPEG``.
+* **numbered folders** (ImageNetV2): ``0/ … 999/``, the folder name *is* the class index. Read as
+  ``int(name)``: sorting the names as text ('0', '1', '10', '100', …), as ``ImageFolder`` does,
+  scrambles the labels.
+* **Tiny ImageNet**: ``train/<wnid>/images/*.JPEG``; ``val/images/val_N.JPEG`` with the labels in
+  ``val/val_annotations.txt`` (``file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1``), read from that
+  file without moving any image.
+* **CIFAR-10** (python version): pickled batches, returned as arrays by :func:`load_cifar10`.
+* **ILSVRC-2012 flat val**: ``val/ILSVRC2012_val_%08d.JPEG`` with the devkit's
+  ``data/ILSVRC2012_validation_ground_truth.txt`` (one 1-based ILSVRC2012_ID per line, in file-name
+  order; FACTS.md §2.4).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
+
+Samples = list[tuple[Path, int]]
+
+
+class LayoutError(ValueError):
+    """A dataset folder does not have the layout its reader expects."""
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files directly inside ``folder`` (by extension, any case), sorted by name."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    if not Path(folder).is_dir():
+        raise LayoutError(f"{folder}: folder not found")
+    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def read_wnid_folders(split_dir: Path, wnid_to_label: Mapping[str, int]) -> Samples:
+    """``split_dir/<wnid>/*`` → samples labelled ``wnid_to_label[wnid]``.
+
+    A sub-folder whose name is not in ``wnid_to_label`` is an error (it names the folder), so a
+    stray folder never shifts the labels.
+    """
+    samples: Samples = []
+    for folder in _subfolders(split_dir):
+        if folder.name not in wnid_to_label:
+            raise LayoutError(f"{folder}: folder name {folder.name!r} is not a known class wnid")
+        label = int(wnid_to_label[folder.name])
+        samples.extend((path, label) for path in list_images(folder))
+    if not samples:
+        raise LayoutError(f"{split_dir}: no images in any <wnid>/ sub-folder")
+    return samples
+
+
+def read_numbered_folders(split_dir: Path, num_classes: int = 1000) -> Samples:
+    """ImageNetV2's ``split_dir/0/ … split_dir/999/`` → samples labelled ``int(folder name)``.
+
+    Ordered by label (numerically), then file name. Folder names that are not decimal integers
+    in ``0..num_classes-1`` are errors.
+    """
+    labelled = []
+    for folder in _subfolders(split_dir):
+        if not re.fullmatch(r"\d+", folder.name) or int(folder.name) >= num_classes:
+            raise LayoutError(
+                f"{folder}: expected a class-index folder named 0..{num_classes - 1}, got {folder.name!r}")
+        labelled.append((int(folder.name), folder))
+    samples: Samples = []
+    for label, folder in sorted(labelled):
+        samples.extend((path, label) for path in list_images(folder))
+    if not samples:
+        raise LayoutError(f"{split_dir}: no images in any numbered sub-folder")
+    return samples
+
+
+def read_wnids_file(path: Path) -> list[str]:
+    """Tiny ImageNet's ``wnids.txt``: one wnid per line, in file order."""
+    wnids = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    for lineno, wnid in enumerate(wnids, 1):
+        if not re.fullmatch(r"n\d{8}", wnid):
+            raise LayoutError(f"{path}, line {lineno}: {wnid!r} is not a wnid")
+    return wnids
+
+
+def read_tiny_imagenet(top: Path, split: str, wnid_to_label: Mapping[str, int]) -> Samples:
+    """Tiny ImageNet ``train`` or ``val`` under ``top`` (the ``tiny-imagenet-200`` folder).
+
+    ``val`` is labelled from ``val/val_annotations.txt``; a line with too few fields, an unknown
+    wnid or a missing image is an error naming the file and line. ``test`` has no labels.
+    """
+    top = Path(top)
+    if split == "train":
+        samples: Samples = []
+        for folder in _subfolders(top / "train"):
+            if folder.name not in wnid_to_label:
+                raise LayoutError(f"{folder}: folder name {folder.name!r} is not a known class wnid")
+            images = folder / "images" if (folder / "images").is_dir() else folder
+            samples.extend((p, int(wnid_to_label[folder.name])) for p in list_images(images))
+        return samples
+    if split != "val":
+        raise LayoutError(f"Tiny ImageNet split {split!r} has no labels; use 'train' or 'val'")
+    annotations = top / "val" / "val_annotations.txt"
+    if not annotations.is_file():
+        raise LayoutError(f"{annotations}: not found (needed to label the val images)")
+    images = top / "val" / "images"
+    samples = []
+    for lineno, line in enumerate(annotations.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise LayoutError(f"{annotations}, line {lineno}: expected 'file<TAB>wnid…', got {line!r}")
+        name, wnid = fields[0].strip(), fields[1].strip()
+        if wnid not in wnid_to_label:
+            raise LayoutError(f"{annotations}, line {lineno}: {wnid!r} is not a known class wnid")
+        path = images / name
+        if not path.is_file():
+            raise LayoutError(f"{annotations}, line {lineno}: image {path} not found")
+        samples.append((path, int(wnid_to_label[wnid])))
+    return sorted(samples)
+
+
+def read_flat_val(val_dir: Path, ground_truth: Path, id_to_label) -> Samples:
+    """ILSVRC-2012 val as shipped: flat ``val_dir/ILSVRC2012_val_*.JPEG`` plus the devkit's
+    ground-truth file (line i = 1-based ILSVRC2012_ID of the i-th file in name order).
+
+    ``id_to_label`` maps an ``(N,)`` int array of IDs to labels (e.g.
+    :func:`course_lib.classes.devkit_ids_to_indices` with the devkit folder).
+    """
+    files = list_images(val_dir)
+    lines = [line.strip() for line in Path(ground_truth).read_text().splitlines() if line.strip()]
+    if len(lines) != len(files):
+        raise LayoutError(f"{ground_truth}: {len(lines)} labels for {len(files)} images in {val_dir}")
+    try:
+        ids = np.array([int(v) for v in lines], dtype=np.int64)
+    except ValueError as exc:
+        raise LayoutError(f"{ground_truth}: {exc}") from None
+    labels = np.asarray(id_to_label(ids), dtype=np.int64)
+    return [(path, int(label)) for path, label in zip(files, labels, strict=True)]
+
+
+# --------------------------------------------------------------------------------------- CIFAR
+
+CIFAR10_TOP = "cifar-10-batches-py"
+CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: a CIFAR batch needs nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
+
+
+def _load_batch(path: Path) -> dict:
+    with open(path, "rb") as f:
+        batch = _ArraysOnly(f, encoding="bytes").load()
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
+
+
+def _cifar_folder(root: Path) -> Path:
+    root = Path(root)
+    for candidate in (root, root / CIFAR10_TOP):
+        if (candidate / "batches.meta").is_file() or (candidate / "test_batch").is_file():
+            return candidate
+    raise LayoutError(f"{root}: no CIFAR-10 python batches here or in {root / CIFAR10_TOP}")
+
+
+def load_cifar10(root: Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 (python version) as arrays.
+
+    ``root``: the ``cifar-10-batches-py`` folder or the folder holding it. ``split``: ``train``
+    (data_batch_1..5, 50,000 images) or ``test`` (test_batch, 10,000).
+    Returns ``images: (N, 3, 32, 32) uint8`` (RGB) and ``labels: (N,) int64`` in 0..9, in file order.
+    """
+    if split not in CIFAR10_FILES:
+        raise ValueError(f"CIFAR-10 split must be 'train' or 'test', got {split!r}")
+    folder = _cifar_folder(root)
+    images, labels = [], []
+    for name in CIFAR10_FILES[split]:
+        path = folder / name
+        if not path.is_file():
+            raise LayoutError(f"{path}: missing CIFAR-10 batch")
+        batch = _load_batch(path)
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        lab = np.asarray(batch["labels"], dtype=np.int64)
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(lab) != len(data):
+            raise LayoutError(f"{path}: expected data (N, 3072) and N labels, got {data.shape} and {lab.shape}")
+        if lab.size and (lab.min() < 0 or lab.max() > 9):
+            raise LayoutError(f"{path}: labels outside 0..9")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(lab)
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def cifar10_label_names(root: Path) -> list[str]:
+    """The 10 class names from ``batches.meta`` (airplane … truck), in label order."""
+    meta = _load_batch(_cifar_folder(root) / "batches.meta")
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in meta["label_names"]]

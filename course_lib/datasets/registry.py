@@ -1,0 +1,492 @@
+"""The real datasets the course can use: where they come from, how to check them, how to read them.
+
+``DATASETS`` maps a name to a :class:`DatasetSpec` holding its URL(s), size, the checksums as
+published (each with its source and how far it can be trusted), the folder its archive unpacks
+to, its class list, image counts and licence note. All figures are copied from
+``../shared/DATASETS.md`` (nothing here was re-hashed by downloading).
+
+    from course_lib.datasets import registry
+    path = registry.fetch("imagenette2-160")              # download, verify, extract (once)
+    train = registry.get("imagenette2-160").samples(split="train")   # [(Path, label), ...]
+
+Labels are always the course's 0-999 index (position of the wnid among the 1000 sorted ILSVRC-2012
+wnids; :func:`course_lib.classes.wnid_to_index`), so a model trained on ImageNet scores
+Imagenette or ImageNetV2 without any remapping. For training a K-class model on a subset,
+``samples(..., contiguous=True)`` relabels to 0..K-1 in the order of ``spec.classes``.
+CIFAR-10 is the exception: it is not an ImageNet subset; use :func:`readers.load_cifar10`.
+
+Where things go: ``root`` (default :func:`course_lib.paths.data_dir`, ``COURSE_DATA``) holds
+``downloads/<archive>`` while downloading and ``<name>/`` for the extracted dataset, which gets
+:data:`course_lib.paths.COMPLETE_MARKER` when extraction has finished. ILSVRC-2012 is never
+downloaded: it is read from ``IMAGENET_ROOT`` (see :data:`ILSVRC_HELP`).
+
+Which checksum is enforced: the strongest *primary* one (sha256 > whole-file md5 > fastai's md5 of
+the first MiB), else the strongest third-party one; values marked UNVERIFIED in DATASETS.md are
+recorded but never enforced; the size is always checked. Imagewoof's only primary check is
+fastai's (size, md5 of the first MiB); a corruption after the first MiB is still caught when the
+gzip stream's CRC is checked during extraction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..paths import COMPLETE_MARKER, data_dir
+from . import readers
+from .download import DownloadError, DownloadUnavailableError, download_file, extract_archive
+
+PRIMARY, THIRD_PARTY, UNVERIFIED = "primary", "3rd-party", "UNVERIFIED"
+_KIND_STRENGTH = {"sha256": 0, "md5": 1, "md5_first_mib": 2}
+_TRUST = {PRIMARY: 0, THIRD_PARTY: 1}
+
+
+class UnknownDatasetError(KeyError):
+    """A dataset name that is not in :data:`DATASETS`."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DatasetNotReadyError(FileNotFoundError):
+    """The dataset is not on disk (or only half extracted); the message says what to run."""
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """One published checksum. ``kind``: ``sha256``, ``md5`` (whole file) or ``md5_first_mib``
+    (fastai: MD5 of the first 2**20 bytes). ``trust``: primary, 3rd-party or UNVERIFIED."""
+
+    kind: str
+    value: str
+    source: str
+    trust: str = PRIMARY
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset: provenance, checks, layout, classes. See the module docstring."""
+
+    name: str
+    title: str
+    layout: str  # "wnid-folders" | "numbered-folders" | "tiny-imagenet" | "cifar10" | "ilsvrc2012"
+    urls: tuple[str, ...]
+    filename: str
+    size: int | None
+    top_dir: str
+    splits: tuple[str, ...]
+    counts: Mapping[str, int] = field(compare=False)  # images per split, as published
+    licence: str
+    checksums: tuple[Checksum, ...] = ()
+    wnids: tuple[str, ...] = ()  # empty: all 1000 ILSVRC-2012 classes
+    notes: str = ""
+    size_source: str = ""
+
+    # ---------------------------------------------------------------- classes and labels
+
+    @property
+    def classes(self) -> list[str]:
+        """The class wnids in label order of ``contiguous=True`` (sorted = ImageNet-index order);
+        CIFAR-10's ten class names."""
+        if self.wnids:
+            return list(self.wnids) if self.layout == "cifar10" else sorted(self.wnids)
+        return list(_wnid_to_index())
+
+    def label_map(self) -> dict[int, int]:
+        """ImageNet index (0-999) → contiguous label (0..K-1, position in :attr:`classes`)."""
+        if self.layout == "cifar10":
+            raise ValueError("CIFAR-10 labels are already 0..9 and are not ImageNet classes")
+        index = _wnid_to_index()
+        return {index[w]: k for k, w in enumerate(self.classes)}
+
+    # ---------------------------------------------------------------- checks
+
+    def enforced_checksum(self) -> Checksum | None:
+        """The checksum a download is verified against (see module docstring), or None."""
+        usable = [c for c in self.checksums if c.trust in _TRUST]
+        if not usable:
+            return None
+        return min(usable, key=lambda c: (_TRUST[c.trust], _KIND_STRENGTH[c.kind]))
+
+    def download_checks(self) -> dict:
+        """Keyword arguments for :func:`download.download_file`: size and the enforced checksum."""
+        checks: dict = {"size": self.size}
+        chosen = self.enforced_checksum()
+        if chosen is not None:
+            checks[chosen.kind] = chosen.value
+        return checks
+
+    # ---------------------------------------------------------------- where it lives
+
+    def dataset_dir(self, root: Path | None = None) -> Path:
+        """``root/<name>``, the folder the archive is extracted into."""
+        return (data_dir() if root is None else Path(root)) / self.name
+
+    def archive_path(self, root: Path | None = None) -> Path:
+        """``root/downloads/<filename>``: where the archive is downloaded (or put by hand)."""
+        return (data_dir() if root is None else Path(root)) / "downloads" / self.filename
+
+    def is_present(self, root: Path | None = None) -> bool:
+        """Whether :meth:`fetch` has completed (the completion marker is there)."""
+        if self.layout == "ilsvrc2012":
+            try:
+                _ilsvrc_root(root)
+            except DatasetNotReadyError:
+                return False
+            return True
+        return (self.dataset_dir(root) / COMPLETE_MARKER).is_file()
+
+    def fetch(self, root: Path | None = None, *, progress: bool = True,
+              keep_archive: bool = False) -> Path:
+        """Download, verify and extract (each step skipped when already done); return the
+        dataset folder ``root/<name>``. For ILSVRC-2012 only checks ``root`` or ``IMAGENET_ROOT``.
+
+        The archive is deleted after a successful extraction unless ``keep_archive``. Raises
+        :class:`download.DownloadError` (or its ``DownloadUnavailableError``, with what to download
+        by hand and where to put it).
+        """
+        if self.layout == "ilsvrc2012":
+            return _ilsvrc_root(root)
+        target = self.dataset_dir(root)
+        if (target / COMPLETE_MARKER).is_file():
+            return target
+        archive = self.archive_path(root)
+        errors = []
+        for url in self.urls:
+            try:
+                download_file(url, archive, progress=progress, **self.download_checks())
+                break
+            except DownloadUnavailableError as exc:  # try the next mirror
+                errors.append(str(exc))
+        else:
+            raise DownloadUnavailableError("\n\n".join(errors))
+        extract_archive(archive, target, progress=progress)
+        if not keep_archive:
+            archive.unlink()
+        return target
+
+    def locate(self, root: Path | None = None) -> Path:
+        """The folder holding the splits (e.g. ``…/imagenette2-160/imagenette2-160``).
+
+        ``root`` may be the data workspace (default), the dataset folder ``root/<name>``, or the
+        unpacked top folder itself (a copy extracted by hand). A folder under ``root/<name>``
+        without the completion marker is refused: its extraction did not finish.
+        """
+        if self.layout == "ilsvrc2012":
+            return _ilsvrc_root(root)
+        base = data_dir() if root is None else Path(root)
+        # Workspace, then dataset folder (root/<name>), then a top folder unpacked by hand.
+        candidates = list(dict.fromkeys([base / self.name / self.top_dir, base / self.top_dir, base]))
+        for candidate in candidates:
+            if self._looks_like(candidate):
+                managed = candidate.parent  # root/<name>/<top_dir>: written by fetch, needs the marker
+                if (candidate.name == self.top_dir and managed.name == self.name
+                        and not (managed / COMPLETE_MARKER).is_file()):
+                    raise DatasetNotReadyError(
+                        f"{managed} has no {COMPLETE_MARKER} marker: its download or extraction did not "
+                        f"finish. Run `python -m course_lib fetch {self.name}` again.")
+                return candidate
+        raise DatasetNotReadyError(
+            f"{self.title} not found under {base} (looked in {', '.join(map(str, candidates))}). "
+            f"Run `python -m course_lib fetch {self.name}"
+            + (f" --root {base}" if root is not None else "") + "`.")
+
+    def _looks_like(self, folder: Path) -> bool:
+        if not folder.is_dir():
+            return False
+        if self.layout == "tiny-imagenet":
+            return (folder / "wnids.txt").is_file()
+        if self.layout == "cifar10":
+            return (folder / "batches.meta").is_file() or (folder / "test_batch").is_file()
+        if self.layout == "numbered-folders":  # the top folder holds 0/ … 999/ itself
+            return (folder / "0").is_dir() or (folder / "999").is_dir()
+        return any((folder / split).is_dir() for split in self.splits)
+
+    # ---------------------------------------------------------------- reading
+
+    def samples(self, root: Path | None = None, split: str = "train", *,
+                contiguous: bool = False) -> list[tuple[Path, int]]:
+        """``[(image path, label), ...]`` for ``split``, sorted, labels in the 0-999 ImageNet
+        index (``contiguous=True``: 0..K-1 in the order of :attr:`classes`).
+
+        ``root``: see :meth:`locate`. Raises :class:`DatasetNotReadyError` when the data is not
+        there, ``ValueError`` for an unknown split, :class:`readers.LayoutError` for a bad layout.
+        """
+        if self.layout == "cifar10":
+            raise ValueError("CIFAR-10 is stored as arrays, not image files: use "
+                             "course_lib.datasets.readers.load_cifar10(spec.locate(root), split)")
+        if split not in self.splits:
+            raise ValueError(f"{self.name} has splits {list(self.splits)}, not {split!r}")
+        folder = self.locate(root)
+        index = _wnid_to_index()
+        if self.layout == "numbered-folders":
+            samples = readers.read_numbered_folders(folder)  # the only split, "test"
+        elif self.layout == "tiny-imagenet":
+            _check_tiny_wnids(folder, self.wnids)
+            samples = readers.read_tiny_imagenet(folder, split, index)
+        elif self.layout == "ilsvrc2012":
+            samples = _ilsvrc_samples(folder, split, index)
+        else:
+            samples = readers.read_wnid_folders(folder / split, {w: index[w] for w in self.classes})
+        if contiguous:
+            mapping = self.label_map()
+            samples = [(path, mapping[label]) for path, label in samples]
+        return samples
+
+
+def _wnid_to_index() -> dict[str, int]:
+    from ..classes import wnid_to_index
+
+    return wnid_to_index()
+
+
+def _check_tiny_wnids(folder: Path, expected: tuple[str, ...]) -> None:
+    found = readers.read_wnids_file(folder / "wnids.txt")
+    if sorted(found) != sorted(expected):
+        extra = sorted(set(found) - set(expected))[:5]
+        missing = sorted(set(expected) - set(found))[:5]
+        raise readers.LayoutError(
+            f"{folder / 'wnids.txt'}: not the 200 Tiny ImageNet classes this registry knows "
+            f"(unexpected {extra}, missing {missing})")
+
+
+# --------------------------------------------------------------------------------- ILSVRC-2012
+
+ILSVRC_HELP = """\
+ILSVRC-2012 (ImageNet-1k) cannot be downloaded by the course: its Terms of Access allow only
+non-commercial research and education, and the files need a login at https://image-net.org.
+Once you have it, set IMAGENET_ROOT (or pass --root) to a folder holding EITHER
+  train/<wnid>/*.JPEG and val/<wnid>/*.JPEG   (the usual prepared layout; val may also be flat
+                                             ILSVRC2012_val_*.JPEG next to ILSVRC2012_devkit_t12/)
+OR the three official archives that torchvision.datasets.ImageNet reads:
+  ILSVRC2012_img_train.tar (147,897,477,120 bytes, md5 1d675b47d978889d74fa0da5fadfb00e)
+  ILSVRC2012_img_val.tar   (6,744,924,160 bytes, md5 29b22e2961454d5413ddabcf34fc5622)
+  ILSVRC2012_devkit_t12.tar.gz (md5 fa75699e90414af021442c21a62c3abf)
+(the archives are unpacked into train/ and val/ beside them the first time they are read; that
+needs about as much free space again and takes hours for train).
+Example:  export IMAGENET_ROOT=/data/imagenet"""
+
+ILSVRC_ARCHIVES = {"train": "ILSVRC2012_img_train.tar", "val": "ILSVRC2012_img_val.tar",
+                   "devkit": "ILSVRC2012_devkit_t12.tar.gz"}
+DEVKIT_DIR = "ILSVRC2012_devkit_t12"
+GROUND_TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
+
+
+def _ilsvrc_root(root: Path | None) -> Path:
+    """``root`` or ``IMAGENET_ROOT`` when it holds a usable layout, else DatasetNotReadyError."""
+    value = root if root is not None else os.environ.get("IMAGENET_ROOT")
+    if not value:
+        raise DatasetNotReadyError("IMAGENET_ROOT is not set.\n" + ILSVRC_HELP)
+    folder = Path(value).expanduser()
+    has_folders = any((folder / s).is_dir() for s in ("train", "val"))
+    has_archives = (folder / ILSVRC_ARCHIVES["devkit"]).is_file() and any(
+        (folder / ILSVRC_ARCHIVES[s]).is_file() for s in ("train", "val"))
+    if not (has_folders or has_archives):
+        raise DatasetNotReadyError(f"{folder} holds neither train/ or val/ folders nor the official "
+                                   f"archives.\n" + ILSVRC_HELP)
+    return folder
+
+
+def _ilsvrc_samples(root: Path, split: str, index: Mapping[str, int]) -> list[tuple[Path, int]]:
+    split_dir = root / split
+    if not split_dir.is_dir() and (root / ILSVRC_ARCHIVES[split]).is_file():
+        from torchvision.datasets import ImageNet
+
+        ImageNet(str(root), split=split)  # verifies (md5) and unpacks into root/<split>/<wnid>/
+    if not split_dir.is_dir():
+        raise DatasetNotReadyError(f"{split_dir}: not found (and no {ILSVRC_ARCHIVES[split]} beside it).\n"
+                                   + ILSVRC_HELP)
+    has_class_folders = any(p.is_dir() and p.name in index for p in split_dir.iterdir())
+    if has_class_folders or split == "train":
+        return readers.read_wnid_folders(split_dir, index)
+    devkit = root / DEVKIT_DIR
+    if not (devkit / GROUND_TRUTH).is_file():
+        raise DatasetNotReadyError(
+            f"{split_dir} holds flat images; labelling them needs the devkit folder {devkit} with "
+            f"{GROUND_TRUTH} (extract {ILSVRC_ARCHIVES['devkit']} there).")
+    from ..classes import devkit_ids_to_indices
+
+    return readers.read_flat_val(split_dir, devkit / GROUND_TRUTH,
+                                 lambda ids: devkit_ids_to_indices(ids, devkit))
+
+
+# ----------------------------------------------------------------------------------- the table
+
+_FASTAI = "https://s3.amazonaws.com/fast-ai-imageclas/"
+_FASTAI_LICENCE = ("Apache-2.0 (fastai/imagenette repository); images are an ImageNet subset, "
+                   "so ImageNet's terms are a reasonable assumption (UNVERIFIED)")
+_TFDS = "TFDS datasets/imagenette/checksums.tsv @8861fc78"
+_TV = "torchvision datasets/imagenette.py"
+_FASTAI_CHECKS = "fastai fastai/data/download_checks.py @63b624c6"
+
+IMAGENETTE_WNIDS = (
+    "n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
+    "n03394916", "n03417042", "n03425413", "n03445777", "n03888257",
+)  # tench, English springer, cassette player, chain saw, church, French horn, garbage truck,
+#    gas pump, golf ball, parachute (DATASETS.md §2.1)
+IMAGEWOOF_WNIDS = (
+    "n02086240", "n02087394", "n02088364", "n02089973", "n02093754",
+    "n02096294", "n02099601", "n02105641", "n02111889", "n02115641",
+)  # Shih-Tzu, Rhodesian ridgeback, beagle, English foxhound, Border terrier, Australian terrier,
+#    golden retriever, Old English sheepdog, Samoyed, dingo (DATASETS.md §2.2)
+
+# wnids.txt of tiny-imagenet-200.zip, in file order (as reproduced by third-party loaders; the
+# reader compares it with the dataset's own wnids.txt). All 200 are ILSVRC-2012 classes, so every
+# Tiny ImageNet image gets a 0-999 label; none falls outside the 1000 (tests/test_registry.py).
+TINY_IMAGENET_WNIDS = tuple("""
+n02124075 n04067472 n04540053 n04099969 n07749582 n01641577 n02802426 n09246464 n07920052 n03970156
+n03891332 n02106662 n03201208 n02279972 n02132136 n04146614 n07873807 n02364673 n04507155 n03854065
+n03838899 n03733131 n01443537 n07875152 n03544143 n09428293 n03085013 n02437312 n07614500 n03804744
+n04265275 n02963159 n02486410 n01944390 n09256479 n02058221 n04275548 n02321529 n02769748 n02099712
+n07695742 n02056570 n02281406 n01774750 n02509815 n03983396 n07753592 n04254777 n02233338 n04008634
+n02823428 n02236044 n03393912 n07583066 n04074963 n01629819 n09332890 n02481823 n03902125 n03404251
+n09193705 n03637318 n04456115 n02666196 n03796401 n02795169 n02123045 n01855672 n01882714 n02917067
+n02988304 n04398044 n02843684 n02423022 n02669723 n04465501 n02165456 n03770439 n02099601 n04486054
+n02950826 n03814639 n04259630 n03424325 n02948072 n03179701 n03400231 n02206856 n03160309 n01984695
+n03977966 n03584254 n04023962 n02814860 n01910747 n04596742 n03992509 n04133789 n03937543 n02927161
+n01945685 n02395406 n02125311 n03126707 n04532106 n02268443 n02977058 n07734744 n03599486 n04562935
+n03014705 n04251144 n04356056 n02190166 n03670208 n02002724 n02074367 n04285008 n04560804 n04366367
+n02403003 n07615774 n04501370 n03026506 n02906734 n01770393 n04597913 n03930313 n04118538 n04179913
+n04311004 n02123394 n04070727 n02793495 n02730930 n02094433 n04371430 n04328186 n03649909 n04417672
+n03388043 n01774384 n02837789 n07579787 n04399382 n02791270 n03089624 n02814533 n04149813 n07747607
+n03355925 n01983481 n04487081 n03250847 n03255030 n02892201 n02883205 n03100240 n02415577 n02480495
+n01698640 n01784675 n04376876 n03444034 n01917289 n01950731 n03042490 n07711569 n04532670 n03763968
+n07768694 n02999410 n03617480 n06596364 n01768244 n02410509 n03976657 n01742172 n03980874 n02808440
+n02226429 n02231487 n02085620 n01644900 n02129165 n02699494 n03837869 n02815834 n07720875 n02788148
+n02909870 n03706229 n07871810 n03447447 n02113799 n12267677 n03662601 n02841315 n07715103 n02504458
+""".split())
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+
+def _fastai(name, title, wnids, size, checksums, counts, notes=""):
+    return DatasetSpec(
+        name=name, title=title, layout="wnid-folders", urls=(f"{_FASTAI}{name}.tgz",),
+        filename=f"{name}.tgz", size=size, top_dir=name, splits=("train", "val"), counts=counts,
+        licence=_FASTAI_LICENCE, checksums=tuple(checksums), wnids=wnids, size_source=_FASTAI_CHECKS,
+        notes="Re-packed Feb 2021 with noisy_*.csv; older checksums do not apply. " + notes,
+    )
+
+
+_NETTE = {"train": 9469, "val": 3925}
+_WOOF = {"train": 9025, "val": 3929}
+_WOOF_NOTE = ("The imagewoof2 sha256 and whole-file md5 come only from FastAI.jl / catalyst, which "
+              "have copy errors elsewhere: recorded, not enforced.")
+_V2_REV = "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/d626240be2538720e83103a0e1178d24aca8b12c/"
+_V2_SOURCE = "HF vaishaal/ImageNetV2 LFS pointer @d626240; TFDS datasets/imagenet_v2/checksums.tsv"
+_V2_LICENCE = ("Code MIT; images from Flickr, usable 'the same way as the original ImageNet "
+               "dataset' (ImageNetV2 README)")
+
+
+def _imagenetv2(variant, size, sha256, note):
+    return DatasetSpec(
+        name=f"imagenetv2-{variant}", title=f"ImageNetV2 {note}", layout="numbered-folders",
+        urls=(f"{_V2_REV}imagenetv2-{variant}.tar.gz",), filename=f"imagenetv2-{variant}.tar.gz",
+        size=size, top_dir=f"imagenetv2-{variant}-format-val", splits=("test",),
+        counts={"test": 10000}, licence=_V2_LICENCE, size_source=_V2_SOURCE,
+        checksums=(Checksum("sha256", sha256, _V2_SOURCE),),
+        notes=("A plain (uncompressed) tar despite its .tar.gz name. Folders 0..999 are the class "
+               "index, read numerically. Recht et al. 2019; FACTS.md §6.1."),
+    )
+
+
+def _imagenette(suffix, title, size, sha256, md5, md5_first_mib):
+    return _fastai(f"imagenette2{suffix}", title, IMAGENETTE_WNIDS, size, [
+        Checksum("sha256", sha256, _TFDS),
+        Checksum("md5", md5, _TV),
+        Checksum("md5_first_mib", md5_first_mib, _FASTAI_CHECKS),
+    ], _NETTE)
+
+
+def _imagewoof(suffix, title, size, md5_first_mib, sha256, sha256_source, sha256_trust, md5):
+    return _fastai(f"imagewoof2{suffix}", title, IMAGEWOOF_WNIDS, size, [
+        Checksum("md5_first_mib", md5_first_mib, _FASTAI_CHECKS),
+        Checksum("sha256", sha256, sha256_source, sha256_trust),
+        Checksum("md5", md5, "catalyst", UNVERIFIED),
+    ], _WOOF, _WOOF_NOTE)
+
+
+_SPECS = [
+    _imagenette("", "Imagenette (full size)", 1_557_161_267,
+                "6cbfac238434d89fe99e651496f0812ebc7a10fa62bd42d6874042bf01de4efd",
+                "fe2fc210e6bb7c5664d602c3cd71e612", "2c774ecb40005b35d7937d50f5d42336"),
+    _imagenette("-320", "Imagenette (shorter side 320 px)", 341_663_724,
+                "569b4497c98db6dd29f335d1f109cf315fe127053cedf69010d047f0188e158c",
+                "3df6f0d01a2c9592104656642f5e78a3", "1f1f74f133caff120e575856659b87a2"),
+    _imagenette("-160", "Imagenette (shorter side 160 px)", 99_003_388,
+                "64d0c4859f35a461889e0147755a999a48b49bf38a7e0f9bd27003f10db02fe5",
+                "e793b78cc4c9e9a4ccc0c1155377a412", "c475f8f7617a200ba35b9facc48443c3"),
+    _imagewoof("", "Imagewoof (full size)", 1_343_715_595, "2cc1c1e36e20cb6fd24ffb978edcb487",
+               "de3f58c4ea3e042cf3f8365fbc699288cfe1d8c151059040d181c221bd5a55b8",
+               "FluxML/FastAI.jl only", UNVERIFIED, "9aafe18bcdb1632c4249a76c458465ba"),
+    _imagewoof("-320", "Imagewoof (shorter side 320 px)", 328_387_740, "7a1fd92672a559a85de76e4810a20c21",
+               "7db6120fdb9ae079e26346f89e7b00d7f184f8137791609b97fd0405d3f92305",
+               "FastAI.jl plus one independent user note", THIRD_PARTY,
+               "0f46d997ec2264e97609196c95897a44"),
+    _imagewoof("-160", "Imagewoof (shorter side 160 px)", 92_612_825, "3559b194123981a540b87132dbda412f",
+               "b5ffa16037e07f60882434f55b7814a3d44483f2a484129f251604bc0d0f8172",
+               "FluxML/FastAI.jl only", UNVERIFIED, "3d200a7be99704a0d7509be2a9fbfe15"),
+    DatasetSpec(
+        name="tiny-imagenet-200", title="Tiny ImageNet (200 classes, 64x64)", layout="tiny-imagenet",
+        urls=("https://cs231n.stanford.edu/tiny-imagenet-200.zip",
+              "http://cs231n.stanford.edu/tiny-imagenet-200.zip"),
+        filename="tiny-imagenet-200.zip", size=248_100_043, top_dir="tiny-imagenet-200",
+        splits=("train", "val"), counts={"train": 100_000, "val": 10_000},
+        licence="No licence file; an ImageNet subset, so treat as ImageNet Terms of Access (UNVERIFIED)",
+        checksums=(Checksum("md5", "90528d7ca1a48142e341f4ef8d21d0de",
+                            "community value, widely copied (cs231n publishes none)", THIRD_PARTY),),
+        wnids=TINY_IMAGENET_WNIDS, size_source="3rd-party, several agree",
+        notes=("val/ is not in class folders: labels come from val/val_annotations.txt. test/ has no "
+               "labels. All 200 wnids are ILSVRC-2012 classes."),
+    ),
+    DatasetSpec(
+        name="cifar10", title="CIFAR-10 (python version)", layout="cifar10",
+        urls=("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+        filename="cifar-10-python.tar.gz", size=170_498_071, top_dir=readers.CIFAR10_TOP,
+        splits=("train", "test"), counts={"train": 50_000, "test": 10_000},
+        licence="No licence stated; the CIFAR page asks you to cite Krizhevsky 2009 (tech report)",
+        checksums=(
+            Checksum("sha256", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                     "keras keras/src/datasets/cifar10.py; torchvision prototype _builtin/cifar.py"),
+            Checksum("md5", "c58f30108f718f92721af3b95e74349a", "torchvision datasets/cifar.py"),
+        ),
+        wnids=CIFAR10_CLASSES, size_source="3rd-party: many download logs",
+        notes="Pickled arrays, not image files: read with readers.load_cifar10. Labels 0..9.",
+    ),
+    _imagenetv2("matched-frequency", 1_264_079_360,
+                "f0c37fdf925916b19ea1323cd9a2208cdb6959ba2c32eef2a7fc393835c9ca7c", "MatchedFrequency"),
+    _imagenetv2("threshold0.7", 1_249_906_176,
+                "32142bfe998f9cfa4141be691f6a80eeb1e27b24bd532a668eb08c26d98897a2", "Threshold0.7"),
+    _imagenetv2("top-images", 1_245_927_936,
+                "85e4ace30f3f0d660152062254b8759dda66267b27f7ec0fd8d5768f1073a04b", "TopImages"),
+    DatasetSpec(
+        name="ilsvrc2012", title="ILSVRC-2012 (ImageNet-1k), from IMAGENET_ROOT", layout="ilsvrc2012",
+        urls=(), filename="", size=None, top_dir="", splits=("train", "val"),
+        counts={"train": 1_281_167, "val": 50_000},  # FACTS.md §2.1
+        licence="ImageNet Terms of Access: non-commercial research and education only",
+        notes="Local only. " + ILSVRC_HELP.splitlines()[0],
+    ),
+]
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def get(name: str) -> DatasetSpec:
+    """The spec called ``name``; an unknown name raises :class:`UnknownDatasetError` listing all."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}; known: {', '.join(DATASETS)}") from None
+
+
+def fetch(name: str, root: Path | None = None, **options) -> Path:
+    """``get(name).fetch(root, **options)``: download, verify and extract; the dataset folder."""
+    return get(name).fetch(root, **options)
+
+
+__all__ = ["DATASETS", "Checksum", "DatasetNotReadyError", "DatasetSpec", "DownloadError",
+           "UnknownDatasetError", "fetch", "get"]

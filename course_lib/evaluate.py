@@ -1,0 +1,381 @@
+"""Stream a model (or an ensemble) over batches and return softmax scores, top-5 guesses and errors.
+
+:func:`predict` knows nothing about datasets: it takes a model and any iterable of batches
+``(images (B, 3, H, W) uint8, labels (B,))``, optionally with a third element ``indices (B,)``
+giving each image's position in the dataset. Three ways to look at an image:
+
+* ``"center"``: the central ``crop_size`` crop;
+* ``"tencrop"``: the paper's test-time augmentation, the four corner crops and the centre crop
+  and their mirror images, with the **softmax outputs** averaged over the ten (Krizhevsky et al.
+  2012, Sec. 4.1; FACTS.md §4.3);
+* ``"full"``: the whole image as it comes.
+
+:func:`predict_ensemble` averages the softmax outputs of several models, as the paper's 5- and
+7-CNN entries did (FACTS.md §4.4).
+
+**Every image counted exactly once.** Results are keyed by dataset index and de-duplicated, and
+come back sorted by index. Without indices, an image's index is its position in the stream. Under
+``torchrun`` (``torch.distributed`` initialised), each rank scores the batches it is given (its
+shard), and the results of all ranks are gathered (every rank gets them all): batches must then
+carry indices, so that the padding a ``DistributedSampler`` adds to even out the shards is
+counted once; :func:`with_indices` attaches them to a loader that does not yield them (e.g.
+``with_indices(loader, loader.indices())`` for :class:`course_lib.datasets.loader.UInt8Loader`).
+
+Calibration: :func:`expected_calibration_error` and :func:`reliability_diagram` (equal-width bins
+on the top-1 confidence, as in Guo et al., "On Calibration of Modern Neural Networks", 2017).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .datasets import augment
+from .datasets.augment import IMAGENET_MEAN, IMAGENET_STD
+from .device import Precision, pick_device, pick_precision
+from .scoring import topk_error
+
+MODES = ("center", "tencrop", "full")
+TOP_K = 5  # ILSVRC: up to five guesses per image (FACTS.md §2.3)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What :func:`predict` returns (all on the CPU, sorted by dataset index).
+
+    ``scores: (N, C) float32`` softmax probabilities (averaged over crops and models);
+    ``labels: (N,) int64``; ``indices: (N,) int64`` dataset indices; ``predictions:
+    (N, min(5, C)) int64`` the classes with the highest scores, best first (``torch.topk``).
+    """
+
+    scores: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor
+    predictions: torch.Tensor
+    mode: str
+    n_models: int = 1
+
+    def error(self, k: int) -> float:
+        """Top-``k`` error, ``k`` ≤ 5 (``course_lib.scoring.topk_error`` on :attr:`predictions`;
+        with fewer than ``k`` classes every class is a guess). For larger ``k`` use
+        ``scoring.topk_error(result.scores, result.labels, k)``."""
+        if not 1 <= k <= TOP_K:
+            raise ValueError(f"k={k}: predictions hold the top {TOP_K} guesses; for other k use "
+                             "course_lib.scoring.topk_error(result.scores, result.labels, k)")
+        return topk_error(self.predictions, self.labels, k)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row: ``mode``, ``models``, ``n_images``, ``top1_error``, ``top5_error``."""
+        return pd.DataFrame([{"mode": self.mode, "models": self.n_models,
+                              "n_images": len(self.labels), "top1_error": self.error(1),
+                              "top5_error": self.error(TOP_K)}])
+
+
+def with_indices(batches: Iterable, indices) -> Iterable:
+    """Attach dataset indices to batches that do not carry them.
+
+    ``indices``: ``(M,)`` the dataset index of every image in the order ``batches`` yields them
+    (M = total images); yields ``(images, labels, indices_of_this_batch)``. Raises if the counts
+    do not add up.
+    """
+    indices = (indices.detach().cpu() if isinstance(indices, torch.Tensor)
+               else torch.as_tensor(np.asarray(indices))).to(torch.int64)
+    start = 0
+    for batch in batches:
+        images, labels = batch[0], batch[1]
+        stop = start + len(labels)
+        if stop > len(indices):
+            raise ValueError(f"with_indices: the batches hold more than the {len(indices)} "
+                             "indices given")
+        yield images, labels, indices[start:stop]
+        start = stop
+    if start != len(indices):
+        raise ValueError(f"with_indices: {len(indices)} indices given but the batches held {start} images")
+
+
+def _resolve_precision(precision, device: torch.device) -> torch.dtype | None:
+    if precision is None:
+        return pick_precision(device).autocast_dtype
+    if isinstance(precision, Precision):
+        return precision.autocast_dtype
+    if isinstance(precision, torch.dtype):
+        return None if precision == torch.float32 else precision
+    names = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in names:
+        raise ValueError(f"precision must be a Precision, a torch dtype or one of {sorted(names)}, "
+                         f"got {precision!r}")
+    return names[precision]
+
+
+def _resolve_normalize(normalize_spec) -> Callable[[torch.Tensor], torch.Tensor]:
+    if normalize_spec is None:
+        return augment.to_float
+    if callable(normalize_spec):
+        return normalize_spec
+    mean, std = normalize_spec
+    return lambda images: augment.normalize(images, mean, std)
+
+
+def _views(images: torch.Tensor, mode: str, crop_size) -> torch.Tensor:
+    """``(B, V, 3, h, w)``: the V views of each image that the mode scores."""
+    if mode == "full":
+        return images[:, None]
+    if mode == "center":
+        return augment.center_crop(images, crop_size)[:, None]
+    return augment.ten_crop(images, crop_size)
+
+
+def _unpack(batch, position: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+        raise ValueError(f"batch {position}: expected (images, labels) or (images, labels, "
+                         f"indices), got {type(batch).__name__}")
+    images, labels = batch[0], torch.as_tensor(batch[1])
+    indices = None if len(batch) == 2 else torch.as_tensor(batch[2])
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(f"batch {position}: images must be a (B, C, H, W) tensor, got "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
+    if labels.shape != (len(images),) or (indices is not None and indices.shape != labels.shape):
+        raise ValueError(f"batch {position}: {len(images)} images but labels of shape "
+                         f"{tuple(labels.shape)}"
+                         + ("" if indices is None else f" and indices of shape {tuple(indices.shape)}"))
+    return images, labels, indices
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _collective_device() -> torch.device:
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _all_ranks_agree(ok: bool) -> bool:
+    """True when ``ok`` holds on every rank (a collective: every rank must call it)."""
+    flag = torch.tensor([int(ok)], device=_collective_device())
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _gather_rows(tensor: torch.Tensor, sizes: list[int], device: torch.device) -> torch.Tensor:
+    """All ranks' ``tensor`` (first dimension ``sizes[rank]``), concatenated in rank order."""
+    dist = torch.distributed
+    longest = max(sizes)
+    padded = tensor.new_zeros((longest, *tensor.shape[1:])).to(device)
+    padded[:len(tensor)] = tensor.to(device)
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]).cpu()
+
+
+def _gather(scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor):
+    dist = torch.distributed
+    device = _collective_device()
+    shape = torch.tensor([scores.shape[0], scores.shape[1]], dtype=torch.int64, device=device)
+    shapes = [torch.empty_like(shape) for _ in range(dist.get_world_size())]
+    dist.all_gather(shapes, shape)
+    sizes = [int(s[0]) for s in shapes]
+    classes = {int(s[1]) for s, n in zip(shapes, sizes, strict=True) if n > 0}
+    if len(classes) > 1:
+        raise ValueError(f"ranks disagree on the number of classes: {sorted(classes)}")
+    width = classes.pop() if classes else 0
+    if scores.shape[1] != width:  # a rank with no images does not know C
+        scores = scores.new_zeros((0, width))
+    return (_gather_rows(scores, sizes, device), _gather_rows(labels, sizes, device),
+            _gather_rows(indices, sizes, device))
+
+
+def _deduplicate(scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor):
+    """Sort by dataset index and keep the first copy of each (padding counts once)."""
+    order = torch.argsort(indices, stable=True)
+    scores, labels, indices = scores[order], labels[order], indices[order]
+    first = torch.ones(len(indices), dtype=torch.bool)
+    first[1:] = indices[1:] != indices[:-1]
+    kept = first.nonzero()[:, 0]
+    first_label = labels[kept][torch.cumsum(first.long(), 0) - 1]  # label of each row's first copy
+    clash = (labels != first_label).nonzero()
+    if len(clash):
+        i = int(clash[0, 0])
+        raise ValueError(f"dataset index {int(indices[i])} appears with two labels: "
+                         f"{int(first_label[i])} and {int(labels[i])}")
+    return scores[kept], labels[kept], indices[kept]
+
+
+def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode: str = "center",
+                     crop_size: int | Sequence[int] | None = None,
+                     device: torch.device | str | None = None, precision=None,
+                     normalize: tuple[Sequence[float], Sequence[float]] | Callable | None = (
+                         IMAGENET_MEAN, IMAGENET_STD),
+                     channels_last: bool = False, progress: bool = False) -> Predictions:
+    """Average the softmax outputs of ``models`` (and of the views ``mode`` takes) per image.
+
+    ``batches``: iterable of ``(images (B, 3, H, W), labels (B,))`` or ``(images, labels,
+    indices (B,))``; images uint8 0–255 (or float 0–1). ``crop_size``: int or (h, w), needed by
+    ``"center"`` and ``"tencrop"``. ``device``: default :func:`course_lib.device.pick_device`;
+    the models are moved there (``nn.Module.to``, in place) and put in eval mode for the call
+    (their training flag is restored afterwards). ``precision``: a
+    :class:`course_lib.device.Precision`, a dtype or ``"fp32"``/``"bf16"``/``"fp16"``; default
+    :func:`course_lib.device.pick_precision` (autocast; softmax is always taken in float32).
+    ``normalize``: ``(mean, std)`` on the 0–1 scale (default ImageNet's), ``None`` for plain
+    0–1 floats, or a callable applied to the cropped batch. ``channels_last``: feed the models
+    NHWC tensors (and convert the models, in place).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "full" and crop_size is None:
+        raise ValueError(f"mode={mode!r} needs a crop_size (e.g. 224)")
+    models = list(models)
+    if not models:
+        raise ValueError("predict_ensemble: no models given")
+    device = pick_device() if device is None else torch.device(device)
+    autocast_dtype = _resolve_precision(precision, device)
+    prepare = _resolve_normalize(normalize)
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    training = [m.training for m in models]
+    for m in models:
+        m.to(device=device, memory_format=memory_format).eval()
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc=f"predict ({mode})", unit="batch")
+
+    all_scores, all_labels, all_indices = [], [], []
+    seen, has_indices = 0, None
+    try:
+        with torch.inference_mode():
+            for position, batch in enumerate(batches):
+                images, labels, indices = _unpack(batch, position)
+                if has_indices is None:
+                    has_indices = indices is not None
+                elif has_indices != (indices is not None):
+                    raise ValueError(f"batch {position}: some batches carry indices and some do not")
+                if indices is None:
+                    indices = torch.arange(seen, seen + len(labels))
+                seen += len(labels)
+                views = _views(images.to(device, non_blocking=True), mode, crop_size)
+                b, v = views.shape[:2]
+                x = prepare(views.reshape(b * v, *views.shape[2:]))
+                x = x.contiguous(memory_format=memory_format)
+                probs = 0
+                for number, m in enumerate(models):
+                    with (torch.autocast(device.type, dtype=autocast_dtype)
+                          if autocast_dtype is not None else nullcontext()):
+                        logits = m(x)
+                    if logits.ndim != 2 or logits.shape[0] != b * v or (
+                            number and logits.shape[1] != probs.shape[1]):
+                        raise ValueError(f"model {number} returned shape {tuple(logits.shape)}, "
+                                         f"expected ({b * v}, C) logits"
+                                         + (f" with C = {probs.shape[1]} as model 0" if number else ""))
+                    probs = probs + logits.float().softmax(dim=1).reshape(b, v, -1).mean(dim=1)
+                all_scores.append(probs / len(models))
+                all_labels.append(labels.to(torch.int64))
+                all_indices.append(indices.to(torch.int64))
+    finally:
+        for m, was_training in zip(models, training, strict=True):
+            m.train(was_training)
+
+    scores = torch.cat([s.cpu() for s in all_scores]) if all_scores else torch.zeros(0, 0)
+    labels = torch.cat([t.cpu() for t in all_labels]) if all_labels else torch.zeros(0, dtype=torch.int64)
+    indices = torch.cat([t.cpu() for t in all_indices]) if all_indices else torch.zeros(0, dtype=torch.int64)
+    if _distributed():
+        if not _all_ranks_agree(has_indices is not False):  # every rank raises, none hangs
+            raise ValueError("under torch.distributed, batches must carry dataset indices "
+                             "(images, labels, indices) so that every image is counted once; "
+                             "see course_lib.evaluate.with_indices")
+        scores, labels, indices = _gather(scores, labels, indices)
+    if len(labels) == 0:
+        raise ValueError("predict: the batches held no images")
+    scores, labels, indices = _deduplicate(scores, labels, indices)
+    top = torch.topk(scores, min(TOP_K, scores.shape[1]), dim=1).indices
+    return Predictions(scores, labels, indices, top, mode, len(models))
+
+
+def predict(model: torch.nn.Module, batches: Iterable, mode: str = "center",
+            crop_size: int | Sequence[int] | None = None, device: torch.device | str | None = None,
+            precision=None,
+            normalize: tuple[Sequence[float], Sequence[float]] | Callable | None = (
+                IMAGENET_MEAN, IMAGENET_STD),
+            channels_last: bool = False, progress: bool = False) -> Predictions:
+    """Softmax scores of one model on every image of ``batches``; see :func:`predict_ensemble`
+    for the arguments. Returns :class:`Predictions` (``.scores``, ``.labels``,
+    ``.predictions``, ``.table``)."""
+    return predict_ensemble([model], batches, mode, crop_size, device, precision, normalize,
+                            channels_last, progress)
+
+
+# --------------------------------------------------------------------------------------------
+# calibration
+
+
+def _confidence_and_correct(scores, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    scores = torch.as_tensor(np.asarray(scores) if not isinstance(scores, torch.Tensor) else scores)
+    labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
+    if scores.ndim != 2 or labels.shape != (scores.shape[0],):
+        raise ValueError(f"need scores (N, C) and labels (N,), got {tuple(scores.shape)} and "
+                         f"{tuple(labels.shape)}")
+    if len(labels) == 0:
+        raise ValueError("no images to calibrate on")
+    confidence, guess = scores.detach().to(torch.float64).cpu().max(dim=1)
+    return confidence, guess == labels.cpu().to(torch.int64)
+
+
+def calibration_bins(scores, labels, n_bins: int = 15) -> pd.DataFrame:
+    """Reliability table: ``n_bins`` equal-width bins ``(lower, upper]`` of top-1 confidence.
+
+    ``scores: (N, C)`` probabilities, ``labels: (N,)``. Columns ``lower``, ``upper``,
+    ``count``, ``confidence`` (mean top-1 probability), ``accuracy`` (fraction whose top-1 guess
+    is right); the last two are NaN for empty bins. A confidence of exactly 0 goes in bin 0.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    confidence, correct = _confidence_and_correct(scores, labels)
+    edges = torch.arange(n_bins + 1, dtype=torch.float64) / n_bins  # exactly b / n_bins
+    which = torch.bucketize(confidence, edges[1:-1], right=False)  # (lower, upper]
+    count = torch.bincount(which, minlength=n_bins).double()
+    conf_sum = torch.bincount(which, weights=confidence, minlength=n_bins)
+    right_sum = torch.bincount(which, weights=correct.double(), minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame({"lower": edges[:-1].numpy(), "upper": edges[1:].numpy(),
+                             "count": count.long().numpy(),
+                             "confidence": (conf_sum / count).numpy(),
+                             "accuracy": (right_sum / count).numpy()})
+
+
+def expected_calibration_error(scores, labels, n_bins: int = 15) -> float:
+    """ECE = Σ_b (|B_b| / N) · |accuracy(B_b) − confidence(B_b)| over equal-width bins of the
+    top-1 confidence (see :func:`calibration_bins`). 0 is perfectly calibrated."""
+    table = calibration_bins(scores, labels, n_bins)
+    used = table[table["count"] > 0]
+    weights = used["count"] / used["count"].sum()
+    return float((weights * (used["accuracy"] - used["confidence"]).abs()).sum())
+
+
+def reliability_diagram(scores, labels, n_bins: int = 15, ax=None, title: str | None = None):
+    """Accuracy against confidence per bin, with the diagonal of perfect calibration and the
+    ECE in the legend. Returns the matplotlib ``Axes`` (a new figure when ``ax`` is None)."""
+    import matplotlib.pyplot as plt
+
+    table = calibration_bins(scores, labels, n_bins)
+    ece = expected_calibration_error(scores, labels, n_bins)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    width = 1.0 / n_bins
+    centres = (table["lower"] + table["upper"]) / 2
+    accuracy = table["accuracy"].fillna(0.0)
+    ax.bar(centres, accuracy, width=width, edgecolor="black", color="tab:blue",
+           label=f"accuracy (ECE = {100 * ece:.2f}%)")
+    gap = table["confidence"] - table["accuracy"]
+    ax.bar(centres, gap.fillna(0.0), bottom=accuracy, width=width, color="tab:red", alpha=0.35,
+           edgecolor="tab:red", label="gap to confidence")
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-1 probability)",
+           ylabel="accuracy", title=title or "Reliability diagram")
+    ax.legend(loc="upper left")
+    return ax

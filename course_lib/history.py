@@ -1,0 +1,190 @@
+"""The ILSVRC classification leaderboard 2010-2017, the 2012 results, and the human estimate.
+
+Every figure is copied from the course's facts sheet (``../shared/FACTS.md`` §3, with its
+source keys S2, S3, ... kept in each row) into ``course_lib/resources/ilsvrc_leaderboard.csv``
+and ``ilsvrc2012_results.csv``. Errors are **top-5 errors**: ``top5_error_pct`` in percent as
+quoted by the source, ``official_error`` / ``error`` as a fraction where an official-style
+value is known (e.g. 0.15315). Rows whose value is uncertain say so in ``status`` (``P`` primary
+source read, ``P-abs`` only its abstract or opening, ``S`` secondary, ``discrepancy`` sources
+disagree; see ``note``). Runners-up not verified in FACTS.md (2010, 2011, 2013, 2015-2017) are
+absent rather than guessed.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import pandas as pd
+
+#: Top-5 error of a trained human annotator (Karpathy) on 1,500 ILSVRC test images, in percent
+#: (S10, FACTS.md §3). Caveats in :data:`HUMAN_ESTIMATE`.
+HUMAN_TOP5_ERROR = 5.1
+
+#: The human estimate with its caveats (S10 unless noted; FACTS.md §3). Errors in percent.
+HUMAN_ESTIMATE = {
+    "top5_error_pct": 5.1,
+    "n_images": 1500,
+    "split": "test",
+    "annotators": "one trained annotator (Karpathy)",
+    "googlenet_same_images_pct": 6.8,
+    "googlenet_full_test_pct": 6.7,
+    "difference_pct": 1.7,  # "approximately 1.7%"
+    "p_value_one_sided": 0.022,  # Z-test
+    "second_annotator_pct": 12.0,  # "about 12%", 280 images, less training
+    "second_annotator_n_images": 280,
+    "optimistic_estimate_pct": 3.0,  # "~3% is an optimistic estimate", S27 [S]
+    "source": "S10 (Karpathy blog, describing IJCV Sec. 6.4); optimistic estimate S27 [S]",
+}
+
+#: Later results below the human estimate (FACTS.md §3), top-5 error in percent.
+BEYOND_HUMAN = (
+    {"method": "PReLU (He et al.)", "top5_error_pct": 4.94, "split": "test", "source": "S24"},
+    {
+        "method": "BatchNorm ensemble (Ioffe & Szegedy)",
+        "top5_error_pct": 4.82,
+        "split": "test",
+        "source": "S28 (4.8%), S27 (4.82% in the body text)",
+    },
+)
+
+#: SuperVision's winning error on Task 2, classification + localisation, 2012 (S3).
+TASK2_2012_WINNER_ERROR = 0.335463
+
+
+def _read(name: str) -> pd.DataFrame:
+    path = resources.files("course_lib") / "resources" / name
+    with path.open("r", encoding="utf-8") as f:
+        return pd.read_csv(f, keep_default_na=False, na_values={"official_error": [""]})
+
+
+@functools.lru_cache(maxsize=1)
+def _leaderboard() -> pd.DataFrame:
+    df = _read("ilsvrc_leaderboard.csv")
+    extra = {"True": True, "False": False, "": pd.NA}
+    bad = sorted(set(df["extra_data"].astype(str)) - set(extra))
+    if bad:
+        raise ValueError(f"ilsvrc_leaderboard.csv: extra_data must be True, False or empty: {bad}")
+    df["extra_data"] = df["extra_data"].astype(str).map(extra).astype("boolean")
+    return df
+
+
+def load_leaderboard() -> pd.DataFrame:
+    """ILSVRC classification winners and runners-up 2010-2017, one row per entry.
+
+    Columns: ``year``, ``place`` (1 winner, 2 runner-up, 3 third; team places), ``team``,
+    ``top5_error_pct`` (percent), ``official_error`` (fraction or NaN), ``entry``, ``method``
+    (empty where FACTS.md does not say), ``extra_data`` (boolean: outside training data used;
+    <NA> where FACTS.md does not say), ``headline`` (True for the one row per year and place
+    that tables usually quote; 2012 and 2013 also list the team's other-track entry),
+    ``status``, ``source`` (FACTS.md keys), ``note``. A fresh copy each call.
+    """
+    return _leaderboard().copy()
+
+
+def results_2012() -> pd.DataFrame:
+    """The 2012 Task 1 (classification) results table (S3), error with 5 guesses.
+
+    Columns: ``team``, ``error`` (fraction), ``top5_error_pct``, ``team_rank``,
+    ``best_of_team``, ``entry``, ``note``; sorted by team rank, then error.
+    """
+    df = _read("ilsvrc2012_results.csv")
+    df.insert(2, "top5_error_pct", df["error"] * 100)
+    return df.sort_values(["team_rank", "error"], kind="stable").reset_index(drop=True)
+
+
+def margin_2012() -> float:
+    """SuperVision's margin over the runner-up team in 2012, in percentage points.
+
+    26.172 − 15.315 = 10.857 (FACTS.md §3; both are each team's best entry).
+    """
+    best = results_2012().query("best_of_team").set_index("team_rank")["top5_error_pct"]
+    return float(best[2] - best[1])
+
+
+def winners() -> pd.DataFrame:
+    """The headline winning entry of each year: ``year``, ``team``, ``top5_error_pct``, ..."""
+    lb = _leaderboard()
+    return lb[(lb["place"] == 1) & lb["headline"]].reset_index(drop=True).copy()
+
+
+def extrapolated_2012() -> float:
+    """The 2012 winning error (percent) that the 2010 → 2011 trend predicts: a straight line
+    through the two winners, 28.2 → 25.8, gives 23.4; the actual winner scored 15.3."""
+    w = winners().set_index("year")["top5_error_pct"]
+    return float(w[2011] + (w[2011] - w[2010]))
+
+
+def plot_error_by_year(ax=None):
+    """Top-5 error of the ILSVRC classification winners 2010-2017 (and the listed runners-up),
+    with the 2010-2011 trend extended to 2012 and the human estimate. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    lb = _leaderboard()
+    w = winners()
+    ax.plot(w["year"], w["top5_error_pct"], "o-", color="C0", label="winner")
+    for _, r in w.iterrows():
+        ax.annotate(
+            f"{r['team']}\n{r['top5_error_pct']:g}%",
+            (r["year"], r["top5_error_pct"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=7,
+        )
+    others = lb[(lb["place"] > 1) & lb["headline"]]
+    ax.plot(
+        others["year"],
+        others["top5_error_pct"],
+        "s",
+        color="C1",
+        alpha=0.8,
+        label="runner-up / third (where verified)",
+    )
+    alt = lb[(lb["place"] == 1) & ~lb["headline"]]
+    ax.plot(
+        alt["year"],
+        alt["top5_error_pct"],
+        "x",
+        color="C0",
+        label="winner's other track (supplied data only / extra data)",
+    )
+    trend = extrapolated_2012()
+    first = w.set_index("year")["top5_error_pct"]
+    ax.plot(
+        [2010, 2011, 2012],
+        [first[2010], first[2011], trend],
+        "--",
+        color="grey",
+        label=f"2010-11 trend → {trend:.1f}% in 2012",
+    )
+    ax.annotate(
+        "",
+        xy=(2012, first[2012]),
+        xytext=(2012, trend),
+        arrowprops={"arrowstyle": "->", "color": "C3"},
+    )
+    ax.text(
+        2012.1,
+        (trend + first[2012]) / 2,
+        f"−{trend - first[2012]:.1f} pts\nvs trend",
+        color="C3",
+        fontsize=7,
+        va="center",
+    )
+    ax.axhline(
+        HUMAN_TOP5_ERROR,
+        color="C2",
+        lw=1,
+        ls=":",
+        label=f"human estimate {HUMAN_TOP5_ERROR}% (1,500 images, one annotator)",
+    )
+    ax.set_xlabel("year")
+    ax.set_ylabel("top-5 error (%)")
+    ax.set_title("ILSVRC classification: top-5 error by year")
+    ax.set_xticks(range(2010, 2018))
+    ax.set_xlim(2009.6, 2018.0)
+    ax.set_ylim(0, 32)
+    ax.legend(fontsize=7, loc="upper right")
+    return ax

@@ -1,0 +1,213 @@
+"""Readers for the on-disk dataset layouts, on small folders built here."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_lib.datasets import readers
+from course_lib.datasets.readers import LayoutError
+
+
+def write_jpeg(path: Path, value: int = 0, size: int = 8) -> Path:
+    """A small real JPEG at ``path`` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), (value, 255 - value, 7)).save(path, "JPEG")
+    return path
+
+
+def make_numbered_folders(split_dir: Path, labels, per_class: int = 2) -> None:
+    """ImageNetV2-style ``split_dir/<label>/<i>.jpeg``."""
+    for label in labels:
+        for i in range(per_class):
+            write_jpeg(split_dir / str(label) / f"{i:040x}.jpeg", value=label % 256)
+
+
+def make_tiny(top: Path, wnids, train_wnids, val_rows) -> None:
+    """A Tiny-ImageNet-shaped folder: wnids.txt, train/<wnid>/images/, val/images + annotations."""
+    top.mkdir(parents=True, exist_ok=True)
+    (top / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    for wnid in train_wnids:
+        for i in range(2):
+            write_jpeg(top / "train" / wnid / "images" / f"{wnid}_{i}.JPEG")
+        (top / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+    lines = []
+    for name, wnid in val_rows:
+        write_jpeg(top / "val" / "images" / name)
+        lines.append(f"{name}\t{wnid}\t0\t0\t63\t63")
+    (top / "val").mkdir(parents=True, exist_ok=True)
+    (top / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+
+
+def write_cifar_batch(path: Path, data: np.ndarray, labels, **extra) -> None:
+    """A batch shaped like the python CIFAR-10 files (bytes keys, data (N, 3072) uint8)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = {b"data": data, b"labels": [int(x) for x in labels], b"batch_label": b"x", **extra}
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+
+
+def make_cifar(folder: Path, n_per_batch: int = 4, seed: int = 0):
+    """A ``cifar-10-batches-py`` folder; returns {split: (data (N, 3072), labels (N,))}."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, names in readers.CIFAR10_FILES.items():
+        datas, labs = [], []
+        for name in names:
+            data = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
+            lab = rng.integers(0, 10, n_per_batch)
+            write_cifar_batch(folder / name, data, lab)
+            datas.append(data)
+            labs.append(lab)
+        out[split] = (np.concatenate(datas), np.concatenate(labs))
+    meta = {b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog",
+                             b"frog", b"horse", b"ship", b"truck"], b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return out
+
+
+# ---------------------------------------------------------------------------- numbered folders
+
+
+def test_numbered_folders_are_read_as_integers_not_text(tmp_path):
+    labels = [0, 1, 2, 9, 10, 11, 100, 101, 999]
+    make_numbered_folders(tmp_path / "v2", labels)
+    samples = readers.read_numbered_folders(tmp_path / "v2")
+    assert len(samples) == 2 * len(labels)
+    for path, label in samples:
+        assert label == int(path.parent.name)
+    assert [label for _, label in samples[::2]] == labels  # ordered numerically
+    # The trap this avoids: text order puts "10" third and "100" fourth.
+    text_order = sorted(str(x) for x in labels)
+    assert text_order[:4] == ["0", "1", "10", "100"]
+
+
+def test_numbered_folders_refuse_other_names(tmp_path):
+    make_numbered_folders(tmp_path / "v2", [0, 1])
+    (tmp_path / "v2" / "n01440764").mkdir()
+    with pytest.raises(LayoutError, match="n01440764"):
+        readers.read_numbered_folders(tmp_path / "v2")
+
+
+def test_numbered_folders_refuse_out_of_range(tmp_path):
+    make_numbered_folders(tmp_path / "v2", [0, 1000])
+    with pytest.raises(LayoutError, match="'1000'"):
+        readers.read_numbered_folders(tmp_path / "v2")
+
+
+# ------------------------------------------------------------------------------- wnid folders
+
+
+def test_wnid_folders_label_by_mapping_and_refuse_strays(tmp_path):
+    mapping = {"n01440764": 0, "n02102040": 217}
+    for wnid in mapping:
+        for i in range(3):
+            write_jpeg(tmp_path / "train" / wnid / f"{wnid}_{i}.JPEG")
+    (tmp_path / "train" / "n01440764" / "notes.txt").write_text("not an image")
+    write_jpeg(tmp_path / "train" / "n01440764" / "lower.jpg")
+    samples = readers.read_wnid_folders(tmp_path / "train", mapping)
+    assert len(samples) == 7
+    assert {(p.parent.name, lab) for p, lab in samples} == {("n01440764", 0), ("n02102040", 217)}
+    (tmp_path / "train" / "n99999999").mkdir()
+    with pytest.raises(LayoutError, match="n99999999"):
+        readers.read_wnid_folders(tmp_path / "train", mapping)
+
+
+def test_missing_folder_is_reported(tmp_path):
+    with pytest.raises(LayoutError, match="not found"):
+        readers.read_wnid_folders(tmp_path / "nope", {})
+
+
+# ------------------------------------------------------------------------------ Tiny ImageNet
+
+
+def test_tiny_val_is_labelled_from_annotations(tmp_path):
+    wnids = ["n02124075", "n04067472", "n01443537"]
+    mapping = {"n02124075": 285, "n04067472": 758, "n01443537": 1}
+    rows = [("val_0.JPEG", "n04067472"), ("val_1.JPEG", "n01443537"), ("val_2.JPEG", "n04067472"),
+            ("val_3.JPEG", "n02124075")]
+    make_tiny(tmp_path / "tiny", wnids, wnids, rows)
+    val = readers.read_tiny_imagenet(tmp_path / "tiny", "val", mapping)
+    assert [(p.name, lab) for p, lab in val] == [
+        ("val_0.JPEG", 758), ("val_1.JPEG", 1), ("val_2.JPEG", 758), ("val_3.JPEG", 285)]
+    assert all(p.parent == tmp_path / "tiny" / "val" / "images" for p, _ in val)
+    train = readers.read_tiny_imagenet(tmp_path / "tiny", "train", mapping)
+    assert len(train) == 6 and all(lab == mapping[p.parent.parent.name] for p, lab in train)
+    assert readers.read_wnids_file(tmp_path / "tiny" / "wnids.txt") == wnids
+    with pytest.raises(LayoutError, match="no labels"):
+        readers.read_tiny_imagenet(tmp_path / "tiny", "test", mapping)
+
+
+def test_tiny_val_errors_name_file_and_line(tmp_path):
+    make_tiny(tmp_path / "tiny", ["n01443537"], [], [("val_0.JPEG", "n01443537")])
+    ann = tmp_path / "tiny" / "val" / "val_annotations.txt"
+    ann.write_text("val_0.JPEG\tn01443537\t0\t0\t1\t1\nval_1.JPEG\tn99999999\t0\t0\t1\t1\n")
+    with pytest.raises(LayoutError, match=r"val_annotations.txt, line 2: 'n99999999'"):
+        readers.read_tiny_imagenet(tmp_path / "tiny", "val", {"n01443537": 1, })
+    ann.write_text("val_0.JPEG\tn01443537\nval_7.JPEG\tn01443537\n")
+    with pytest.raises(LayoutError, match=r"line 2: image .*val_7.JPEG not found"):
+        readers.read_tiny_imagenet(tmp_path / "tiny", "val", {"n01443537": 1})
+    ann.write_text("just-one-field\n")
+    with pytest.raises(LayoutError, match="line 1"):
+        readers.read_tiny_imagenet(tmp_path / "tiny", "val", {"n01443537": 1})
+
+
+# ---------------------------------------------------------------------------------- CIFAR-10
+
+
+def test_load_cifar10_arrays_match_the_pickled_rows(tmp_path):
+    folder = tmp_path / readers.CIFAR10_TOP
+    expected = make_cifar(folder)
+    for split, n in (("train", 20), ("test", 4)):
+        images, labels = readers.load_cifar10(tmp_path, split)  # the parent folder works too
+        data, lab = expected[split]
+        assert images.shape == (n, 3, 32, 32) and images.dtype == np.uint8
+        assert labels.dtype == np.int64 and (labels == lab).all()
+        # Row layout: 1024 red values, then green, then blue, each row-major 32x32.
+        i = n - 1
+        assert (images[i, 0] == data[i, :1024].reshape(32, 32)).all()
+        assert (images[i, 2] == data[i, 2048:].reshape(32, 32)).all()
+        assert images[i, 1, 5, 7] == data[i, 1024 + 5 * 32 + 7]
+    assert readers.cifar10_label_names(folder)[0] == "airplane"
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        readers.load_cifar10(folder, "val")
+
+
+def test_cifar_loader_refuses_pickles_that_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    folder = tmp_path / readers.CIFAR10_TOP
+    make_cifar(folder)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": Evil()}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match=r"print from a CIFAR batch"):
+        readers.load_cifar10(folder, "test")
+
+
+def test_cifar_bad_shape_is_reported(tmp_path):
+    folder = tmp_path / readers.CIFAR10_TOP
+    make_cifar(folder)
+    write_cifar_batch(folder / "test_batch", np.zeros((2, 100), np.uint8), [0, 1])
+    with pytest.raises(LayoutError, match=r"test_batch: expected data \(N, 3072\)"):
+        readers.load_cifar10(folder, "test")
+
+
+# ---------------------------------------------------------------------------- flat ILSVRC val
+
+
+def test_flat_val_follows_ground_truth_in_file_name_order(tmp_path):
+    for i in (3, 1, 2):  # created out of order on purpose
+        write_jpeg(tmp_path / "val" / f"ILSVRC2012_val_{i:08d}.JPEG")
+    gt = tmp_path / "gt.txt"
+    gt.write_text("490\n361\n171\n")
+    samples = readers.read_flat_val(tmp_path / "val", gt, lambda ids: ids - 1)
+    assert [(p.name, lab) for p, lab in samples] == [
+        ("ILSVRC2012_val_00000001.JPEG", 489), ("ILSVRC2012_val_00000002.JPEG", 360),
+        ("ILSVRC2012_val_00000003.JPEG", 170)]
+    gt.write_text("1\n2\n")
+    with pytest.raises(LayoutError, match="2 labels for 3 images"):
+        readers.read_flat_val(tmp_path / "val", gt, lambda ids: ids - 1)

@@ -1,0 +1,362 @@
+"""The dataset registry: the table's facts, fetch end to end from 127.0.0.1, labels in the 0-999 index."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import sys
+import tarfile
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from test_readers import make_cifar, make_numbered_folders, make_tiny, write_jpeg
+
+from course_lib import classes
+from course_lib.__main__ import main
+from course_lib.datasets import readers, registry
+from course_lib.datasets.download import DownloadError
+from course_lib.datasets.registry import DatasetNotReadyError, UnknownDatasetError
+from course_lib.paths import COMPLETE_MARKER
+
+# --------------------------------------------------------------------------------- the table
+
+
+def test_every_downloadable_spec_is_complete():
+    hex_len = {"sha256": 64, "md5": 32, "md5_first_mib": 32}
+    for name, spec in registry.DATASETS.items():
+        assert spec.name == name
+        if spec.layout == "ilsvrc2012":
+            continue
+        assert spec.urls and all(u.startswith(("https://", "http://")) for u in spec.urls)
+        assert all(u.rsplit("/", 1)[1] == spec.filename for u in spec.urls)
+        assert spec.size and spec.size > 1_000_000
+        assert spec.licence and spec.counts and spec.top_dir
+        for c in spec.checksums:
+            assert re.fullmatch(f"[0-9a-f]{{{hex_len[c.kind]}}}", c.value), (name, c)
+            assert c.trust in (registry.PRIMARY, registry.THIRD_PARTY, registry.UNVERIFIED)
+        enforced = spec.enforced_checksum()
+        assert enforced is not None and enforced.trust != registry.UNVERIFIED, name
+        assert spec.download_checks() == {"size": spec.size, enforced.kind: enforced.value}
+
+
+def test_checksum_choice_follows_trust_then_strength():
+    # Values copied from DATASETS.md §1 (summary table).
+    nette = registry.get("imagenette2-160")
+    assert nette.enforced_checksum().value == "64d0c4859f35a461889e0147755a999a48b49bf38a7e0f9bd27003f10db02fe5"
+    assert nette.size == 99_003_388
+    # Imagewoof: sha256 and whole-file md5 UNVERIFIED; fastai's (size, md5 of first MiB) is primary.
+    for name in ("imagewoof2", "imagewoof2-320", "imagewoof2-160"):
+        assert registry.get(name).enforced_checksum().kind == "md5_first_mib"
+    assert registry.get("imagewoof2-160").download_checks() == {
+        "size": 92_612_825, "md5_first_mib": "3559b194123981a540b87132dbda412f"}
+    assert registry.get("tiny-imagenet-200").download_checks() == {
+        "size": 248_100_043, "md5": "90528d7ca1a48142e341f4ef8d21d0de"}
+    assert registry.get("cifar10").enforced_checksum().value.startswith("6d958be0")
+
+
+def test_imagenetv2_urls_are_pinned_to_the_hf_revision():
+    for variant in ("matched-frequency", "threshold0.7", "top-images"):
+        spec = registry.get(f"imagenetv2-{variant}")
+        assert spec.urls == (
+            "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/"
+            f"d626240be2538720e83103a0e1178d24aca8b12c/imagenetv2-{variant}.tar.gz",)
+        assert spec.top_dir == f"imagenetv2-{variant}-format-val"
+        assert spec.size % 512 == 0  # a plain tar (DATASETS.md §2.5)
+        assert spec.classes == list(classes.wnid_to_index())
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(UnknownDatasetError) as info:
+        registry.get("imagenet")
+    for name in registry.DATASETS:
+        assert name in str(info.value)
+
+
+def test_imagenette_and_imagewoof_labels_are_imagenet_indices():
+    index = classes.wnid_to_index()
+    nette = registry.get("imagenette2")
+    # ImageNet-1k indices from DATASETS.md §2.1.
+    assert [index[w] for w in nette.classes] == [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
+    assert nette.label_map() == {i: k for k, i in enumerate([0, 217, 482, 491, 497, 566, 569, 571, 574, 701])}
+    woof = registry.get("imagewoof2-320")
+    assert index["n02099601"] == 207  # golden retriever, DATASETS.md §2.2
+    assert len(woof.classes) == 10 and woof.classes == sorted(woof.classes)
+
+
+def test_tiny_imagenet_wnids_are_all_ilsvrc_classes():
+    wnids = registry.get("tiny-imagenet-200").classes
+    assert len(wnids) == len(set(wnids)) == 200
+    outside = [w for w in wnids if w not in classes.wnid_to_index()]
+    assert outside == []  # documented in the registry: every Tiny ImageNet image gets a 0-999 label
+
+
+# ------------------------------------------------------------------------ fetch end to end
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _served(spec, server, archive: Path, **changes):
+    """``spec`` pointed at ``archive`` on the local server, with its real size and sha256."""
+    return dataclasses.replace(
+        spec, urls=(server.url(archive.name),), filename=archive.name, size=archive.stat().st_size,
+        checksums=(registry.Checksum("sha256", _sha(archive), "test"),), **changes)
+
+
+def _tar_folder(archive: Path, folder: Path, mode: str = "w:gz") -> Path:
+    with tarfile.open(archive, mode) as tar:
+        tar.add(folder, arcname=folder.name)
+    return archive
+
+
+def _make_imagenette(base: Path, wnids, per_class=2) -> Path:
+    top = base / "imagenette2-160"
+    for split in ("train", "val"):
+        for k, wnid in enumerate(wnids):
+            for i in range(per_class):
+                write_jpeg(top / split / wnid / f"{wnid}_{i}.JPEG", value=k)
+    (top / "noisy_imagenette.csv").write_text("path,noisy_labels_0\n")
+    return top
+
+
+def test_fetch_downloads_verifies_extracts_and_labels(local_server, tmp_path):
+    wnids = registry.IMAGENETTE_WNIDS[:3]
+    top = _make_imagenette(tmp_path / "src", wnids)
+    archive = _tar_folder(local_server.root / "imagenette2-160.tgz", top)
+    spec = _served(registry.get("imagenette2-160"), local_server, archive)
+    root = tmp_path / "data"
+    path = spec.fetch(root, progress=False)
+    assert path == root / "imagenette2-160"
+    assert (path / COMPLETE_MARKER).is_file() and spec.is_present(root)
+    assert not spec.archive_path(root).exists()  # deleted after extraction
+    train = spec.samples(root, "train")
+    index = classes.wnid_to_index()
+    assert len(train) == 6
+    assert {(p.parent.name, lab) for p, lab in train} == {(w, index[w]) for w in wnids}
+    assert train[0][0].is_file() and train[0][0].is_relative_to(path)
+    contiguous = spec.samples(root, "val", contiguous=True)
+    assert sorted({lab for _, lab in contiguous}) == [0, 1, 2]
+    # Same result from the dataset folder or the unpacked top folder.
+    assert spec.samples(path, "train") == train
+    assert spec.samples(path / "imagenette2-160", "train") == train
+    # Fetching again touches nothing.
+    n = len(local_server.state.requests)
+    assert spec.fetch(root, progress=False) == path
+    assert len(local_server.state.requests) == n
+
+
+def test_fetch_with_wrong_checksum_leaves_nothing(local_server, tmp_path):
+    top = _make_imagenette(tmp_path / "src", registry.IMAGENETTE_WNIDS[:1])
+    archive = _tar_folder(local_server.root / "imagenette2-160.tgz", top)
+    spec = _served(registry.get("imagenette2-160"), local_server, archive)
+    spec = dataclasses.replace(spec, checksums=(registry.Checksum("sha256", "1" * 64, "test"),))
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match="1" * 64):
+        spec.fetch(root, progress=False)
+    assert not (root / "imagenette2-160").exists()
+    assert list((root / "downloads").iterdir()) == []
+    with pytest.raises(DatasetNotReadyError, match="fetch imagenette2-160"):
+        spec.samples(root, "train")
+
+
+def test_half_extracted_dataset_is_not_read(tmp_path):
+    spec = registry.get("imagenette2-160")
+    _make_imagenette(tmp_path / "data" / "imagenette2-160", registry.IMAGENETTE_WNIDS[:1])
+    with pytest.raises(DatasetNotReadyError, match=COMPLETE_MARKER):
+        spec.samples(tmp_path / "data", "train")
+    # A copy the learner unpacked by hand elsewhere is read as it is.
+    own = _make_imagenette(tmp_path / "mine", registry.IMAGENETTE_WNIDS[:1])
+    assert len(spec.samples(own, "val")) == 2
+
+
+def test_fetch_uses_a_file_put_in_place_by_hand(local_server, tmp_path, monkeypatch):
+    top = _make_imagenette(tmp_path / "src", registry.IMAGENETTE_WNIDS[:1])
+    archive = _tar_folder(tmp_path / "imagenette2-160.tgz", top)
+    spec = _served(registry.get("imagenette2-160"), local_server, archive)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError) as info:
+        spec.fetch(root, progress=False)
+    where = spec.archive_path(root)
+    assert str(where.resolve()) in str(info.value) and spec.urls[0] in str(info.value)
+    where.parent.mkdir(parents=True)
+    where.write_bytes(archive.read_bytes())
+    assert spec.fetch(root, progress=False) == root / "imagenette2-160"
+    assert local_server.state.requests == []
+
+
+def test_imagenetv2_plain_tar_and_numeric_folders(local_server, tmp_path):
+    spec = registry.get("imagenetv2-matched-frequency")
+    top = tmp_path / "src" / spec.top_dir
+    labels = [0, 1, 2, 10, 100, 999]
+    make_numbered_folders(top, labels)
+    archive = _tar_folder(local_server.root / spec.filename, top, mode="w")  # plain tar, .tar.gz name
+    spec = _served(spec, local_server, archive)
+    root = tmp_path / "data"
+    spec.fetch(root, progress=False)
+    samples = spec.samples(root, "test")
+    assert {(p.parent.name, lab) for p, lab in samples} == {(str(x), x) for x in labels}
+    by_folder = {p.parent.name: lab for p, lab in samples}
+    assert by_folder["10"] == 10 and by_folder["100"] == 100 and by_folder["999"] == 999
+    # ImageFolder's indices (position among the names sorted as text) would be wrong (DATASETS.md §2.5).
+    text_index = {name: i for i, name in enumerate(sorted(by_folder))}
+    assert text_index["10"] == 2 and text_index["2"] == 4
+    with pytest.raises(ValueError, match="splits"):
+        spec.samples(root, "val")
+
+
+def test_tiny_imagenet_val_mapping_after_fetch(local_server, tmp_path):
+    spec = registry.get("tiny-imagenet-200")
+    wnids = list(registry.TINY_IMAGENET_WNIDS)
+    rows = [(f"val_{i}.JPEG", wnids[i % 3]) for i in range(6)]
+    top = tmp_path / "src" / "tiny-imagenet-200"
+    make_tiny(top, wnids, wnids[:3], rows)
+    archive = local_server.root / spec.filename
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(top.rglob("*")):
+            zf.write(path, path.relative_to(top.parent).as_posix())
+    spec = _served(spec, local_server, archive)
+    root = tmp_path / "data"
+    spec.fetch(root, progress=False)
+    index = classes.wnid_to_index()
+    val = spec.samples(root, "val")
+    assert [(p.name, lab) for p, lab in val] == [(name, index[w]) for name, w in rows]
+    train = spec.samples(root, "train")
+    assert {lab for _, lab in train} == {index[w] for w in wnids[:3]}
+    val_c = spec.samples(root, "val", contiguous=True)
+    assert [lab for _, lab in val_c] == [sorted(wnids).index(w) for _, w in rows]
+    # A wnids.txt that is not the known 200 is reported.
+    (spec.locate(root) / "wnids.txt").write_text("n01440764\n")
+    with pytest.raises(readers.LayoutError, match="wnids.txt"):
+        spec.samples(root, "val")
+
+
+def test_cifar10_fetch_then_arrays(local_server, tmp_path):
+    spec = registry.get("cifar10")
+    expected = make_cifar(tmp_path / "src" / readers.CIFAR10_TOP)
+    archive = _tar_folder(local_server.root / spec.filename, tmp_path / "src" / readers.CIFAR10_TOP)
+    spec = _served(spec, local_server, archive)
+    root = tmp_path / "data"
+    spec.fetch(root, progress=False)
+    images, labels = readers.load_cifar10(spec.locate(root), "test")
+    assert images.shape == (4, 3, 32, 32)
+    assert (images.reshape(4, -1) == expected["test"][0]).all()
+    assert spec.classes == readers.cifar10_label_names(spec.locate(root))
+    with pytest.raises(ValueError, match="load_cifar10"):
+        spec.samples(root, "train")
+
+
+# ----------------------------------------------------------------------------- ILSVRC-2012
+
+
+def test_ilsvrc_folder_layout_from_imagenet_root(tmp_path, monkeypatch, capsys):
+    spec = registry.get("ilsvrc2012")
+    monkeypatch.delenv("IMAGENET_ROOT", raising=False)
+    with pytest.raises(DatasetNotReadyError, match="IMAGENET_ROOT"):
+        spec.samples(split="val")
+    assert not spec.is_present()
+    root = tmp_path / "imagenet"
+    wnids = ["n01440764", "n02102040", "n15075141"]  # indices 0, 217, 999
+    for split in ("train", "val"):
+        for wnid in wnids:
+            write_jpeg(root / split / wnid / f"{wnid}_1.JPEG")
+    monkeypatch.setenv("IMAGENET_ROOT", str(root))
+    assert spec.fetch() == root and spec.is_present()
+    for split in ("train", "val"):
+        samples = spec.samples(split=split)
+        assert [lab for _, lab in samples] == [0, 217, 999]
+    assert spec.samples(root, "train") == spec.samples(split="train")
+    assert main(["fetch", "ilsvrc2012"]) == 0
+    assert "train: 3 images (published: 1,281,167)" in capsys.readouterr().out
+
+
+def test_ilsvrc_flat_val_uses_the_devkit_numbering(tmp_path, monkeypatch):
+    root = tmp_path / "imagenet"
+    devkit = root / registry.DEVKIT_DIR
+    wnids = list(classes.wnid_to_index())
+    perm = np.random.default_rng(0).permutation(1000)  # devkit ID k+1 is wnid perm[k]
+    synsets = np.empty(1000, dtype=[("ILSVRC2012_ID", object), ("WNID", object)])
+    for k in range(1000):
+        synsets[k] = (k + 1, wnids[perm[k]])
+    (devkit / "data").mkdir(parents=True)
+    scipy.io.savemat(devkit / "data" / "meta.mat", {"synsets": synsets})
+    ids = [5, 1, 1000]
+    (devkit / registry.GROUND_TRUTH).write_text("\n".join(map(str, ids)) + "\n")
+    for i in range(1, 4):
+        write_jpeg(root / "val" / f"ILSVRC2012_val_{i:08d}.JPEG")
+    monkeypatch.setenv("IMAGENET_ROOT", str(root))
+    samples = registry.get("ilsvrc2012").samples(split="val")
+    assert [lab for _, lab in samples] == [int(perm[i - 1]) for i in ids]
+
+
+def test_ilsvrc_archives_are_recognised(tmp_path):
+    root = tmp_path / "imagenet"
+    root.mkdir()
+    (root / registry.ILSVRC_ARCHIVES["devkit"]).write_bytes(b"")
+    with pytest.raises(DatasetNotReadyError, match="neither"):
+        registry.fetch("ilsvrc2012", root)
+    (root / registry.ILSVRC_ARCHIVES["val"]).write_bytes(b"")
+    assert registry.fetch("ilsvrc2012", root) == root
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_fetch_list_and_errors(capsys, monkeypatch):
+    assert main(["fetch", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name, spec in registry.DATASETS.items():
+        assert name in out and spec.licence in out
+    assert "99.0 MB" in out  # imagenette2-160
+    assert main(["fetch", "nope"]) == 2
+    assert "imagenette2-160" in capsys.readouterr().err
+    monkeypatch.delenv("IMAGENET_ROOT", raising=False)
+    assert main(["fetch", "ilsvrc2012"]) == 1
+    assert "IMAGENET_ROOT" in capsys.readouterr().err
+
+
+def test_cli_fetch_downloads_into_root(local_server, tmp_path, capsys, monkeypatch):
+    top = _make_imagenette(tmp_path / "src", registry.IMAGENETTE_WNIDS[:2])
+    archive = _tar_folder(local_server.root / "imagenette2-160.tgz", top)
+    spec = _served(registry.get("imagenette2-160"), local_server, archive)
+    monkeypatch.setitem(registry.DATASETS, spec.name, spec)
+    root = tmp_path / "elsewhere"
+    assert main(["fetch", "imagenette2-160", "--root", str(root), "--no-progress", "--keep-archive"]) == 0
+    out = capsys.readouterr().out
+    assert str(root / "imagenette2-160" / "imagenette2-160") in out
+    assert "val: 4 images (published: 3,925)   <- differs" in out
+    assert spec.archive_path(root).is_file()
+    assert spec.samples(root, "val") and spec.is_present(root)
+    (local_server.root / "imagenette2-160.tgz").unlink()
+    monkeypatch.setitem(registry.DATASETS, spec.name, dataclasses.replace(spec, size=1))
+    assert main(["fetch", "imagenette2-160", "--root", str(tmp_path / "other"), "--no-progress"]) == 1
+    assert "404" in capsys.readouterr().err
+
+
+def test_ilsvrc_archives_are_unpacked_through_torchvision(tmp_path, monkeypatch):
+    root = tmp_path / "imagenet"
+    root.mkdir()
+    for key in ("devkit", "val"):
+        (root / registry.ILSVRC_ARCHIVES[key]).write_bytes(b"")
+    calls = []
+
+    def fake_imagenet(path, split):  # what torchvision.datasets.ImageNet leaves behind
+        calls.append((path, split))
+        write_jpeg(Path(path) / split / "n01443537" / "ILSVRC2012_val_00000001.JPEG")
+
+    # Stands in for torchvision.datasets (importing the real one costs seconds; its ImageNet
+    # checks the md5 of the real archives, which a test cannot provide).
+    fake_module = types.ModuleType("torchvision.datasets")
+    fake_module.ImageNet = fake_imagenet
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", fake_module)
+    samples = registry.get("ilsvrc2012").samples(root, "val")
+    assert calls == [(str(root), "val")]
+    assert [lab for _, lab in samples] == [1]  # n01443537 goldfish is index 1
+    with pytest.raises(DatasetNotReadyError, match="ILSVRC2012_img_train.tar"):
+        registry.get("ilsvrc2012").samples(root, "train")
