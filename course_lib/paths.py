@@ -30,9 +30,27 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path.cwd() / "data"
 
 
+CACHES = "caches"
+
+
 def present_datasets(root: Path | None = None) -> list[str]:
-    """Names of the folders under ``root`` that carry the completion marker, sorted."""
+    """What the workspace holds, sorted: each folder under ``root`` that carries the completion
+    marker (a verified, fully extracted download), and each decode-once cache under
+    ``root/caches/`` whose splits are all complete, listed as ``"caches/<name>"``."""
     root = data_dir() if root is None else Path(root)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / COMPLETE_MARKER).is_file())
+    found = [p.name for p in root.iterdir() if (p / COMPLETE_MARKER).is_file()]
+    caches = root / CACHES
+    for cache in sorted(caches.iterdir()) if caches.is_dir() else []:
+        if _cache_complete(cache):
+            found.append(f"{CACHES}/{cache.name}")
+    return sorted(found)
+
+
+def _cache_complete(folder: Path) -> bool:
+    """A cache folder is complete when it, or every one of its split folders, has the marker."""
+    if (folder / COMPLETE_MARKER).is_file():
+        return True
+    splits = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+    return bool(splits) and all((p / COMPLETE_MARKER).is_file() for p in splits)

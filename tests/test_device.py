@@ -75,6 +75,10 @@ def test_environment_report_has_the_keys_a_bug_report_needs(tmp_path):
     (tmp_path / "synthnet-64").mkdir()
     (tmp_path / "synthnet-64" / ".complete").write_text("")
     (tmp_path / "half-extracted").mkdir()
+    for split in ("train", "val"):
+        (tmp_path / "caches" / "synthnet-32" / split).mkdir(parents=True)
+        (tmp_path / "caches" / "synthnet-32" / split / ".complete").write_text("")
+    (tmp_path / "caches" / "half-built" / "train").mkdir(parents=True)
     report = environment_report({"COURSE_DATA": str(tmp_path), "COURSE_PROFILE": "smoke"})
     for key in ("profile", "device", "torch", "torchvision", "python", "data_dir", "cpu_cores",
                 "ram_gb", "precision", "cuda_available", "device_name", "datasets_present"):
@@ -82,6 +86,6 @@ def test_environment_report_has_the_keys_a_bug_report_needs(tmp_path):
     assert report["profile"] == "smoke"
     assert report["torch"] == torch.__version__
     assert report["data_dir"] == str(tmp_path)
-    assert report["datasets_present"] == ["synthnet-64"]
+    assert report["datasets_present"] == ["caches/synthnet-32", "synthnet-64"]
     text = format_report(report)
     assert "synthnet-64" in text and text.count("\n") == len(report) - 1

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 # Module names under course_lib.bench, run in this order.
-BENCHMARKS: tuple[str, ...] = ("scoring", "loader", "synthnet", "augment")
+BENCHMARKS: tuple[str, ...] = ("scoring", "loader", "synthnet", "augment", "train")
 
 
 @dataclass(frozen=True)

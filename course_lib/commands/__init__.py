@@ -11,4 +11,4 @@ A command is a module here with:
 List the module in :data:`COMMANDS` to make it appear.
 """
 
-COMMANDS: tuple[str, ...] = ("doctor", "bench", "score", "fetch", "prepare")
+COMMANDS: tuple[str, ...] = ("doctor", "bench", "score", "fetch", "prepare", "train")

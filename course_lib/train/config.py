@@ -1,0 +1,134 @@
+"""``TrainConfig``: every knob of :func:`course_lib.train.fit`, with the paper's recipe as defaults.
+
+The defaults are Krizhevsky et al. (2012), Sec. 5 (FACTS.md §4.3): SGD with batch 128, momentum
+0.9, weight decay 0.0005, learning rate 0.01 divided by 10 whenever the validation error stops
+improving (three times in all), random crops with horizontal flips. The modern options (cosine
+or one-cycle schedules, warm-up, label smoothing, gradient clipping, ``torch.compile``) are off
+by default and each is one field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+SCHEDULES = ("plateau", "cosine", "onecycle", "step", "constant")
+AUGMENTS = ("crop_flip", "resized_crop", "none")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How :func:`~course_lib.train.fit` trains (all fields plain values, so it round-trips
+    through a checkpoint with :meth:`as_dict` / :meth:`from_dict`).
+
+    Recipe: ``epochs``; ``batch_size`` (the **global** batch: under torchrun each of the W ranks
+    takes ``batch_size / W``); ``lr``, ``momentum``, ``weight_decay``; ``schedule`` one of
+    :data:`SCHEDULES` (``"plateau"``: ÷ ``plateau_factor`` after ``plateau_patience`` epochs
+    without the validation top-1 error improving by ``plateau_threshold``, at most
+    ``max_lr_drops`` times; ``"cosine"``; ``"onecycle"``; ``"step"``: ÷10 every ``step_epochs``;
+    ``"constant"``); ``warmup_epochs`` (linear warm-up, fractions allowed); ``label_smoothing``;
+    ``grad_clip`` (max global gradient norm, None = off).
+
+    Data on the device: ``crop_size`` (None: 7/8 of the image side, the paper's 224/256);
+    ``augment`` one of :data:`AUGMENTS`; ``pca_colour`` (σ of the paper's PCA colour
+    augmentation, 0 = off, 0.1 = the paper); ``mean``/``std`` (0–1 scale);
+    ``data_on_device`` ("auto": arrays are copied whole to a CUDA device when they take under a
+    quarter of its free memory).
+
+    Speed: ``device`` (None: :func:`course_lib.device.pick_device`); ``precision`` one of
+    :data:`PRECISIONS` ("auto": :func:`course_lib.device.pick_precision`); ``channels_last``;
+    ``compile``; ``micro_batch`` (None: the whole per-rank batch at once; a CUDA out-of-memory
+    error halves it, keeping the optimiser's batch by gradient accumulation).
+
+    Safety: ``out_dir`` (where ``last.pt`` and ``history.csv`` go; None: no checkpoints);
+    ``checkpoint_every_steps`` (also mid-epoch); ``resume`` (None, "auto" or a checkpoint path);
+    ``overwrite`` (allow a fresh run to replace an existing checkpoint); ``seed``;
+    ``deterministic``; ``explode_factor`` (stop when a batch's loss exceeds this × ln C).
+
+    Display: ``progress`` (a tqdm bar per epoch), ``log_every`` (steps between bar updates and
+    divergence checks; each costs one device synchronisation).
+    """
+
+    epochs: int = 90
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "plateau"
+    plateau_patience: int = 2
+    plateau_factor: float = 0.1
+    plateau_threshold: float = 1e-3
+    max_lr_drops: int = 3
+    step_epochs: int = 30
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None
+    crop_size: int | None = None
+    augment: str = "crop_flip"
+    pca_colour: float = 0.0
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    data_on_device: str | bool = "auto"
+    val_batch_size: int | None = None
+    device: str | None = None
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    micro_batch: int | None = None
+    out_dir: str | None = None
+    checkpoint_every_steps: int | None = None
+    resume: str | None = None
+    overwrite: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    explode_factor: float = 10.0
+    progress: bool = True
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        def bad(field: str, why: str):
+            raise ValueError(f"TrainConfig.{field}={getattr(self, field)!r}: {why}")
+
+        for field in ("epochs", "batch_size", "log_every", "step_epochs"):
+            if not (isinstance(getattr(self, field), int) and getattr(self, field) >= 1):
+                bad(field, "must be a positive integer")
+        if not self.lr > 0:
+            bad("lr", "must be positive")
+        if self.schedule not in SCHEDULES:
+            bad("schedule", f"use one of {SCHEDULES}")
+        if self.augment not in AUGMENTS:
+            bad("augment", f"use one of {AUGMENTS}")
+        if self.precision not in PRECISIONS:
+            bad("precision", f"use one of {PRECISIONS}")
+        if not 0 <= self.label_smoothing < 1:
+            bad("label_smoothing", "must be in [0, 1)")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            bad("grad_clip", "must be positive or None")
+        if self.warmup_epochs < 0:
+            bad("warmup_epochs", "must be >= 0")
+        for field in ("micro_batch", "checkpoint_every_steps", "crop_size", "val_batch_size"):
+            value = getattr(self, field)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                bad(field, "must be a positive integer or None")
+        if self.pca_colour < 0:
+            bad("pca_colour", "must be >= 0")
+        if self.data_on_device not in ("auto", True, False):
+            bad("data_on_device", "use 'auto', True or False")
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with some fields changed (configs are frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """Plain values only (tuples become lists), safe for ``torch.load(weights_only=True)``."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Inverse of :meth:`as_dict`; unknown keys are an error naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown field(s) {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

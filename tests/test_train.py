@@ -1,0 +1,404 @@
+"""The training core: recipe, schedule, checkpoints, exact resume, divergence, OOM fallback."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from course_lib.models.alexnet import alexnet
+from course_lib.train import (
+    HISTORY_COLUMNS,
+    CheckpointError,
+    TrainConfig,
+    TrainingDiverged,
+    fit,
+    load_checkpoint,
+    plot_history,
+    save_checkpoint,
+)
+from course_lib.train.schedule import LRSchedule, make_optimizer
+from course_lib.train.step import TrainStep
+from course_lib.train.throughput import peak_tflops, training_flops_per_image
+
+NUM_CLASSES = 4
+
+
+def colour_data(per_class: int, size: int = 32, seed: int = 0):
+    """``(images (N, 3, size, size) uint8, labels (N,))``: class k is a noisy image whose
+    dominant colour is class k's, so a small network can learn it in a few steps."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([[220, 30, 30], [30, 220, 30], [30, 30, 220], [220, 220, 30]])
+    labels = np.repeat(np.arange(NUM_CLASSES), per_class)
+    noise = rng.integers(-60, 60, size=(len(labels), 3, size, size))
+    images = np.clip(colours[labels][:, :, None, None] + noise, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64)
+
+
+def tiny_net(seed: int = 0, dropout: float = 0.5) -> nn.Module:
+    torch.manual_seed(seed)
+    return alexnet("scaled", num_classes=NUM_CLASSES, width=0.125, dropout=dropout, input_size=28)
+
+
+def config(**changes) -> TrainConfig:
+    base = TrainConfig(epochs=2, batch_size=8, crop_size=28, progress=False, device="cpu",
+                       precision="fp32", lr=0.02)
+    return base.replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return colour_data(8), colour_data(4, seed=1)
+
+
+def weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+class Stop(Exception):
+    """Raised by a callback to simulate an interruption."""
+
+
+# --------------------------------------------------------------------------------------------
+# config, optimiser, schedule
+
+
+def test_defaults_are_the_paper_recipe():
+    # Krizhevsky et al. 2012 Sec. 5 (FACTS.md §4.3): batch 128, momentum 0.9, wd 0.0005, lr 0.01
+    c = TrainConfig()
+    assert (c.batch_size, c.momentum, c.weight_decay, c.lr) == (128, 0.9, 0.0005, 0.01)
+    assert c.schedule == "plateau" and c.plateau_factor == 0.1 and c.max_lr_drops == 3
+    assert TrainConfig.from_dict(c.as_dict()) == c
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("schedule", "linear"),
+                                          ("precision", "fp8"), ("lr", -1.0),
+                                          ("micro_batch", 0), ("augment", "mixup")])
+def test_config_rejects_bad_values_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
+        TrainConfig(**{field: value})
+
+
+def test_config_from_dict_names_unknown_fields():
+    with pytest.raises(ValueError, match="warp_speed"):
+        TrainConfig.from_dict({"warp_speed": 9})
+
+
+def test_sgd_step_follows_the_momentum_and_weight_decay_rule():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    w0 = model.weight.detach().clone()
+    opt = make_optimizer(model, TrainConfig(lr=0.1, momentum=0.9, weight_decay=0.01), torch.device("cpu"))
+    grads = [torch.randn(2, 3) for _ in range(3)]
+    w, v = w0.clone(), torch.zeros(2, 3)
+    for g in grads:
+        model.weight.grad = g.clone()
+        model.bias.grad = torch.zeros(2)
+        opt.step()
+        # the paper's rule (FACTS.md §4.3) with ε fixed: v ← 0.9 v − λ ε w − ε g ; w ← w + v.
+        v = 0.9 * v - 0.01 * 0.1 * w - 0.1 * g
+        w = w + v
+    torch.testing.assert_close(model.weight.detach(), w, rtol=1e-5, atol=1e-6)
+
+
+def test_plateau_divides_by_ten_after_patience_at_most_three_times():
+    s = LRSchedule(TrainConfig(lr=0.01, plateau_patience=2), steps_per_epoch=5)
+    errors = [0.9, 0.8, 0.8, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
+    drops = [s.epoch_end(e) for e in errors]
+    # improvements at epochs 0, 1, 4; two epochs without improvement → ÷10 (epochs 3, 6, 8);
+    # then no more drops: the paper divided three times (FACTS.md §4.3)
+    assert [i for i, d in enumerate(drops) if d] == [3, 6, 8]
+    assert s.lr_at(0) == pytest.approx(0.01 * 1e-3)
+
+
+def test_cosine_onecycle_step_and_warmup_shapes():
+    cos = LRSchedule(TrainConfig(lr=1.0, epochs=4, schedule="cosine"), steps_per_epoch=10)
+    assert cos.lr_at(0) == 1.0 and cos.lr_at(20) == pytest.approx(0.5) and cos.lr_at(40) == pytest.approx(0)
+    one = LRSchedule(TrainConfig(lr=1.0, epochs=10, schedule="onecycle"), steps_per_epoch=10)
+    assert one.lr_at(0) == pytest.approx(1 / 25) and one.lr_at(30) == pytest.approx(1.0)
+    assert one.lr_at(100) == pytest.approx(1e-4)
+    step = LRSchedule(TrainConfig(lr=1.0, schedule="step", step_epochs=2), steps_per_epoch=3)
+    assert [step.lr_at(t) for t in (0, 5, 6, 12)] == pytest.approx([1, 1, 0.1, 0.01])
+    warm = LRSchedule(TrainConfig(lr=1.0, schedule="constant", warmup_epochs=1), steps_per_epoch=4)
+    assert [warm.lr_at(t) for t in range(6)] == pytest.approx([0.25, 0.5, 0.75, 1, 1, 1])
+    assert not cos.epoch_end(0.1)  # the plateau rule acts only under schedule="plateau"
+
+
+# --------------------------------------------------------------------------------------------
+# fit
+
+
+def test_fit_learns_and_records_history(data, tmp_path):
+    (train, val) = data
+    model = tiny_net()
+    history = fit(model, train, val, config(epochs=2, out_dir=str(tmp_path)))
+    assert list(history.columns) == list(HISTORY_COLUMNS)
+    assert history["epoch"].tolist() == [1, 2]
+    assert (history["images"] == len(train[1])).all()  # every training image once per epoch
+    assert history[["train_top1_error", "val_top1_error"]].stack().between(0, 1).all()
+    assert history["val_top5_error"].eq(0).all()  # 4 classes: the true one is always in the top 5
+    assert history["val_top1_error"].iloc[-1] < 1 - 1 / NUM_CLASSES  # clearly learned something
+    assert history.attrs["checkpoint"] == str(tmp_path / "last.pt")
+    assert history.attrs["precision"] == "fp32" and history.attrs["world_size"] == 1
+    # 6 × MACs of the network at the crop size (course_lib.models.summary counts the MACs)
+    assert history.attrs["flops_per_image"] > 0 and history["tflops"].gt(0).all()
+    saved = pd.read_csv(tmp_path / "history.csv")
+    np.testing.assert_allclose(saved["val_top1_error"], history["val_top1_error"])
+    payload = load_checkpoint(tmp_path / "last.pt")
+    assert payload["epoch"] == 2 and payload["config"]["batch_size"] == 8
+    assert payload["loader"] == {"seed": 0, "epoch": 2, "batches_done": 0, "batch_per_rank": 8}
+    assert_same_weights(payload["model"], model.state_dict())
+
+
+def test_fit_takes_a_loader_of_batches(data):
+    from course_lib.datasets.loader import UInt8Loader
+
+    (train, val) = data
+    loader = UInt8Loader(*train, batch_size=8, shuffle=True, seed=0)
+    history = fit(tiny_net(), loader, UInt8Loader(*val, batch_size=8, shuffle=False),
+                  config(epochs=1, crop_size=None))
+    assert history.attrs["crop_size"] == 28  # 7/8 of 32 px, the paper's 224/256
+    assert history["images"].tolist() == [len(train[1])]
+
+
+def test_fit_rejects_non_uint8_images(data):
+    images, labels = data[0]
+    with pytest.raises(ValueError, match="uint8"):
+        fit(tiny_net(), (images.astype(np.float32), labels), None, config(epochs=1))
+
+
+def test_fit_restores_global_determinism_flags(data):
+    before = torch.are_deterministic_algorithms_enabled()
+    fit(tiny_net(), data[0], None, config(epochs=1, deterministic=True))
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+# --------------------------------------------------------------------------------------------
+# exact resume
+
+
+def interrupted_then_resumed(train, val, cfg: TrainConfig, out, stop_when):
+    """Train until ``stop_when(event, info)`` is true (simulating a crash), then resume from
+    ``out`` with a differently initialised network; returns ``(model, history)``."""
+
+    def crash(event, info):
+        if stop_when(event, info):
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(tiny_net(), train, val, cfg.replace(out_dir=str(out)), callbacks=crash)
+    model = tiny_net(seed=123)  # different initial weights: all must come from the file
+    return model, fit(model, train, val, cfg.replace(out_dir=str(out), resume="auto"))
+
+
+def test_stop_after_epoch_one_and_resume_equals_uninterrupted(data, tmp_path):
+    (train, val) = data
+    cfg = config(deterministic=True, precision="auto")  # bf16 autocast where the CPU has it
+    reference = tiny_net()
+    full = fit(reference, train, val, cfg.replace(out_dir=str(tmp_path / "a")))
+    resumed_model, resumed = interrupted_then_resumed(
+        train, val, cfg, tmp_path / "b", lambda event, info: event == "epoch" and info["epoch"] == 1)
+    assert_same_weights(weights(resumed_model), weights(reference))
+    exact = ["epoch", "lr", "train_loss", "train_top1_error", "val_loss", "val_top1_error"]
+    pd.testing.assert_frame_equal(resumed[exact], full[exact])
+
+
+def test_mid_epoch_checkpoint_resume_equals_uninterrupted(data, tmp_path, capsys):
+    (train, _val) = data
+    cfg = config(epochs=1, deterministic=True, checkpoint_every_steps=2)
+    reference = tiny_net()
+    fit(reference, train, None, cfg.replace(out_dir=str(tmp_path / "a")))
+    steps_seen = []
+
+    def crash_at_step_three(event, info):
+        steps_seen.append(info.get("step"))
+        return event == "step" and info["step"] == 3
+
+    resumed, history = interrupted_then_resumed(train, None, cfg, tmp_path / "b", crash_at_step_three)
+    assert steps_seen == [1, 2, 3]  # the crash came after the step-2 checkpoint
+    assert "epoch 1, step 2 of 4" in capsys.readouterr().err  # resumed mid-epoch
+    assert_same_weights(weights(resumed), weights(reference))
+    assert history["images"].tolist() == [len(train[1])]  # the epoch's sums carried over
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoint safety
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_left_alone(data, tmp_path):
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"PK\x03\x04 this is not a whole checkpoint")
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=re.escape(str(path)) + ".*not a readable checkpoint"):
+        fit(tiny_net(), data[0], None, config(out_dir=str(tmp_path), resume="auto"))
+    assert path.read_bytes() == before
+
+
+def test_foreign_checkpoint_is_refused(data, tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"state_dict": tiny_net().state_dict()}, path)
+    with pytest.raises(CheckpointError, match="not a course_lib.train checkpoint"):
+        fit(tiny_net(), data[0], None, config(resume=str(path)))
+
+
+def test_loading_never_unpickles_code(tmp_path):
+    # weights_only=True: a checkpoint holding an arbitrary object is refused, not executed
+    path = save_checkpoint({"model": {}, "payload": Stop("x")}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_good_checkpoint_is_never_overwritten_by_a_fresh_run(data, tmp_path):
+    fit(tiny_net(), data[0], None, config(epochs=1, out_dir=str(tmp_path)))
+    before = (tmp_path / "last.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="resume='auto'"):
+        fit(tiny_net(), data[0], None, config(epochs=1, out_dir=str(tmp_path)))
+    assert (tmp_path / "last.pt").read_bytes() == before
+
+
+def test_checkpoint_for_another_model_is_a_clear_error(data, tmp_path):
+    fit(tiny_net(), data[0], None, config(epochs=1, out_dir=str(tmp_path)))
+    torch.manual_seed(0)
+    other = alexnet("scaled", num_classes=7, width=0.125, input_size=28)
+    with pytest.raises(CheckpointError, match="do not fit this model"):
+        fit(other, data[0], None, config(epochs=2, out_dir=str(tmp_path), resume="auto"))
+
+
+def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint({"model": {"w": torch.ones(3)}}, tmp_path / "last.pt")
+    before = path.read_bytes()
+
+    def dies_half_way(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"model": {"w": torch.zeros(3)}}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+
+
+# --------------------------------------------------------------------------------------------
+# divergence and out-of-memory
+
+
+class NaNFrom(nn.Module):
+    """Wraps a network; from its ``start``-th call on, its outputs are NaN."""
+
+    def __init__(self, net: nn.Module, start: int):
+        super().__init__()
+        self.net, self.start, self.calls = net, start, 0
+
+    def forward(self, x):
+        out = self.net(x)
+        self.calls += self.training  # summarize()'s pass (eval mode) does not count
+        return out * float("nan") if self.calls > self.start else out
+
+
+def test_nan_loss_stops_naming_the_step_and_a_lower_lr(data):
+    model = NaNFrom(tiny_net(), start=2)  # steps 0 and 1 are fine, step 2 gives NaN
+    with pytest.raises(TrainingDiverged) as err:
+        fit(model, data[0], None, config(epochs=1, log_every=10, lr=0.05))
+    message = str(err.value)
+    assert "nan at step 2 (epoch 1, batch 3 of 4)" in message
+    assert "lr=0.005" in message and "lower learning rate" in message
+
+
+def test_exploding_loss_stops_training(data):
+    with pytest.raises(TrainingDiverged, match=r"at step \d+ .*lr="):
+        fit(tiny_net(dropout=0.0), data[0], None, config(epochs=3, lr=1e4, log_every=1))
+
+
+class OOMAbove(nn.Module):
+    """Wraps a network and raises CUDA's out-of-memory error for batches above ``limit``."""
+
+    def __init__(self, net: nn.Module, limit: int):
+        super().__init__()
+        self.net, self.limit, self.sizes = net, limit, []
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError(f"fake: {len(x)} images do not fit")
+        return self.net(x)
+
+
+def test_out_of_memory_halves_the_micro_batch_and_keeps_the_step(capsys):
+    cfg = config(augment="none", crop_size=32)
+    images, labels = (torch.from_numpy(a) for a in colour_data(4))  # one batch of 16
+    results = []
+    for limit in (16, 4):
+        net = tiny_net(dropout=0.0)
+        wrapped = OOMAbove(net, limit)
+        opt = make_optimizer(wrapped, cfg, torch.device("cpu"))
+        step = TrainStep(wrapped, wrapped, opt, torch.amp.GradScaler("cpu", enabled=False), None,
+                         torch.device("cpu"), cfg, 32, torch.Generator().manual_seed(0),
+                         notify=lambda m: print(m))
+        loss, correct = step(images, labels, 1 / 16)
+        results.append((weights(net), float(loss), int(correct), step.micro_batch, wrapped.sizes))
+    (w_full, loss_full, correct_full, _, _), (w_oom, loss_oom, correct_oom, micro, sizes) = results
+    assert micro == 4 and sizes == [16, 8, 4, 4, 4, 4]  # 16 fails, 8 fails, then 4 × 4
+    out = capsys.readouterr().out
+    assert "halving the batch the model sees to 8" in out and "to 4" in out
+    # gradient accumulation over the micro-batches gives the same optimiser step
+    assert loss_oom == pytest.approx(loss_full, rel=1e-5) and correct_oom == correct_full
+    for key in w_full:
+        torch.testing.assert_close(w_oom[key], w_full[key], rtol=1e-4, atol=1e-6)
+
+
+def test_out_of_memory_with_one_image_is_an_error():
+    cfg = config(augment="none", crop_size=32, micro_batch=1)
+    wrapped = OOMAbove(tiny_net(), 0)
+    step = TrainStep(wrapped, wrapped, make_optimizer(wrapped, cfg, torch.device("cpu")),
+                     torch.amp.GradScaler("cpu", enabled=False), None, torch.device("cpu"), cfg,
+                     32, torch.Generator(), notify=print)
+    images, labels = (torch.from_numpy(a) for a in colour_data(1))
+    with pytest.raises(RuntimeError, match="even with one image"):
+        step(images, labels, 1.0)
+
+
+def test_fit_continues_after_out_of_memory(data, capsys):
+    wrapped = OOMAbove(tiny_net(), 4)
+    history = fit(wrapped, data[0], None, config(epochs=1))
+    assert history["images"].tolist() == [len(data[0][1])]
+    assert "CUDA out of memory with 8 images at once" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# throughput and plots
+
+
+def test_flops_per_image_is_six_times_the_macs():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 5))
+    macs = 4 * 8 * 8 * 3 * 3 * 3 + 4 * 8 * 8 * 5  # conv: out elements × C_in k²; linear: in × out
+    assert training_flops_per_image(model, 8) == 6 * macs
+    assert peak_tflops("cpu", torch.bfloat16) is None
+
+
+def test_plot_history_draws_loss_and_error(data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history = pd.DataFrame({"epoch": [1, 2, 3], "lr": [0.01, 0.01, 0.001],
+                            "train_loss": [2.0, 1.5, 1.0], "train_top1_error": [0.8, 0.6, 0.4],
+                            "val_loss": [2.1, 1.7, 1.2], "val_top1_error": [0.85, 0.7, 0.5],
+                            "val_top5_error": [0.5, 0.3, 0.2]})
+    fig = plot_history(history)
+    loss_ax, err_ax = fig.axes
+    assert len(loss_ax.lines) == 2 + 1 and len(err_ax.lines) == 3 + 1  # curves + the lr-drop line
+    np.testing.assert_allclose(err_ax.lines[1].get_ydata(), [0.85, 0.7, 0.5])
+    with pytest.raises(ValueError, match="train_loss"):
+        plot_history(history.drop(columns="train_loss"))
+    assert math.isclose(loss_ax.lines[-1].get_xdata()[0], 3)

@@ -1,0 +1,79 @@
+"""``python -m course_lib train`` and the ``train`` benchmark (quick mode: well-formed, not fast)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_train import colour_data
+
+from course_lib.__main__ import main
+from course_lib.bench import BENCHMARKS, BenchResult
+from course_lib.commands import COMMANDS
+
+
+def run_json(capsys, *argv) -> tuple[int, dict | None, str]:
+    code = main(["train", *argv])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else None), captured.err
+
+
+def test_train_synthnet_json(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")  # 8 classes × 24 images, 32 px, crop 28
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    out = tmp_path / "run"
+    code, result, _ = run_json(capsys, "--dataset", "synthnet", "--epochs", "1", "--width",
+                               "0.125", "--out", str(out), "--json")
+    assert code == 0
+    assert result["checkpoint"] == str(out / "last.pt") and (out / "last.pt").is_file()
+    assert result["num_classes"] == 8 and result["chance_top1_error"] == pytest.approx(7 / 8)
+    assert result["train_images"] == 8 * 24 and result["epochs"] == 1
+    assert 0 <= result["val_top1_error"] <= 1 and result["crop_size"] == 28
+    assert result["precision"] in ("bf16", "fp32") and result["world_size"] == 1
+
+
+def test_train_from_a_cache_renumbers_labels_and_resumes(capsys, tmp_path, monkeypatch):
+    from course_lib.datasets.cache import build_cache
+
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    images, labels = colour_data(6)
+    sparse = np.array([3, 17, 250, 999])[labels]  # a 4-class subset labelled in the 0–999 index
+    build_cache((images, sparse), tmp_path / "c" / "train", 32, progress=False, workers=0)
+    build_cache((images[::3], sparse[::3]), tmp_path / "c" / "val", 32, progress=False, workers=0)
+    argv = ["--dataset", "mine", "--cache", str(tmp_path / "c"), "--size", "32", "--crop", "28",
+            "--model", "scaled", "--width", "0.125", "--batch-size", "8",
+            "--out", str(tmp_path / "run")]
+    code, result, _ = run_json(capsys, *argv, "--epochs", "1", "--json")
+    assert code == 0 and result["num_classes"] == 4
+    state = torch.load(result["checkpoint"], weights_only=True)["model"]
+    head = [w for w in state.values() if w.ndim == 2][-1]  # the last fully connected layer
+    assert head.shape[0] == 4  # a 4-way head, not 1000
+
+    code, _, err = run_json(capsys, *argv, "--epochs", "2")
+    assert code == 2 and "--resume auto" in err  # never silently overwrites the checkpoint
+    code, result, err = run_json(capsys, *argv, "--epochs", "2", "--resume", "auto", "--json")
+    assert code == 0 and result["epochs"] == 2 and "resumed from" in err
+
+
+def test_train_without_a_cache_says_how_to_build_it(capsys, tmp_path):
+    code, _, err = run_json(capsys, "--dataset", "imagenette2-160", "--size", "160",
+                            "--out", str(tmp_path))
+    assert code == 2
+    assert "python -m course_lib prepare imagenette2-160 --size 160" in err
+
+
+def test_train_is_registered():
+    assert "train" in COMMANDS and "train" in BENCHMARKS
+
+
+def test_bench_quick_is_well_formed():
+    from course_lib.bench import train as bench_train
+
+    results = bench_train.run(torch.device("cpu"), quick=True)
+    assert [r.name for r in results] == ["train_epoch"]  # the GPU comparisons need CUDA
+    (r,) = results
+    assert isinstance(r, BenchResult) and r.unit == "images/s" and r.target_ratio == 2.0
+    assert r.baseline > 0 and r.candidate > 0 and r.ratio == pytest.approx(r.candidate / r.baseline)
+    assert "32 JPEGs" in r.notes
