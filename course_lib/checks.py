@@ -68,6 +68,14 @@ def _attempt(name: str, fn: Callable | None, *args):
         return False, None
 
 
+def _as_number(got) -> float:
+    """``float(got)`` for any number-like answer (Python, numpy or 0-d torch); NaN otherwise."""
+    try:
+        return float(got)
+    except (TypeError, ValueError, RuntimeError):  # torch raises RuntimeError for >1 element
+        return math.nan
+
+
 def _tiny_hierarchy():
     """A hand-made hierarchy whose LCA heights are easy to work out on paper."""
     from .hierarchy import Hierarchy
@@ -179,13 +187,13 @@ def check_topk_error(fn: Callable | None) -> None:
         if not ok:
             return
         want = topk_error(scores, targets, k)
-        if not isinstance(got, (int, float, np.floating)) or abs(float(got) - want) > 1e-9:
+        value = _as_number(got)
+        if not math.isclose(value, want, rel_tol=1e-6, abs_tol=1e-9):  # float32 is fine; NaN fails
             hint = ""
-            if isinstance(got, (int, float, np.floating)):
-                if abs(float(got) - (1 - want)) < 1e-9:
-                    hint = " That is the top-k *accuracy*: error = 1 - accuracy."
-                elif abs(float(got) - 100 * want) < 1e-6:
-                    hint = " Return a fraction, not a percentage."
+            if abs(value - (1 - want)) < 1e-9:
+                hint = " That is the top-k *accuracy*: error = 1 - accuracy."
+            elif abs(value - 100 * want) < 1e-6:
+                hint = " Return a fraction, not a percentage."
             raise ExerciseError(f"{name}: for k = {k} on 200 random images expected "
                                 f"{want:.4f}, got {got!r}.{hint}")
     _passed(name, "Matches course_lib.scoring.topk_error for k = 1, 2, 5.")
@@ -207,17 +215,17 @@ def check_hierarchical_cost(fn: Callable | None) -> None:
     if not ok:
         return
     want = hierarchical_cost(guesses, targets, matrix, normalise=False, k=2).mean
-    if not isinstance(got, (int, float, np.floating)) or abs(float(got) - want) > 1e-9:
+    value = _as_number(got)
+    if not math.isclose(value, want, rel_tol=1e-6, abs_tol=1e-9):  # float32 is fine; NaN fails
         per_guess_mean = matrix[guesses, targets[:, None]].mean()
         first_only = matrix[guesses[:, 0], targets].mean()
         hint = ""
-        if isinstance(got, (int, float, np.floating)):
-            if abs(float(got) - per_guess_mean) < 1e-9:
-                hint = " Take the best (smallest) cost among an image's guesses, not the mean."
-            elif abs(float(got) - first_only) < 1e-9:
-                hint = " Every guess counts: take the smallest cost among all of them."
-            elif abs(float(got) - want / matrix.max()) < 1e-9:
-                hint = " Return the raw heights (2010 devkit form), not divided by the maximum."
+        if abs(value - per_guess_mean) < 1e-9:
+            hint = " Take the best (smallest) cost among an image's guesses, not the mean."
+        elif abs(value - first_only) < 1e-9:
+            hint = " Every guess counts: take the smallest cost among all of them."
+        elif abs(value - want / matrix.max()) < 1e-9:
+            hint = " Return the raw heights (2010 devkit form), not divided by the maximum."
         raise ExerciseError(f"{name}: guesses {guesses.tolist()} for targets {targets.tolist()} "
                             f"in a toy tree: expected {want}, got {got!r}.{hint}")
     _passed(name, "Matches course_lib.scoring.hierarchical_cost on a toy tree.")
@@ -235,10 +243,7 @@ def check_error_difference_z(fn: Callable | None) -> None:
         if not ok:
             return
         want = compare_error_rates(a, b, n).z
-        try:
-            value = float(got)
-        except (TypeError, ValueError):
-            value = math.nan
+        value = _as_number(got)
         if not math.isclose(value, want, rel_tol=1e-6):
             unpooled = (a - b) / math.sqrt(a * (1 - a) / n + b * (1 - b) / n)
             hint = ""

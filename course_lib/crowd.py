@@ -218,15 +218,19 @@ def _as_votes(votes) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"votes must be (N, V), got shape {arr.shape}")
     if arr.dtype != bool:
-        if not np.isin(arr, (0, 1)).all():
-            raise ValueError("votes must be booleans or 0/1 (True / 1 = yes)")
+        bad = ~np.isin(arr, (0, 1))
+        if bad.any():
+            i, j = np.unravel_index(np.argmax(bad), arr.shape)
+            raise ValueError(f"votes must be booleans or 0/1 (True / 1 = yes): votes[{i}, {j}] "
+                             f"= {arr[i, j].item()!r}")
         arr = arr.astype(bool)
     return arr
 
 
 def majority_vote(votes, k: int | None = None) -> np.ndarray:
-    """Fixed majority voting: ``(N,) bool``, True when more than half of the first ``k`` votes
-    (default: all) are yes. A tie (even ``k``) counts as *not* convincing: the image is rejected."""
+    """Fixed majority voting on ``votes (N, V)`` bool (or 0/1): ``(N,) bool``, True when more
+    than half of the first ``k`` votes (default: all V) are yes. A tie (even ``k``) counts as
+    *not* convincing: the image is rejected."""
     votes = _as_votes(votes)
     k = votes.shape[1] if k is None else k
     if not 1 <= k <= votes.shape[1]:
@@ -380,7 +384,7 @@ def compare_methods(crowd: Crowd, num_images: int, thresholds: Sequence[float] =
     seed_images = max(10, num_images // 10) if seed_images is None else seed_images
     if not 1 <= seed_images < num_images:
         raise ValueError(f"seed_images must be in 1..{num_images - 1}, got {seed_images}")
-    width = max(seed_votes, *majority_ks)
+    width = max([seed_votes, *majority_ks])  # majority_ks may be empty
     good, votes = crowd.simulate(num_images, width, seed)
     if seed_labels == "majority":
         seed_accepted = majority_vote(votes[:seed_images, :seed_votes])

@@ -350,8 +350,14 @@ def calibration_bins(scores, labels, n_bins: int = 15) -> pd.DataFrame:
 
 def expected_calibration_error(scores, labels, n_bins: int = 15) -> float:
     """ECE = Σ_b (|B_b| / N) · |accuracy(B_b) − confidence(B_b)| over equal-width bins of the
-    top-1 confidence (see :func:`calibration_bins`). 0 is perfectly calibrated."""
-    table = calibration_bins(scores, labels, n_bins)
+    top-1 confidence (see :func:`calibration_bins`). 0 is perfectly calibrated.
+
+    ``scores: (N, C)`` probabilities, ``labels: (N,)`` int (tensors or arrays)."""
+    return _ece(calibration_bins(scores, labels, n_bins))
+
+
+def _ece(table: pd.DataFrame) -> float:
+    """ECE from a :func:`calibration_bins` table."""
     used = table[table["count"] > 0]
     weights = used["count"] / used["count"].sum()
     return float((weights * (used["accuracy"] - used["confidence"]).abs()).sum())
@@ -359,11 +365,12 @@ def expected_calibration_error(scores, labels, n_bins: int = 15) -> float:
 
 def reliability_diagram(scores, labels, n_bins: int = 15, ax=None, title: str | None = None):
     """Accuracy against confidence per bin, with the diagonal of perfect calibration and the
-    ECE in the legend. Returns the matplotlib ``Axes`` (a new figure when ``ax`` is None)."""
+    ECE in the legend. ``scores: (N, C)`` probabilities, ``labels: (N,)`` int. Returns the
+    matplotlib ``Axes`` (a new figure when ``ax`` is None)."""
     import matplotlib.pyplot as plt
 
     table = calibration_bins(scores, labels, n_bins)
-    ece = expected_calibration_error(scores, labels, n_bins)
+    ece = _ece(table)  # the same table: the bins are computed once
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
     width = 1.0 / n_bins

@@ -93,6 +93,7 @@ IMAGENET_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("equipment or implement", ("n03294048", "n03563967")),  # tools, utensils, sports gear
     ("landscape", ("n00019128", "n09287968")),  # natural object, geological formation
 )
+_GROUP_OF = {w: label for label, ws in IMAGENET_GROUPS for w in ws}  # synset → group label
 
 
 class Hierarchy:
@@ -368,6 +369,5 @@ def imagenet_definitions() -> dict[str, str]:
 def imagenet_group(wnid: str, hierarchy: Hierarchy | None = None) -> str:
     """The curated super-category (:data:`IMAGENET_GROUPS`) of an ImageNet synset, or "other"."""
     h = load_imagenet_hierarchy() if hierarchy is None else hierarchy
-    label_of = {w: label for label, ws in IMAGENET_GROUPS for w in ws}
-    hit = h.first_ancestor_in(wnid, list(label_of))
-    return label_of[hit] if hit else "other"
+    hit = h.first_ancestor_in(wnid, list(_GROUP_OF))
+    return _GROUP_OF[hit] if hit else "other"

@@ -93,7 +93,8 @@ def plot_candidate_growth(df: pd.DataFrame, ax=None):
 
 def plot_error_intervals(labels: Sequence[str], errors: Sequence[float],
                          intervals: Sequence[tuple[float, float]], ax=None, title: str = ""):
-    """Horizontal error bars: ``errors`` (fractions) with their ``(low, high)`` intervals."""
+    """Horizontal error bars, first label at the top: ``labels (K,)``, ``errors (K,)`` fractions
+    and ``intervals (K, 2)`` their ``(low, high)`` bounds, drawn in percent."""
     ax = _axes(ax, (7, 0.35 * len(labels) + 1.2))
     errors = np.asarray(errors) * 100
     low = errors - np.array([lo for lo, _ in intervals]) * 100

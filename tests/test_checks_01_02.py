@@ -90,6 +90,18 @@ def test_topk_error_right_answer_passes(capsys):
     assert "correct" in capsys.readouterr().out
 
 
+def test_numbers_of_any_kind_are_accepted_and_non_numbers_refused(capsys):
+    import torch
+
+    checks.check_topk_error(lambda s, t, k: torch.tensor(topk(s, t, k)))  # a 0-d tensor
+    checks.check_hierarchical_cost(lambda g, t, m: np.array(hier(g, t, m)))  # a 0-d array
+    assert capsys.readouterr().out.count("correct") == 2
+    with pytest.raises(ExerciseError, match="expected .* got 'high'"):
+        checks.check_topk_error(lambda s, t, k: "high")
+    with pytest.raises(ExerciseError, match="got array"):
+        checks.check_hierarchical_cost(lambda g, t, m: np.zeros(3))
+
+
 @pytest.mark.parametrize("wrong, hint", [
     (lambda s, t, k: 1 - topk(s, t, k), "accuracy"),
     (lambda s, t, k: 100 * topk(s, t, k), "percentage"),

@@ -162,3 +162,15 @@ def test_devkit_foreign_mat_files(tmp_path):
     _fake_devkit(tmp_path / "c", wnids[:999])
     with pytest.raises(ValueError, match=r"IDs missing: \[1000\]"):
         classes.read_devkit(tmp_path / "c")
+
+
+def test_devkit_repeated_id_is_named(tmp_path):
+    wnids = classes.load_class_table()["wnid"].tolist()
+    root = _fake_devkit(tmp_path / "d", wnids, extra_internal=False)
+    from scipy.io import loadmat
+
+    syn = loadmat(root / "data" / "meta.mat")["synsets"]
+    syn[999, 0]["ILSVRC2012_ID"] = np.array([[5]])  # the last class claims ID 5 as well
+    savemat(root / "data" / "meta.mat", {"synsets": syn})
+    with pytest.raises(ValueError, match=r"ILSVRC2012_ID 5 appears twice \(synsets\(1000\)\)"):
+        classes.read_devkit(root)

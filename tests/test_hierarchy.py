@@ -322,3 +322,58 @@ def test_builder_checks_the_wnid_list():
         build.check_wnids(good[:999] + good[:1])
     with pytest.raises(build.BuildError, match="999 wnids"):
         build.check_wnids(good[:999])
+
+
+def test_builder_refuses_a_class_above_another_class():
+    build = _load_builder()
+    synsets = {
+        "n0": {"parents": []},
+        "n1": {"parents": ["n0"]},
+        "n2": {"parents": ["n1"]},
+        "n3": {"parents": ["n0"]},
+    }
+    build.check_no_leaf_is_ancestor(["n2", "n3"], synsets)
+    with pytest.raises(build.BuildError, match=r"class n2 has another class above it: \['n1'\]"):
+        build.check_no_leaf_is_ancestor(["n1", "n2"], synsets)
+
+
+def test_builder_output_and_inputs(tmp_path):
+    build = _load_builder()
+    assert build.tsv(["a", "b"], [["1", "x y"], ["2", "z"]]) == "a\tb\n1\tx y\n2\tz\n"
+    with pytest.raises(build.BuildError, match="tab or newline"):
+        build.tsv(["a"], [["bad\tvalue"]])
+    (tmp_path / "imagenet_synsets.txt").write_text("n1\nn2\n")
+    (tmp_path / "imagenet_synset_to_lemma.txt").write_text("n1\tcat, true cat\nn2\tdog\n")
+    (tmp_path / "imagenet_synset_to_definition.txt").write_text("n1 no tab here\n")
+    with pytest.raises(build.BuildError, match=r"imagenet_synset_to_definition\.txt:1: no tab"):
+        build.read_timm_info(tmp_path)
+    (tmp_path / "imagenet_synset_to_definition.txt").write_text("n1\ta feline\nn2\ta canine\n")
+    wnids, lemma, definition = build.read_timm_info(tmp_path)
+    assert wnids == ["n1", "n2"] and lemma["n1"] == "cat, true cat"
+    assert definition == {"n1": "a feline", "n2": "a canine"}
+    copyright_file = tmp_path / "copyright"
+    copyright_file.write_text("Files: *\n\nLicense: WordNet3.0\n Permission to use.\n .\n"
+                              " THE SOFTWARE IS PROVIDED AS IS.\nFiles: other\n")
+    text = build.wordnet_licence(copyright_file)
+    assert text.endswith("Permission to use.\n\nTHE SOFTWARE IS PROVIDED AS IS.\n")
+    copyright_file.write_text("License: GPL\n")
+    with pytest.raises(build.BuildError, match="no 'License: WordNet3.0'"):
+        build.wordnet_licence(copyright_file)
+
+
+def test_imagenet_figures_quoted_in_the_module_docstring(imagenet):
+    from collections import Counter
+
+    assert imagenet.max_height == 18
+    m = imagenet.lca_height_matrix()
+    pairs = m[np.triu_indices(1000, 1)]
+    assert (pairs == 18).sum() == 2976 and (pairs == 1).sum() == 530
+    multi = [n for n in imagenet.nodes if len(imagenet.parents(n)) > 1]
+    assert len(multi) == 75 and sum(n in set(imagenet.leaves) for n in multi) == 38
+    counts = Counter(H.imagenet_group(x, imagenet) for x in imagenet.leaves)
+    assert counts == {
+        "dog": 118, "device": 102, "other mammal": 100, "clothing or covering": 90,
+        "vehicle": 72, "equipment or implement": 65, "invertebrate": 61, "bird": 59,
+        "structure": 57, "food or plant": 57, "container": 55, "reptile or amphibian": 44,
+        "musical instrument": 26, "furnishing": 22, "fish": 16, "landscape": 16, "other": 40,
+    }

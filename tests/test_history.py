@@ -142,3 +142,9 @@ def test_leaderboard_is_a_copy():
     lb.loc[0, "team"] = "changed"
     assert history.load_leaderboard().loc[0, "team"] == "NEC-UIUC"
     assert isinstance(history.results_2012(), pd.DataFrame)
+    r = history.results_2012()
+    r.loc[0, "team"] = "changed"
+    assert history.results_2012().loc[0, "team"] == "SuperVision"
+    w = history.winners()
+    w.loc[0, "team"] = "changed"
+    assert history.winners().loc[0, "team"] == "NEC-UIUC"

@@ -134,3 +134,28 @@ def test_loader_benchmark_runs_quick_and_is_well_formed():
     assert result.baseline > 0 and result.candidate > 0 and result.higher_is_better
     assert result.target_ratio == 10.0 and result.as_dict()["ratio"] == result.ratio
     assert "JPEGs" in result.notes
+
+
+def test_write_jpegs_and_jpeg_folder_round_trip(tmp_path):
+    """The shared per-sample baseline: labelled folders, data order, decoded pixels near the source."""
+    from types import SimpleNamespace
+
+    from torchvision.transforms import v2
+
+    from course_lib.bench.jpeg_folder import JpegFolder, write_jpegs
+
+    rng = np.random.default_rng(0)
+    # smooth images (a flat colour each) so JPEG loss stays small
+    colours = rng.integers(0, 256, (3, 3), dtype=np.uint8)
+    images = np.broadcast_to(colours[:, :, None, None], (3, 3, 16, 16)).copy()
+    data = SimpleNamespace(images=images, labels=np.array([2, 0, 2]))
+    samples = write_jpegs(data, tmp_path)
+    assert [label for _, label in samples] == [2, 0, 2]
+    assert [p.relative_to(tmp_path).as_posix() for p, _ in samples] == [
+        "002/000000.JPEG", "000/000001.JPEG", "002/000002.JPEG"]
+    folder = JpegFolder(samples, v2.PILToTensor())
+    assert len(folder) == 3
+    for i in range(3):
+        tensor, label = folder[i]
+        assert label == data.labels[i] and tensor.shape == (3, 16, 16) and tensor.dtype == torch.uint8
+        assert (tensor.int() - torch.from_numpy(images[i]).int()).abs().max() <= 3

@@ -211,3 +211,27 @@ def test_flat_val_follows_ground_truth_in_file_name_order(tmp_path):
     gt.write_text("1\n2\n")
     with pytest.raises(LayoutError, match="2 labels for 3 images"):
         readers.read_flat_val(tmp_path / "val", gt, lambda ids: ids - 1)
+
+
+def test_bad_lines_are_named_by_their_line_in_the_file(tmp_path):
+    """Blank lines are skipped but still counted, so the line number is the file's."""
+    wnids = tmp_path / "wnids.txt"
+    wnids.write_text("n01443537\n\nnot-a-wnid\n")
+    with pytest.raises(LayoutError, match=r"wnids.txt, line 3: 'not-a-wnid' is not a wnid"):
+        readers.read_wnids_file(wnids)
+    for i in (1, 2):
+        write_jpeg(tmp_path / "val" / f"ILSVRC2012_val_{i:08d}.JPEG")
+    gt = tmp_path / "gt.txt"
+    gt.write_text("\n490\nx7\n")
+    with pytest.raises(LayoutError, match=r"gt.txt, line 3: 'x7' is not an integer"):
+        readers.read_flat_val(tmp_path / "val", gt, lambda ids: ids - 1)
+
+
+def test_list_images_keeps_unreadable_entries_for_the_cache_to_count(tmp_path):
+    from course_lib.datasets.readers import list_images
+
+    (tmp_path / "a.jpg").write_bytes(b"not really a jpeg")
+    (tmp_path / "b.JPEG").symlink_to(tmp_path / "missing.jpg")  # a broken link
+    (tmp_path / "c.txt").write_text("notes")
+    (tmp_path / "d.png").mkdir()  # a folder named like an image
+    assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.JPEG", "d.png"]

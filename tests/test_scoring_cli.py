@@ -69,7 +69,7 @@ def test_bad_input_via_subprocess_prints_nothing_on_stdout(files, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("1 2\n\n3\n")
     result = run_cli("--pred", str(bad), "--gt", str(gt), "--json")
-    assert result.returncode != 0
+    assert result.returncode == 2  # the documented status for bad input
     assert result.stdout == ""
     assert f"{bad}, line 2: empty line" in result.stderr
 

@@ -12,6 +12,7 @@ from course_lib.scoring import (
     hierarchical_cost,
     lca_matrix_in_order,
     per_class_error,
+    per_image_topk_error,
     top_guesses,
     topk_error,
     topk_errors,
@@ -275,3 +276,26 @@ def test_hierarchical_cost_rejects_bad_input():
         hierarchical_cost(np.array([5]), np.array([0]), HAND_MATRIX)
     with pytest.raises(ValueError, match="6 classes, the hierarchy 5"):
         hierarchical_cost(np.zeros((2, 6)), np.array([0, 1]), HAND_MATRIX)
+
+
+def test_per_image_topk_error_flags_each_image_by_brute_force():
+    rng = np.random.default_rng(8)
+    scores = rng.standard_normal((120, 9))
+    targets = rng.integers(0, 9, 120)
+    guesses = random_guess_rows(rng, 120, 9)
+    for k in (1, 3, 5):
+        top = brute_top_guesses(scores, k)
+        ref = [t not in row for row, t in zip(top, targets)]
+        got = per_image_topk_error(scores, targets, k)
+        assert got.dtype == bool and got.tolist() == ref
+        ref = [t not in [g for g in row[:k] if g >= 0] for row, t in zip(guesses.tolist(), targets)]
+        assert per_image_topk_error(guesses, targets, k).tolist() == ref
+
+
+def test_label_beyond_num_classes_is_named():
+    with pytest.raises(ValueError, match=r"targets\[1\] = 3 is >= num_classes = 3"):
+        per_class_error(np.array([0, 1]), np.array([0, 3]), num_classes=3)
+    with pytest.raises(ValueError, match=r"image 1: first guess 5 is >= num_classes = 4"):
+        confusion_matrix(np.array([0, 5]), np.array([0, 1]), num_classes=4)
+    with pytest.raises(ValueError, match=r"image 0: target 4 is >= num_classes = 4"):
+        confusion_matrix(np.array([0, 1]), np.array([4, 1]), num_classes=4)

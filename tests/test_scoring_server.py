@@ -168,3 +168,13 @@ def test_server_rejects_bad_configuration(labels):
         EvaluationServer(np.zeros(3))
     with pytest.raises(ValueError, match=r"class indices in 0\.\.4"):
         EvaluationServer(labels, num_classes=5)
+    first_bad = int(np.argmax(labels >= 5))
+    with pytest.raises(ValueError, match=rf"test_labels\[{first_bad}\] = {labels[first_bad]}"):
+        EvaluationServer(labels, num_classes=5)
+    with pytest.raises(ValueError, match="period=0"):
+        EvaluationServer(labels, period=0)
+    server = EvaluationServer(labels, quota=None, num_classes=10)
+    guesses = np.zeros((len(labels), 2), dtype=np.int64)
+    guesses[3, 1] = 12
+    record = server.submit("t", guesses)
+    assert not record.accepted and r"guess [3, 1] = 12 is >= 10" in record.reason

@@ -106,6 +106,10 @@ def test_mcnemar_matches_a_brute_force_binomial_sum():
         mcnemar_exact([1, 0], [1])
     with pytest.raises(ValueError, match="0/1"):
         mcnemar_exact([0.5, 0], [1, 0])
+    with pytest.raises(ValueError, match=r"errors_b\[1\] = 2\.0"):
+        mcnemar_exact([1, 0], [1, 2])
+    with pytest.raises(ValueError, match=r"per_image_error\[2\] = nan"):
+        bootstrap_interval([0, 1, np.nan])
 
 
 def test_paired_bootstrap():

@@ -24,7 +24,7 @@ from course_lib.train import (
 )
 from course_lib.train.schedule import LRSchedule, make_optimizer
 from course_lib.train.step import TrainStep
-from course_lib.train.throughput import peak_tflops, training_flops_per_image
+from course_lib.train.throughput import achieved_tflops, peak_tflops, training_flops_per_image
 
 NUM_CLASSES = 4
 
@@ -290,6 +290,26 @@ def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
 
 
+def test_random_states_round_trip_through_a_checkpoint_file(tmp_path):
+    """Every stream rng_state captures draws the same numbers again after set_rng_state,
+    also after a save/load (weights_only) round trip."""
+    import random
+
+    from course_lib.train.checkpoint import rng_state, set_rng_state
+
+    def draws(gen):
+        return (random.random(), np.random.rand(), np.random.randn(), torch.rand(3).tolist(),
+                torch.rand(2, generator=gen).tolist())
+
+    gen = torch.Generator().manual_seed(5)
+    np.random.randn()  # leave a cached Gaussian in NumPy's legacy state
+    path = save_checkpoint({"rng": [rng_state(gen)]}, tmp_path / "rng.pt")
+    first = draws(gen)
+    assert draws(gen) != first  # the streams moved on
+    set_rng_state(load_checkpoint(path)["rng"][0], gen)
+    assert draws(gen) == first
+
+
 # --------------------------------------------------------------------------------------------
 # divergence and out-of-memory
 
@@ -385,6 +405,20 @@ def test_flops_per_image_is_six_times_the_macs():
     macs = 4 * 8 * 8 * 3 * 3 * 3 + 4 * 8 * 8 * 5  # conv: out elements × C_in k²; linear: in × out
     assert training_flops_per_image(model, 8) == 6 * macs
     assert peak_tflops("cpu", torch.bfloat16) is None
+
+
+def test_achieved_tflops_and_peak_lookup(monkeypatch):
+    # 1,000 images/s × 6 GFLOP each = 6 TFLOP/s; no FLOP count, no figure
+    assert achieved_tflops(1000.0, 6e9) == pytest.approx(6.0)
+    assert achieved_tflops(1000.0, None) is None
+    # NVIDIA data sheets, dense 16-bit: H100 PCIe 756, H100 SXM 989 TFLOP/s; the PCIe name
+    # also contains "H100", so the more specific entry must win
+    names = {"cuda:0": "NVIDIA H100 PCIe", "cuda:1": "NVIDIA H100 80GB HBM3", "cuda:2": "Tesla K80"}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: names[str(device)])
+    assert peak_tflops("cuda:0", torch.bfloat16) == 756.0
+    assert peak_tflops("cuda:1", torch.float16) == 989.0
+    assert peak_tflops("cuda:2", torch.float16) is None  # not in the table: not guessed
+    assert peak_tflops("cuda:1", None) is None  # fp32 has no tensor-core peak here
 
 
 def test_plot_history_draws_loss_and_error(data):

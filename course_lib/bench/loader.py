@@ -25,37 +25,7 @@ from pathlib import Path
 import torch
 
 from . import BenchResult, best_time
-
-
-class _JpegFolder(torch.utils.data.Dataset):
-    """Per-sample decoding: ``(path, label)`` → transformed ``(3, s, s) uint8`` tensor."""
-
-    def __init__(self, samples, transform):
-        self.samples = samples
-        self.transform = transform
-
-    def __len__(self):
-        return len(self.samples)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        path, label = self.samples[i]
-        with Image.open(path) as img:
-            return self.transform(img.convert("RGB")), label
-
-
-def _write_jpegs(data, root: Path) -> list[tuple[Path, int]]:
-    from PIL import Image
-
-    samples = []
-    for i, (image, label) in enumerate(zip(data.images, data.labels.tolist())):
-        folder = root / f"{label:03d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{i:06d}.JPEG"
-        Image.fromarray(image.transpose(1, 2, 0)).save(path, quality=90)
-        samples.append((path, label))
-    return samples
+from .jpeg_folder import JpegFolder, write_jpegs
 
 
 def run(device, quick: bool) -> list[BenchResult]:
@@ -80,7 +50,7 @@ def run(device, quick: bool) -> list[BenchResult]:
 
     with tempfile.TemporaryDirectory(prefix="course-bench-loader-") as tmp:
         tmp = Path(tmp)
-        samples = _write_jpegs(data, tmp / "jpegs")
+        samples = write_jpegs(data, tmp / "jpegs")
         start = time.perf_counter()
         cache = build_cache(samples, tmp / "cache", size, workers=max(workers, 1),
                             progress=False)
@@ -89,7 +59,7 @@ def run(device, quick: bool) -> list[BenchResult]:
 
         transform = v2.Compose([v2.RandomCrop(crop), v2.RandomHorizontalFlip(), v2.PILToTensor()])
         baseline_loader = torch.utils.data.DataLoader(
-            _JpegFolder(samples, transform), batch_size=batch, shuffle=True,
+            JpegFolder(samples, transform), batch_size=batch, shuffle=True,
             num_workers=workers, persistent_workers=workers > 0,
             pin_memory=device.type == "cuda")
 

@@ -62,13 +62,13 @@ def _tutorial_loader(samples, crop: int, batch: int, workers: int, device, resiz
     from torchvision import transforms
 
     from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-    from .loader import _JpegFolder
+    from .jpeg_folder import JpegFolder
 
     first = transforms.RandomResizedCrop(crop) if resized else transforms.RandomCrop(crop)
     transform = transforms.Compose([first, transforms.RandomHorizontalFlip(), transforms.ToTensor(),
                                     transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     return torch.utils.data.DataLoader(
-        _JpegFolder(samples, transform), batch_size=batch, shuffle=True, num_workers=workers,
+        JpegFolder(samples, transform), batch_size=batch, shuffle=True, num_workers=workers,
         persistent_workers=workers > 0, pin_memory=torch.device(device).type == "cuda")
 
 
@@ -83,12 +83,12 @@ def _epoch_pair(data, size: int, crop: int, batch: int, workers: int, make_model
     """
     from ..datasets.cache import build_cache
     from ..train import TrainConfig, fit
-    from .loader import _write_jpegs
+    from .jpeg_folder import write_jpegs
 
     sync = _sync(device)
     with tempfile.TemporaryDirectory(prefix="course-bench-train-") as tmp:
         tmp = Path(tmp)
-        samples = _write_jpegs(data, tmp / "jpegs")
+        samples = write_jpegs(data, tmp / "jpegs")
         start = time.perf_counter()
         cache = build_cache(samples, tmp / "cache", size, workers=max(workers, 1), progress=False)
         build_s = time.perf_counter() - start

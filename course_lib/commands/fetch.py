@@ -36,12 +36,12 @@ def add_arguments(parser) -> None:
 def _human(size: int | None) -> str:
     if size is None:
         return "local"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"  # unreachable
+    value, unit = float(size), "B"
+    for larger in ("KB", "MB", "GB", "TB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, larger
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def format_listing(datasets) -> str:
@@ -74,10 +74,7 @@ def run(args) -> int:
         return 2
     try:
         path = spec.fetch(args.root, progress=not args.no_progress, keep_archive=args.keep_archive)
-    except registry.DatasetNotReadyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except DownloadError as exc:
+    except (registry.DatasetNotReadyError, DownloadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     where = spec.locate(args.root) if spec.layout != "ilsvrc2012" else path

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
+from .images import is_image_file
 
 Samples = list[tuple[Path, int]]
 
@@ -39,9 +39,11 @@ class LayoutError(ValueError):
 
 
 def list_images(folder: Path) -> list[Path]:
-    """The image files directly inside ``folder`` (by extension, any case), sorted by name."""
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    """Everything directly inside ``folder`` named like an image (by extension, any case), sorted
+    by name. Entries that are not readable files (a broken link, a folder called ``x.JPEG``) are
+    listed too: the cache build skips them and counts them with a reason, so nothing is dropped
+    silently."""
+    return sorted(p for p in Path(folder).iterdir() if is_image_file(p.name))
 
 
 def _subfolders(folder: Path) -> list[Path]:
@@ -89,11 +91,12 @@ def read_numbered_folders(split_dir: Path, num_classes: int = 1000) -> Samples:
 
 def read_wnids_file(path: Path) -> list[str]:
     """Tiny ImageNet's ``wnids.txt``: one wnid per line, in file order."""
-    wnids = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    for lineno, wnid in enumerate(wnids, 1):
+    numbered = [(lineno, line.strip())
+                for lineno, line in enumerate(Path(path).read_text().splitlines(), 1) if line.strip()]
+    for lineno, wnid in numbered:
         if not re.fullmatch(r"n\d{8}", wnid):
             raise LayoutError(f"{path}, line {lineno}: {wnid!r} is not a wnid")
-    return wnids
+    return [wnid for _, wnid in numbered]
 
 
 def read_tiny_imagenet(top: Path, split: str, wnid_to_label: Mapping[str, int]) -> Samples:
@@ -142,13 +145,17 @@ def read_flat_val(val_dir: Path, ground_truth: Path, id_to_label) -> Samples:
     :func:`course_lib.classes.devkit_ids_to_indices` with the devkit folder).
     """
     files = list_images(val_dir)
-    lines = [line.strip() for line in Path(ground_truth).read_text().splitlines() if line.strip()]
-    if len(lines) != len(files):
-        raise LayoutError(f"{ground_truth}: {len(lines)} labels for {len(files)} images in {val_dir}")
-    try:
-        ids = np.array([int(v) for v in lines], dtype=np.int64)
-    except ValueError as exc:
-        raise LayoutError(f"{ground_truth}: {exc}") from None
+    numbered = [(lineno, line.strip()) for lineno, line
+                in enumerate(Path(ground_truth).read_text().splitlines(), 1) if line.strip()]
+    if len(numbered) != len(files):
+        raise LayoutError(f"{ground_truth}: {len(numbered)} labels for {len(files)} images in {val_dir}")
+    ids = np.empty(len(numbered), dtype=np.int64)
+    for i, (lineno, value) in enumerate(numbered):
+        try:
+            ids[i] = int(value)
+        except ValueError:
+            raise LayoutError(f"{ground_truth}, line {lineno}: {value!r} is not an integer "
+                              "ILSVRC2012_ID") from None
     labels = np.asarray(id_to_label(ids), dtype=np.int64)
     return [(path, int(label)) for path, label in zip(files, labels, strict=True)]
 

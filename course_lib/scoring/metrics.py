@@ -126,7 +126,11 @@ def _num_classes(predictions) -> int | None:
 
 
 def per_image_topk_error(predictions, targets, k: int = MAX_GUESSES) -> np.ndarray:
-    """``(N,)`` bool: True where ``targets[i]`` is not among the first ``k`` guesses of image i."""
+    """``(N,)`` bool: True where ``targets[i]`` is not among the first ``k`` guesses of image i.
+
+    ``predictions``: ``(N, C)`` scores, ``(N, G)`` guesses (-1 = none) or ``(N,)`` labels;
+    ``targets``: ``(N,)`` int.
+    """
     guesses = top_guesses(predictions, k)
     targets = _check_targets(targets, len(guesses), _num_classes(predictions))
     return ~(guesses == targets[:, None]).any(axis=1)
@@ -154,13 +158,15 @@ def topk_errors(predictions, targets, ks=(1, MAX_GUESSES)) -> dict[int, float]:
 def per_class_error(predictions, targets, k: int = 1, num_classes: int | None = None) -> np.ndarray:
     """``(C,)`` float: top-``k`` error among the images of each true class (NaN: no images).
 
-    ``C`` is ``num_classes``, else the width of the scores, else ``max(targets) + 1``.
+    ``predictions``: ``(N, C)`` scores, ``(N, G)`` guesses or ``(N,)`` labels; ``targets``:
+    ``(N,)`` int. ``C`` is ``num_classes``, else the width of the scores, else ``max(targets) + 1``.
     """
     errors = per_image_topk_error(predictions, targets, k)
     targets = _as_numpy(targets).astype(np.int64)
     c = num_classes or _num_classes(predictions) or int(targets.max()) + 1
     if targets.max(initial=-1) >= c:
-        raise ValueError(f"a target is >= num_classes = {c}")
+        i = int(np.argmax(targets))
+        raise ValueError(f"targets[{i}] = {targets[i]} is >= num_classes = {c}")
     counts = np.bincount(targets, minlength=c).astype(float)
     wrong = np.bincount(targets, weights=errors.astype(float), minlength=c)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -170,8 +176,9 @@ def per_class_error(predictions, targets, k: int = 1, num_classes: int | None = 
 def confusion_matrix(predictions, targets, num_classes: int | None = None) -> np.ndarray:
     """``(C, C)`` int64 counts: row = true class, column = first guess.
 
-    ``C`` is ``num_classes``, else the width of the scores, else one more than the largest
-    label seen. Every image must have a first guess.
+    ``predictions``: ``(N, C)`` scores, ``(N, G)`` guesses or ``(N,)`` labels; ``targets``:
+    ``(N,)`` int. ``C`` is ``num_classes``, else the width of the scores, else one more than
+    the largest label seen. Every image must have a first guess.
     """
     first = top_guesses(predictions, 1)[:, 0]
     targets = _check_targets(targets, len(first), _num_classes(predictions))
@@ -179,8 +186,10 @@ def confusion_matrix(predictions, targets, num_classes: int | None = None) -> np
         raise ValueError(f"image {int(np.argmax(first < 0))} has no guess")
     c = num_classes or _num_classes(predictions) or int(max(first.max(initial=0),
                                                            targets.max(initial=0))) + 1
-    if first.max(initial=0) >= c or targets.max(initial=0) >= c:
-        raise ValueError(f"a label is >= num_classes = {c}")
+    for what, labels in (("first guess", first), ("target", targets)):
+        if labels.max(initial=0) >= c:
+            i = int(np.argmax(labels))
+            raise ValueError(f"image {i}: {what} {labels[i]} is >= num_classes = {c}")
     return np.bincount(targets * c + first, minlength=c * c).reshape(c, c).astype(np.int64)
 
 

@@ -72,14 +72,18 @@ class EvaluationServer:
         if labels.ndim != 1 or len(labels) == 0 or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"test_labels must be a non-empty (N,) integer array, got "
                              f"{labels.dtype} {labels.shape}")
-        if labels.min() < 0 or labels.max() >= num_classes:
-            raise ValueError(f"test_labels must be class indices in 0..{num_classes - 1}")
+        bad = (labels < 0) | (labels >= num_classes)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"test_labels must be class indices in 0..{num_classes - 1}; "
+                             f"test_labels[{i}] = {labels[i]}")
         if not 0 < public_fraction <= 1:
             raise ValueError(f"public_fraction must be in (0, 1], got {public_fraction}")
         if quota is not None and quota < 1:
             raise ValueError(f"quota must be at least 1 (or None), got {quota}")
         if period <= 0 or (ladder_step is not None and ladder_step <= 0):
-            raise ValueError("period and ladder_step must be positive")
+            raise ValueError(f"period and ladder_step must be positive, got period={period}, "
+                             f"ladder_step={ladder_step}")
         self._labels = labels.astype(np.int64)
         n_public = max(1, round(public_fraction * len(labels)))
         order = np.random.default_rng(seed).permutation(len(labels))
@@ -132,7 +136,9 @@ class EvaluationServer:
         if len(guesses) != self.n_images:
             raise ValueError(f"{len(guesses)} rows; the test set has {self.n_images} images")
         if guesses.max(initial=-1) >= num_classes:
-            raise ValueError(f"a guess is >= {num_classes}, the number of classes")
+            i, j = np.unravel_index(np.argmax(guesses), guesses.shape)
+            raise ValueError(f"guess [{i}, {j}] = {guesses[i, j]} is >= {num_classes}, the "
+                             "number of classes")
         return guesses
 
     def _reported(self, team: str, public_error: float) -> float:

@@ -57,7 +57,8 @@ def _per_image(values, name: str) -> np.ndarray:
     if values.ndim != 1 or len(values) == 0:
         raise ValueError(f"{name} must be a non-empty (N,) array, got shape {values.shape}")
     if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or infinity")
+        i = int(np.argmin(np.isfinite(values)))
+        raise ValueError(f"{name} contains NaN or infinity: {name}[{i}] = {values[i]}")
     return values
 
 
@@ -141,8 +142,10 @@ def mcnemar_exact(errors_a, errors_b) -> McNemarResult:
     from scipy import stats
 
     a, b = _paired(errors_a, errors_b)
-    if not (_is_binary(a) and _is_binary(b)):
-        raise ValueError("McNemar needs 0/1 per-image errors")
+    for name, values in (("errors_a", a), ("errors_b", b)):
+        if not _is_binary(values):
+            i = int(np.argmax((values != 0) & (values != 1)))
+            raise ValueError(f"McNemar needs 0/1 per-image errors: {name}[{i}] = {values[i]}")
     only_a = int(np.sum((a == 1) & (b == 0)))
     only_b = int(np.sum((a == 0) & (b == 1)))
     discordant = only_a + only_b
@@ -163,6 +166,8 @@ class PairedBootstrapResult:
 def paired_bootstrap(errors_a, errors_b, confidence: float = 0.95, n_boot: int = 2000,
                      seed: int = 0) -> PairedBootstrapResult:
     """Paired bootstrap of error(a) − error(b) on the same N images.
+
+    ``errors_a``, ``errors_b``: ``(N,)`` per-image errors (0/1) or costs, in the same image order.
 
     Images are resampled with replacement, keeping each image's pair of errors together, so
     the correlation between the systems is kept. For 0/1 errors a resample's counts of the

@@ -72,7 +72,8 @@ class TrainStep:
         return images
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalise to float32 and lay out in the config's memory format."""
+        """``(B, 3, c, c)`` uint8 or float 0–1 → ``(B, 3, c, c) float32``, normalised with the
+        config's mean/std and laid out in its memory format."""
         x = augment.normalize(images, self.config.mean, self.config.std)
         return x.contiguous(memory_format=self.memory_format)
 
