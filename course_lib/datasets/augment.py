@@ -201,7 +201,8 @@ def crop_flip(images: torch.Tensor, params: CropFlip, size: int | Sequence[int],
             dst[i] = src[i, :, t:t + crop_h, cols]
         return out
     device = images.device
-    top, left, flip = top.to(device), left.to(device), flip.to(device)
+    # Parameters drawn on a CPU generator travel without a blocking copy (no stream sync).
+    top, left, flip = (p.to(device, non_blocking=True) for p in (top, left, flip))
     rows = top[:, None] + torch.arange(crop_h, device=device)  # (N, h)
     cols = torch.arange(crop_w, device=device).expand(n, crop_w)  # (N, w)
     cols = left[:, None] + torch.where(flip[:, None], crop_w - 1 - cols, cols)
@@ -349,7 +350,7 @@ def resized_crop(images: torch.Tensor, params: ResizedCrop, size: int | Sequence
             out[i].copy_(crop[0].flip(-1) if f else crop[0])
         return out
     device = images.device
-    top, left, box_h, box_w, flip = (p.to(device) for p in params)
+    top, left, box_h, box_w, flip = (p.to(device, non_blocking=True) for p in params)
     compute = torch.float64 if images.dtype == torch.float64 else torch.float32
     rows = _resize_matrix(top, box_h, height, out_h, antialias).to(compute)  # (N, h, H)
     cols = _resize_matrix(left, box_w, width, out_w, antialias)  # (N, w, W)
@@ -572,7 +573,9 @@ class PCAColour:
     def shift(self, alpha: torch.Tensor) -> torch.Tensor:
         """The RGB shift per image, ``Σᵢ αᵢ λᵢ pᵢ``: ``alpha (N, 3)`` → ``(N, 3)`` float64 (0–1 units)."""
         alpha = alpha.to(torch.float64)
-        return (alpha * self.eigenvalues.to(alpha.device)) @ self.eigenvectors.to(alpha.device).T
+        device = alpha.device
+        values = self.eigenvalues.to(device, non_blocking=True)
+        return (alpha * values) @ self.eigenvectors.to(device, non_blocking=True).T
 
     def apply(self, images: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Add each image's shift to all its pixels.
@@ -586,7 +589,7 @@ class PCAColour:
             raise ValueError(f"PCAColour: need (N, 3, H, W) images and (N, 3) alpha, got "
                              f"{tuple(images.shape)} and {tuple(alpha.shape)}")
         x = to_float(images, torch.float32 if images.dtype == torch.uint8 else images.dtype)
-        return x + self.shift(alpha.to(x.device)).to(x.dtype)[:, :, None, None]
+        return x + self.shift(alpha.to(x.device, non_blocking=True)).to(x.dtype)[:, :, None, None]
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """Draw α for every image and apply: ``apply(images, draw(N, generator))``."""
