@@ -235,3 +235,23 @@ def test_list_images_keeps_unreadable_entries_for_the_cache_to_count(tmp_path):
     (tmp_path / "c.txt").write_text("notes")
     (tmp_path / "d.png").mkdir()  # a folder named like an image
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.JPEG", "d.png"]
+
+
+def test_class_folders_label_by_sorted_name_and_keep_nested_images(tmp_path):
+    from course_lib.datasets.readers import LayoutError, read_class_folders
+
+    for name in ("zebra", "ant"):
+        (tmp_path / name / "sub").mkdir(parents=True)
+        (tmp_path / name / "a.JPG").write_bytes(b"x")
+        (tmp_path / name / "sub" / "b.png").write_bytes(b"x")
+        (tmp_path / name / "notes.txt").write_text("skip me")
+    (tmp_path / ".hidden").mkdir()
+    samples, classes = read_class_folders(tmp_path)
+    assert classes == ["ant", "zebra"]
+    assert [(p.relative_to(tmp_path).as_posix(), label) for p, label in samples] == [
+        ("ant/a.JPG", 0), ("ant/sub/b.png", 0), ("zebra/a.JPG", 1), ("zebra/sub/b.png", 1)]
+    with pytest.raises(LayoutError, match="not a folder"):
+        read_class_folders(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LayoutError, match="no class sub-folders"):
+        read_class_folders(tmp_path / "empty")

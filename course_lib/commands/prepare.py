@@ -105,29 +105,6 @@ def _registry_caches(args, size: int, out: Path, splits: list[str] | None,
     return caches
 
 
-def imagefolder_samples(root) -> tuple[list[tuple[Path, int]], list[str]]:
-    """``(samples, classes)`` of a ``root/<class>/<image>`` tree: classes are the sorted
-    sub-folder names, labels their positions; files at any depth under a class folder count if
-    their name has an image extension (bad ones are then skipped by the cache with a reason)."""
-    from ..datasets.images import is_image_file
-
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"--root {root}: not a folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise ValueError(f"--root {root}: no class sub-folders (expected {root}/<class>/<image>)")
-    samples = []
-    for label, name in enumerate(classes):
-        for path in sorted((root / name).rglob("*")):
-            if is_image_file(path.name) and (path.is_file() or path.is_symlink()
-                                             or path.is_dir()):
-                samples.append((path, label))
-    if not samples:
-        raise ValueError(f"--root {root}: no image files under its class folders")
-    return samples, classes
-
-
 def run(args) -> int:
     from ..datasets.cache import CacheError, EmptyClassError
     from ..datasets.download import DownloadError
@@ -146,8 +123,9 @@ def run(args) -> int:
             out = Path(args.out) if args.out else (
                 data_dir() / "caches" / f"imagefolder-{root.resolve().name}-{size}")
             from ..datasets.cache import build_cache
+            from ..datasets.readers import read_class_folders
 
-            samples, classes = imagefolder_samples(root)
+            samples, classes = read_class_folders(root)
             caches = {"all": build_cache(
                 samples, out, size, classes=classes, source=f"imagefolder {root.resolve()}",
                 workers=args.workers, force=args.force, progress=progress,

@@ -69,6 +69,28 @@ def read_wnid_folders(split_dir: Path, wnid_to_label: Mapping[str, int]) -> Samp
     return samples
 
 
+def read_class_folders(root: Path) -> tuple[Samples, list[str]]:
+    """Any ``root/<class>/<image>`` tree → ``(samples, classes)``.
+
+    Classes are the sorted sub-folder names and labels their positions. Files at any depth under
+    a class folder count when their name has an image extension; entries that cannot be read
+    are listed too, so the cache build skips and counts them with a reason.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise LayoutError(f"{root}: not a folder")
+    classes = [folder.name for folder in _subfolders(root)]
+    if not classes:
+        raise LayoutError(f"{root}: no class sub-folders (expected {root}/<class>/<image>)")
+    samples: Samples = []
+    for label, name in enumerate(classes):
+        samples.extend((path, label) for path in sorted((root / name).rglob("*"))
+                       if is_image_file(path.name))
+    if not samples:
+        raise LayoutError(f"{root}: no image files under its class folders")
+    return samples, classes
+
+
 def read_numbered_folders(split_dir: Path, num_classes: int = 1000) -> Samples:
     """ImageNetV2's ``split_dir/0/ … split_dir/999/`` → samples labelled ``int(folder name)``.
 
