@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devkit_files import write_devkit
 from scipy.io import savemat
 
 from course_lib import classes
@@ -12,16 +13,6 @@ from course_lib.hierarchy import load_imagenet_hierarchy
 KIT_FOX = "n02119789"  # devkit ILSVRC2012_ID 1 in map_clsloc.txt (FACTS.md §2.2)
 ENGLISH_SETTER = "n02100735"  # ID 2
 SIBERIAN_HUSKY = "n02110185"  # ID 3
-FIELDS = (
-    "ILSVRC2012_ID",
-    "WNID",
-    "words",
-    "gloss",
-    "num_children",
-    "children",
-    "wordnet_height",
-    "num_train_images",
-)
 
 
 def test_class_table_shape_and_order():
@@ -51,23 +42,6 @@ def test_wnid_to_index_round_trips_and_matches_hierarchy():
 
 
 # --------------------------------------------------------------------------- devkit
-def _fake_devkit(root, leaf_wnids_by_id: list[str], extra_internal: bool = True):
-    """Write ``root/data/meta.mat`` like the devkit's: IDs 1..n for the leaves, then internal
-    synsets (the root 'entity' as ID 1001, as in the real file)."""
-    rows = [
-        (i + 1, w, "words", "gloss", 0, np.zeros(0), 0, 1300)
-        for i, w in enumerate(leaf_wnids_by_id)
-    ]
-    if extra_internal:
-        rows.append((1001, "n00001740", "entity", "root", 2, np.array([1, 2]), 18, 0))
-    arr = np.zeros((len(rows),), dtype=[(f, object) for f in FIELDS])
-    for k, r in enumerate(rows):
-        arr[k] = r
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    savemat(root / "data" / "meta.mat", {"synsets": arr.reshape(-1, 1)})
-    return root
-
-
 @pytest.fixture
 def permuted_devkit(tmp_path):
     """A devkit whose ID order is a seeded permutation of the sorted wnids, with the three
@@ -76,7 +50,7 @@ def permuted_devkit(tmp_path):
     firsts = [KIT_FOX, ENGLISH_SETTER, SIBERIAN_HUSKY]
     rest = [w for w in wnids if w not in firsts]
     order = firsts + [rest[i] for i in np.random.default_rng(3).permutation(len(rest))]
-    return _fake_devkit(tmp_path / "ILSVRC2012_devkit_t12", order), order
+    return write_devkit(tmp_path / "ILSVRC2012_devkit_t12", order), order
 
 
 def test_read_devkit_permuted(permuted_devkit):
@@ -154,19 +128,19 @@ def test_devkit_foreign_mat_files(tmp_path):
         classes.read_devkit(tmp_path / "a")
     # another year's classes (wnids not in ILSVRC-2012)
     other = [f"n9{i:07d}" for i in range(1000)]
-    _fake_devkit(tmp_path / "b", other)
+    write_devkit(tmp_path / "b", other)
     with pytest.raises(ValueError, match="not ILSVRC-2012 classes"):
         classes.read_devkit(tmp_path / "b")
     # only 999 leaves
     wnids = classes.load_class_table()["wnid"].tolist()
-    _fake_devkit(tmp_path / "c", wnids[:999])
+    write_devkit(tmp_path / "c", wnids[:999])
     with pytest.raises(ValueError, match=r"IDs missing: \[1000\]"):
         classes.read_devkit(tmp_path / "c")
 
 
 def test_devkit_repeated_id_is_named(tmp_path):
     wnids = classes.load_class_table()["wnid"].tolist()
-    root = _fake_devkit(tmp_path / "d", wnids, extra_internal=False)
+    root = write_devkit(tmp_path / "d", wnids, with_root=False)
     from scipy.io import loadmat
 
     syn = loadmat(root / "data" / "meta.mat")["synsets"]

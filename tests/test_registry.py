@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.io
+from devkit_files import write_devkit
 from test_readers import make_cifar, make_numbered_folders, make_tiny, write_jpeg
 
 from course_lib import classes
@@ -281,11 +281,7 @@ def test_ilsvrc_flat_val_uses_the_devkit_numbering(tmp_path, monkeypatch):
     devkit = root / registry.DEVKIT_DIR
     wnids = list(classes.wnid_to_index())
     perm = np.random.default_rng(0).permutation(1000)  # devkit ID k+1 is wnid perm[k]
-    synsets = np.empty(1000, dtype=[("ILSVRC2012_ID", object), ("WNID", object)])
-    for k in range(1000):
-        synsets[k] = (k + 1, wnids[perm[k]])
-    (devkit / "data").mkdir(parents=True)
-    scipy.io.savemat(devkit / "data" / "meta.mat", {"synsets": synsets})
+    write_devkit(devkit, [wnids[k] for k in perm])
     ids = [5, 1, 1000]
     (devkit / registry.GROUND_TRUTH).write_text("\n".join(map(str, ids)) + "\n")
     for i in range(1, 4):

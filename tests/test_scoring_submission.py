@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.io import savemat
+from devkit_files import write_devkit
 
 from course_lib.classes import load_class_table
 from course_lib.scoring import (
@@ -27,14 +27,9 @@ def write(path, text):
 
 
 def make_devkit(root, id_to_index):
-    """A minimal devkit: data/meta.mat whose ILSVRC2012_ID i names class id_to_index[i - 1]."""
+    """A devkit whose ILSVRC2012_ID i names class id_to_index[i - 1]."""
     wnids = load_class_table()["wnid"].tolist()
-    records = [(i + 1, wnids[index]) for i, index in enumerate(id_to_index)]
-    records.append((1001, "n00001740"))  # the root "entity", not a class (FACTS.md §2.2)
-    synsets = np.array(records, dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O")])
-    (root / "data").mkdir(parents=True)
-    savemat(str(root / "data" / "meta.mat"), {"synsets": synsets})
-    return root
+    return write_devkit(root, [wnids[index] for index in id_to_index])
 
 
 def random_guesses(rng, n, c=1000):
