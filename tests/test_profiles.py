@@ -38,7 +38,15 @@ def test_full_profile_is_ilsvrc_at_the_papers_sizes():
     full = PROFILES["full"]
     # FACTS.md §4.2/§4.3: 256-px images, 224-px crops, 1000 classes, batch 128, lr 0.01.
     assert (full.image_size, full.crop_size, full.num_classes) == (256, 224, 1000)
-    assert (full.batch_size, full.lr) == (128, 0.01)
+    assert (full.batch_size, full.lr, full.schedule) == (128, 0.01, "plateau")
+
+
+def test_every_profile_names_a_schedule_train_accepts():
+    from course_lib.train.config import SCHEDULES, TrainConfig
+
+    for p in PROFILES.values():
+        assert p.schedule in SCHEDULES, p.name
+        TrainConfig(batch_size=p.batch_size, lr=p.lr, schedule=p.schedule, epochs=p.epochs)
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,9 @@ def test_defaults_are_the_paper_recipe():
 
 @pytest.mark.parametrize("field, value", [("batch_size", 0), ("schedule", "linear"),
                                           ("precision", "fp8"), ("lr", -1.0),
-                                          ("micro_batch", 0), ("augment", "mixup")])
+                                          ("micro_batch", 0), ("augment", "mixup"),
+                                          ("optimizer", "lbfgs"), ("momentum", 1.0),
+                                          ("weight_decay", -1e-4)])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
         TrainConfig(**{field: value})
@@ -109,6 +111,27 @@ def test_sgd_step_follows_the_momentum_and_weight_decay_rule():
         # the paper's rule (FACTS.md §4.3) with ε fixed: v ← 0.9 v − λ ε w − ε g ; w ← w + v.
         v = 0.9 * v - 0.01 * 0.1 * w - 0.1 * g
         w = w + v
+    torch.testing.assert_close(model.weight.detach(), w, rtol=1e-5, atol=1e-6)
+
+
+def test_adamw_step_follows_the_decoupled_weight_decay_rule():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    w = model.weight.detach().clone()
+    cfg = TrainConfig(optimizer="adamw", lr=0.01, momentum=0.8, weight_decay=0.05)
+    opt = make_optimizer(model, cfg, torch.device("cpu"))
+    assert isinstance(opt, torch.optim.AdamW)
+    m, v = torch.zeros(2, 3), torch.zeros(2, 3)
+    for t in range(1, 4):
+        g = torch.randn(2, 3)
+        model.weight.grad, model.bias.grad = g.clone(), torch.zeros(2)
+        opt.step()
+        # Loshchilov & Hutter (2019), Alg. 2 with β₁ = momentum: the decay multiplies w
+        # directly and never enters the moment estimates
+        w = w * (1 - 0.01 * 0.05)
+        m, v = 0.8 * m + 0.2 * g, 0.999 * v + 0.001 * g * g
+        m_hat, v_hat = m / (1 - 0.8 ** t), v / (1 - 0.999 ** t)
+        w = w - 0.01 * m_hat / (v_hat.sqrt() + 1e-8)
     torch.testing.assert_close(model.weight.detach(), w, rtol=1e-5, atol=1e-6)
 
 
@@ -202,9 +225,12 @@ def interrupted_then_resumed(train, val, cfg: TrainConfig, out, stop_when):
     return model, fit(model, train, val, cfg.replace(out_dir=str(out), resume="auto"))
 
 
-def test_stop_after_epoch_one_and_resume_equals_uninterrupted(data, tmp_path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_stop_after_epoch_one_and_resume_equals_uninterrupted(data, tmp_path, optimizer):
     (train, val) = data
-    cfg = config(deterministic=True, precision="auto")  # bf16 autocast where the CPU has it
+    # bf16 autocast where the CPU has it; AdamW's two moment buffers must round-trip too
+    cfg = config(deterministic=True, precision="auto", optimizer=optimizer,
+                 lr=0.02 if optimizer == "sgd" else 1e-3)
     reference = tiny_net()
     full = fit(reference, train, val, cfg.replace(out_dir=str(tmp_path / "a")))
     resumed_model, resumed = interrupted_then_resumed(

@@ -34,6 +34,62 @@ def test_train_synthnet_json(capsys, tmp_path, monkeypatch):
     assert result["precision"] in ("bf16", "fp32") and result["world_size"] == 1
 
 
+def test_baseline_is_the_handcrafted_pipeline_on_the_same_centre_crops(capsys, tmp_path,
+                                                                        monkeypatch):
+    from course_lib.datasets.synthnet import from_profile
+    from course_lib.models.baselines import HandcraftedBaseline
+    from course_lib.profiles import get_profile
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    code, result, _ = run_json(capsys, "--dataset", "synthnet", "--epochs", "1", "--width",
+                               "0.125", "--out", str(tmp_path / "run"), "--baseline", "--json")
+    assert code == 0
+    # the reference: the same splits, centre-cropped 32 → 28 by hand (offset 2), top-k by sorting
+    profile = get_profile("smoke")
+    train, val = from_profile(profile, "train", seed=0), from_profile(profile, "val", seed=0)
+    crop = slice(2, 30)
+    scores = HandcraftedBaseline().fit(train.images[:, :, crop, crop], train.labels).scores(
+        val.images[:, :, crop, crop])
+    ranked = np.argsort(-scores, axis=1)
+    top1 = float(np.mean(ranked[:, 0] != val.labels))
+    top5 = float(np.mean(~(ranked[:, :5] == val.labels[:, None]).any(axis=1)))
+    assert result["baseline"]["val_top1_error"] == pytest.approx(top1)
+    assert result["baseline"]["val_top5_error"] == pytest.approx(top5)
+    assert "HOG" in result["baseline"]["method"] and top1 < 7 / 8  # it learns something
+    # the paired comparison counts the same images the two error rates count
+    b, c = result["baseline"]["only_network_wrong"], result["baseline"]["only_baseline_wrong"]
+    assert (b - c) / len(val.labels) == pytest.approx(result["val_top1_error"] - top1)
+    assert 0 < result["baseline"]["mcnemar_p"] <= 1
+
+
+def test_baseline_too_big_is_refused_before_training(capsys, tmp_path, monkeypatch):
+    from course_lib.commands import train as train_command
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setattr(train_command, "BASELINE_MAX_IMAGES", 100)  # smoke has 8 × 24 = 192
+    code, _, err = run_json(capsys, "--dataset", "synthnet", "--out", str(tmp_path / "run"),
+                            "--baseline")
+    assert code == 2 and "192 is more than 100" in err
+    assert not (tmp_path / "run").exists()  # refused before any training
+
+
+def test_adamw_from_the_command_line_gets_its_own_defaults(capsys, tmp_path, monkeypatch):
+    from course_lib.profiles import get_profile
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    code, result, _ = run_json(capsys, "--dataset", "synthnet", "--epochs", "1", "--width",
+                               "0.125", "--out", str(tmp_path / "run"), "--optimizer", "adamw",
+                               "--json")
+    assert code == 0
+    saved = torch.load(result["checkpoint"], weights_only=True)
+    assert (saved["config"]["optimizer"], saved["config"]["lr"],
+            saved["config"]["weight_decay"]) == ("adamw", 1e-3, 0.05)
+    assert saved["config"]["schedule"] == get_profile("smoke").schedule == "onecycle"
+    assert "exp_avg_sq" in saved["optimizer"]["state"][0]  # AdamW's second moment was saved
+
+
 def test_train_from_a_cache_renumbers_labels_and_resumes(capsys, tmp_path, monkeypatch):
     from course_lib.datasets.cache import build_cache
 

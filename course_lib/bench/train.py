@@ -121,7 +121,7 @@ def _cpu_epoch(device, quick: bool) -> BenchResult:
     from ..models.alexnet import alexnet
     from ..profiles import get_profile
 
-    profile = get_profile("laptop").replace(train_per_class=64)
+    profile = get_profile("laptop").replace(train_per_class=64, batch_size=128)
     workers = profile.num_workers
     if quick:
         profile = profile.replace(num_classes=4, image_size=32, crop_size=28, train_per_class=8,

@@ -2,9 +2,9 @@
 
 The defaults are Krizhevsky et al. (2012), Sec. 5 (FACTS.md §4.3): SGD with batch 128, momentum
 0.9, weight decay 0.0005, learning rate 0.01 divided by 10 whenever the validation error stops
-improving (three times in all), random crops with horizontal flips. The modern options (cosine
-or one-cycle schedules, warm-up, label smoothing, gradient clipping, ``torch.compile``) are off
-by default and each is one field.
+improving (three times in all), random crops with horizontal flips. The modern options (AdamW,
+cosine or one-cycle schedules, warm-up, label smoothing, gradient clipping, ``torch.compile``)
+are off by default and each is one field.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("plateau", "cosine", "onecycle", "step", "constant")
 AUGMENTS = ("crop_flip", "resized_crop", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -23,7 +24,10 @@ class TrainConfig:
     through a checkpoint with :meth:`as_dict` / :meth:`from_dict`).
 
     Recipe: ``epochs``; ``batch_size`` (the **global** batch: under torchrun each of the W ranks
-    takes ``batch_size / W``); ``lr``, ``momentum``, ``weight_decay``; ``schedule`` one of
+    takes ``batch_size / W``); ``optimizer`` one of :data:`OPTIMIZERS` (``"sgd"``: the paper's,
+    with ``momentum``; ``"adamw"``: Loshchilov & Hutter's decoupled weight decay, ``momentum``
+    as β₁, and a ``weight_decay`` of about 0.05 rather than SGD's 5e-4); ``lr``, ``momentum``,
+    ``weight_decay``; ``schedule`` one of
     :data:`SCHEDULES` (``"plateau"``: ÷ ``plateau_factor`` after ``plateau_patience`` epochs
     without the validation top-1 error improving by ``plateau_threshold``, at most
     ``max_lr_drops`` times; ``"cosine"``; ``"onecycle"``; ``"step"``: ÷10 every ``step_epochs``;
@@ -52,6 +56,7 @@ class TrainConfig:
 
     epochs: int = 90
     batch_size: int = 128
+    optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -95,6 +100,12 @@ class TrainConfig:
                 bad(field, "must be a positive integer")
         if not self.lr > 0:
             bad("lr", "must be positive")
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"use one of {OPTIMIZERS}")
+        if not 0 <= self.momentum < 1:
+            bad("momentum", "must be in [0, 1)")
+        if self.weight_decay < 0:
+            bad("weight_decay", "must be >= 0")
         if self.schedule not in SCHEDULES:
             bad("schedule", f"use one of {SCHEDULES}")
         if self.augment not in AUGMENTS:

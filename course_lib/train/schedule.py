@@ -1,6 +1,7 @@
 """The optimiser and the learning-rate schedule.
 
-**Optimiser.** SGD with momentum and weight decay, the paper's (Sec. 5; FACTS.md §4.3), using
+**Optimiser.** SGD with momentum and weight decay, the paper's (Sec. 5; FACTS.md §4.3), or
+AdamW (Loshchilov & Hutter, ICLR 2019) as the modern option, using
 PyTorch's *fused* implementation (one kernel for all parameters) where the device has it and the
 *foreach* one otherwise. PyTorch's SGD computes ``v ← μ·v + (g + λ·w)``, ``w ← w − ε·v``; the
 paper writes ``v ← 0.9·v − 0.0005·ε·w − ε·g``, ``w ← w + v``. The two are the same update while
@@ -23,16 +24,19 @@ from .config import TrainConfig
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig,
-                   device: torch.device) -> torch.optim.SGD:
-    """SGD over ``model``'s trainable parameters with the config's momentum and weight decay,
-    fused on CUDA and CPU, foreach elsewhere."""
+                   device: torch.device) -> torch.optim.Optimizer:
+    """The config's optimiser over ``model``'s trainable parameters, fused on CUDA and CPU,
+    foreach elsewhere: SGD with ``momentum`` and ``weight_decay`` (the paper's), or AdamW with
+    ``betas=(momentum, 0.999)`` and decoupled ``weight_decay``."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    kwargs = dict(lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    if device.type in ("cuda", "cpu"):
-        return torch.optim.SGD(params, fused=True, **kwargs)
-    return torch.optim.SGD(params, foreach=True, **kwargs)
+    speed = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, betas=(config.momentum, 0.999),
+                                 weight_decay=config.weight_decay, **speed)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay, **speed)
 
 
 class LRSchedule:
