@@ -74,6 +74,16 @@ def test_baseline_too_big_is_refused_before_training(capsys, tmp_path, monkeypat
     assert not (tmp_path / "run").exists()  # refused before any training
 
 
+def test_baseline_without_validation_images_is_refused(capsys, tmp_path):
+    from course_lib.datasets.cache import build_cache
+
+    build_cache(colour_data(4), tmp_path / "c" / "train", 32, progress=False, workers=0)
+    code, _, err = run_json(capsys, "--dataset", "mine", "--cache", str(tmp_path / "c"), "--size",
+                            "32", "--out", str(tmp_path / "run"), "--baseline")
+    assert code == 2 and "--baseline needs validation images" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_adamw_from_the_command_line_gets_its_own_defaults(capsys, tmp_path, monkeypatch):
     from course_lib.profiles import get_profile
 

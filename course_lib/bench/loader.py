@@ -1,7 +1,8 @@
 """An epoch of random crop + flip batches: the decode-once cache against per-sample JPEG decoding.
 
-Both read the *same* JPEGs, written once to a temporary folder from a laptop-profile SynthNet
-training split (6,000 images at 64 px; crop 56):
+Both read the *same* JPEGs, written once to a temporary folder from a SynthNet training split at
+the laptop profile's sizes, held at the recorded 300 images per class and batch 128 (6,000
+images at 64 px; crop 56):
 
 * baseline: ``torch.utils.data.DataLoader`` over a dataset that opens each JPEG with PIL and
   applies torchvision's ``RandomCrop`` + ``RandomHorizontalFlip`` + ``PILToTensor``, with

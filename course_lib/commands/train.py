@@ -163,6 +163,7 @@ def run(args) -> int:
     from ..models.alexnet import alexnet
     from ..profiles import UnknownProfileError, current_profile
     from ..train import CheckpointError, TrainConfig, TrainingDiverged, fit
+    from ..train.config import ADAMW_DEFAULTS
 
     try:
         profile = current_profile()
@@ -185,12 +186,12 @@ def run(args) -> int:
         if args.baseline:
             _check_baseline(train, val)
         width = args.width if args.width is not None else (profile.width if variant == "scaled" else 1.0)
+        recipe = ADAMW_DEFAULTS if args.optimizer == "adamw" else {}
         config = TrainConfig(
             epochs=args.epochs or profile.epochs, batch_size=args.batch_size or profile.batch_size,
-            lr=args.lr or (1e-3 if args.optimizer == "adamw" else profile.lr),
-            optimizer=args.optimizer,
+            lr=args.lr or recipe.get("lr", profile.lr), optimizer=args.optimizer,
             weight_decay=(args.weight_decay if args.weight_decay is not None
-                          else 0.05 if args.optimizer == "adamw" else 5e-4),
+                          else recipe.get("weight_decay", TrainConfig.weight_decay)),
             schedule=args.schedule or profile.schedule, warmup_epochs=args.warmup_epochs,
             label_smoothing=args.label_smoothing, crop_size=crop, device=args.device,
             precision="fp32" if args.fp32 else "auto", compile=args.compile, out_dir=str(out),

@@ -13,6 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 
 OPTIMIZERS = ("sgd", "adamw")
+# AdamW's usual starting point (ImageNet recipes since Loshchilov & Hutter 2019): a tenth of
+# SGD's learning rate scale and a hundred times the paper's weight decay
+ADAMW_DEFAULTS = {"lr": 1e-3, "weight_decay": 0.05}
 SCHEDULES = ("plateau", "cosine", "onecycle", "step", "constant")
 AUGMENTS = ("crop_flip", "resized_crop", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
