@@ -71,5 +71,12 @@ doctor: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m course_lib bench --save
 
+# On a machine with a CUDA GPU (no network needed), under 8 minutes: the CUDA-only tests, the
+# CUDA benchmarks and notebook 05 under the gpu profile on SynthNet; results in benchmarks/results/.
+# Uses .venv when there is one, else $(PYTHON) as it is (a lent machine may have no network).
+.PHONY: gpu-check
+gpu-check:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) .ci/gpu_check.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -7,7 +7,11 @@ Checks every ``notebooks/NN_*.ipynb`` (or the files/folders given):
 * no cell keeps an error output, and the notebook has been executed (outputs are kept from a
   laptop-profile run);
 * notebook metadata holds only ``kernelspec``, ``language_info`` and ``jupytext``; cell metadata
-  only ``tags`` and ``jupyter`` (collapsed/hidden solutions); no execution timings;
+  only ``tags``, ``jupyter`` (collapsed/hidden solutions) and ``cellView`` (Colab's form view,
+  which hides a solution's code there); no execution timings;
+* every cell tagged ``solution`` is hidden everywhere a learner opens it: JupyterLab
+  (``jupyter.source_hidden``), Colab (``cellView: "form"``) and the course site (tag
+  ``hide-input``);
 * the course conventions: the first cell is markdown with the Colab and Binder badges, and one
   code cell is tagged ``parameters``.
 
@@ -23,7 +27,8 @@ import sys
 from pathlib import Path
 
 NOTEBOOK_KEYS = {"kernelspec", "language_info", "jupytext"}
-CELL_KEYS = {"tags", "jupyter"}
+CELL_KEYS = {"tags", "jupyter", "cellView"}
+SOLUTION_TAG = "solution"
 LANGUAGE_INFO_KEYS = {"name"}
 
 
@@ -62,6 +67,21 @@ def strip(nb: dict) -> bool:
     return changed
 
 
+def solution_problems(cell: dict) -> list[str]:
+    """Why a cell tagged ``solution`` is not hidden everywhere (empty when it is)."""
+    meta = cell.get("metadata", {})
+    if SOLUTION_TAG not in meta.get("tags", []):
+        return []
+    found = []
+    if not meta.get("jupyter", {}).get("source_hidden"):
+        found.append("solution not hidden in JupyterLab (metadata jupyter.source_hidden)")
+    if meta.get("cellView") != "form":
+        found.append('solution not hidden on Colab (metadata cellView: "form")')
+    if "hide-input" not in meta.get("tags", []):
+        found.append("solution not collapsed on the course site (tag hide-input)")
+    return found
+
+
 def problems(path: Path, nb: dict) -> list[str]:
     found = []
     if nb.get("nbformat") != 4:
@@ -88,6 +108,8 @@ def problems(path: Path, nb: dict) -> list[str]:
                 text = "".join(out.get("text", []))
                 if "Traceback (most recent call last)" in text:
                     found.append(f"{path}: cell {i}: stderr keeps a traceback")
+    for i, cell in enumerate(cells, start=1):
+        found.extend(f"{path}: cell {i}: {why}" for why in solution_problems(cell))
     if code and all(c.get("execution_count") is None for c in code if c.get("source")):
         found.append(f"{path}: no cell has been executed (keep outputs from a laptop-profile run)")
     if not cells or cells[0].get("cell_type") != "markdown":

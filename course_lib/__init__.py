@@ -7,6 +7,6 @@ nothing and prints nothing. Import the submodules you need, e.g.::
     from course_lib.device import pick_device
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]

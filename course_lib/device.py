@@ -76,24 +76,65 @@ def cpu_has_native_bf16() -> bool:
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
-def pick_precision(device: torch.device | str, fp32: bool = False) -> Precision:
-    """The mixed-precision mode for ``device``.
+def cuda_has_native_bf16(device: torch.device | str | None = None) -> bool:
+    """True when the CUDA device computes bf16 natively: compute capability 8.0 (Ampere) or newer.
 
-    * CUDA with bf16 support (Ampere and newer): bf16 autocast, no grad scaler.
-    * Older CUDA (e.g. a T4): fp16 autocast with a grad scaler against underflow.
+    Not ``torch.cuda.is_bf16_supported()``, which by default also counts the *emulated* bf16 of
+    older GPUs (a T4 is 7.5): it runs, but slower than fp16 with a grad scaler.
+    """
+    return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
+
+
+def pick_precision(device: torch.device | str) -> Precision:
+    """The fastest safe mixed-precision mode for ``device`` (what "auto" means).
+
+    * CUDA with native bf16 (compute capability >= 8.0: A100, RTX 30xx, H100...): bf16
+      autocast, no grad scaler.
+    * Older CUDA (e.g. Colab's T4, 7.5): fp16 autocast with a grad scaler against underflow.
     * CPU with native bf16 instructions: bf16 autocast; other CPUs and MPS: fp32.
-    * ``fp32=True``: fp32 everywhere.
     """
     device = torch.device(device)
-    if fp32:
-        return Precision(None, False, "fp32 was requested")
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return Precision(torch.bfloat16, False, "this CUDA device supports bf16")
-        return Precision(torch.float16, True, "CUDA without bf16: fp16 with a grad scaler")
+        major, minor = torch.cuda.get_device_capability(device)
+        if cuda_has_native_bf16(device):
+            return Precision(torch.bfloat16, False,
+                             f"this CUDA device (compute capability {major}.{minor}) has native bf16")
+        return Precision(torch.float16, True, f"CUDA compute capability {major}.{minor} has no "
+                         "native bf16: fp16 with a grad scaler")
     if device.type == "cpu" and cpu_has_native_bf16():
         return Precision(torch.bfloat16, False, "this CPU has native bf16 instructions")
     return Precision(None, False, f"no fast reduced precision on {device.type}")
+
+
+PRECISION_NAMES = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision, device: torch.device | str) -> Precision:
+    """The one place a requested precision becomes a :class:`Precision` for ``device``.
+
+    ``precision``: None or ``"auto"`` (:func:`pick_precision`), ``"fp32"``, ``"bf16"``,
+    ``"fp16"`` (a grad scaler on CUDA, where fp16 gradients underflow), a ``torch.dtype``
+    (float32, bfloat16, float16) or a :class:`Precision` (returned as it is). Anything else
+    raises ``ValueError`` naming the value.
+    """
+    device = torch.device(device)
+    if isinstance(precision, Precision):
+        return precision
+    if isinstance(precision, torch.dtype):
+        names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+        if precision not in names:
+            raise ValueError(f"precision {precision} is not one of float32, bfloat16, float16")
+        precision = names[precision]
+    if precision is None or precision == "auto":
+        return pick_precision(device)
+    if precision == "fp32":
+        return Precision(None, False, "fp32 was requested")
+    if precision == "bf16":
+        return Precision(torch.bfloat16, False, "bf16 was requested")
+    if precision == "fp16":
+        return Precision(torch.float16, device.type == "cuda", "fp16 was requested")
+    raise ValueError(f"precision must be a Precision, a torch dtype or one of {PRECISION_NAMES}, "
+                     f"got {precision!r}")
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
@@ -145,6 +186,7 @@ def environment_report(environ: Mapping[str, str] | None = None) -> dict:
     import torchvision
 
     from . import __version__
+    from .memory import memory_status
     from .paths import data_dir, present_datasets
     from .profiles import profile_source
 
@@ -155,6 +197,7 @@ def environment_report(environ: Mapping[str, str] | None = None) -> dict:
     precision = pick_precision(device)
     root = data_dir(env)
     ram = _ram_gb()
+    budget = memory_status()
     return {
         "course_lib": __version__,
         "python": platform.python_version(),
@@ -173,6 +216,11 @@ def environment_report(environ: Mapping[str, str] | None = None) -> dict:
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "ram_gb": None if ram is None else round(ram, 1),
+        # what a kernel may really use: the container's (cgroup's) limit, not the host's RAM
+        "memory_limit_gb": None if budget.limit is None else round(budget.limit / 2**30, 1),
+        "memory_free_gb": (None if budget.available is None
+                           else round(budget.available / 2**30, 1)),
+        "memory_limit_source": budget.source,
         "profile": profile,
         "profile_reason": profile_reason,
         "data_dir": str(root),

@@ -21,8 +21,8 @@ carry indices, so that the padding a ``DistributedSampler`` adds to even out the
 counted once; :func:`with_indices` attaches them to a loader that does not yield them (e.g.
 ``with_indices(loader, loader.indices())`` for :class:`course_lib.datasets.loader.UInt8Loader`).
 
-Calibration: :func:`expected_calibration_error` and :func:`reliability_diagram` (equal-width bins
-on the top-1 confidence, as in Guo et al., "On Calibration of Modern Neural Networks", 2017).
+Calibration (:func:`expected_calibration_error`, :func:`reliability_diagram`) lives in
+:mod:`course_lib.scoring.calibration`; the names are re-exported here for old callers.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import collectives
 from .datasets import augment
 from .datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-from .device import Precision, pick_device, pick_precision
+from .device import pick_device, resolve_precision
+from .progress import live_progress
 from .scoring import topk_error
 
 MODES = ("center", "tencrop", "full")
@@ -99,20 +101,6 @@ def with_indices(batches: Iterable, indices) -> Iterable:
         raise ValueError(f"with_indices: {len(indices)} indices given but the batches held {start} images")
 
 
-def _resolve_precision(precision, device: torch.device) -> torch.dtype | None:
-    if precision is None:
-        return pick_precision(device).autocast_dtype
-    if isinstance(precision, Precision):
-        return precision.autocast_dtype
-    if isinstance(precision, torch.dtype):
-        return None if precision == torch.float32 else precision
-    names = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in names:
-        raise ValueError(f"precision must be a Precision, a torch dtype or one of {sorted(names)}, "
-                         f"got {precision!r}")
-    return names[precision]
-
-
 def _resolve_normalize(normalize_spec) -> Callable[[torch.Tensor], torch.Tensor]:
     if normalize_spec is None:
         return augment.to_float
@@ -147,51 +135,6 @@ def _unpack(batch, position: int) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return images, labels, indices
 
 
-def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def _collective_device() -> torch.device:
-    if torch.distributed.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def _all_ranks_agree(ok: bool) -> bool:
-    """True when ``ok`` holds on every rank (a collective: every rank must call it)."""
-    flag = torch.tensor([int(ok)], device=_collective_device())
-    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
-    return bool(flag.item())
-
-
-def _gather_rows(tensor: torch.Tensor, sizes: list[int], device: torch.device) -> torch.Tensor:
-    """All ranks' ``tensor`` (first dimension ``sizes[rank]``), concatenated in rank order."""
-    dist = torch.distributed
-    longest = max(sizes)
-    padded = tensor.new_zeros((longest, *tensor.shape[1:])).to(device)
-    padded[:len(tensor)] = tensor.to(device)
-    parts = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(parts, padded)
-    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]).cpu()
-
-
-def _gather(scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor):
-    dist = torch.distributed
-    device = _collective_device()
-    shape = torch.tensor([scores.shape[0], scores.shape[1]], dtype=torch.int64, device=device)
-    shapes = [torch.empty_like(shape) for _ in range(dist.get_world_size())]
-    dist.all_gather(shapes, shape)
-    sizes = [int(s[0]) for s in shapes]
-    classes = {int(s[1]) for s, n in zip(shapes, sizes, strict=True) if n > 0}
-    if len(classes) > 1:
-        raise ValueError(f"ranks disagree on the number of classes: {sorted(classes)}")
-    width = classes.pop() if classes else 0
-    if scores.shape[1] != width:  # a rank with no images does not know C
-        scores = scores.new_zeros((0, width))
-    return (_gather_rows(scores, sizes, device), _gather_rows(labels, sizes, device),
-            _gather_rows(indices, sizes, device))
-
-
 def _deduplicate(scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor):
     """Sort by dataset index and keep the first copy of each (padding counts once)."""
     order = torch.argsort(indices, stable=True)
@@ -221,8 +164,9 @@ def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode:
     ``"center"`` and ``"tencrop"``. ``device``: default :func:`course_lib.device.pick_device`;
     the models are moved there (``nn.Module.to``, in place) and put in eval mode for the call
     (their training flag is restored afterwards). ``precision``: a
-    :class:`course_lib.device.Precision`, a dtype or ``"fp32"``/``"bf16"``/``"fp16"``; default
-    :func:`course_lib.device.pick_precision` (autocast; softmax is always taken in float32).
+    :class:`course_lib.device.Precision`, a dtype or ``"auto"``/``"fp32"``/``"bf16"``/``"fp16"``
+    (:func:`course_lib.device.resolve_precision`); default ``"auto"`` (autocast; softmax is
+    always taken in float32).
     ``normalize``: ``(mean, std)`` on the 0–1 scale (default ImageNet's), ``None`` for plain
     0–1 floats, or a callable applied to the cropped batch. ``channels_last``: feed the models
     NHWC tensors (and convert the models, in place).
@@ -235,66 +179,90 @@ def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode:
     if not models:
         raise ValueError("predict_ensemble: no models given")
     device = pick_device() if device is None else torch.device(device)
-    autocast_dtype = _resolve_precision(precision, device)
-    prepare = _resolve_normalize(normalize)
-    memory_format = torch.channels_last if channels_last else torch.preserve_format
-    training = [m.training for m in models]
-    for m in models:
-        m.to(device=device, memory_format=memory_format).eval()
+    scorer = _Scorer(models, mode, crop_size, device,
+                     resolve_precision(precision, device).autocast_dtype,
+                     _resolve_normalize(normalize),
+                     torch.channels_last if channels_last else torch.preserve_format)
     if progress:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc=f"predict ({mode})", unit="batch")
-
-    all_scores, all_labels, all_indices = [], [], []
-    seen, has_indices = 0, None
+        # redrawn per batch only where someone watches it (not into a log file)
+        batches = tqdm(batches, desc=f"predict ({mode})", unit="batch", disable=not live_progress())
+    training = [m.training for m in models]
+    for m in models:
+        m.to(device=device, memory_format=scorer.memory_format).eval()
     try:
         with torch.inference_mode():
-            for position, batch in enumerate(batches):
-                images, labels, indices = _unpack(batch, position)
-                if has_indices is None:
-                    has_indices = indices is not None
-                elif has_indices != (indices is not None):
-                    raise ValueError(f"batch {position}: some batches carry indices and some do not")
-                if indices is None:
-                    indices = torch.arange(seen, seen + len(labels))
-                seen += len(labels)
-                views = _views(images.to(device, non_blocking=True), mode, crop_size)
-                b, v = views.shape[:2]
-                x = prepare(views.reshape(b * v, *views.shape[2:]))
-                x = x.contiguous(memory_format=memory_format)
-                probs = 0
-                for number, m in enumerate(models):
-                    with (torch.autocast(device.type, dtype=autocast_dtype)
-                          if autocast_dtype is not None else nullcontext()):
-                        logits = m(x)
-                    if logits.ndim != 2 or logits.shape[0] != b * v or (
-                            number and logits.shape[1] != probs.shape[1]):
-                        raise ValueError(f"model {number} returned shape {tuple(logits.shape)}, "
-                                         f"expected ({b * v}, C) logits"
-                                         + (f" with C = {probs.shape[1]} as model 0" if number else ""))
-                    probs = probs + logits.float().softmax(dim=1).reshape(b, v, -1).mean(dim=1)
-                all_scores.append(probs / len(models))
-                all_labels.append(labels.to(torch.int64))
-                all_indices.append(indices.to(torch.int64))
+            scores, labels, indices, has_indices = _score_all(scorer, batches)
     finally:
         for m, was_training in zip(models, training, strict=True):
             m.train(was_training)
-
-    scores = torch.cat([s.cpu() for s in all_scores]) if all_scores else torch.zeros(0, 0)
-    labels = torch.cat([t.cpu() for t in all_labels]) if all_labels else torch.zeros(0, dtype=torch.int64)
-    indices = torch.cat([t.cpu() for t in all_indices]) if all_indices else torch.zeros(0, dtype=torch.int64)
-    if _distributed():
-        if not _all_ranks_agree(has_indices is not False):  # every rank raises, none hangs
+    if collectives.initialized():
+        if not collectives.all_ranks_agree(has_indices is not False):  # all raise, none hangs
             raise ValueError("under torch.distributed, batches must carry dataset indices "
                              "(images, labels, indices) so that every image is counted once; "
                              "see course_lib.evaluate.with_indices")
-        scores, labels, indices = _gather(scores, labels, indices)
+        scores, labels, indices = (collectives.gather_rows(t) for t in (scores, labels, indices))
     if len(labels) == 0:
         raise ValueError("predict: the batches held no images")
     scores, labels, indices = _deduplicate(scores, labels, indices)
     top = torch.topk(scores, min(TOP_K, scores.shape[1]), dim=1).indices
     return Predictions(scores, labels, indices, top, mode, len(models))
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """What :func:`predict_ensemble` applies to each batch (the models already on ``device``)."""
+
+    models: list
+    mode: str
+    crop_size: object
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    prepare: Callable[[torch.Tensor], torch.Tensor]
+    memory_format: torch.memory_format
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """``images: (B, 3, H, W)`` → ``(B, C) float32`` softmax averaged over views and models."""
+        views = _views(images.to(self.device, non_blocking=True), self.mode, self.crop_size)
+        b, v = views.shape[:2]
+        x = self.prepare(views.reshape(b * v, *views.shape[2:]))
+        x = x.contiguous(memory_format=self.memory_format)
+        probs = 0
+        for number, m in enumerate(self.models):
+            with (torch.autocast(self.device.type, dtype=self.autocast_dtype)
+                  if self.autocast_dtype is not None else nullcontext()):
+                logits = m(x)
+            if logits.ndim != 2 or logits.shape[0] != b * v or (
+                    number and logits.shape[1] != probs.shape[1]):
+                raise ValueError(f"model {number} returned shape {tuple(logits.shape)}, "
+                                 f"expected ({b * v}, C) logits"
+                                 + (f" with C = {probs.shape[1]} as model 0" if number else ""))
+            probs = probs + logits.float().softmax(dim=1).reshape(b, v, -1).mean(dim=1)
+        return probs / len(self.models)
+
+
+def _score_all(scorer: _Scorer, batches: Iterable):
+    """Score every batch: ``(scores (N, C), labels (N,), indices (N,), has_indices)`` on the CPU
+    (``has_indices``: None when there was no batch)."""
+    all_scores, all_labels, all_indices = [], [], []
+    seen, has_indices = 0, None
+    for position, batch in enumerate(batches):
+        images, labels, indices = _unpack(batch, position)
+        if has_indices is None:
+            has_indices = indices is not None
+        elif has_indices != (indices is not None):
+            raise ValueError(f"batch {position}: some batches carry indices and some do not")
+        if indices is None:
+            indices = torch.arange(seen, seen + len(labels))
+        seen += len(labels)
+        all_scores.append(scorer(images))  # stays on the device: no synchronisation per batch
+        all_labels.append(labels.to(torch.int64))
+        all_indices.append(indices.to(torch.int64))
+    scores = torch.cat([s.cpu() for s in all_scores]) if all_scores else torch.zeros(0, 0)
+    labels = torch.cat([t.cpu() for t in all_labels]) if all_labels else torch.zeros(0, dtype=torch.int64)
+    indices = torch.cat([t.cpu() for t in all_indices]) if all_indices else torch.zeros(0, dtype=torch.int64)
+    return scores, labels, indices, has_indices
 
 
 def predict(model: torch.nn.Module, batches: Iterable, mode: str = "center",
@@ -311,78 +279,12 @@ def predict(model: torch.nn.Module, batches: Iterable, mode: str = "center",
 
 
 # --------------------------------------------------------------------------------------------
-# calibration
+# calibration: moved to course_lib.scoring.calibration (it needs only scores); the old names
+# stay importable from here for now.
 
-
-def _confidence_and_correct(scores, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    scores = torch.as_tensor(np.asarray(scores) if not isinstance(scores, torch.Tensor) else scores)
-    labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
-    if scores.ndim != 2 or labels.shape != (scores.shape[0],):
-        raise ValueError(f"need scores (N, C) and labels (N,), got {tuple(scores.shape)} and "
-                         f"{tuple(labels.shape)}")
-    if len(labels) == 0:
-        raise ValueError("no images to calibrate on")
-    confidence, guess = scores.detach().to(torch.float64).cpu().max(dim=1)
-    return confidence, guess == labels.cpu().to(torch.int64)
-
-
-def calibration_bins(scores, labels, n_bins: int = 15) -> pd.DataFrame:
-    """Reliability table: ``n_bins`` equal-width bins ``(lower, upper]`` of top-1 confidence.
-
-    ``scores: (N, C)`` probabilities, ``labels: (N,)``. Columns ``lower``, ``upper``,
-    ``count``, ``confidence`` (mean top-1 probability), ``accuracy`` (fraction whose top-1 guess
-    is right); the last two are NaN for empty bins. A confidence of exactly 0 goes in bin 0.
-    """
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    confidence, correct = _confidence_and_correct(scores, labels)
-    edges = torch.arange(n_bins + 1, dtype=torch.float64) / n_bins  # exactly b / n_bins
-    which = torch.bucketize(confidence, edges[1:-1], right=False)  # (lower, upper]
-    count = torch.bincount(which, minlength=n_bins).double()
-    conf_sum = torch.bincount(which, weights=confidence, minlength=n_bins)
-    right_sum = torch.bincount(which, weights=correct.double(), minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame({"lower": edges[:-1].numpy(), "upper": edges[1:].numpy(),
-                             "count": count.long().numpy(),
-                             "confidence": (conf_sum / count).numpy(),
-                             "accuracy": (right_sum / count).numpy()})
-
-
-def expected_calibration_error(scores, labels, n_bins: int = 15) -> float:
-    """ECE = Σ_b (|B_b| / N) · |accuracy(B_b) − confidence(B_b)| over equal-width bins of the
-    top-1 confidence (see :func:`calibration_bins`). 0 is perfectly calibrated.
-
-    ``scores: (N, C)`` probabilities, ``labels: (N,)`` int (tensors or arrays)."""
-    return _ece(calibration_bins(scores, labels, n_bins))
-
-
-def _ece(table: pd.DataFrame) -> float:
-    """ECE from a :func:`calibration_bins` table."""
-    used = table[table["count"] > 0]
-    weights = used["count"] / used["count"].sum()
-    return float((weights * (used["accuracy"] - used["confidence"]).abs()).sum())
-
-
-def reliability_diagram(scores, labels, n_bins: int = 15, ax=None, title: str | None = None):
-    """Accuracy against confidence per bin, with the diagonal of perfect calibration and the
-    ECE in the legend. ``scores: (N, C)`` probabilities, ``labels: (N,)`` int. Returns the
-    matplotlib ``Axes`` (a new figure when ``ax`` is None)."""
-    import matplotlib.pyplot as plt
-
-    table = calibration_bins(scores, labels, n_bins)
-    ece = _ece(table)  # the same table: the bins are computed once
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
-    width = 1.0 / n_bins
-    centres = (table["lower"] + table["upper"]) / 2
-    accuracy = table["accuracy"].fillna(0.0)
-    ax.bar(centres, accuracy, width=width, edgecolor="black", color="tab:blue",
-           label=f"accuracy (ECE = {100 * ece:.2f}%)")
-    gap = table["confidence"] - table["accuracy"]
-    ax.bar(centres, gap.fillna(0.0), bottom=accuracy, width=width, color="tab:red", alpha=0.35,
-           edgecolor="tab:red", label="gap to confidence")
-    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-1 probability)",
-           ylabel="accuracy", title=title or "Reliability diagram")
-    ax.legend(loc="upper left")
-    return ax
+from .scoring.calibration import (  # noqa: E402, F401
+    _ece,
+    calibration_bins,
+    expected_calibration_error,
+    reliability_diagram,
+)

@@ -4,12 +4,12 @@
 profile    where                          budget                                      data
 =========  =============================  ==========================================  ============
 smoke      CI, ``make test``              each notebook under 60 s on 2 CPU cores     tiny SynthNet
-laptop     Binder, a laptop CPU           each notebook under 10 min, under 2 GB RAM  SynthNet 64 px
+laptop     Binder, a laptop CPU           each notebook under 10 min, under 1.5 GB    SynthNet 64 px
 gpu        Colab T4, any CUDA card        each notebook under 15 min on a T4          Imagenette
 full       the learner's own ImageNet     hours, one or many GPUs (torchrun)          ILSVRC-2012
 =========  =============================  ==========================================  ============
 
-How one is chosen (:func:`current_profile`): ``COURSE_PROFILE`` if set, else ``smoke`` when the
+How one is chosen (:func:`current_profile`; :func:`resolve` takes a name, a profile or None): ``COURSE_PROFILE`` if set, else ``smoke`` when the
 ``CI`` variable is set, else ``gpu`` when CUDA is available, else ``laptop``.
 """
 
@@ -44,6 +44,9 @@ class Profile:
     width: float  # channel-width multiplier of the AlexNet-shaped network
     # training
     epochs: int
+    # the reference model later chapters load (course_lib.reference): trained by notebook 05
+    # or on first use, so it must fit a notebook's budget
+    reference_epochs: int
     batch_size: int
     lr: float
     # the paper's "÷10 when the validation error plateaus" needs tens of epochs to act; the
@@ -79,6 +82,7 @@ PROFILES: Mapping[str, Profile] = {
         model_variant="scaled",
         width=0.25,
         epochs=1,
+        reference_epochs=1,
         batch_size=32,
         lr=0.01,
         schedule="onecycle",
@@ -104,6 +108,7 @@ PROFILES: Mapping[str, Profile] = {
         model_variant="scaled",
         width=0.5,
         epochs=8,
+        reference_epochs=2,
         batch_size=64,  # twice the optimiser steps of the paper's 128 in a short CPU run
         lr=0.02,
         schedule="onecycle",
@@ -126,6 +131,7 @@ PROFILES: Mapping[str, Profile] = {
         model_variant="torchvision",
         width=1.0,
         epochs=30,
+        reference_epochs=10,
         batch_size=256,
         lr=0.02,
         schedule="onecycle",
@@ -148,6 +154,7 @@ PROFILES: Mapping[str, Profile] = {
         model_variant="paper",
         width=1.0,
         epochs=90,
+        reference_epochs=90,
         batch_size=128,
         lr=0.01,
         schedule="plateau",
@@ -196,3 +203,21 @@ def profile_source(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
 def current_profile(environ: Mapping[str, str] | None = None) -> Profile:
     """The profile this run uses (see the module docstring for the rules)."""
     return PROFILES[profile_source(environ)[0]]
+
+
+def resolve(profile: Profile | str | None = None,
+            environ: Mapping[str, str] | None = None) -> Profile:
+    """The one way to turn what a notebook or a command was given into a :class:`Profile`.
+
+    ``profile``: a :class:`Profile` (returned as it is), a name (``"laptop"``; an unknown name
+    raises :class:`UnknownProfileError` listing the valid ones) or None (chosen by the rules of
+    :func:`current_profile`). Every notebook's parameters cell ends in
+    ``profile = resolve(profile_name)``.
+    """
+    if profile is None:
+        return current_profile(environ)
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, str):
+        return get_profile(profile)
+    raise TypeError(f"profile must be a Profile, a profile name or None, got {type(profile).__name__}")

@@ -1,12 +1,16 @@
 """A small HTTP file server on 127.0.0.1 for download tests, with faults on demand.
 
 It serves the files of one folder, honours ``Range: bytes=N-`` (unless told not to), and can
-cut a response short after a number of bytes to imitate a dropped connection.
+cut a response short after a number of bytes to imitate a dropped connection. Hostile servers
+on demand: a malformed ``Content-Length``, no ``Content-Length`` and a body without end, a body
+trickled a byte at a time. Those bodies end when the client goes away, when the server shuts
+down, or after ``stream_limit`` seconds at most, so a test of a broken client still ends.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +23,12 @@ class ServerState:
     drop_after: int | None = None  # cut the next `drops` responses after this many body bytes
     drops: int = 0
     status_override: int | None = None  # answer every request with this status (e.g. 403)
+    content_length: str | None = None  # send this Content-Length value instead of the true one
+    endless: bool = False  # no Content-Length, and after the file keep sending bytes
+    trickle: float | None = None  # send the body one byte every `trickle` seconds
+    stream_limit: float = 5.0  # seconds after which an endless or trickled body stops anyway
     requests: list = field(default_factory=list)  # (path, Range header or None)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def _handler(state: ServerState):
@@ -48,8 +57,14 @@ def _handler(state: ServerState):
             if state.support_range:
                 self.send_header("Accept-Ranges", "bytes")
             body = data[start:]
-            self.send_header("Content-Length", str(len(body)))
+            if state.content_length is not None:
+                self.send_header("Content-Length", state.content_length)
+            elif not state.endless:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if state.endless or state.trickle is not None:
+                self._stream(body)
+                return
             if state.drops > 0 and state.drop_after is not None:
                 state.drops -= 1
                 self.wfile.write(body[: state.drop_after])
@@ -57,6 +72,26 @@ def _handler(state: ServerState):
                 self.close_connection = True
                 return
             self.wfile.write(body)
+
+        def _stream(self, body: bytes) -> None:
+            """Trickle ``body`` and/or follow it with filler, until told or timed to stop."""
+            end = time.monotonic() + state.stream_limit
+            pieces = ([body[i:i + 1] for i in range(len(body))] if state.trickle is not None
+                      else [body])
+            try:
+                for piece in pieces:
+                    if state.stopping.is_set() or time.monotonic() > end:
+                        return
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    if state.trickle is not None:
+                        state.stopping.wait(state.trickle)
+                while state.endless and not state.stopping.is_set() and time.monotonic() < end:
+                    self.wfile.write(b"\0" * 65536)
+            except OSError:  # the client went away
+                pass
+            finally:
+                self.close_connection = True
 
     return Handler
 
@@ -79,6 +114,7 @@ class LocalServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.state.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

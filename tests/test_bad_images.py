@@ -192,3 +192,43 @@ def test_allow_empty_classes_warns_loudly_and_records_them(files, tmp_path):
     assert any("bad" in str(w.message) and "skipped" in str(w.message) for w in caught)
     assert cache.manifest["empty_classes"] == ["bad"]
     assert cache.classes == ["good"] and (cache.path / COMPLETE_MARKER).is_file()
+
+
+@pytest.mark.parametrize("orientation,turn", [
+    (3, lambda a: np.rot90(a, 2)),                       # rotated 180°
+    (6, lambda a: np.rot90(a, -1)),                      # stored 90° anticlockwise: turn clockwise
+    (8, lambda a: np.rot90(a, 1)),
+    (2, lambda a: a[:, ::-1]),                           # mirrored
+])
+def test_exif_orientation_is_applied_as_a_person_sees_the_photo(tmp_path, orientation, turn):
+    from course_lib.datasets.images import decode_file
+
+    # an asymmetric picture: a red block in the top-left corner of a wide image
+    stored = np.zeros((40, 64, 3), dtype=np.uint8)
+    stored[:10, :16] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.png"  # lossless, so pixels compare exactly
+    Image.fromarray(stored).save(path, exif=exif)
+    array, note = decode_file(path, size=32, min_size=1, draft=False)
+    upright = np.ascontiguousarray(turn(stored))  # the reference: numpy's rotation by hand
+    want = np.asarray(Image.fromarray(upright).resize(
+        (32, int(32 * upright.shape[0] / upright.shape[1])) if upright.shape[1] <= upright.shape[0]
+        else (int(32 * upright.shape[1] / upright.shape[0]), 32), Image.BILINEAR))
+    h, w = want.shape[:2]
+    top, left = int(round((h - 32) / 2.0)), int(round((w - 32) / 2.0))
+    want = want[top:top + 32, left:left + 32].transpose(2, 0, 1)
+    assert np.array_equal(array, want)
+    assert f"EXIF orientation {orientation}" in note
+
+
+def test_an_upright_photo_is_untouched_and_unremarked(tmp_path):
+    from course_lib.datasets.images import decode_file
+
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    noise_image(48, 48).save(tmp_path / "a.png", exif=exif)
+    noise_image(48, 48).save(tmp_path / "b.png")
+    a, note_a = decode_file(tmp_path / "a.png", size=48)
+    b, note_b = decode_file(tmp_path / "b.png", size=48)
+    assert np.array_equal(a, b) and "orientation" not in note_a + note_b

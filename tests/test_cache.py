@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -158,14 +156,12 @@ def test_prepare_imagefolder_through_the_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["splits"]["all"]["rebuilt"] is False
 
 
-def test_prepare_synthnet_and_errors_through_a_real_process(tmp_path):
-    env = {**os.environ, "COURSE_DATA": str(tmp_path / "data"), "COURSE_PROFILE": "smoke"}
-    cmd = [sys.executable, "-m", "course_lib", "prepare", "synthnet", "--size", "32",
-           "--num-classes", "4", "--per-class", "2", "--splits", "train,val",
-           "--knob", "clutter=0.9", "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+def test_prepare_synthnet_and_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert main(["prepare", "synthnet", "--size", "32", "--num-classes", "4", "--per-class", "2",
+                 "--splits", "train,val", "--knob", "clutter=0.9", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary["n_images"] == 16 and summary["n_skipped"] == 0 and summary["skipped"] == []
     assert len(summary["classes"]) == 4
     assert summary["cache"] == str(tmp_path / "data" / "caches" / "synthnet-32")
@@ -173,10 +169,9 @@ def test_prepare_synthnet_and_errors_through_a_real_process(tmp_path):
                                       clutter=0.9)
     assert np.array_equal(open_cache(tmp_path / "data/caches/synthnet-32/val").images,
                           expected.images)
-    bad = subprocess.run([sys.executable, "-m", "course_lib", "prepare", "imagefolder",
-                          "--root", str(tmp_path / "missing")], capture_output=True, text=True,
-                         env=env, timeout=120)
-    assert bad.returncode == 2 and "missing" in bad.stderr and "not a folder" in bad.stderr
+    assert main(["prepare", "imagefolder", "--root", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "not a folder" in err
 
 
 def test_prepare_a_registry_dataset_from_a_local_copy(tmp_path, capsys):

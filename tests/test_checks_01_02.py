@@ -14,8 +14,8 @@ def todo(*args):
 
 
 ALL_CHECKS = [checks.check_lca_height, checks.check_majority_vote, checks.check_votes_needed,
-              checks.check_topk_error, checks.check_hierarchical_cost,
-              checks.check_error_difference_z]
+              checks.check_label_image, checks.check_topk_error, checks.check_hierarchical_cost,
+              checks.check_error_difference_z, checks.check_relative_margin]
 
 
 @pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
@@ -44,6 +44,20 @@ def test_lca_height_depth_instead_of_height_gets_a_hint():
 def test_lca_height_returning_the_node_gets_a_hint():
     with pytest.raises(ExerciseError, match=r"'Siamese' and 'Burmese' expected height 1 .*not the node"):
         checks.check_lca_height(lambda h, a, b: h.lca(a, b))
+
+
+def first_parent_lca_height(h, a, b):
+    """A plausible wrong answer: walk only each synset's first parent."""
+    on_b = set(h.primary_path(b))
+    return h.height([n for n in h.primary_path(a) if n in on_b][-1])
+
+
+def test_lca_height_first_parent_only_is_caught_on_a_two_parent_pair():
+    # Siamese cat vs Eskimo dog: the first-parent paths meet at 'carnivore' (height 7), but
+    # 'dog' is also a 'domestic animal' (height 6), a common ancestor of both.
+    with pytest.raises(ExerciseError, match=r"'Siamese cat, Siamese' and 'Eskimo dog, husky' "
+                       r"expected height 6 .* got 7\. .*two parents"):
+        checks.check_lca_height(first_parent_lca_height)
 
 
 def test_majority_vote_right_answer_passes(capsys):
@@ -79,6 +93,155 @@ def test_votes_needed_even_answer_gets_a_hint():
         checks.check_votes_needed(lambda a, t: votes_needed(a, t) + 1)
 
 
+def votes_needed_any_k(accuracy, target):
+    """A plausible wrong answer: every k, counting a tie as a majority (P(X >= k/2))."""
+    k = 1
+    while sum(math.comb(k, j) * accuracy**j * (1 - accuracy) ** (k - j)
+              for j in range(math.ceil(k / 2), k + 1)) < target:
+        k += 1
+    return k
+
+
+def test_votes_needed_even_k_from_counting_ties_gets_the_odd_hint():
+    # accuracy 0.8, target 0.89: k = 2 with ties counted gives 0.64 + 0.32 = 0.96 >= 0.89.
+    with pytest.raises(ExerciseError, match=r"expected k = 3, got 2\. k = 2 is even.*tie"):
+        checks.check_votes_needed(votes_needed_any_k)
+
+
+def test_votes_needed_numpy_integers_are_accepted(capsys):
+    checks.check_votes_needed(lambda a, t: np.int64(votes_needed(a, t)))
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("offset, hint", [(+1, r"got 7\. Off by one.*strictly greater"),
+                                          (-1, r"got 1\. Off by one.*minority")])
+def test_votes_needed_off_by_one_tails_are_explained(offset, hint):
+    from scipy.stats import binom
+
+    def answer(accuracy, target):
+        k = 1
+        while binom.sf(k // 2 + offset, k, accuracy) < target:
+            k += 2
+        return k
+
+    with pytest.raises(ExerciseError, match=hint):
+        checks.check_votes_needed(answer)
+
+
+def test_votes_needed_probability_instead_of_k_is_explained():
+    with pytest.raises(ExerciseError, match="not a probability"):
+        checks.check_votes_needed(lambda a, t: 0.95)
+
+
+def test_votes_needed_endless_cdf_loop_is_stopped_and_explained():
+    from scipy.stats import binom
+
+    def endless(accuracy, target):  # cdf(k // 2) is P(majority wrong): it never reaches target
+        k = 1
+        while binom.cdf(k // 2, k, accuracy) < target:
+            k += 2
+        return k
+
+    with pytest.raises(ExerciseError, match=r"still running after 0\.2 s.*binom\.sf\(k // 2"):
+        checks.check_votes_needed(endless, seconds=0.2)
+
+
+def test_time_limit_restores_the_previous_trace_function():
+    import sys
+
+    from course_lib.checks.imagenet import call_with_time_limit
+
+    def spin():
+        while True:
+            pass
+
+    before = sys.gettrace()
+    with pytest.raises(BaseException) as info:
+        call_with_time_limit(spin, (), 0.05)
+    assert type(info.value).__name__ == "_TooSlow"
+    assert sys.gettrace() is before
+    assert call_with_time_limit(lambda x: x + 1, (1,), 1.0) == 2
+
+
+# --- dynamic consensus, one image --------------------------------------------------------
+def label_image(votes, table, threshold):
+    yes = no = 0
+    for vote in votes:
+        if vote:
+            yes += 1
+        else:
+            no += 1
+        confidence = table[yes, no]
+        if confidence >= threshold or 1 - confidence >= threshold:
+            break
+    return bool(confidence >= threshold), yes + no
+
+
+def test_label_image_right_answer_passes(capsys):
+    assert checks.check_label_image(label_image) is True
+    assert "crowd.dynamic_consensus" in capsys.readouterr().out
+
+
+def never_rejects_early(votes, table, threshold):
+    yes = no = 0
+    for vote in votes:
+        yes, no = yes + bool(vote), no + (not vote)
+        confidence = table[yes, no]
+        if confidence >= threshold:
+            break
+    return bool(confidence >= threshold), yes + no
+
+
+def counts_from_zero(votes, table, threshold):
+    accepted, used = label_image(votes, table, threshold)
+    return accepted, used - 1
+
+
+def swapped_index(votes, table, threshold):
+    return label_image(votes, table.T, threshold)
+
+
+def nan_decides(votes, table, threshold):
+    yes = no = 0
+    for vote in votes:
+        yes, no = yes + bool(vote), no + (not vote)
+        confidence = table[yes, no]
+        if not confidence < threshold or 1 - confidence >= threshold:
+            break
+    return bool(confidence >= threshold), yes + no
+
+
+def undecided_by_majority(votes, table, threshold):
+    accepted, used = label_image(votes, table, threshold)
+    if used == len(votes) and not accepted:
+        return bool(2 * np.sum(votes) > len(votes)), used
+    return accepted, used
+
+
+def never_stops(votes, table, threshold):
+    return bool(table[int(np.sum(votes)), len(votes) - int(np.sum(votes))] >= threshold), len(votes)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (never_rejects_early, "at most 1 - threshold: stop there and reject"),
+    (counts_from_zero, "including the one that settled"),
+    (swapped_index, r"indexed \[yes, no\]"),
+    (nan_decides, "NaN cell"),
+    (undecided_by_majority, "still undecided after its last vote is rejected"),
+    (never_stops, "stop asking as soon as it does"),
+    (lambda v, t, th: True, r"expected a pair \(accepted, votes_used\)"),
+])
+def test_label_image_wrong_answers_are_explained(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        checks.check_label_image(wrong)
+
+
+def test_label_image_message_shows_the_votes_and_cells():
+    with pytest.raises(ExerciseError, match=r"votes \[0, 1, 1, 0\] at threshold 0.9 \(cells "
+                       r"\(yes, no\) -> confidence: \(0, 1\) -> 0.02"):
+        checks.check_label_image(never_rejects_early)
+
+
 # --- notebook 02 -------------------------------------------------------------------------
 def topk(scores, targets, k):
     top = np.argsort(-scores, axis=1)[:, :k]
@@ -98,18 +261,36 @@ def test_numbers_of_any_kind_are_accepted_and_non_numbers_refused(capsys):
     assert capsys.readouterr().out.count("correct") == 2
     with pytest.raises(ExerciseError, match="expected .* got 'high'"):
         checks.check_topk_error(lambda s, t, k: "high")
-    with pytest.raises(ExerciseError, match="got array"):
+    with pytest.raises(ExerciseError, match=r"got ndarray of shape \(3,\)"):
         checks.check_hierarchical_cost(lambda g, t, m: np.zeros(3))
+
+
+def per_image_topk(scores, targets, k):
+    top = np.argsort(-scores, axis=1)[:, :k]
+    return ~(top == targets[:, None]).any(axis=1)
+
+
+def ascending_topk(scores, targets, k):
+    top = np.argsort(scores, axis=1)[:, :k]  # the k lowest scores
+    return float(np.mean(~(top == targets[:, None]).any(axis=1)))
 
 
 @pytest.mark.parametrize("wrong, hint", [
     (lambda s, t, k: 1 - topk(s, t, k), "accuracy"),
     (lambda s, t, k: 100 * topk(s, t, k), "percentage"),
     (lambda s, t, k: topk(s, t, 1), "k = 2"),
+    (ascending_topk, "ascending order"),
+    (per_image_topk, r"got ndarray of shape \(200,\)\. That is one value per image"),
 ])
 def test_topk_error_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
         checks.check_topk_error(wrong)
+
+
+def test_topk_error_message_never_dumps_an_array():
+    with pytest.raises(ExerciseError) as info:
+        checks.check_topk_error(per_image_topk)
+    assert len(str(info.value)) < 300 and "True" not in str(info.value)
 
 
 def hier(guesses, targets, lca):
@@ -125,6 +306,7 @@ def test_hierarchical_cost_right_answer_passes(capsys):
     (lambda g, t, m: float(m[g, t[:, None]].mean()), "smallest"),
     (lambda g, t, m: float(m[g[:, 0], t].mean()), "Every guess"),
     (lambda g, t, m: hier(g, t, m) / m.max(), "raw heights"),
+    (lambda g, t, m: m[g, t[:, None]].min(axis=1), "one cost per image"),
 ])
 def test_hierarchical_cost_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
@@ -147,3 +329,57 @@ def test_error_difference_z_unpooled_and_sign_are_explained():
             lambda a, b, n: (a - b) / math.sqrt(a * (1 - a) / n + b * (1 - b) / n))
     with pytest.raises(ExerciseError, match="Sign"):
         checks.check_error_difference_z(lambda a, b, n: -z_pooled(a, b, n))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda a, b, n: (a - b) / math.sqrt(((a + b) / 2) * (1 - (a + b) / 2) / n),
+     "factor 2 is missing"),
+    (lambda a, b, n: (a - b) / (2 * ((a + b) / 2) * (1 - (a + b) / 2) / n), "square root"),
+    (lambda a, b, n: [z_pooled(a, b, n)] * 2, r"got \[59\.87"),
+])
+def test_error_difference_z_other_mistakes_are_explained(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        checks.check_error_difference_z(wrong)
+
+
+def test_error_difference_z_accepts_n_minus_1_and_says_so(capsys):
+    def z_n_minus_1(a, b, n):
+        p = (a + b) / 2
+        return (a - b) / math.sqrt(2 * p * (1 - p) / (n - 1))
+
+    assert checks.check_error_difference_z(z_n_minus_1) is True
+    assert "n - 1" in capsys.readouterr().out
+
+
+def test_error_difference_z_n_minus_1_is_not_accepted_as_a_loose_tolerance():
+    # A z off by as much as the n - 1 change, but the other way, is still wrong.
+    def too_big(a, b, n):
+        return z_pooled(a, b, n) * math.sqrt(n / (n - 1))
+
+    with pytest.raises(ExerciseError, match="expected z ="):
+        checks.check_error_difference_z(too_big)
+
+
+# --- relative margin ---------------------------------------------------------------------
+def test_relative_margin_right_answers_pass(capsys):
+    assert checks.check_relative_margin(lambda w, r: (r - w) / r) is True
+    assert checks.check_relative_margin(lambda w, r: 1 - w / r) is True
+    assert capsys.readouterr().out.count("correct") == 2
+
+
+def test_relative_margin_reference_values():
+    # 2012: (26.172 - 15.315) / 26.172 = 41.5 %; 2014: (7.32 - 6.67) / 7.32 = 8.9 % (FACTS.md §3)
+    assert (0.26172 - 0.15315) / 0.26172 == pytest.approx(0.4148, abs=1e-4)
+    assert (7.32 - 6.67) / 7.32 == pytest.approx(0.0888, abs=1e-4)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda w, r: (r - w) / w, "Divide by the runner-up's error"),
+    (lambda w, r: r - w, "absolute difference"),
+    (lambda w, r: 100 * (r - w) / r, "not a percentage"),
+    (lambda w, r: (w - r) / r, "Sign"),
+    (lambda w, r: w / r, "1 minus it"),
+])
+def test_relative_margin_wrong_answers_are_explained(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        checks.check_relative_margin(wrong)

@@ -1,7 +1,10 @@
 """Crowd verification: confidence table, dynamic consensus, majority vote, the Fig. 7 fit."""
 
+import ast
 import itertools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,3 +245,57 @@ def test_table_lookup_and_long_form():
 def test_compare_methods_without_majority_rows():
     df = compare_methods(CAT, 300, thresholds=(0.9,), majority_ks=(), seed=2)
     assert df["method"].tolist() == ["dynamic consensus"]
+
+
+# --- the notebook's loops against the library --------------------------------------------
+NOTEBOOK_01 = Path(__file__).resolve().parent.parent / "notebooks" / "01_building_imagenet.ipynb"
+
+
+def notebook_functions(*names):
+    """The functions ``names`` as notebook 01 defines them (only their ``def``s are run)."""
+    cells = json.loads(NOTEBOOK_01.read_text(encoding="utf-8"))["cells"]
+    namespace = {"np": np, "math": math}
+    for name in names:
+        sources = ["".join(c["source"]) for c in cells
+                   if c["cell_type"] == "code" and f"def {name}(" in "".join(c["source"])]
+        assert sources, f"{NOTEBOOK_01.name} has no code cell defining {name}()"
+        body = [node for node in ast.parse(sources[0]).body
+                if isinstance(node, ast.FunctionDef) and node.name == name]
+        exec(compile(ast.Module(body=body, type_ignores=[]), NOTEBOOK_01.name, "exec"), namespace)
+        if name == "label_image_solution":  # later cells call it by the exercise's name
+            namespace["label_image"] = namespace[name]
+    return [namespace[name] for name in names]
+
+
+def test_notebook_seed_table_equals_the_library():
+    (seed_table,) = notebook_functions("seed_table")
+    for preset, seed in ((CAT, 0), (BURMESE_CAT, 1)):
+        good, votes = preset.simulate(120, 10, seed=seed)
+        for labels in (majority_vote(votes), good):
+            mine = seed_table(votes, labels)
+            library = confidence_table(votes, labels).probability
+            np.testing.assert_array_equal(np.isnan(mine), np.isnan(library))
+            np.testing.assert_allclose(mine, library, rtol=0, atol=1e-12)
+
+
+def test_notebook_loop_equals_the_vectorised_library():
+    label_image, loop = notebook_functions("label_image_solution", "dynamic_consensus")
+    rng = np.random.default_rng(5)
+    for preset, seed in ((CAT, 2), (BURMESE_CAT, 3)):
+        good, votes = preset.simulate(400, 10, seed=seed)
+        table = confidence_table(votes[:40])  # few seeds: many NaN cells
+        assert np.isnan(table.probability[1:, 1:]).any()
+        for threshold in (0.5, 0.6, 0.9, 0.99, 1.0):
+            accepted, used = loop(votes[40:], table.probability, threshold)
+            library = dynamic_consensus(votes[40:], table, threshold)
+            np.testing.assert_array_equal(accepted, library.accepted)
+            np.testing.assert_array_equal(used, library.votes_used)
+    # a random table, NaN in a third of its cells
+    prob = rng.random((8, 8))
+    prob[rng.random((8, 8)) < 0.33] = np.nan
+    votes = rng.random((300, 7)) < 0.5
+    accepted, used = loop(votes, prob, 0.8)
+    library = dynamic_consensus(votes, crowd.ConfidenceTable(prob, np.ones_like(prob)), 0.8)
+    np.testing.assert_array_equal(accepted, library.accepted)
+    np.testing.assert_array_equal(used, library.votes_used)
+    assert label_image(np.array([True, False]), prob[:3, :3], 0.8)[1] in (1, 2)

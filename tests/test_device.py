@@ -11,6 +11,7 @@ from course_lib.device import (
     format_report,
     pick_device,
     pick_precision,
+    resolve_precision,
     seed_everything,
 )
 
@@ -43,19 +44,64 @@ def test_missing_cuda_is_an_error_not_a_fallback(monkeypatch):
         pick_device("cuda:0", environ={})
 
 
-def test_precision_rules(monkeypatch):
-    assert pick_precision("cpu", fp32=True).autocast_dtype is None
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    p = pick_precision("cuda")
-    assert (p.autocast_dtype, p.use_grad_scaler, p.name) == (torch.bfloat16, False, "bf16")
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+def fake_gpu(monkeypatch, capability: tuple[int, int], emulated_bf16: bool = True) -> None:
+    """A CUDA device of the given compute capability; ``torch.cuda.is_bf16_supported()`` says
+    True as recent torch does on a T4 (it counts emulated bf16 unless told not to)."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: including_emulation and emulated_bf16
+                        or capability >= (8, 0))
+
+
+def test_t4_gets_fp16_with_a_grad_scaler_not_emulated_bf16(monkeypatch):
+    fake_gpu(monkeypatch, (7, 5))  # Colab's default GPU
     p = pick_precision("cuda")
     assert (p.autocast_dtype, p.use_grad_scaler, p.name) == (torch.float16, True, "fp16")
+    assert "7.5" in p.reason
+
+
+def test_ampere_and_newer_get_bf16_without_a_scaler(monkeypatch):
+    for capability in ((8, 0), (8, 6), (9, 0)):  # A100, RTX 30xx, H100
+        fake_gpu(monkeypatch, capability)
+        p = pick_precision("cuda:0")
+        assert (p.autocast_dtype, p.use_grad_scaler, p.name) == (torch.bfloat16, False, "bf16")
+
+
+def test_cpu_and_mps_precision_rules(monkeypatch):
     assert pick_precision("mps").autocast_dtype is None
     monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: True)
     assert pick_precision("cpu").autocast_dtype is torch.bfloat16
     monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: False)
     assert pick_precision("cpu").name == "fp32"
+
+
+def test_resolve_precision_is_the_one_place_names_become_modes(monkeypatch):
+    fake_gpu(monkeypatch, (7, 5))
+    cuda = torch.device("cuda")
+    assert resolve_precision("auto", cuda) == pick_precision(cuda)
+    assert resolve_precision(None, cuda) == pick_precision(cuda)
+    for name, dtype, scaler in (("fp32", None, False), ("bf16", torch.bfloat16, False),
+                                ("fp16", torch.float16, True)):
+        p = resolve_precision(name, cuda)
+        assert (p.autocast_dtype, p.use_grad_scaler, p.name) == (dtype, scaler, name)
+    # fp16 gradients need the scaler only where they are computed in fp16 with CUDA's kernels
+    assert not resolve_precision("fp16", "cpu").use_grad_scaler
+    assert resolve_precision(torch.float32, "cpu").autocast_dtype is None
+    assert resolve_precision(torch.bfloat16, "cpu").name == "bf16"
+    given = dev.Precision(torch.float16, False, "mine")
+    assert resolve_precision(given, cuda) is given
+    with pytest.raises(ValueError, match="'fp8'"):
+        resolve_precision("fp8", "cpu")
+    with pytest.raises(ValueError, match="torch.float64"):
+        resolve_precision(torch.float64, "cpu")
+
+
+def test_the_training_loop_and_evaluation_use_the_same_resolver():
+    from course_lib import evaluate
+    from course_lib.train import loop
+
+    assert loop.resolve_precision is resolve_precision  # bench.train imports it from there
+    assert not hasattr(evaluate, "_resolve_precision")
 
 
 def test_seed_everything_reproduces_every_generator():

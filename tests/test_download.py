@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import tarfile
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from course_lib.datasets import download
-from course_lib.datasets.download import (
+from course_lib import download
+from course_lib.download import (
     DownloadError,
     DownloadUnavailableError,
     UnsafeArchiveError,
@@ -250,25 +254,138 @@ def _link(name, target, kind=tarfile.SYMTYPE):
         (lambda t: t.addfile(_link("top/link", "/etc/passwd")), "symlink"),
         (lambda t: t.addfile(_link("top/hard", "../outside", tarfile.LNKTYPE)), "hard link"),
         (lambda t: t.addfile(_link("top/dev", "", tarfile.CHRTYPE)), "device"),
+        (lambda t: t.addfile(_link("top/blk", "", tarfile.BLKTYPE)), "device"),
+        (lambda t: t.addfile(_link("top/fifo", "", tarfile.FIFOTYPE)), "FIFO"),
+        # Links that stay inside were allowed before; no course archive has one, and a chain of
+        # such links is how tarfile's own filter was bypassed (CVE-2025-4517): all refused now.
+        (lambda t: t.addfile(_link("top/alias.txt", "ok.txt")), "symlink"),
+        (lambda t: t.addfile(_link("top/hard.txt", "top/ok.txt", tarfile.LNKTYPE)), "hard link"),
+        (lambda t: _add_bytes(t, COMPLETE_MARKER, b"x"), "completion marker"),
     ],
     ids=["dotdot-inner", "dotdot", "absolute", "symlink-escape", "symlink-absolute",
-         "hardlink-escape", "device"],
+         "hardlink-escape", "device", "block-device", "fifo", "symlink-inside", "hardlink-inside",
+         "marker-name"],
 )
 def test_unsafe_tar_members_are_refused(tmp_path, add, what):
     archive = _tar_with(tmp_path / "bad.tar", add)
     dest = tmp_path / "a" / "b" / "out"
-    with pytest.raises(UnsafeArchiveError, match=what):
+    with pytest.raises(UnsafeArchiveError, match=what) as info:
         extract_archive(archive, dest)
+    assert str(archive) in str(info.value)  # names the archive (and the member, via `what`)
     assert not (dest / COMPLETE_MARKER).exists()
     assert not (dest / "top").exists()
     assert not list(tmp_path.rglob("evil.txt"))
     assert not list(dest.glob(".extracting-*"))
 
 
-def test_symlink_inside_destination_is_allowed(tmp_path):
-    archive = _tar_with(tmp_path / "ok.tar", lambda t: t.addfile(_link("top/alias.txt", "ok.txt")))
-    out = extract_archive(archive, tmp_path / "out")
-    assert (out / "top" / "alias.txt").read_bytes() == b"fine"
+def _outside_untouched(tmp_path: Path, dest: Path, victim: Path) -> None:
+    """Nothing but the archive, the victim and the (empty) destination exists under tmp_path."""
+    assert victim.read_text() == "original"
+    assert not (dest / COMPLETE_MARKER).exists()
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".tar" and p != victim]
+    assert written == []
+
+
+def test_symlink_chain_is_refused_and_writes_nothing_outside(tmp_path):
+    # Each link stays inside when read on its own ("x/y" -> ".." is the top, "x/y/z" -> ".."
+    # one above it), but followed in turn they lead out of the destination.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original")
+    archive = tmp_path / "chain.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.addfile(_link("x/y", ".."))
+        tar.addfile(_link("x/y/z", ".."))
+        _add_bytes(tar, "x/y/z/evil.txt", b"escaped")  # tmp_path/data/evil.txt, outside
+    dest = tmp_path / "data" / "out"
+    with pytest.raises(UnsafeArchiveError, match="symlink") as info:
+        extract_archive(archive, dest, progress=False)
+    assert "'x/y'" in str(info.value)
+    _outside_untouched(tmp_path, dest, victim)
+
+
+def test_cve_2025_4517_long_link_chain_is_refused(tmp_path):
+    """The PATH_MAX trick: symlinks through long nested folder names that os.path.realpath (and
+    so tarfile's data filter on Python 3.11.7) stops resolving, then a hard link to a file
+    outside plus a regular member of the same name, which overwrites that file. Against the old
+    code this overwrote ``victim.txt``, created ``newfile`` beside it and wrote the marker."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original")
+    dest = tmp_path / "data" / "out"
+    dest.mkdir(parents=True)
+    archive = tmp_path / "poc.tar"
+    steps = "abcdefghijklmnop"
+    # Sized from the temporary folder the extraction writes into (old name: .extracting-NAME-PID).
+    extracting = dest / f".extracting-{archive.name}-{os.getpid()}"
+    path_max = os.pathconf(tmp_path, "PC_PATH_MAX") if hasattr(os, "pathconf") else 4096
+    component = "d" * ((path_max - len(str(extracting)) - 1) // (len(steps) + 1))
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        path = ""
+        for step in steps:
+            folder = tarfile.TarInfo(os.path.join(path, component))
+            folder.type, folder.mode = tarfile.DIRTYPE, 0o777
+            tar.addfile(folder)
+            tar.addfile(_link(os.path.join(path, step), component))
+            path = os.path.join(path, component)
+        long_link = os.path.join(*steps, "l" * 254)
+        tar.addfile(_link(long_link, os.path.join(*[".."] * len(steps))))
+        # long_link -> the extraction folder; three more ".." reach tmp_path (data/out/.extracting-*).
+        tar.addfile(_link("escape", os.path.join(long_link, "..", "..", "..")))
+        tar.addfile(_link("flaglink", "escape/victim.txt", tarfile.LNKTYPE))
+        _add_bytes(tar, "flaglink", b"overwritten")
+        _add_bytes(tar, "escape/newfile", b"new")
+    with pytest.raises(UnsafeArchiveError, match="symlink"):
+        extract_archive(archive, dest, progress=False)
+    assert victim.read_text() == "original"
+    assert not (tmp_path / "newfile").exists()
+    assert not (dest / COMPLETE_MARKER).exists()
+    assert list(dest.iterdir()) == []
+
+
+@pytest.mark.skipif(not download._FILTER_ERRORS, reason="this Python's tarfile has no filters")
+def test_tarfile_filter_errors_become_unsafe_archive_errors(tmp_path, monkeypatch):
+    # Our own member checks switched off: what is left is tarfile's data filter, whose
+    # FilterError must come out as UnsafeArchiveError naming archive and member.
+    monkeypatch.setattr(download, "_check_tar_member", lambda member, archive: None)
+    monkeypatch.setattr(download, "_ensure_inside", lambda *args: None)
+    archive = _tar_with(tmp_path / "bad.tar", lambda t: t.addfile(_link("top/link", "../../x")))
+    dest = tmp_path / "out"
+    with pytest.raises(UnsafeArchiveError, match="data filter") as info:
+        extract_archive(archive, dest, progress=False)
+    assert str(archive) in str(info.value) and "'top/link'" in str(info.value)
+    assert isinstance(info.value.__cause__, tarfile.FilterError)
+    assert not (dest / COMPLETE_MARKER).exists()
+
+
+def test_without_tarfile_filters_our_checks_are_the_guard(tmp_path, monkeypatch):
+    # Python before 3.10.12 / 3.11.4 has no extraction filters: the same archives are refused,
+    # and a good one is still extracted (without the archive's owners and modes).
+    monkeypatch.setattr(download, "_FILTER_ERRORS", ())
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original")
+    chain = tmp_path / "chain.tar"
+    with tarfile.open(chain, "w") as tar:
+        tar.addfile(_link("x/y", ".."))
+        tar.addfile(_link("x/y/z", ".."))
+        _add_bytes(tar, "x/y/z/evil.txt", b"escaped")
+    dest = tmp_path / "data" / "out"
+    with pytest.raises(UnsafeArchiveError, match="symlink"):
+        extract_archive(chain, dest, progress=False)
+    _outside_untouched(tmp_path, dest, victim)
+    good = tmp_path / "good.tar"
+    _build_tar(good, FILES, mode="w")
+    out = extract_archive(good, tmp_path / "good", progress=False)
+    assert all((out / n).read_bytes() == d for n, d in FILES.items())
+
+
+def test_member_resolved_through_a_link_outside_is_refused(tmp_path):
+    into = tmp_path / "into"
+    into.mkdir()
+    (into / "sneaky").symlink_to(tmp_path)
+    root = os.path.realpath(into)
+    download._ensure_inside(root, into, "fine/file.txt", Path("a.tar"))
+    with pytest.raises(UnsafeArchiveError, match="outside the destination") as info:
+        download._ensure_inside(root, into, "sneaky/file.txt", Path("a.tar"))
+    assert "a.tar" in str(info.value) and "'sneaky/file.txt'" in str(info.value)
 
 
 def test_zip_extracts_and_refuses_dotdot(tmp_path):
@@ -289,13 +406,27 @@ def test_zip_extracts_and_refuses_dotdot(tmp_path):
     assert not (tmp_path / "evil.txt").exists()
     assert not (tmp_path / "zbad" / COMPLETE_MARKER).exists()
 
+    absolute = tmp_path / "absolute.zip"
+    with zipfile.ZipFile(absolute, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("/tmp/evil.txt"), b"3")
+    with pytest.raises(UnsafeArchiveError, match="absolute"):
+        extract_archive(absolute, tmp_path / "zabs")
+    assert not (tmp_path / "zabs" / COMPLETE_MARKER).exists()
+
+
+@pytest.mark.parametrize("target", ["../../outside", "ok.txt"], ids=["escaping", "inside"])
+def test_zip_symlink_entries_are_refused(tmp_path, target):
     link = tmp_path / "link.zip"
     with zipfile.ZipFile(link, "w") as zf:
+        zf.writestr("top/ok.txt", b"fine")
         info = zipfile.ZipInfo("top/link")
-        info.external_attr = (0o120777 << 16)  # a Unix symlink entry
-        zf.writestr(info, "../../outside")
-    with pytest.raises(UnsafeArchiveError, match="link"):
-        extract_archive(link, tmp_path / "zlink")
+        info.external_attr = (0o120777 << 16)  # a Unix symlink entry: S_IFLNK
+        zf.writestr(info, target)
+    dest = tmp_path / "zlink"
+    with pytest.raises(UnsafeArchiveError, match="symlink") as info:
+        extract_archive(link, dest)
+    assert str(link) in str(info.value) and "'top/link'" in str(info.value)
+    assert not (dest / COMPLETE_MARKER).exists() and not (dest / "top").exists()
 
 
 def test_plain_tar_named_tar_gz_is_extracted(tmp_path):
@@ -386,3 +517,204 @@ def test_resume_answered_with_another_range_starts_over(tmp_path):
     Answer.headers = {"Content-Range": "bytes 50-99/100"}
     part.write_bytes(b"x" * 50)
     assert download._resume_offset(Answer(), 50, part) == 50
+
+
+# ------------------------------------------------------------------------------ hostile servers
+
+
+def test_planted_part_symlink_is_refused_not_written_through(local_server, tmp_path):
+    data = _build_tar(local_server.root / "demo.tar.gz", FILES)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original")
+    dest = tmp_path / "dl" / "demo.tar.gz"
+    dest.parent.mkdir()
+    part = dest.with_name("demo.tar.gz.part")
+    part.symlink_to(victim)
+    with pytest.raises(DownloadError, match="symbolic link") as info:
+        _fetch(local_server, "demo.tar.gz", dest, data)
+    assert str(part) in str(info.value)
+    assert victim.read_text() == "original"
+    assert part.is_symlink() and not dest.exists()
+    assert local_server.state.requests == []
+    # Once the learner removes it, the download works.
+    part.unlink()
+    assert _fetch(local_server, "demo.tar.gz", dest, data).read_bytes() == data
+
+
+def test_planted_part_fifo_is_refused(local_server, tmp_path):
+    data = _build_tar(local_server.root / "demo.tar.gz", FILES)
+    dest = tmp_path / "demo.tar.gz"
+    os.mkfifo(dest.with_name("demo.tar.gz.part"))
+    outcome = []
+
+    def attempt():  # in a thread: a downloader that opens the FIFO would block for ever
+        try:
+            _fetch(local_server, "demo.tar.gz", dest, data)
+            outcome.append(None)
+        except Exception as exc:  # noqa: BLE001 - checked below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout=2.5)
+    assert not thread.is_alive(), "the download blocked on the FIFO"
+    assert isinstance(outcome[0], DownloadError) and "not a regular file" in str(outcome[0])
+    assert local_server.state.requests == []
+
+
+def test_endless_body_without_length_stops_at_the_expected_size(local_server, tmp_path):
+    data = _build_tar(local_server.root / "demo.tar.gz", FILES)
+    local_server.state.endless = True  # no Content-Length, then zeros for ever
+    dest = tmp_path / "demo.tar.gz"
+    start = time.monotonic()
+    with pytest.raises(DownloadUnavailableError, match=f"more than the expected {len(data):,} bytes"):
+        _fetch(local_server, "demo.tar.gz", dest, data)
+    assert time.monotonic() - start < 3
+    assert len(local_server.state.requests) == 1  # the mirror failed: no retry
+    assert not dest.exists() and not dest.with_name("demo.tar.gz.part").exists()
+
+
+def test_announced_length_beyond_the_expected_size_fails_the_mirror(local_server, tmp_path):
+    data = _build_tar(local_server.root / "demo.tar.gz", FILES)
+    local_server.state.content_length = str(10 * len(data))
+    with pytest.raises(DownloadUnavailableError, match="announces"):
+        _fetch(local_server, "demo.tar.gz", tmp_path / "demo.tar.gz", data)
+    assert len(local_server.state.requests) == 1
+
+
+def test_trickling_server_hits_the_deadline(local_server, tmp_path):
+    data = _payload(200, 5)
+    (local_server.root / "slow.bin").write_bytes(data)
+    local_server.state.trickle = 0.2  # one byte every 0.2 s: 40 s for the file
+    dest = tmp_path / "slow.bin"
+    start = time.monotonic()
+    with pytest.raises(DownloadUnavailableError, match="deadline of 1 s") as info:
+        _fetch(local_server, "slow.bin", dest, data, min_seconds=1.0, timeout=1.0)
+    assert time.monotonic() - start < 3
+    assert "resumed next time" in str(info.value)  # what arrived is kept for a resume
+    assert not dest.exists()
+
+
+def test_deadline_scales_with_the_expected_size():
+    clock = download._Clock(60.0, 10_000_000_000, 50_000.0)
+    assert clock.seconds == 200_000  # 10 GB at 50 kB/s
+    assert download._Clock(60.0, 1000, 50_000.0).seconds == 60
+    unknown = download._Clock(60.0, None, 50_000.0)
+    unknown.allow_for(6_000_000)  # the Content-Length stands in for an unknown size
+    assert unknown.seconds == 120
+
+
+@pytest.mark.parametrize("value", ["12abc", "-5", "1e3", ""])
+def test_malformed_content_length_fails_the_mirror_with_a_message(local_server, tmp_path, value):
+    data = _build_tar(local_server.root / "demo.tar.gz", FILES)
+    local_server.state.content_length = value
+    dest = tmp_path / "demo.tar.gz"
+    with pytest.raises(DownloadUnavailableError, match="malformed Content-Length") as info:
+        _fetch(local_server, "demo.tar.gz", dest, data)
+    assert local_server.url("demo.tar.gz") in str(info.value) and repr(value) in str(info.value)
+    assert len(local_server.state.requests) == 1
+    assert not dest.exists()
+
+
+# ------------------------------------------------------------------------------ two at once
+
+
+def _slow_members(seconds: float):
+    """A stand-in for download._bar that pauses after each member, so two runs overlap."""
+    def bar(items, archive, progress):
+        for item in items:
+            yield item
+            time.sleep(seconds)
+    return bar
+
+
+def _complete(dest: Path) -> bool:
+    return all((dest / n).is_file() and (dest / n).read_bytes() == d for n, d in FILES.items())
+
+
+def test_two_threads_extracting_at_once_do_not_collide(tmp_path, monkeypatch):
+    # Before the lock, the second run deleted the first's temporary folder half-way, and one of
+    # them moved a partial tree into place and wrote the marker.
+    archive = tmp_path / "demo.tar.gz"
+    _build_tar(archive, FILES)
+    dest = tmp_path / "out"
+    monkeypatch.setattr(download, "_bar", _slow_members(0.1))
+    results = []
+
+    def work():
+        try:
+            extract_archive(archive, dest, progress=False)
+            results.append(_complete(dest))  # complete the moment each run returns
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(timeout=10)
+    assert results == [True, True]
+    assert (dest / COMPLETE_MARKER).is_file() and _complete(dest)
+    assert sorted(p.name for p in dest.iterdir()) == [COMPLETE_MARKER, "demo"]
+    assert not download.lock_path(dest).exists()
+
+
+_PROCESS = """
+import sys, time
+from pathlib import Path
+from course_lib import download
+def bar(items, archive, progress):
+    for item in items:
+        yield item
+        time.sleep(0.25)
+download._bar = bar
+dest = Path(sys.argv[2])
+download.extract_archive(Path(sys.argv[1]), dest, progress=False)
+names = sys.argv[3:]
+sys.exit(0 if all((dest / n).is_file() for n in names) else 3)  # 3: returned with a partial tree
+"""
+
+
+@pytest.mark.subprocess
+def test_two_processes_extracting_at_once_do_not_collide(tmp_path):
+    archive = tmp_path / "demo.tar.gz"
+    _build_tar(archive, FILES)
+    dest = tmp_path / "out"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    procs = [subprocess.Popen([sys.executable, "-c", _PROCESS, str(archive), str(dest), *FILES],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=20) + (p.returncode,) for p in procs]
+    assert [rc for _, _, rc in results] == [0, 0], results
+    assert (dest / COMPLETE_MARKER).is_file() and _complete(dest)
+    assert sorted(p.name for p in dest.iterdir()) == [COMPLETE_MARKER, "demo"]
+
+
+def test_lock_is_exclusive_across_threads_and_reentrant_within_one(tmp_path):
+    target = tmp_path / "thing"
+    order = []
+
+    def other():
+        with download.target_lock(target):
+            order.append("other")
+
+    with download.target_lock(target):
+        with download.target_lock(target):  # the same thread again: no deadlock
+            thread = threading.Thread(target=other)
+            thread.start()
+            time.sleep(0.2)
+            order.append("first")
+    thread.join(timeout=5)
+    assert order == ["first", "other"]
+    assert not download.lock_path(target).exists()
+
+
+def test_without_any_lock_primitive_extraction_still_works(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "fcntl", None)
+    monkeypatch.setattr(download, "msvcrt", None)
+    archive = tmp_path / "demo.tar.gz"
+    _build_tar(archive, FILES)
+    out = extract_archive(archive, tmp_path / "out", progress=False)
+    assert all((out / n).read_bytes() == d for n, d in FILES.items())

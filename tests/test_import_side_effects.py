@@ -5,6 +5,8 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import course_lib
 
 SCRIPT = r"""
@@ -29,6 +31,7 @@ print(len(names))
 """
 
 
+@pytest.mark.subprocess  # a fresh interpreter is the point: nothing imported yet
 def test_importing_every_module_has_no_side_effects(tmp_path):
     env = {**os.environ, "COURSE_DATA": str(tmp_path / "data")}
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, capture_output=True,

@@ -212,6 +212,54 @@ def test_lrn_gradients_match_torch():
     torch.testing.assert_close(x.grad, x_ref.grad)
 
 
+def lrn_reference(a: torch.Tensor, alpha=1e-4, n=5, beta=0.75, k=2.0) -> torch.Tensor:
+    """cuda-convnet's LRN (α/n) in float64 with an explicit loop over the window."""
+    a = a.double()
+    squares = a * a
+    total = torch.zeros_like(a)
+    for offset in range(-(n // 2), n // 2 + 1):
+        lo, hi = max(0, offset), a.shape[1] + min(0, offset)
+        total[:, lo - offset:hi - offset] += squares[:, lo:hi]
+    return a / (k + alpha / n * total) ** beta
+
+
+@pytest.fixture(scope="module")
+def loud_activations() -> torch.Tensor:
+    # window RMS 200-1000: a sum of five squares (≥ 200,000) overflows fp16 (max 65,504); each
+    # value and the output still fit comfortably
+    gen = torch.Generator().manual_seed(7)
+    return torch.empty(2, 8, 3, 3).uniform_(200, 1000, generator=gen) * torch.where(
+        torch.rand(2, 8, 3, 3, generator=gen) < 0.5, -1.0, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_lrn_does_not_overflow_on_half_precision_inputs(loud_activations, dtype):
+    x = loud_activations.to(dtype)
+    out = LocalResponseNorm()(x)
+    assert out.dtype == dtype
+    expected = lrn_reference(x)  # the same rounded inputs, in float64
+    assert expected.abs().min() > 0.1  # the true outputs are far from 0
+    tol = {torch.float16: 2**-11, torch.bfloat16: 2**-8}[dtype]  # unit roundoff: one rounding
+    torch.testing.assert_close(out.double(), expected, rtol=tol, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_lrn_under_autocast_sums_in_float32(loud_activations, dtype):
+    # autocast would otherwise run the window-sum convolution in fp16 (overflow) or bf16 (8 bits
+    # of mantissa); the float32 input comes back as float32, as accurate as float32 allows
+    with torch.autocast("cpu", dtype=dtype):
+        out = LocalResponseNorm()(loud_activations)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), lrn_reference(loud_activations), rtol=1e-5, atol=0)
+
+
+def test_lrn_half_precision_lasts_at_least_as_long_as_torchs():
+    # torch's own LRN averages the squares, so fp16 holds to a window RMS of 256; ours must too
+    x = torch.full((1, 5, 1, 1), 250.0)
+    torch.testing.assert_close(LocalResponseNorm()(x.half()).double(), lrn_reference(x),
+                               rtol=1e-3, atol=0)
+
+
 def test_lrn_rejects_bad_settings():
     with pytest.raises(ValueError, match="convention"):
         LocalResponseNorm(convention="caffe")

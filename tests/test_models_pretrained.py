@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchvision
 
-from course_lib.datasets.download import DownloadError
+from course_lib.download import DownloadError
 from course_lib.models.alexnet import alexnet
 from course_lib.models.pretrained import (
     SHA256,

@@ -35,7 +35,9 @@ def test_torch_is_never_pinned_exactly():
 
 
 def test_binder_requirements_match_pyproject():
-    ours = parse(pyproject()["project"]["dependencies"])
+    # Binder runs JupyterLab itself: the runtime dependencies plus the lab extra
+    meta = pyproject()["project"]
+    ours = parse(meta["dependencies"] + meta["optional-dependencies"]["lab"])
     binder_lines = (ROOT / "binder" / "requirements.txt").read_text(encoding="utf-8").splitlines()
     assert parse(binder_lines) == ours
     assert any("download.pytorch.org/whl/cpu" in line for line in binder_lines), "Binder must use CPU torch"
@@ -47,7 +49,50 @@ def test_environment_yml_installs_the_course_editable():
                if line.strip().startswith("- ")]
     # python, pip, and the course itself: everything else comes from pyproject.toml, so the
     # two lists cannot drift apart.
-    assert entries == ["conda-forge", "python>=3.10", "pip", "pip:", '-e ".[dev]"'], entries
+    assert entries == ["conda-forge", "python>=3.10", "pip", "pip:", '-e ".[dev,lab]"'], entries
+
+
+def test_the_library_pulls_in_no_jupyter_stack():
+    """Colab runs its own notebook server: installing the course there must not add another."""
+    runtime = parse(pyproject()["project"]["dependencies"])
+    for server in ("jupyterlab", "notebook", "jupyter-server", "jupyter", "nbclassic"):
+        assert server not in runtime, f"{server} is a runtime dependency"
+    assert "jupyterlab" in parse(pyproject()["project"]["optional-dependencies"]["lab"])
+
+
+def test_the_version_is_said_once():
+    import course_lib
+
+    assert course_lib.__version__ == pyproject()["project"]["version"]
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## {course_lib.__version__}" in changelog, "CHANGELOG has no entry for this version"
+
+
+def test_every_badge_and_colab_install_points_at_the_release():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / ".ci" / "notebook_links.py")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_link_checker_catches_a_wrong_badge(tmp_path):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("links", ROOT / ".ci" / "notebook_links.py")
+    links = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(links)
+    slug, tag = links.project()
+    nb = json.loads((ROOT / "notebooks" / "00_start_here.ipynb").read_text(encoding="utf-8"))
+    first = "".join(nb["cells"][0]["source"]).replace("00_start_here", "99_missing")
+    nb["cells"][0]["source"] = first
+    path = tmp_path / "00_start_here.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    problems = links.check_notebook(path, slug, tag, fix=False)
+    assert any("Colab badge" in p and "99_missing" in p for p in problems), problems
+    assert any("Binder badge" in p for p in problems), problems
 
 
 def test_requires_python_matches_the_environment():

@@ -255,3 +255,35 @@ def test_class_folders_label_by_sorted_name_and_keep_nested_images(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(LayoutError, match="no class sub-folders"):
         read_class_folders(tmp_path / "empty")
+
+
+def test_an_empty_class_folder_is_refused_naming_it(tmp_path):
+    from course_lib.datasets.readers import LayoutError, read_class_folders
+
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.jpg").write_bytes(b"x")
+    (tmp_path / "zebra").mkdir()
+    (tmp_path / "zebra" / "notes.txt").write_text("no images here")
+    with pytest.raises(LayoutError, match=r"1 class folder\(s\) hold no image file: .*zebra.*"
+                                          r"2 of 3 classes would remain"):
+        read_class_folders(tmp_path)
+    with pytest.warns(UserWarning, match=r"left out 1 empty class folder.*zebra.*2 of 3 classes"):
+        samples, classes = read_class_folders(tmp_path, allow_empty_classes=True)
+    assert classes == ["cat", "dog"] and [label for _, label in samples] == [0, 1]
+
+
+def test_prepare_imagefolder_with_an_empty_class_fails_loudly(tmp_path, capsys):
+    from PIL import Image
+
+    from course_lib.__main__ import main
+
+    for name in ("cat", "dog"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "photos" / name / "a.jpg")
+    (tmp_path / "photos" / "empty").mkdir()
+    code = main(["prepare", "imagefolder", "--root", str(tmp_path / "photos"), "--size", "32",
+                 "--out", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 2 and "empty" in err and "2 of 3 classes would remain" in err
+    assert not (tmp_path / "cache").exists()

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
+import shutil
 import sys
 import tarfile
+import threading
 import types
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from devkit_files import write_devkit
+from http_server import LocalServer
 from test_readers import make_cifar, make_numbered_folders, make_tiny, write_jpeg
 
-from course_lib import classes
+from course_lib import classes, download
 from course_lib.__main__ import main
 from course_lib.datasets import readers, registry
-from course_lib.datasets.download import DownloadError
+from course_lib.datasets.download import ThirdPartyChecksumWarning
 from course_lib.datasets.registry import DatasetNotReadyError, UnknownDatasetError
+from course_lib.download import DownloadError, check_file
 from course_lib.paths import COMPLETE_MARKER
 
 # --------------------------------------------------------------------------------- the table
@@ -310,6 +316,14 @@ def test_cli_fetch_list_and_errors(capsys, monkeypatch):
     for name, spec in registry.DATASETS.items():
         assert name in out and spec.licence in out
     assert "99.0 MB" in out  # imagenette2-160
+    # Which checks each download gets: Imagewoof's primary check covers only the first MiB.
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "checks" in lines["name"]
+    assert "size + sha256" in lines["imagenette2-160"]
+    woof = lines["imagewoof2-160"]
+    assert "size + md5(first MiB) + recorded sha256" in woof
+    assert "third-party value: b5ffa16037e0" in woof and "UNVERIFIED" in woof
+    assert "md5 (3rd-party)" in lines["tiny-imagenet-200"]
     assert main(["fetch", "nope"]) == 2
     assert "imagenette2-160" in capsys.readouterr().err
     monkeypatch.delenv("IMAGENET_ROOT", raising=False)
@@ -356,3 +370,153 @@ def test_ilsvrc_archives_are_unpacked_through_torchvision(tmp_path, monkeypatch)
     assert [lab for _, lab in samples] == [1]  # n01443537 goldfish is index 1
     with pytest.raises(DatasetNotReadyError, match="ILSVRC2012_img_train.tar"):
         registry.get("ilsvrc2012").samples(root, "train")
+
+
+# ------------------------------------------------------------------------------- layouts
+
+
+def test_every_layout_comes_from_the_table():
+    assert {spec.layout for spec in registry.DATASETS.values()} == set(registry.LAYOUTS)
+    with pytest.raises(ValueError, match="unknown layout 'folders'"):
+        dataclasses.replace(registry.get("imagenette2-160"), layout="folders")
+
+
+# ------------------------------------------------------- Imagewoof: the recorded sha256
+
+
+def _woof_archive(base: Path, served: Path) -> Path:
+    """An imagewoof2-160-shaped plain tar over 1 MiB, its last member a 1.5 MB payload."""
+    top = base / "imagewoof2-160"
+    for split in ("train", "val"):
+        write_jpeg(top / split / registry.IMAGEWOOF_WNIDS[0] / f"{split}.JPEG")
+    (top / "zz_big.bin").write_bytes(np.random.default_rng(0).bytes(1_500_000))
+    return _tar_folder(served, top, mode="w")
+
+
+def _change_after_the_first_mib(archive: Path) -> None:
+    """What a changed server copy can look like: same size, same first MiB, other bytes later."""
+    with tarfile.open(archive) as tar:
+        start = tar.getmember("imagewoof2-160/zz_big.bin").offset_data
+    data = bytearray(archive.read_bytes())
+    assert start + 1_300_000 > 1 << 20
+    data[start + 1_300_000] ^= 0xFF
+    archive.write_bytes(bytes(data))
+
+
+def _woof_spec(server, archive: Path, third_party_sha256: str):
+    head = hashlib.md5(archive.read_bytes()[: 1 << 20]).hexdigest()
+    return dataclasses.replace(
+        registry.get("imagewoof2-160"), urls=(server.url(archive.name),), filename=archive.name,
+        size=archive.stat().st_size,
+        checksums=(registry.Checksum("md5_first_mib", head, "test: fastai"),
+                   registry.Checksum("sha256", third_party_sha256, "test: FastAI.jl",
+                                     registry.UNVERIFIED)))
+
+
+def test_imagewoof_records_its_sha256_and_refuses_a_later_different_download(local_server, tmp_path):
+    archive = _woof_archive(tmp_path / "src", local_server.root / "imagewoof2-160.tgz")
+    first = _sha(archive)
+    spec = _woof_spec(local_server, archive, third_party_sha256=first)
+    assert spec.records_sha256 and set(spec.download_checks()) == {"size", "md5_first_mib"}
+    root = tmp_path / "data"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ThirdPartyChecksumWarning)  # it agrees: no warning
+        spec.fetch(root, progress=False)
+    record = spec.sha256_record_path(root)
+    assert record == root / "downloads" / "imagewoof2-160.tgz.sha256.json"
+    saved = json.loads(record.read_text())
+    assert saved["sha256"] == first and saved["third_party_agrees"] is True
+    assert saved["size"] == archive.stat().st_size
+
+    # The server's copy changes after the first MiB; fastai's check alone cannot tell.
+    shutil.rmtree(root / spec.name)
+    _change_after_the_first_mib(archive)
+    second = _sha(archive)
+    assert second != first and check_file(archive, **spec.download_checks()) == []
+    with pytest.raises(DownloadError) as info:
+        spec.fetch(root, progress=False)
+    message = str(info.value)
+    assert first in message and second in message and str(record) in message
+    assert not spec.is_present(root) and not spec.archive_path(root).exists()
+    assert json.loads(record.read_text())["sha256"] == first  # the record is kept
+
+
+def test_imagewoof_third_party_mismatch_warns_with_both_hashes_and_still_fetches(local_server, tmp_path):
+    archive = _woof_archive(tmp_path / "src", local_server.root / "imagewoof2-160.tgz")
+    third_party = "ab" * 32
+    spec = _woof_spec(local_server, archive, third_party_sha256=third_party)
+    root = tmp_path / "data"
+    with pytest.warns(ThirdPartyChecksumWarning) as caught:
+        spec.fetch(root, progress=False)
+    message = str(caught[0].message)
+    assert third_party in message and _sha(archive) in message
+    assert spec.is_present(root)
+    saved = json.loads(spec.sha256_record_path(root).read_text())
+    assert saved["sha256"] == _sha(archive) and saved["third_party_agrees"] is False
+    assert saved["third_party_sha256"] == third_party
+
+
+def test_a_damaged_sha256_record_is_reported_before_any_download(local_server, tmp_path):
+    archive = _woof_archive(tmp_path / "src", local_server.root / "imagewoof2-160.tgz")
+    spec = _woof_spec(local_server, archive, third_party_sha256=_sha(archive))
+    root = tmp_path / "data"
+    record = spec.sha256_record_path(root)
+    record.parent.mkdir(parents=True)
+    record.write_text('{"sha256": "not-a-hash"}')
+    with pytest.raises(DownloadError, match="no valid 'sha256' entry") as info:
+        spec.fetch(root, progress=False)
+    assert str(record) in str(info.value)
+    assert local_server.state.requests == []
+
+
+# ------------------------------------------------------------------ mirrors, two at once
+
+
+def test_a_malformed_content_length_moves_on_to_the_next_mirror(local_server, tmp_path, capsys):
+    top = _make_imagenette(tmp_path / "src", registry.IMAGENETTE_WNIDS[:1])
+    archive = _tar_folder(local_server.root / "imagenette2-160.tgz", top)
+    broken_root = tmp_path / "broken"
+    broken_root.mkdir()
+    shutil.copy(archive, broken_root / archive.name)
+    spec = _served(registry.get("imagenette2-160"), local_server, archive)
+    root = tmp_path / "data"
+    with LocalServer(broken_root, content_length="12abc") as broken:
+        spec = dataclasses.replace(spec, urls=(broken.url(archive.name), spec.urls[0]))
+        assert spec.fetch(root, progress=False) == root / spec.name
+        assert len(broken.state.requests) == 1
+    err = capsys.readouterr().err
+    assert "malformed Content-Length header '12abc'" in err and "trying the next mirror" in err
+    assert spec.is_present(root) and len(local_server.state.requests) == 1
+
+
+def test_two_fetches_at_once_download_and_extract_once(local_server, tmp_path, monkeypatch):
+    top = _make_imagenette(tmp_path / "src", registry.IMAGENETTE_WNIDS[:1])
+    archive = _tar_folder(local_server.root / "imagenette2-160.tgz", top)
+    spec = _served(registry.get("imagenette2-160"), local_server, archive)
+    real_bar = download._bar
+
+    def slow_bar(items, archive, progress):  # the extraction takes a while
+        for item in real_bar(items, archive, progress):
+            yield item
+            threading.Event().wait(0.05)
+
+    monkeypatch.setattr(download, "_bar", slow_bar)
+    root = tmp_path / "data"
+    results = []
+
+    def work():
+        try:
+            results.append(spec.fetch(root, progress=False))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert results == [root / spec.name] * 2
+    assert len(local_server.state.requests) == 1  # one download, one extraction
+    assert len(spec.samples(root, "train")) == 2
+    assert not spec.archive_path(root).exists()
+    assert sorted(p.name for p in root.iterdir()) == ["downloads", spec.name]  # no lock left

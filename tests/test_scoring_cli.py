@@ -123,10 +123,10 @@ def test_hierarchical_cost_in_process(files, capsys):
     out = json.loads(capsys.readouterr().out)
     ref, max_height = brute_hierarchical(lines, truth, lambda label: label - 1)
     assert out["hierarchical_cost"] == pytest.approx(ref)
-    assert out["hierarchical_cost_normalised"] == pytest.approx(ref / max_height)
+    assert out["hierarchical_cost_normalized"] == pytest.approx(ref / max_height)
     assert out["hierarchical_max_height"] == max_height
     assert "2010" in out["hierarchical_cost_form"]
-    assert "2011" in out["hierarchical_cost_normalised_form"]
+    assert "2011" in out["hierarchical_cost_normalized_form"]
     assert "full ImageNet hierarchy" in out["hierarchical_note"]
 
 

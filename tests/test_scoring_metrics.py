@@ -6,7 +6,7 @@ import torch
 
 from course_lib.hierarchy import Hierarchy
 from course_lib.scoring import (
-    NORMALISED_FORM,
+    NORMALIZED_FORM,
     RAW_FORM,
     confusion_matrix,
     hierarchical_cost,
@@ -214,14 +214,27 @@ def test_hierarchical_cost_hand_computed():
     raw = hierarchical_cost(guesses, targets, HAND_MATRIX, max_height=3)
     assert raw.mean == pytest.approx((0 + 2 + 1 + 3) / 4)
     assert raw.per_image.tolist() == [0, 2, 1, 3]
-    assert raw.form == RAW_FORM and not raw.normalised
-    norm = hierarchical_cost(guesses, targets, HAND_MATRIX, normalise=True, max_height=3)
+    assert raw.form == RAW_FORM and not raw.normalized
+    norm = hierarchical_cost(guesses, targets, HAND_MATRIX, normalize=True, max_height=3)
     assert float(norm) == pytest.approx(6 / 4 / 3)
-    assert norm.form == NORMALISED_FORM and "2011" in norm.form and "2010" in raw.form
+    assert norm.form == NORMALIZED_FORM and "2011" in norm.form and "2010" in raw.form
     # only the first guess counts with k=1
     assert hierarchical_cost(guesses, targets, HAND_MATRIX, k=1).per_image.tolist() == [0, 2, 1, 3]
     # the default max height of a bare matrix is its largest entry
-    assert hierarchical_cost(guesses, targets, HAND_MATRIX, normalise=True).max_height == 3
+    assert hierarchical_cost(guesses, targets, HAND_MATRIX, normalize=True).max_height == 3
+
+
+def test_normalise_is_a_deprecated_alias_of_normalize():
+    guesses = np.array([[0, -1], [2, 3], [4, 1], [3, -1]])
+    targets = np.array([0, 1, 3, 1])
+    with pytest.warns(DeprecationWarning, match="normalize="):
+        old = hierarchical_cost(guesses, targets, HAND_MATRIX, normalise=True, max_height=3)
+    assert old.normalized and old.mean == pytest.approx(6 / 4 / 3)
+    with pytest.warns(DeprecationWarning):
+        raw = hierarchical_cost(guesses, targets, HAND_MATRIX, normalise=False, max_height=3)
+    assert not raw.normalized and raw.mean == pytest.approx(6 / 4)
+    with pytest.raises(TypeError, match="normalize= only"):
+        hierarchical_cost(guesses, targets, HAND_MATRIX, normalize=True, normalise=True)
 
 
 def test_hierarchical_cost_matches_brute_force_on_random_guesses():
@@ -235,11 +248,11 @@ def test_hierarchical_cost_matches_brute_force_on_random_guesses():
     guesses[5] = -1  # an image with no guess at all costs max_height
     targets = rng.integers(0, c, 400)
     for k in (1, 3, 5):
-        for normalise in (False, True):
-            got = hierarchical_cost(guesses, targets, matrix, normalise=normalise,
+        for normalize in (False, True):
+            got = hierarchical_cost(guesses, targets, matrix, normalize=normalize,
                                     max_height=7, k=k)
             ref = brute_hierarchical(guesses.tolist(), targets, matrix, 7, k)
-            assert got.mean == pytest.approx(ref / 7 if normalise else ref)
+            assert got.mean == pytest.approx(ref / 7 if normalize else ref)
     # scores: the top five by score are the guesses
     scores = rng.standard_normal((400, c))
     ref = brute_hierarchical(brute_top_guesses(scores, 5), targets, matrix, 7)
@@ -251,7 +264,7 @@ def test_hierarchical_cost_accepts_a_hierarchy():
     assert np.array_equal(h.lca_height_matrix(), HAND_MATRIX)  # our hand drawing is right
     guesses = np.array([[2, 4], [0, 1]])
     targets = np.array([1, 4])
-    got = hierarchical_cost(guesses, targets, h, normalise=True)
+    got = hierarchical_cost(guesses, targets, h, normalize=True)
     assert got.max_height == 3
     assert got.per_image.tolist() == pytest.approx([2 / 3, 1.0])
 

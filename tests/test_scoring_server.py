@@ -1,5 +1,7 @@
-"""The evaluation server: quotas, the log, public/private scores, the Ladder, an adaptive attacker."""
+"""The evaluation server: quotas, the log, public/private scores, the Ladder, an adaptive attacker,
+and what a team can (not) learn from it."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,8 +9,11 @@ import pytest
 
 from course_lib.scoring import (
     WEEK,
+    ChallengeOpenError,
     EvaluationServer,
+    SubmissionResult,
     adaptive_attack,
+    team_key,
     topk_error,
     write_submission,
 )
@@ -34,11 +39,12 @@ def test_quota_stops_a_flood(labels):
     clock = FakeClock()
     server = EvaluationServer(labels, quota=2, period=WEEK, clock=clock, num_classes=10)
     rng = np.random.default_rng(1)
-    records = []
+    results = []
     for _ in range(40):
-        records.append(server.submit("flood", rng.integers(0, 10, len(labels))))
+        results.append(server.submit("flood", rng.integers(0, 10, len(labels))))
         clock.now += 60  # one a minute
-    assert [r.accepted for r in records] == [True, True] + [False] * 38
+    assert [r.accepted for r in results] == [True, True] + [False] * 38
+    assert [r.remaining for r in results[:3]] == [1, 0, 0]
     assert len(server.log) == 40
     refused = [r for r in server.log if not r.accepted]
     assert all("quota" in r.reason and r.reported_error is None for r in refused)
@@ -74,9 +80,8 @@ def test_scores_files_and_arrays_and_logs_invalid_submissions(tmp_path, labels):
     path = write_submission(tmp_path / "pred.txt", scores, num_classes=10)
     from_file = server.submit("a", path)
     assert from_file.accepted
-    assert from_file.public_error == pytest.approx(topk_error(scores, labels, 5))
-    assert from_file.private_error is None
-    assert server.submit("b", scores).public_error == from_file.public_error
+    assert from_file.reported_error == pytest.approx(topk_error(scores, labels, 5))
+    assert server.submit("b", scores).reported_error == from_file.reported_error
     # invalid submissions are refused, logged with the reason, and not counted in the quota
     short = write_submission(tmp_path / "short.txt", scores[:-1], num_classes=10)
     bad = server.submit("c", short)
@@ -85,11 +90,12 @@ def test_scores_files_and_arrays_and_logs_invalid_submissions(tmp_path, labels):
     assert not server.submit("c", np.zeros(3, dtype=np.int64)).accepted
     wrong_width = server.submit("c", np.zeros((len(labels), 5)))
     assert "scores for 5 classes; this test set has 10" in wrong_width.reason
-    assert server.remaining("c") == 2
+    assert server.remaining("c") == 2 and wrong_width.remaining == 2
     assert [r.number for r in server.log] == [1, 2, 3, 4, 5]
     frame = server.log_frame()
     assert list(frame["accepted"]) == [True, True, False, False, False]
     assert list(frame["team"]) == ["a", "b", "c", "c", "c"]
+    assert "public_error" not in frame and "private_error" not in frame
 
 
 def test_public_and_private_parts(labels):
@@ -97,10 +103,12 @@ def test_public_and_private_parts(labels):
     assert server.n_public == 100
     guesses = labels.copy()
     guesses[:200] = (guesses[:200] + 1) % 10  # wrong on the first half
-    record = server.submit("t", guesses)
+    result = server.submit("t", guesses)
+    server.close()
+    record = server.audit()[0]
     wrong = record.public_error * 100 + record.private_error * 300
     assert wrong == pytest.approx(200)  # the two parts partition the test set
-    assert record.reported_error == record.public_error
+    assert result.reported_error == record.reported_error == record.public_error
 
 
 def test_leaderboards(labels):
@@ -108,13 +116,15 @@ def test_leaderboards(labels):
     good, bad = labels.copy(), (labels + 1) % 10
     server.submit("bad", bad)
     server.submit("good", bad)
-    server.submit("good", good)
+    server.submit("Good ", good)  # the same team
     board = server.leaderboard()
-    assert [row["team"] for row in board] == ["good", "bad"]
-    assert board[0]["reported_error"] == 0.0 and board[0]["submissions"] == 2
+    assert [row.team for row in board] == ["good", "bad"]
+    assert board[0].reported_error == 0.0 and board[0].submissions == 2
+    server.close()
     final = server.final_leaderboard()
-    assert final[0] == dict(team="good", public_error=0.0, private_error=0.0, submission=3)
-    assert final[1]["private_error"] == 1.0
+    assert dataclasses.asdict(final[0]) == dict(team="good", public_error=0.0, private_error=0.0,
+                                                submission=3)
+    assert final[1].private_error == 1.0
 
 
 def test_ladder_reports_only_clear_improvements_rounded():
@@ -128,7 +138,8 @@ def test_ladder_reports_only_clear_improvements_rounded():
         reported.append(server.submit("t", guesses).reported_error)
     # 0.4375 and 0.25 do not beat 0.5 by more than the step; 0.1875 does and is rounded
     assert reported == [0.5, 0.5, 0.5, 0.25]
-    assert [r.public_error for r in server.log] == [0.5, 0.4375, 0.25, 0.1875]
+    server.close()
+    assert [r.public_error for r in server.audit()] == [0.5, 0.4375, 0.25, 0.1875]
 
 
 def test_adaptive_attacker_overfits_the_public_part_and_the_ladder_limits_it():
@@ -137,25 +148,28 @@ def test_adaptive_attacker_overfits_the_public_part_and_the_ladder_limits_it():
     def attack(ladder_step):
         server = EvaluationServer(labels, k=1, quota=None, public_fraction=0.5, seed=0,
                                   ladder_step=ladder_step)
-        return adaptive_attack(server, "attacker", 10, rounds=300, flips=10, seed=3)
+        history = adaptive_attack(server, "attacker", 10, rounds=300, flips=10, seed=3)
+        with pytest.raises(ChallengeOpenError):
+            server.true_errors(history["submission"])
+        server.close()
+        public, private = server.true_errors(history["submission"])
+        return history["reported"], public, private
 
-    plain = attack(None)
-    public_gain = plain["public"][0] - plain["public"][-1]
-    private_gain = plain["private"][0] - plain["private"][-1]
+    reported, public, private = attack(None)
+    public_gain = public[0] - public[-1]
     assert public_gain > 0.05          # the public score improves a lot ...
-    assert private_gain < 0.02         # ... the labels are random: the private one cannot
-    assert plain["private"][-1] > 0.85  # still at chance (90 % error with 10 classes)
-    assert np.all(np.diff(plain["reported"]) <= 0)
-    ladder = attack(0.01)
-    ladder_gain = ladder["public"][0] - ladder["public"][-1]
-    assert ladder_gain < public_gain / 3
+    assert private[0] - private[-1] < 0.02  # ... the labels are random: the private one cannot
+    assert private[-1] > 0.85          # still at chance (90 % error with 10 classes)
+    assert np.all(np.diff(reported) <= 0) and np.array_equal(reported, public)
+    _, ladder_public, _ = attack(0.01)
+    assert ladder_public[0] - ladder_public[-1] < public_gain / 3
 
 
 def test_the_quota_stops_the_attack():
     labels = np.random.default_rng(5).integers(0, 10, 200)
     server = EvaluationServer(labels, k=1, quota=2, clock=FakeClock())
     history = adaptive_attack(server, "attacker", 10, rounds=100)
-    assert len(history["public"]) == 2
+    assert len(history["reported"]) == 2
     assert len(server.log) == 3 and not server.log[-1].accepted
 
 
@@ -173,8 +187,163 @@ def test_server_rejects_bad_configuration(labels):
         EvaluationServer(labels, num_classes=5)
     with pytest.raises(ValueError, match="period=0"):
         EvaluationServer(labels, period=0)
+    with pytest.raises(TypeError, match="clock"):
+        EvaluationServer(labels, clock=3.0)
     server = EvaluationServer(labels, quota=None, num_classes=10)
     guesses = np.zeros((len(labels), 2), dtype=np.int64)
     guesses[3, 1] = 12
-    record = server.submit("t", guesses)
-    assert not record.accepted and r"guess [3, 1] = 12 is >= 10" in record.reason
+    result = server.submit("t", guesses)
+    assert not result.accepted and r"guess [3, 1] = 12 is >= 10" in result.reason
+    broken = EvaluationServer(labels, clock=lambda: math.nan)
+    with pytest.raises(ValueError, match=r"clock\(\) must return finite seconds, got nan"):
+        broken.submit("t", labels)
+
+
+# --- what a team can learn: each leak of the old server, closed ------------------------------
+
+def test_submit_reports_only_what_a_real_server_would(labels):
+    # the old submit() returned the log record itself, true public and private errors included
+    server = EvaluationServer(labels, k=1, quota=None, public_fraction=0.5, ladder_step=0.05)
+    guesses = labels.copy()
+    guesses[::3] = (guesses[::3] + 1) % 10
+    result = server.submit("t", guesses)
+    assert isinstance(result, SubmissionResult)
+    assert [f.name for f in dataclasses.fields(result)] == [
+        "number", "team", "time", "accepted", "reason", "reported_error", "remaining"]
+    assert not hasattr(result, "public_error") and not hasattr(result, "private_error")
+    steps = result.reported_error / 0.05
+    assert steps == pytest.approx(round(steps))  # a Ladder score: a multiple of the step
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.reported_error = 0.0
+    assert all(not hasattr(r, "public_error") for r in server.log)
+    # nothing public holds the hidden labels or the split
+    public_values = [getattr(server, name) for name in dir(server) if not name.startswith("_")]
+    assert not any(isinstance(value, np.ndarray) for value in public_values)
+    assert "public_error" not in server.log_frame()
+    server.close()
+    truth = server.audit()[0].public_error  # revealed after the close
+    assert truth != result.reported_error and abs(truth - result.reported_error) <= 0.025
+
+
+def test_private_scores_wait_for_the_close(labels):
+    # the old final_leaderboard() answered mid-challenge
+    clock = FakeClock()
+    server = EvaluationServer(labels, quota=None, clock=clock, deadline=10 * DAY)
+    server.submit("t", labels)
+    for reveal in (server.final_leaderboard, server.audit, lambda: server.true_errors([1])):
+        with pytest.raises(ChallengeOpenError, match=r"only when the challenge has closed "
+                                                     r"\(call close\(\) or at the deadline"):
+            reveal()
+    assert not server.closed
+    clock.now = 10 * DAY  # the deadline closes it
+    assert server.closed and server.remaining("t") == 0
+    late = server.submit("t", labels)
+    assert not late.accepted and late.reason.startswith("closed:") and late.remaining == 0
+    assert [row.team for row in server.final_leaderboard()] == ["t"]
+    assert len(server.audit()) == 2 and server.audit()[1].public_error is None
+    clock.now = 0.0  # turning the clock back does not reopen it
+    assert server.closed and not server.submit("t", labels).accepted
+    with pytest.raises(ValueError, match="not an accepted submission"):
+        server.true_errors([2])
+    manual = EvaluationServer(labels, quota=None)
+    manual.submit("t", labels)
+    manual.close()
+    assert manual.closed and manual.final_leaderboard()[0].private_error == 0.0
+
+
+@pytest.mark.parametrize("variant", ["Team A", "team a", "  team   a ", "TEAM\tA", "team\u00a0a",
+                                     "ＴＥＡＭ Ａ", "te\u200bam a", "tea\u00adm a\ufe0f",
+                                     "t\u0435am \u0430", "ΤΕΑΜ Α"])
+def test_look_alike_team_names_share_one_quota(labels, variant):
+    # the old server counted each spelling as a new team
+    server = EvaluationServer(labels, quota=2, clock=FakeClock())
+    assert team_key(variant) == team_key("team a")
+    assert server.submit("team a", labels).accepted
+    assert server.submit(variant, labels).accepted
+    refused = server.submit(variant, labels)
+    assert not refused.accepted and refused.reason.startswith("quota")
+    assert {r.team for r in server.log} == {"team a"}  # shown as first registered
+    assert server.remaining(variant) == 0
+
+
+def test_team_names_must_be_str(labels):
+    # an object whose str() changes on every call was a new team each time
+    class Shifty:
+        calls = 0
+
+        def __str__(self):
+            Shifty.calls += 1
+            return f"team {Shifty.calls}"
+
+    class LyingStr(str):
+        def __str__(self):
+            return "someone else"
+
+    server = EvaluationServer(labels, quota=1, clock=FakeClock())
+    for bad in (Shifty(), 7, b"team", None):
+        with pytest.raises(TypeError, match="a team name must be a str"):
+            server.submit(bad, labels)
+    assert server.submit(LyingStr("me"), labels).team == "me"
+    assert not server.submit("ME", labels).accepted
+    for empty in ("", "   ", "\u200b\u200d"):
+        with pytest.raises(ValueError, match="empty"):
+            server.submit(empty, labels)
+    with pytest.raises(ValueError, match="at most 100"):
+        server.submit("x" * 101, labels)
+    assert len(server.log) == 2
+
+
+def test_settings_are_read_only(labels):
+    # the old server let a team write server.quota = None or server.clock = ...
+    server = EvaluationServer(labels, quota=2, clock=FakeClock(), ladder_step=0.1)
+    for name, value in [("quota", None), ("clock", lambda: 1e12), ("period", 1.0), ("k", 10),
+                        ("ladder_step", None), ("deadline", 0.0), ("closed", True),
+                        ("log", ()), ("n_images", 1), ("_hidden", 0)]:
+        with pytest.raises(AttributeError):
+            setattr(server, name, value)
+    assert (server.quota, server.k, server.period, server.ladder_step) == (2, 5, WEEK, 0.1)
+
+
+def test_returned_boards_and_logs_are_immutable_copies(labels):
+    server = EvaluationServer(labels, k=1, quota=None)
+    server.submit("a", labels)
+    board = server.leaderboard()
+    assert isinstance(board, tuple) and isinstance(server.log, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        board[0].reported_error = 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        server.log[0].accepted = False
+    with pytest.raises(TypeError):
+        server.log[0] = None
+    server.close()
+    final, audit = server.final_leaderboard(), server.audit()
+    assert isinstance(final, tuple) and isinstance(audit, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        final[0].private_error = 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        audit[0].public_error = 0.5
+    assert server.leaderboard()[0].reported_error == 0.0
+
+
+def test_caller_changing_its_labels_changes_nothing(labels):
+    mine = labels.copy()
+    server = EvaluationServer(mine, k=1, quota=None)
+    mine[:] = 0
+    assert server.submit("t", labels).reported_error == 0.0
+
+
+def test_label_recovery_under_fresh_looking_names_hits_the_quota():
+    # the reported incident: 200 hidden labels recovered with 683 submissions under fresh names;
+    # case, space, width and invisible-character variants of one name are one team now
+    labels = np.random.default_rng(6).integers(0, 10, 200)
+    variants = ["attacker", "Attacker", " attacker", "ATTACKER ", "at tacker".replace(" ", ""),
+                "ａｔｔａｃｋｅｒ", "att\u200backer", "\u0430ttacker", "attacker\u2060"]
+    server = EvaluationServer(labels, k=1, quota=2, clock=FakeClock())
+    history = adaptive_attack(server, variants, 10, rounds=683, flips=1)
+    assert len(history["reported"]) == 2
+    assert len(server.log) == 3 and server.log[-1].reason.startswith("quota")
+    # genuinely different names are different teams: a quota per name cannot see through them
+    # (what the 2015 rules were about), which the docstring says
+    fresh = EvaluationServer(labels, k=1, quota=2, clock=FakeClock())
+    history = adaptive_attack(fresh, [f"account {i}" for i in range(10)], 10, rounds=20)
+    assert len(history["reported"]) == 20

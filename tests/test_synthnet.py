@@ -50,9 +50,21 @@ def test_shapes_labels_and_sizes():
     assert data.images.std() > 20  # not blank
     for size in (32, 256):
         assert make_synthnet(num_classes=2, per_class=1, image_size=size).images.shape[-1] == size
-    for size in (31, 257):
-        with pytest.raises(ValueError, match="image_size"):
-            make_synthnet(num_classes=2, per_class=1, image_size=size)
+
+
+@pytest.mark.parametrize("size", [16, 31, 257, 64.0, True, "64"])
+def test_sizes_outside_the_range_are_refused_not_clamped(size):
+    """No silent clamp (``--size 16`` used to train at 32 px and report 16): the error names
+    the value given and the allowed range, wherever the size comes in."""
+    expected = rf"image_size={size!r}.*MIN_SIZE\.\.MAX_SIZE = 32\.\.256 px"
+    with pytest.raises(ValueError, match=expected):
+        make_synthnet(num_classes=2, per_class=1, image_size=size)
+    with pytest.raises(ValueError, match=expected):
+        render(np.zeros(1, dtype=np.int64), class_specs(2), size)
+    with pytest.raises(ValueError, match=expected):
+        synthnet.from_profile("smoke", "val", image_size=size)
+    with pytest.raises(ValueError, match=expected):
+        synthnet.plot_knob_grid(["viewpoint"], levels=(0,), image_size=size)
 
 
 def test_profiles_set_the_sizes():
@@ -97,7 +109,7 @@ def test_knobs_are_validated():
     assert small(knobs=Knobs.zero(), scale=(0.2, 0.4)).knobs.scale == (0.2, 0.4)
 
 
-def test_each_knob_changes_the_images_and_zero_knobs_centre_the_object():
+def test_each_knob_changes_the_images_and_zero_knobs_center_the_object():
     specs = class_specs(4)
     labels = np.full(6, 2, dtype=np.int64)  # a flower: its centre disc sits in the middle
     calm = render(labels, specs, 32, seed=5, knobs=Knobs.zero())
@@ -106,8 +118,8 @@ def test_each_knob_changes_the_images_and_zero_knobs_centre_the_object():
         assert not np.array_equal(turned, calm), name
     # with every factor off, images of one class differ only in background and sensor noise:
     # the object's pixels (centre) agree closely across draws
-    centre = calm[:, :, 15:17, 15:17].astype(float)
-    assert np.abs(centre - centre.mean(axis=0)).mean() < 12
+    center = calm[:, :, 15:17, 15:17].astype(float)
+    assert np.abs(center - center.mean(axis=0)).mean() < 12
     border = calm[:, :, :3, :].astype(float)
     assert np.abs(border - border.mean(axis=0)).mean() > 20  # backgrounds vary
 
@@ -116,11 +128,11 @@ def test_turning_position_up_moves_the_object_off_centre():
     specs = class_specs(4)
     labels = np.full(64, 2, dtype=np.int64)
 
-    def centre_spread(position):
+    def center_spread(position):
         imgs = render(labels, specs, 32, seed=2, knobs=Knobs.zero().replace(position=position))
         return imgs[:, :, 14:18, 14:18].astype(float).std(axis=0).mean()
 
-    assert centre_spread(1.0) > 4 * centre_spread(0.0)
+    assert center_spread(1.0) > 4 * center_spread(0.0)
 
 
 def test_plot_knob_grid_draws_one_row_per_knob():
@@ -135,6 +147,24 @@ def test_plot_knob_grid_draws_one_row_per_knob():
         synthnet.plot_knob_grid(["zoom"])
 
 
+@pytest.mark.parametrize("size,per_class,knobs", [
+    (32, 30, {}),  # 180 images: two chunks of 128, the second one short
+    (64, 3, {"clutter": 1.0, "occlusion": (0.5, 1.0), "viewpoint": 1.0}),
+    (200, 2, {"lighting": 1.0}),  # chunks of 4 images at this size
+])
+def test_the_benchmark_baseline_draws_the_same_pixels_one_image_at_a_time(size, per_class, knobs):
+    """The generation benchmark's baseline renders each image on its own (a loop over images):
+    the vectorised, chunked renderer must give exactly those pixels, image for image."""
+    from course_lib.bench.synthnet import render_one_at_a_time
+
+    data = make_synthnet("val", num_classes=6, per_class=per_class, image_size=size, seed=3,
+                         **knobs)
+    picked = np.arange(0, len(data), 2 if size > 32 else 7)
+    one_by_one = render_one_at_a_time(data.labels, data.classes, size, (3, 1), data.knobs,
+                                      picked)
+    np.testing.assert_array_equal(one_by_one, data.images[picked])
+
+
 def test_generation_benchmark_runs_quick_and_is_well_formed():
     import torch
 
@@ -143,8 +173,12 @@ def test_generation_benchmark_runs_quick_and_is_well_formed():
 
     assert "synthnet" in BENCHMARKS
     (result,) = bench.run(torch.device("cpu"), quick=True)
-    assert result.unit == "s" and not result.higher_is_better and result.baseline == 60.0
-    assert 0 < result.candidate and result.ratio == 60.0 / result.candidate
+    assert result.unit == "images/s" and result.higher_is_better
+    assert result.baseline > 0 and result.candidate > 0 and result.target_ratio is not None
+    row = result.as_dict()
+    assert row["budget_s"] == 60.0 and row["candidate_seconds"] > 0
+    assert row["budget_met"] is (row["candidate_seconds"] <= 60.0)
+    assert row["baseline_images"] == 5 + 2 + 2  # every 5th of 4 classes × (6, 2, 2) images
 
 
 @pytest.mark.slow

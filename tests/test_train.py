@@ -180,7 +180,9 @@ def test_fit_learns_and_records_history(data, tmp_path):
     np.testing.assert_allclose(saved["val_top1_error"], history["val_top1_error"])
     payload = load_checkpoint(tmp_path / "last.pt")
     assert payload["epoch"] == 2 and payload["config"]["batch_size"] == 8
-    assert payload["loader"] == {"seed": 0, "epoch": 2, "batches_done": 0, "batch_per_rank": 8}
+    # what the position counts in (32 images in batches of 8), checked by every resume
+    assert payload["data"] == {"train_images": 32, "steps_per_epoch": 4}
+    assert (payload["step_in_epoch"], payload["global_step"], payload["partial"]) == (0, 8, None)
     assert_same_weights(payload["model"], model.state_dict())
 
 
@@ -205,6 +207,47 @@ def test_fit_restores_global_determinism_flags(data):
     before = torch.are_deterministic_algorithms_enabled()
     fit(tiny_net(), data[0], None, config(epochs=1, deterministic=True))
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_progress_into_a_log_file_is_one_line_per_epoch(data, capsys):
+    # capsys's stderr is not a terminal (nor is this a notebook): no bar redrawn per batch with
+    # carriage returns, only each epoch's summary line
+    fit(tiny_net(), data[0], data[1], config(epochs=2, progress=True, log_every=1))
+    err = capsys.readouterr().err
+    assert "\r" not in err and "batch/s" not in err and "it/s" not in err
+    lines = err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"], lines
+    assert all("train loss" in line and "val top-1" in line for line in lines)
+
+
+def test_a_training_step_never_waits_for_the_device(data, monkeypatch):
+    # every way the training core (course_lib/train) can read a tensor's value on the host;
+    # between two "step" callbacks (log_every and checkpoints out of reach) it must not. (The
+    # augmentation's crop offsets are drawn on a CPU generator: reading them is no device sync.)
+    import sys
+    from pathlib import Path
+
+    import course_lib.train
+
+    core = str(Path(course_lib.train.__file__).parent)
+    calls = []
+    for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.startswith(core):
+                calls.append(f"{_name} in {Path(caller).name}:{sys._getframe(1).f_lineno}")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    counts = []
+    fit(tiny_net(), data[0], None, config(epochs=1, log_every=1000),
+        callbacks=lambda event, info: counts.append(len(calls)))
+    steps = counts[:-1]  # the "step" callbacks; the last one is the epoch's
+    assert len(steps) == 4
+    assert steps[2] == steps[0], calls[steps[0]:steps[2]]  # steps 2 and 3 of 4
+    assert calls, "the counting itself works: the epoch's end reads the sums"
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,7 +287,7 @@ def test_mid_epoch_checkpoint_resume_equals_uninterrupted(data, tmp_path, capsys
     (train, _val) = data
     cfg = config(epochs=1, deterministic=True, checkpoint_every_steps=2)
     reference = tiny_net()
-    fit(reference, train, None, cfg.replace(out_dir=str(tmp_path / "a")))
+    full = fit(reference, train, None, cfg.replace(out_dir=str(tmp_path / "a")))
     steps_seen = []
 
     def crash_at_step_three(event, info):
@@ -256,6 +299,131 @@ def test_mid_epoch_checkpoint_resume_equals_uninterrupted(data, tmp_path, capsys
     assert "epoch 1, step 2 of 4" in capsys.readouterr().err  # resumed mid-epoch
     assert_same_weights(weights(resumed), weights(reference))
     assert history["images"].tolist() == [len(train[1])]  # the epoch's sums carried over
+    exact = ["train_loss", "train_top1_error"]
+    pd.testing.assert_frame_equal(history[exact], full[exact])
+
+
+# --------------------------------------------------------------------------------------------
+# a resume that cannot continue exactly is refused (or, if asked, starts a fresh schedule)
+
+
+def stopped_mid_epoch(train, cfg: TrainConfig, out) -> None:
+    """Train until step 3 of epoch 1 (a checkpoint was written at step 2), then crash."""
+
+    def crash(event, info):
+        if event == "step" and info["step"] == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(tiny_net(), train, None, cfg.replace(out_dir=str(out), checkpoint_every_steps=2),
+            callbacks=crash)
+
+
+@pytest.mark.parametrize("new_batch", [16, 4])
+def test_resume_with_another_batch_size_is_refused(data, tmp_path, new_batch):
+    # the checkpoint's "step 2 of epoch 1" means 16 images at batch 8: at batch 16 it would skip
+    # 16 unseen images, at batch 4 it would train 8 twice
+    stopped_mid_epoch(data[0], config(), tmp_path)
+    model = tiny_net(seed=9)
+    before = weights(model)
+    with pytest.raises(CheckpointError, match=f"batch size 8 in the checkpoint, {new_batch} now"):
+        fit(model, data[0], None, config(batch_size=new_batch, out_dir=str(tmp_path),
+                                         resume="auto"))
+    assert_same_weights(weights(model), before)  # refused before touching anything
+
+
+def test_resume_with_another_number_of_training_images_is_refused(data, tmp_path):
+    images, labels = data[0]
+    fit(tiny_net(), (images, labels), None, config(epochs=1, out_dir=str(tmp_path)))
+    with pytest.raises(CheckpointError, match="training images 32 in the checkpoint, 24 now"):
+        fit(tiny_net(), (images[:24], labels[:24]), None,
+            config(out_dir=str(tmp_path), resume="auto"))
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_resume_with_another_length_of_an_annealed_schedule_is_refused(data, tmp_path, schedule):
+    # a cosine over 2 epochs stretched to 3 would not end at lr 0 as the checkpoint's run did
+    stopped_mid_epoch(data[0], config(schedule=schedule), tmp_path)
+    with pytest.raises(CheckpointError, match=r"epochs \(the length of the "
+                       + schedule + r" schedule\) 2 in the checkpoint, 3 now"):
+        fit(tiny_net(), data[0], None, config(schedule=schedule, epochs=3,
+                                              out_dir=str(tmp_path), resume="auto"))
+    fit(tiny_net(), data[0], None, config(epochs=1, out_dir=str(tmp_path / "p")))
+    with pytest.raises(CheckpointError, match="schedule 'plateau' in the checkpoint, "
+                       f"'{schedule}' now"):
+        fit(tiny_net(), data[0], None, config(schedule=schedule, out_dir=str(tmp_path / "p"),
+                                              resume="auto"))
+
+
+def test_more_epochs_of_a_plateau_schedule_continue_exactly(data, tmp_path):
+    # the plateau (and constant, step) schedules do not depend on the run's length: a run of one
+    # epoch extended to two equals a run of two
+    cfg = config(deterministic=True)
+    reference = tiny_net()
+    full = fit(reference, data[0], data[1], cfg)
+    fit(tiny_net(), data[0], data[1], cfg.replace(epochs=1, out_dir=str(tmp_path)))
+    model = tiny_net(seed=5)
+    extended = fit(model, data[0], data[1], cfg.replace(out_dir=str(tmp_path), resume="auto"))
+    assert_same_weights(weights(model), weights(reference))
+    pd.testing.assert_frame_equal(extended[["lr", "train_loss", "val_loss"]],
+                                  full[["lr", "train_loss", "val_loss"]])
+
+
+def test_a_checkpoint_that_does_not_record_its_data_is_refused(data, tmp_path):
+    fit(tiny_net(), data[0], None, config(epochs=1, out_dir=str(tmp_path)))
+    payload = load_checkpoint(tmp_path / "last.pt")
+    del payload["data"], payload["format"]  # as an older course_lib wrote it
+    save_checkpoint(payload, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="older course_lib.*resume_mismatch='weights'"):
+        fit(tiny_net(), data[0], None, config(out_dir=str(tmp_path), resume="auto"))
+
+
+def test_resume_mismatch_weights_starts_a_fresh_schedule_from_the_weights(data, tmp_path, capsys):
+    train = data[0]
+    stopped_mid_epoch(train, config(deterministic=True), tmp_path / "old")
+    cfg = config(deterministic=True, batch_size=16, schedule="cosine")
+    # what it must equal: the saved weights loaded by hand, then a fresh run
+    reference = tiny_net(seed=7)
+    reference.load_state_dict(load_checkpoint(tmp_path / "old" / "last.pt")["model"])
+    expected = fit(reference, train, None, cfg)
+    capsys.readouterr()
+
+    model = tiny_net(seed=8)
+    history = fit(model, train, None, cfg.replace(out_dir=str(tmp_path / "old"), resume="auto",
+                                                  resume_mismatch="weights"))
+    err = capsys.readouterr().err
+    assert "batch size 8 in the checkpoint, 16 now" in err
+    assert "starts a fresh schedule at epoch 1 from its weights" in err
+    assert history["epoch"].tolist() == [1, 2]
+    # a new cosine over 2 × 2 steps: epoch 1 ends at its step 1, not at the old run's step 5
+    assert history["lr"].iloc[0] == pytest.approx(0.02 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert_same_weights(weights(model), weights(reference))
+    pd.testing.assert_frame_equal(history[["lr", "train_loss"]], expected[["lr", "train_loss"]])
+
+
+def test_resume_mismatch_weights_continues_its_own_checkpoint_exactly(data, tmp_path, capsys):
+    # a restart (torchrun, --resume auto) of a fresh-schedule run must not start over again
+    train = data[0]
+    stopped_mid_epoch(train, config(deterministic=True), tmp_path / "run")
+    cfg = config(deterministic=True, batch_size=16, out_dir=str(tmp_path / "run"),
+                 resume="auto", resume_mismatch="weights")
+    uninterrupted = tiny_net()
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "last.pt").write_bytes((tmp_path / "run" / "last.pt").read_bytes())
+    fit(uninterrupted, train, None, cfg.replace(out_dir=str(tmp_path / "copy")))
+
+    def crash(event, info):
+        if event == "epoch" and info["epoch"] == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(tiny_net(), train, None, cfg, callbacks=crash)
+    capsys.readouterr()
+    model = tiny_net(seed=3)
+    history = fit(model, train, None, cfg)
+    assert "resumed from" in capsys.readouterr().err
+    assert history["epoch"].tolist() == [1, 2]
+    assert_same_weights(weights(model), weights(uninterrupted))
 
 
 # --------------------------------------------------------------------------------------------

@@ -64,10 +64,10 @@ def test_baseline_is_the_handcrafted_pipeline_on_the_same_centre_crops(capsys, t
 
 
 def test_baseline_too_big_is_refused_before_training(capsys, tmp_path, monkeypatch):
-    from course_lib.commands import train as train_command
+    from course_lib import comparison
 
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    monkeypatch.setattr(train_command, "BASELINE_MAX_IMAGES", 100)  # smoke has 8 × 24 = 192
+    monkeypatch.setattr(comparison, "BASELINE_MAX_IMAGES", 100)  # smoke has 8 × 24 = 192
     code, _, err = run_json(capsys, "--dataset", "synthnet", "--out", str(tmp_path / "run"),
                             "--baseline")
     assert code == 2 and "192 is more than 100" in err
@@ -80,7 +80,7 @@ def test_baseline_without_validation_images_is_refused(capsys, tmp_path):
     build_cache(colour_data(4), tmp_path / "c" / "train", 32, progress=False, workers=0)
     code, _, err = run_json(capsys, "--dataset", "mine", "--cache", str(tmp_path / "c"), "--size",
                             "32", "--out", str(tmp_path / "run"), "--baseline")
-    assert code == 2 and "--baseline needs validation images" in err
+    assert code == 2 and "needs validation images" in err
     assert not (tmp_path / "run").exists()
 
 
@@ -110,7 +110,7 @@ def test_train_from_a_cache_renumbers_labels_and_resumes(capsys, tmp_path, monke
     build_cache((images[::3], sparse[::3]), tmp_path / "c" / "val", 32, progress=False, workers=0)
     argv = ["--dataset", "mine", "--cache", str(tmp_path / "c"), "--size", "32", "--crop", "28",
             "--model", "scaled", "--width", "0.125", "--batch-size", "8",
-            "--out", str(tmp_path / "run")]
+            "--schedule", "constant", "--out", str(tmp_path / "run")]
     code, result, _ = run_json(capsys, *argv, "--epochs", "1", "--json")
     assert code == 0 and result["num_classes"] == 4
     state = torch.load(result["checkpoint"], weights_only=True)["model"]
@@ -120,7 +120,15 @@ def test_train_from_a_cache_renumbers_labels_and_resumes(capsys, tmp_path, monke
     code, _, err = run_json(capsys, *argv, "--epochs", "2")
     assert code == 2 and "--resume auto" in err  # never silently overwrites the checkpoint
     code, result, err = run_json(capsys, *argv, "--epochs", "2", "--resume", "auto", "--json")
-    assert code == 0 and result["epochs"] == 2 and "resumed from" in err
+    assert code == 0 and result["epochs"] == 2 and "resumed from" in err  # constant: no length
+    annealed = [a if a != "constant" else "onecycle" for a in argv]
+    annealed[annealed.index("--out") + 1] = str(tmp_path / "run2")
+    assert run_json(capsys, *annealed, "--epochs", "1", "--json")[0] == 0
+    code, _, err = run_json(capsys, *annealed, "--epochs", "2", "--resume", "auto")
+    assert code == 2 and "epochs" in err  # a one-cycle schedule would silently re-stretch
+    code, result, err = run_json(capsys, *annealed, "--epochs", "2", "--resume", "auto",
+                                 "--resume-mismatch", "weights", "--json")
+    assert code == 0 and result["epochs"] == 2 and "fresh" in (err + str(result)).lower()
 
 
 def test_train_without_a_cache_says_how_to_build_it(capsys, tmp_path):
@@ -143,3 +151,26 @@ def test_bench_quick_is_well_formed():
     assert isinstance(r, BenchResult) and r.unit == "images/s" and r.target_ratio == 2.0
     assert r.baseline > 0 and r.candidate > 0 and r.ratio == pytest.approx(r.candidate / r.baseline)
     assert "32 JPEGs" in r.notes
+
+
+def test_an_unknown_dataset_names_the_known_ones(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    code, _, err = run_json(capsys, "--dataset", "nosuchset", "--out", str(tmp_path / "run"))
+    assert code == 2
+    assert "unknown dataset 'nosuchset'" in err and "synthnet" in err and "imagewoof2-160" in err
+
+
+def test_a_synthnet_size_out_of_range_is_an_error_not_a_clamp(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    code, _, err = run_json(capsys, "--dataset", "synthnet", "--size", "16",
+                            "--out", str(tmp_path / "run"))
+    assert code == 2 and "image_size=16: SynthNet renders 32 to 256 px" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_reference_trains_once_then_finds_it(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    code, out, _ = run_json(capsys, "--reference", "--json")
+    assert code == 0 and out["state"] == "trained" and out["profile"] == "smoke"
+    code, out, _ = run_json(capsys, "--reference", "--json")
+    assert code == 0 and out["state"] == "already there"

@@ -6,14 +6,16 @@ A benchmark is a module in this package with a function
 numbers worth reporting come from a normal run.
 
 No unit test times anything: tests check that a benchmark runs and reports well-formed results;
-the ratios are read from ``python -m course_lib bench`` and written to ``benchmarks/results/``.
+the ratios are read from ``python -m course_lib bench`` and written to ``benchmarks/results/``,
+with the CPU the run saw (:func:`course_lib.bench.machine.cpu_report`) and the peak memory of
+each benchmark (:class:`course_lib.bench.memory.PeakMemory`) beside the times.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 # Module names under course_lib.bench, run in this order.
 BENCHMARKS: tuple[str, ...] = ("scoring", "loader", "synthnet", "augment", "train")
@@ -25,6 +27,8 @@ class BenchResult:
 
     ``higher_is_better`` says which way the unit points (images/s: True; seconds: False);
     :attr:`ratio` is always "times better than the baseline", so > 1 means the candidate wins.
+    ``extra``: further measured fields of this benchmark (e.g. ``floor_share``), written at the
+    top level of :meth:`as_dict` beside the standard ones.
     """
 
     name: str
@@ -36,6 +40,7 @@ class BenchResult:
     higher_is_better: bool = True
     target_ratio: float | None = None
     notes: str = ""
+    extra: dict = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -48,7 +53,13 @@ class BenchResult:
         return None if self.target_ratio is None else self.ratio >= self.target_ratio
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio, "met": self.met}
+        out = asdict(self)
+        extra = out.pop("extra")
+        out.update(ratio=self.ratio, met=self.met)
+        clash = sorted(set(extra) & set(out))
+        if clash:
+            raise ValueError(f"benchmark {self.name}: extra fields {clash} clash with standard ones")
+        return {**out, **extra}
 
 
 def best_time(fn: Callable[[], object], repeats: int = 3, sync: Callable[[], None] | None = None) -> float:

@@ -1,13 +1,17 @@
 """Download, verify and extract a dataset into the data workspace (COURSE_DATA, default data/).
 
     python -m course_lib fetch imagenette2-160          # about 99 MB
-    python -m course_lib fetch --list                   # names, sizes, licences
+    python -m course_lib fetch --list                   # names, sizes, checks, licences
     python -m course_lib fetch cifar10 --root /big/disk
 
 Each step is skipped when already done: a verified archive is not downloaded again, and a
 dataset whose folder carries the completion marker is not extracted again. A download that does
 not match its published checksum is deleted and reported. Without network, the error says which
 file to download by hand and where to put it (ROOT/downloads/FILE); then run fetch again.
+Imagewoof's archives have only fastai's check of their first MiB, so their whole-file sha256 is
+recorded at the first download (ROOT/downloads/FILE.sha256.json) and enforced from then on; the
+`checks` column of --list says which checks each dataset gets. Two fetches of the same dataset
+at once (two notebooks, or a notebook and this command) do not collide: the second waits.
 
 ILSVRC-2012 is never downloaded: `fetch ilsvrc2012` checks IMAGENET_ROOT (or --root) and
 explains what to put there.
@@ -45,20 +49,21 @@ def _human(size: int | None) -> str:
 
 
 def format_listing(datasets) -> str:
-    """One row per dataset: name, download size, images per split, present or not, licence."""
-    rows = [("name", "size", "images", "here", "licence")]
+    """One row per dataset: name, download size, images per split, present or not, the checks a
+    download gets, licence."""
+    rows = [("name", "size", "images", "here", "checks", "licence")]
     for spec in datasets.values():
         counts = ", ".join(f"{k} {v:,}" for k, v in spec.counts.items())
         rows.append((spec.name, _human(spec.size), counts, "yes" if spec.is_present() else "-",
-                     spec.licence))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
-                     + "  " + row[4] for row in rows)
+                     spec.checks_summary(), spec.licence))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True))
+                     + "  " + row[5] for row in rows)
 
 
 def run(args) -> int:
     from ..datasets import registry
-    from ..datasets.download import DownloadError
+    from ..download import DownloadError
 
     if args.list:
         print(format_listing(registry.DATASETS))

@@ -61,58 +61,15 @@ def _parse_knobs(items: list[str]) -> dict:
     return knobs
 
 
-def _synthnet_caches(args, size: int, out: Path, splits: list[str], progress: bool) -> dict:
-    from ..datasets import synthnet
-    from ..datasets.cache import build_cache
-    from ..profiles import current_profile
-
-    profile = current_profile()
-    knobs = synthnet.Knobs().replace(**_parse_knobs(args.knob))
-    caches = {}
-    for split in splits or list(synthnet.SPLITS):
-        overrides = {"image_size": min(max(size, synthnet.MIN_SIZE), synthnet.MAX_SIZE),
-                     "seed": args.seed, "knobs": knobs}
-        if args.num_classes is not None:
-            overrides["num_classes"] = args.num_classes
-        if args.per_class is not None:
-            overrides["per_class"] = args.per_class
-        data = synthnet.from_profile(profile, split, **overrides)
-        caches[split] = build_cache(
-            data, out / split, size, source=f"synthnet {split} seed={args.seed} "
-            f"knobs={knobs.as_dict()}", force=args.force, progress=progress)
-    return caches
-
-
-def _registry_caches(args, size: int, out: Path, splits: list[str] | None,
-                     progress: bool) -> dict:
-    from ..datasets import readers, registry
-    from ..datasets.cache import build_cache
-
-    spec = registry.get(args.name)
-    root = Path(args.root) if args.root else spec.fetch(progress=progress)
-    caches = {}
-    for split in splits or list(spec.splits):
-        if spec.layout == "cifar10":  # stored as arrays, labels 0..9
-            samples = readers.load_cifar10(spec.locate(root), split)
-            classes = spec.classes
-        else:  # labels in the 0-999 ImageNet index
-            samples = spec.samples(root, split)
-            classes = {index: spec.classes[k] for index, k in spec.label_map().items()}
-        caches[split] = build_cache(
-            samples, out / split, size, classes=classes,
-            source=f"{args.name} {split} from {root}", workers=args.workers, force=args.force,
-            progress=progress, allow_empty_classes=args.allow_empty_classes)
-    return caches
-
-
 def run(args) -> int:
     from ..datasets.cache import CacheError, EmptyClassError
-    from ..datasets.download import DownloadError
+    from ..download import DownloadError
     from ..datasets.images import BadImageError
     from ..paths import data_dir
-    from ..profiles import current_profile
+    from ..profiles import resolve
+    from ..recipe import prepare_caches, prepare_folder_cache
 
-    size = args.size or current_profile().image_size
+    size = args.size or resolve(None).image_size
     name = args.name.lower()
     progress = not args.json and sys.stderr.isatty()
     try:
@@ -122,20 +79,18 @@ def run(args) -> int:
             root = Path(args.root)
             out = Path(args.out) if args.out else (
                 data_dir() / "caches" / f"imagefolder-{root.resolve().name}-{size}")
-            from ..datasets.cache import build_cache
-            from ..datasets.readers import read_class_folders
-
-            samples, classes = read_class_folders(root)
-            caches = {"all": build_cache(
-                samples, out, size, classes=classes, source=f"imagefolder {root.resolve()}",
-                workers=args.workers, force=args.force, progress=progress,
+            caches = {"all": prepare_folder_cache(
+                root, size, out=out, workers=args.workers, force=args.force, progress=progress,
                 allow_empty_classes=args.allow_empty_classes)}
         else:
             out = Path(args.out) if args.out else data_dir() / "caches" / f"{name}-{size}"
             splits = [s.strip() for s in args.splits.split(",") if s.strip()] \
                 if args.splits else None
-            build = _synthnet_caches if name == "synthnet" else _registry_caches
-            caches = build(args, size, out, splits, progress)
+            caches = prepare_caches(
+                name, size, splits=splits, out=out, root=args.root, seed=args.seed,
+                knobs=_parse_knobs(args.knob), num_classes=args.num_classes,
+                per_class=args.per_class, workers=args.workers, force=args.force,
+                progress=progress, allow_empty_classes=args.allow_empty_classes)
     except (ValueError, KeyError, OSError, CacheError, EmptyClassError, BadImageError,
             DownloadError) as exc:
         print(f"error: prepare {args.name}: {exc}", file=sys.stderr)

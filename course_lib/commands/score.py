@@ -18,8 +18,11 @@ What the labels mean:
 Flat errors never depend on which classes the labels name; the hierarchical cost does.
 
 Bad input (a label out of range, a token that is not an integer, more than five labels, an
-empty line, a line count different from the ground truth, an empty file) exits with status 2
-and the file, line and problem on stderr; nothing is printed on stdout.
+empty line, a line count different from the ground truth, an empty file, a line longer than
+4,096 bytes, something other than a regular file such as a FIFO, a device or a directory) exits
+with status 2 and the file, line and problem on stderr; nothing is printed on stdout. The files
+are read in blocks, so memory holds the labels, not the text. File names are printed escaped
+(Python repr) when they hold control characters such as newlines or terminal escapes.
 """
 
 from __future__ import annotations
@@ -91,19 +94,21 @@ def compute(args) -> dict:
     if args.hierarchical:
         matrix, max_height = load_lca_matrix()
         raw = hierarchical_cost(guesses, targets, matrix, max_height=max_height)
-        normalised = hierarchical_cost(guesses, targets, matrix, normalise=True,
+        normalized = hierarchical_cost(guesses, targets, matrix, normalize=True,
                                        max_height=max_height)
         result.update(hierarchical_cost=raw.mean, hierarchical_cost_form=raw.form,
-                      hierarchical_cost_normalised=normalised.mean,
-                      hierarchical_cost_normalised_form=normalised.form,
+                      hierarchical_cost_normalized=normalized.mean,
+                      hierarchical_cost_normalized_form=normalized.form,
                       hierarchical_max_height=max_height, hierarchical_note=HIERARCHY_NOTE)
     return result
 
 
 def format_table(result: dict) -> str:
-    """The results as a small text table."""
-    lines = [f"{result['pred']} against {result['gt']}: {result['n_images']:,} images",
-             f"labels: {result['label_convention']}", ""]
+    """The results as a small text table (file names escaped by ``printable_name``)."""
+    from ..scoring import printable_name
+
+    lines = [f"{printable_name(result['pred'])} against {printable_name(result['gt'])}: "
+             f"{result['n_images']:,} images", f"labels: {result['label_convention']}", ""]
     rows = [("metric", "value", "95% CI (Wilson)")]
     for k in (1, 5):
         if f"top{k}_error" in result:
@@ -113,7 +118,7 @@ def format_table(result: dict) -> str:
     if "hierarchical_cost" in result:
         rows.append(("hierarchical cost, raw", f"{result['hierarchical_cost']:.4f}", ""))
         rows.append((f"hierarchical cost / {result['hierarchical_max_height']}",
-                     f"{result['hierarchical_cost_normalised']:.4f}", ""))
+                     f"{result['hierarchical_cost_normalized']:.4f}", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     table.insert(1, "  ".join("-" * w for w in widths))
@@ -124,9 +129,17 @@ def format_table(result: dict) -> str:
     if "hierarchical_cost" in result:
         lines.append(f"hierarchical cost, {result['hierarchical_cost_form']}")
         lines.append(f"hierarchical cost / {result['hierarchical_max_height']}, "
-                     f"{result['hierarchical_cost_normalised_form']}")
+                     f"{result['hierarchical_cost_normalized_form']}")
         lines.append(f"note: {result['hierarchical_note']}")
     return "\n".join(lines)
+
+
+def _printable(message: str) -> str:
+    """``message`` with any character that is not printable escaped (``\\n``, ``\\x1b``...):
+    a last guard for text from elsewhere (an OS error naming a file, a devkit reader)."""
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def run(args) -> int:
@@ -138,9 +151,9 @@ def run(args) -> int:
         except (ValueError, OSError) as exc:  # SubmissionError is a ValueError
             error = exc
     for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        print(f"warning: {_printable(str(w.message))}", file=sys.stderr)
     if error is not None:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_printable(str(error))}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0

@@ -29,6 +29,7 @@ replaced. ``--json`` prints the final metrics and the checkpoint path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -37,7 +38,6 @@ from pathlib import Path
 
 NAME = "train"
 HELP = "train an AlexNet with the training core (one device or many under torchrun)"
-BASELINE_MAX_IMAGES = 100_000  # HOG features take about 2 ms an image on one core
 
 
 def add_arguments(parser) -> None:
@@ -68,6 +68,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cache", default=None, help="a folder holding train/ and val/ caches")
     parser.add_argument("--out", default=None, help="checkpoint folder (default: see above)")
     parser.add_argument("--resume", default=None, help="'auto' or a checkpoint path")
+    parser.add_argument("--resume-mismatch", default="refuse", choices=("refuse", "weights"),
+                        help="when the checkpoint's batch size, data or schedule length differ "
+                             "from this run's: refuse (default), or start a fresh schedule from "
+                             "its weights (and say so)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over even if --out holds a checkpoint")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: pick_device())")
@@ -78,147 +82,104 @@ def add_arguments(parser) -> None:
                         help="also checkpoint every STEPS optimiser steps")
     parser.add_argument("--baseline", action="store_true",
                         help="also fit the pre-2012 baseline (HOG + colour + logistic regression) "
-                             f"on the same images (at most {BASELINE_MAX_IMAGES:,}) and report it")
+                             "on the same images (at most 100,000) and report it")
+    parser.add_argument("--reference", action="store_true",
+                        help="train (or find) the profile's reference model that later "
+                             "chapters load (course_lib.reference), then stop")
     parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
 
 
-def _synthnet(profile, size: int, seed: int) -> tuple:
-    from ..datasets import synthnet
+def _config(args, profile, image_size: int, out: Path, resume):
+    from ..train import TrainConfig
 
-    size = min(max(size, synthnet.MIN_SIZE), synthnet.MAX_SIZE)
-    train = synthnet.from_profile(profile, "train", image_size=size, seed=seed)
-    val = synthnet.from_profile(profile, "val", image_size=size, seed=seed)
-    return (train.images, train.labels), (val.images, val.labels), train.class_names
-
-
-def _cached(name: str, size: int, folder: Path | None) -> tuple:
-    import numpy as np
-
-    from ..datasets.cache import open_cache
-    from ..paths import data_dir
-
-    root = folder or data_dir() / "caches" / f"{name}-{size}"
-    train = open_cache(root / "train")
-    val = open_cache(root / "val") if (root / "val").exists() else None
-    labels = sorted(set(train.class_labels) | set(val.class_labels if val else []))
-    remap = np.full(max(labels) + 1, -1, dtype=np.int64)
-    remap[labels] = np.arange(len(labels))
-    names = dict(zip(train.class_labels, train.classes))
-    if val is not None:
-        names.update(zip(val.class_labels, val.classes))
-    val_arrays = None if val is None else (val.images, remap[val.labels])
-    return (train.images, remap[train.labels]), val_arrays, [names[lab] for lab in labels]
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "weight_decay": args.weight_decay, "schedule": args.schedule, "crop_size": args.crop,
+             "checkpoint_every_steps": args.checkpoint_every}
+    return TrainConfig.from_profile(
+        profile, image_size=image_size, optimizer=args.optimizer,
+        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        device=args.device, precision="fp32" if args.fp32 else "auto", compile=args.compile,
+        out_dir=str(out), resume=resume, resume_mismatch=args.resume_mismatch,
+        overwrite=args.overwrite, seed=args.seed,
+        **{k: v for k, v in given.items() if v is not None})
 
 
-def _check_baseline(train, val) -> None:
-    """Refuse ``--baseline`` before training when it could not run (so no run is wasted)."""
-    if val is None:
-        raise ValueError("--baseline needs validation images to score the baseline on")
-    if len(train[1]) > BASELINE_MAX_IMAGES:
-        raise ValueError(f"--baseline fits hand-made features on every training image: "
-                         f"{len(train[1]):,} is more than {BASELINE_MAX_IMAGES:,} (hours on a CPU)")
+def _reference(args) -> int:
+    from ..profiles import resolve
+    from ..reference import ReferenceModelError, reference_model
 
-
-def _baseline(train, val, model, config, num_classes: int) -> dict:
-    """Fit :class:`HandcraftedBaseline` on the centre crops of the training images, score it on
-    the validation images' centre crops (what ``model`` is validated on), and compare the two
-    per image: ``only_network_wrong`` / ``only_baseline_wrong`` and McNemar's exact p-value."""
-    import time
-
-    import numpy as np
-    import torch
-
-    from ..datasets.augment import center_crop
-    from ..datasets.loader import UInt8Loader
-    from ..evaluate import predict
-    from ..models.baselines import HandcraftedBaseline
-    from ..scoring.metrics import per_image_topk_error, topk_errors
-    from ..scoring.stats import mcnemar_exact
-
-    def crops(images):
-        return center_crop(torch.from_numpy(np.asarray(images)), config.crop_size).numpy()
-
-    start = time.perf_counter()
-    labels = np.asarray(val[1])
-    scores = HandcraftedBaseline().fit(crops(train[0]), np.asarray(train[1])).scores(
-        crops(val[0]), num_classes=num_classes)
-    seconds = time.perf_counter() - start
-    k = min(5, num_classes)  # as fit's top-5 error: with fewer classes every class is a guess
-    errors = topk_errors(scores, labels, ks=(1, k))
-    device = next(model.parameters()).device
-    network = predict(model, UInt8Loader(val[0], labels, config.batch_size, shuffle=False),
-                      mode="center", crop_size=config.crop_size, device=device,
-                      normalize=(config.mean, config.std))
-    test = mcnemar_exact(per_image_topk_error(network.scores, labels, 1),
-                         per_image_topk_error(scores, labels, 1))
-    return {"method": "HOG + colour histograms + logistic regression (HandcraftedBaseline)",
-            "val_top1_error": errors[1], "val_top5_error": errors[k], "seconds": seconds,
-            "only_network_wrong": test.only_a_wrong, "only_baseline_wrong": test.only_b_wrong,
-            "mcnemar_p": test.p_value}
+    try:
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+            ref = reference_model(resolve(None), max_minutes=float("inf"))
+    except (ReferenceModelError, ValueError, OSError) as exc:
+        print(f"error: train --reference: {exc}", file=sys.stderr)
+        return 2
+    state = "trained" if ref.trained_now else "already there"
+    last = ref.history.iloc[-1]
+    result = {"reference": str(ref.path), "state": state, "profile": ref.info["profile"],
+              "val_top1_error": last.get("val_top1_error"), "epochs": int(last["epoch"])}
+    print(json.dumps(result, indent=2, default=float) if args.json else
+          f"reference model {state}: {ref.path} (val top-1 error {result['val_top1_error']:.3f})")
+    return 0
 
 
 def run(args) -> int:
+    from ..comparison import check_baseline_inputs, compare_with_baseline
     from ..datasets.cache import CacheError
-    from ..device import DeviceError
-    from ..models.alexnet import alexnet
-    from ..profiles import UnknownProfileError, current_profile
-    from ..train import CheckpointError, TrainConfig, TrainingDiverged, fit
-    from ..train.config import ADAMW_DEFAULTS
+    from ..device import DeviceError, seed_everything
+    from ..profiles import UnknownProfileError, resolve
+    from ..recipe import build_model, open_splits
+    from ..train import CheckpointError, TrainingDiverged, fit
 
+    if args.reference:
+        return _reference(args)
     try:
-        profile = current_profile()
+        profile = resolve(None)
     except UnknownProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     dataset = (args.dataset or profile.dataset).lower()
     variant = args.model or profile.model_variant
     size = args.size or profile.image_size
-    crop = args.crop or (profile.crop_size if size == profile.image_size else round(size * 224 / 256))
     resume = args.resume
     if resume is None and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
         resume = "auto"  # torchrun restarted the workers: continue, don't start over
     out = Path(args.out) if args.out else Path("runs") / f"{dataset}-{variant}-{size}"
     try:
-        if dataset == "synthnet" and args.cache is None:
-            train, val, classes = _synthnet(profile, size, args.seed)
-        else:
-            train, val, classes = _cached(dataset, size, Path(args.cache) if args.cache else None)
+        data = open_splits(profile, dataset, image_size=size, seed=args.seed,
+                           splits=("train", "val"), cache_dir=args.cache)
         if args.baseline:
-            _check_baseline(train, val)
-        width = args.width if args.width is not None else (profile.width if variant == "scaled" else 1.0)
-        recipe = ADAMW_DEFAULTS if args.optimizer == "adamw" else {}
-        config = TrainConfig(
-            epochs=args.epochs or profile.epochs, batch_size=args.batch_size or profile.batch_size,
-            lr=args.lr or recipe.get("lr", profile.lr), optimizer=args.optimizer,
-            weight_decay=(args.weight_decay if args.weight_decay is not None
-                          else recipe.get("weight_decay", TrainConfig.weight_decay)),
-            schedule=args.schedule or profile.schedule, warmup_epochs=args.warmup_epochs,
-            label_smoothing=args.label_smoothing, crop_size=crop, device=args.device,
-            precision="fp32" if args.fp32 else "auto", compile=args.compile, out_dir=str(out),
-            resume=resume, overwrite=args.overwrite, seed=args.seed,
-            checkpoint_every_steps=args.checkpoint_every)
-        from ..device import seed_everything
-
+            check_baseline_inputs(data.train, data.val)
+        config = _config(args, profile, size, out, resume)
         seed_everything(args.seed)  # the initial weights
-        model = alexnet(variant, num_classes=len(classes), width=width,
-                        input_size=crop if variant == "scaled" else None)
-        history = fit(model, train, val, config)
+        model = build_model(profile, data.num_classes, variant=variant, width=args.width,
+                            image_size=size, crop=config.crop_size)
+        history = fit(model, data.train, data.val, config)
         rank0 = os.environ.get("RANK", "0") == "0"
-        baseline = (_baseline(train, val, model, config, len(classes))
-                    if args.baseline and rank0 else None)
+        baseline = None
+        if args.baseline and rank0:
+            baseline = compare_with_baseline(model, data.train, data.val, config.crop_size,
+                                             batch_size=config.batch_size,
+                                             normalize=(config.mean, config.std),
+                                             num_classes=data.num_classes)
+            baseline.pop("baseline_scores")
     except (CacheError, CheckpointError, TrainingDiverged, DeviceError, ValueError, OSError) as exc:
-        hint = ""
-        if isinstance(exc, CacheError):
-            hint = f" (build it with: python -m course_lib prepare {dataset} --size {size})"
-        print(f"error: train {dataset}: {exc}{hint}", file=sys.stderr)
+        print(f"error: train {dataset}: {exc}", file=sys.stderr)
         return 2
     if not rank0:
         return 0
+    _report(args, history, dataset, variant, model, data, size, config, baseline)
+    return 0
+
+
+def _report(args, history, dataset, variant, model, data, size, config, baseline) -> None:
     last = history.iloc[-1].to_dict()
+    classes = data.class_names
     result = {
-        "dataset": dataset, "model": variant, "width": width, "num_classes": len(classes),
-        "image_size": size, "crop_size": crop, "epochs": int(last["epoch"]),
-        "train_images": int(last["images"]), "chance_top1_error": 1 - 1 / len(classes),
+        "dataset": dataset, "model": variant, "width": model.config.width,
+        "num_classes": len(classes), "image_size": size, "crop_size": config.crop_size,
+        "epochs": int(last["epoch"]), "train_images": int(last["images"]),
+        "chance_top1_error": 1 - 1 / len(classes),
         **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in last.items()
            if k not in ("epoch",)},
         "total_seconds": float(history["seconds"].sum()),
@@ -229,16 +190,15 @@ def run(args) -> int:
         result["baseline"] = baseline
     if args.json:
         print(json.dumps(result, indent=2, default=float))
-    else:
-        val_text = "" if result["val_top1_error"] is None else (
-            f"val top-1 error {result['val_top1_error']:.3f} (chance "
-            f"{result['chance_top1_error']:.3f}), top-5 {result['val_top5_error']:.3f}; ")
-        print(f"{dataset} / {variant}: {val_text}{result['images_per_s']:.0f} img/s; "
-              f"checkpoint {result['checkpoint']}")
-        if baseline is not None:
-            print(f"pre-2012 baseline ({baseline['method']}): val top-1 error "
-                  f"{baseline['val_top1_error']:.3f}, top-5 {baseline['val_top5_error']:.3f}; "
-                  f"only the network wrong on {baseline['only_network_wrong']} images, only the "
-                  f"baseline on {baseline['only_baseline_wrong']} (McNemar p = "
-                  f"{baseline['mcnemar_p']:.2g})")
-    return 0
+        return
+    val_text = "" if result["val_top1_error"] is None else (
+        f"val top-1 error {result['val_top1_error']:.3f} (chance "
+        f"{result['chance_top1_error']:.3f}), top-5 {result['val_top5_error']:.3f}; ")
+    print(f"{dataset} / {variant}: {val_text}{result['images_per_s']:.0f} img/s; "
+          f"checkpoint {result['checkpoint']}")
+    if baseline is not None:
+        print(f"pre-2012 baseline ({baseline['method']}): val top-1 error "
+              f"{baseline['val_top1_error']:.3f}, top-5 {baseline['val_top5_error']:.3f}; "
+              f"only the network wrong on {baseline['only_network_wrong']} images, only the "
+              f"baseline on {baseline['only_baseline_wrong']} (McNemar p = "
+              f"{baseline['mcnemar_p']:.2g})")

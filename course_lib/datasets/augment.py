@@ -45,6 +45,12 @@ PAPER_CROP_SIZE = 224
 PAPER_PCA_SIGMA = 0.1
 
 
+def default_crop_size(image_side: int) -> int:
+    """The crop side the paper's ratio gives for stored images of side ``image_side``:
+    ``round(image_side × 224 / 256)`` (at least 1). The one place this rule lives."""
+    return max(1, round(int(image_side) * PAPER_CROP_SIZE / PAPER_IMAGE_SIZE))
+
+
 def paper_augmentation_factor(image_size: int = PAPER_IMAGE_SIZE, crop_size: int = PAPER_CROP_SIZE,
                               count_last_offset: bool = False) -> int:
     """How many distinct crop-and-flip images one training image gives.

@@ -50,7 +50,7 @@ import numpy as np
 from ..paths import COMPLETE_MARKER
 from .images import BadImageError, decode_file, resize_center_crop
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: EXIF orientation applied when decoding
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
 MANIFEST_FILE = "manifest.json"
@@ -382,44 +382,9 @@ def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None
         else:
             _copy_arrays(inputs, all_path, size, progress)
             ok, skipped, converted = np.ones(len(inputs), bool), [], []
-
-        kept_labels = inputs.labels[ok]
-        counts = {names[lab]: int((kept_labels == lab).sum()) for lab in names}
-        empty = [lab for lab in names if counts[names[lab]] == 0]
-        if empty and not allow_empty_classes:
-            reasons = {names[lab]: [f"{s['file']}: {s['reason']}" for s, lab_s in
-                                    zip(skipped, inputs.labels[~ok].tolist()) if lab_s == lab]
-                       for lab in empty}
-            raise EmptyClassError(reasons, out_dir)
-        if empty:
-            warnings.warn(f"cache {out_dir}: every image of class(es) "
-                          f"{[names[lab] for lab in empty]} was skipped; they are missing from "
-                          f"the cache (see {SKIPPED_FILE})", UserWarning, stacklevel=2)
-
-        if ok.all():
-            os.replace(all_path, tmp / IMAGES_FILE)
-        else:
-            _compact(all_path, tmp / IMAGES_FILE, ok)
-            all_path.unlink()
-        np.save(tmp / LABELS_FILE, kept_labels)
-        _write_json(tmp / SKIPPED_FILE, skipped)
-        _write_json(tmp / CONVERTED_FILE, converted)
-        manifest = {
-            "version": CACHE_VERSION,
-            "source": inputs.source,
-            "size": size,
-            "n_inputs": len(inputs),
-            "n_images": int(ok.sum()),
-            "n_skipped": len(skipped),
-            "n_converted": len(converted),
-            "counts": counts,
-            "label_names": {str(k): v for k, v in names.items()},
-            "empty_classes": [names[lab] for lab in empty],
-            "inputs_checksum": checksum,
-            "settings": settings,
-        }
-        _write_json(tmp / MANIFEST_FILE, manifest)
-        (tmp / COMPLETE_MARKER).write_text("complete\n", encoding="utf-8")
+        empty = _empty_classes(inputs.labels, ok, skipped, names, out_dir, allow_empty_classes)
+        _write_cache_files(tmp, all_path, inputs, ok, skipped, converted, names, empty,
+                           {"size": size, "checksum": checksum, "settings": settings})
         _replace_dir(tmp, out_dir)
     finally:
         if tmp.exists():
@@ -427,6 +392,56 @@ def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None
     cache = open_cache(out_dir)
     cache.rebuilt = True
     return cache
+
+
+def _empty_classes(labels: np.ndarray, ok: np.ndarray, skipped: list[dict],
+                   names: dict[int, str], out_dir: Path, allow: bool) -> list[int]:
+    """Labels none of whose images survived decoding: an :class:`EmptyClassError` listing
+    every skipped file of those classes with its reason, or (``allow``) a warning."""
+    kept = labels[ok]
+    empty = [lab for lab in names if not (kept == lab).any()]
+    if empty and not allow:
+        bad_labels = labels[~ok].tolist()
+        reasons = {names[lab]: [f"{s['file']}: {s['reason']}" for s, lab_s in
+                                zip(skipped, bad_labels) if lab_s == lab] for lab in empty}
+        raise EmptyClassError(reasons, out_dir)
+    if empty:
+        warnings.warn(f"cache {out_dir}: every image of class(es) "
+                      f"{[names[lab] for lab in empty]} was skipped; they are missing from "
+                      f"the cache (see {SKIPPED_FILE})", UserWarning, stacklevel=3)
+    return empty
+
+
+def _write_cache_files(tmp: Path, all_path: Path, inputs: _Inputs, ok: np.ndarray,
+                       skipped: list[dict], converted: list[dict], names: dict[int, str],
+                       empty: list[int], record: dict) -> None:
+    """Write the finished cache into ``tmp``: images (only the kept ones), labels, the logs,
+    the manifest and, last, the completion marker."""
+    kept_labels = inputs.labels[ok]
+    if ok.all():
+        os.replace(all_path, tmp / IMAGES_FILE)
+    else:
+        _compact(all_path, tmp / IMAGES_FILE, ok)
+        all_path.unlink()
+    np.save(tmp / LABELS_FILE, kept_labels)
+    _write_json(tmp / SKIPPED_FILE, skipped)
+    _write_json(tmp / CONVERTED_FILE, converted)
+    manifest = {
+        "version": CACHE_VERSION,
+        "source": inputs.source,
+        "size": record["size"],
+        "n_inputs": len(inputs),
+        "n_images": int(ok.sum()),
+        "n_skipped": len(skipped),
+        "n_converted": len(converted),
+        "counts": {names[lab]: int((kept_labels == lab).sum()) for lab in names},
+        "label_names": {str(k): v for k, v in names.items()},
+        "empty_classes": [names[lab] for lab in empty],
+        "inputs_checksum": record["checksum"],
+        "settings": record["settings"],
+    }
+    _write_json(tmp / MANIFEST_FILE, manifest)
+    (tmp / COMPLETE_MARKER).write_text("complete\n", encoding="utf-8")
 
 
 def _write_json(path: Path, data) -> None:

@@ -5,6 +5,8 @@ PNG named ``.JPEG``). The rules, applied by :func:`decode_file`:
 
 * **kept, converted to RGB**: CMYK, greyscale (``L``, ``I;16``...), palette (``P``), RGBA/LA
   (alpha dropped), and any format PIL knows whatever the file is called (a PNG named ``.JPEG``);
+* **kept, turned upright**: a photo whose EXIF orientation tag (phones write it instead of
+  rotating the pixels) says it is rotated or mirrored is stored as a person sees it;
 * **skipped, with a reason** (:class:`BadImageError`): zero-byte files, files that are not images
   (a text file named ``.jpg``), truncated or corrupt data, unreadable paths (a directory called
   ``x.jpg``, a broken link, no permission), and images whose shorter side is below ``min_size``
@@ -25,7 +27,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff",
                     ".webp")
@@ -70,7 +72,9 @@ def open_rgb(path, draft_size: int | None = None) -> tuple[Image.Image, str]:
                 if draft_size and fmt == "JPEG" and mode in ("RGB", "L"):
                     img.draft(mode, (draft_size, draft_size))
                 img.load()
-                rgb = img.convert("RGB") if img.mode != "RGB" else img.copy()
+                orientation = _orientation(img)
+                upright = ImageOps.exif_transpose(img) if orientation > 1 else img
+                rgb = upright.convert("RGB") if upright.mode != "RGB" else upright.copy()
     except BadImageError:
         raise
     except UnidentifiedImageError:
@@ -92,7 +96,25 @@ def open_rgb(path, draft_size: int | None = None) -> tuple[Image.Image, str]:
         notes.append(f"{fmt} file named {path.suffix}")
     if mode != "RGB":
         notes.append(f"converted from {mode}")
+    if orientation > 1:
+        notes.append(f"turned upright (EXIF orientation {orientation}: {_ORIENTATIONS[orientation]})")
     return rgb, "; ".join(notes)
+
+
+# EXIF tag 274: how the stored pixels must be turned to look as the photographer saw them
+EXIF_ORIENTATION = 0x0112
+_ORIENTATIONS = {2: "mirrored", 3: "rotated 180°", 4: "flipped upside down",
+                 5: "mirrored and rotated 90° anticlockwise", 6: "rotated 90° clockwise",
+                 7: "mirrored and rotated 90° clockwise", 8: "rotated 90° anticlockwise"}
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1–8; 1 = upright, also for no tag or a nonsense value)."""
+    try:
+        value = int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except (TypeError, ValueError, OSError, SyntaxError):
+        return 1
+    return value if value in _ORIENTATIONS else 1
 
 
 def _format_for_suffix(suffix: str) -> str | None:

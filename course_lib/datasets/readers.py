@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -69,25 +70,43 @@ def read_wnid_folders(split_dir: Path, wnid_to_label: Mapping[str, int]) -> Samp
     return samples
 
 
-def read_class_folders(root: Path) -> tuple[Samples, list[str]]:
+def read_class_folders(root: Path, allow_empty_classes: bool = False) -> tuple[Samples, list[str]]:
     """Any ``root/<class>/<image>`` tree → ``(samples, classes)``.
 
     Classes are the sorted sub-folder names and labels their positions. Files at any depth under
     a class folder count when their name has an image extension; entries that cannot be read
     are listed too, so the cache build skips and counts them with a reason.
+
+    A class folder holding no image file is an error naming it (a class with no examples
+    cannot be learned, and dropping it silently changes what the labels mean).
+    ``allow_empty_classes=True`` leaves such folders out with a warning that names them and
+    says how many classes remain.
     """
     root = Path(root)
     if not root.is_dir():
         raise LayoutError(f"{root}: not a folder")
-    classes = [folder.name for folder in _subfolders(root)]
-    if not classes:
+    folders = [folder.name for folder in _subfolders(root)]
+    if not folders:
         raise LayoutError(f"{root}: no class sub-folders (expected {root}/<class>/<image>)")
+    found = {name: [path for path in sorted((root / name).rglob("*")) if is_image_file(path.name)]
+             for name in folders}
+    empty = [name for name in folders if not found[name]]
+    classes = [name for name in folders if found[name]]
+    if not classes:
+        raise LayoutError(f"{root}: no image files under its class folders")
+    if empty:
+        listed = ", ".join(str(root / name) for name in empty[:10])
+        more = f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+        if not allow_empty_classes:
+            raise LayoutError(
+                f"{len(empty)} class folder(s) hold no image file: {listed}{more}. Add images, "
+                f"remove the folder(s), or allow empty classes to leave them out "
+                f"({len(classes)} of {len(folders)} classes would remain)")
+        warnings.warn(f"left out {len(empty)} empty class folder(s): {listed}{more}; "
+                      f"{len(classes)} of {len(folders)} classes remain", stacklevel=2)
     samples: Samples = []
     for label, name in enumerate(classes):
-        samples.extend((path, label) for path in sorted((root / name).rglob("*"))
-                       if is_image_file(path.name))
-    if not samples:
-        raise LayoutError(f"{root}: no image files under its class folders")
+        samples.extend((path, label) for path in found[name])
     return samples, classes
 
 

@@ -23,20 +23,26 @@ downloaded: it is read from ``IMAGENET_ROOT`` (see :data:`ILSVRC_HELP`).
 Which checksum is enforced: the strongest *primary* one (sha256 > whole-file md5 > fastai's md5 of
 the first MiB), else the strongest third-party one; values marked UNVERIFIED in DATASETS.md are
 recorded but never enforced; the size is always checked. Imagewoof's only primary check is
-fastai's (size, md5 of the first MiB); a corruption after the first MiB is still caught when the
-gzip stream's CRC is checked during extraction.
+fastai's (size, md5 of the first MiB), so its whole-file sha256 is recorded at the first download
+(``downloads/<archive>.sha256.json``, compared with the third-party value with a warning on
+mismatch) and every later download must match it (:mod:`course_lib.datasets.download`; the gzip
+CRC checked during extraction also catches a corruption after the first MiB);
+:meth:`DatasetSpec.checks_summary` says which checks a dataset gets (``fetch --list``).
+
+How a dataset folder is recognised and read depends on its ``layout``, a key of
+:data:`LAYOUTS` (one :class:`Layout` per kind of folder).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..paths import COMPLETE_MARKER, data_dir
 from . import readers
-from .download import DownloadError, DownloadUnavailableError, download_file, extract_archive
+from .download import DownloadError, extract_archive, fetch_archive, target_lock
 
 PRIMARY, THIRD_PARTY, UNVERIFIED = "primary", "3rd-party", "UNVERIFIED"
 _KIND_STRENGTH = {"sha256": 0, "md5": 1, "md5_first_mib": 2}
@@ -71,7 +77,7 @@ class DatasetSpec:
 
     name: str
     title: str
-    layout: str  # "wnid-folders" | "numbered-folders" | "tiny-imagenet" | "cifar10" | "ilsvrc2012"
+    layout: str  # a key of LAYOUTS: "wnid-folders", "numbered-folders", "tiny-imagenet", ...
     urls: tuple[str, ...]
     filename: str
     size: int | None
@@ -84,6 +90,15 @@ class DatasetSpec:
     notes: str = ""
     size_source: str = ""
 
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"dataset {self.name!r}: unknown layout {self.layout!r}; "
+                             f"known: {', '.join(LAYOUTS)}")
+
+    @property
+    def _layout(self) -> Layout:
+        return LAYOUTS[self.layout]
+
     # ---------------------------------------------------------------- classes and labels
 
     @property
@@ -91,13 +106,13 @@ class DatasetSpec:
         """The class wnids in label order of ``contiguous=True`` (sorted = ImageNet-index order);
         CIFAR-10's ten class names."""
         if self.wnids:
-            return list(self.wnids) if self.layout == "cifar10" else sorted(self.wnids)
+            return list(self.wnids) if self._layout.own_labels else sorted(self.wnids)
         return list(_wnid_to_index())
 
     def label_map(self) -> dict[int, int]:
         """ImageNet index (0-999) → contiguous label (0..K-1, position in :attr:`classes`)."""
-        if self.layout == "cifar10":
-            raise ValueError("CIFAR-10 labels are already 0..9 and are not ImageNet classes")
+        if self._layout.own_labels:
+            raise ValueError(self._layout.own_labels)
         index = _wnid_to_index()
         return {index[w]: k for k, w in enumerate(self.classes)}
 
@@ -118,6 +133,39 @@ class DatasetSpec:
             checks[chosen.kind] = chosen.value
         return checks
 
+    @property
+    def records_sha256(self) -> bool:
+        """Whether the enforced check covers only the first MiB, so the whole file's sha256 is
+        recorded at the first download and enforced from then on."""
+        chosen = self.enforced_checksum()
+        return chosen is not None and chosen.kind == "md5_first_mib"
+
+    def third_party_sha256(self) -> Checksum | None:
+        """A sha256 that is known but not enforced (3rd-party or UNVERIFIED), or None."""
+        return next((c for c in self.checksums if c.kind == "sha256" and c.trust != PRIMARY), None)
+
+    def checks_summary(self) -> str:
+        """Which checks a download gets, in a few words (the ``checks`` column of ``fetch --list``)."""
+        if self._layout.local_root is not None:
+            return "- (not downloaded)"
+        chosen = self.enforced_checksum()
+        parts = ["size"] if self.size is not None else []
+        if chosen is not None:
+            label = "md5(first MiB)" if chosen.kind == "md5_first_mib" else chosen.kind
+            parts.append(label if chosen.trust == PRIMARY else f"{label} ({chosen.trust})")
+        summary = " + ".join(parts) or "none"
+        if self.records_sha256:
+            summary += " + recorded sha256"
+            third = self.third_party_sha256()
+            if third is not None:
+                summary += f" (third-party value: {third.value[:12]}…, {third.trust})"
+        return summary
+
+    def sha256_record_path(self, root: Path | None = None) -> Path:
+        """``root/downloads/<filename>.sha256.json``: the sha256 recorded at the first download."""
+        archive = self.archive_path(root)
+        return archive.with_name(archive.name + ".sha256.json")
+
     # ---------------------------------------------------------------- where it lives
 
     def dataset_dir(self, root: Path | None = None) -> Path:
@@ -130,9 +178,9 @@ class DatasetSpec:
 
     def is_present(self, root: Path | None = None) -> bool:
         """Whether :meth:`fetch` has completed (the completion marker is there)."""
-        if self.layout == "ilsvrc2012":
+        if self._layout.local_root is not None:
             try:
-                _ilsvrc_root(root)
+                self._layout.local_root(root)
             except DatasetNotReadyError:
                 return False
             return True
@@ -145,26 +193,21 @@ class DatasetSpec:
 
         The archive is deleted after a successful extraction unless ``keep_archive``. Raises
         :class:`download.DownloadError` (or its ``DownloadUnavailableError``, with what to download
-        by hand and where to put it).
+        by hand and where to put it). Download and extraction run under a lock on the dataset
+        folder: a second notebook or process fetching the same dataset waits, then finds it done.
         """
-        if self.layout == "ilsvrc2012":
-            return _ilsvrc_root(root)
+        if self._layout.local_root is not None:
+            return self._layout.local_root(root)
         target = self.dataset_dir(root)
         if (target / COMPLETE_MARKER).is_file():
             return target
-        archive = self.archive_path(root)
-        errors = []
-        for url in self.urls:
-            try:
-                download_file(url, archive, progress=progress, **self.download_checks())
-                break
-            except DownloadUnavailableError as exc:  # try the next mirror
-                errors.append(str(exc))
-        else:
-            raise DownloadUnavailableError("\n\n".join(errors))
-        extract_archive(archive, target, progress=progress)
-        if not keep_archive:
-            archive.unlink()
+        with target_lock(target, what=f"fetching {self.name}"):
+            if (target / COMPLETE_MARKER).is_file():  # done by whoever held the lock before us
+                return target
+            archive = fetch_archive(self, root, progress=progress)
+            extract_archive(archive, target, progress=progress)
+            if not keep_archive:
+                archive.unlink()
         return target
 
     def locate(self, root: Path | None = None) -> Path:
@@ -174,8 +217,8 @@ class DatasetSpec:
         unpacked top folder itself (a copy extracted by hand). A folder under ``root/<name>``
         without the completion marker is refused: its extraction did not finish.
         """
-        if self.layout == "ilsvrc2012":
-            return _ilsvrc_root(root)
+        if self._layout.local_root is not None:
+            return self._layout.local_root(root)
         base = data_dir() if root is None else Path(root)
         # Workspace, then dataset folder (root/<name>), then a top folder unpacked by hand.
         candidates = list(dict.fromkeys([base / self.name / self.top_dir, base / self.top_dir, base]))
@@ -194,15 +237,7 @@ class DatasetSpec:
             + (f" --root {base}" if root is not None else "") + "`.")
 
     def _looks_like(self, folder: Path) -> bool:
-        if not folder.is_dir():
-            return False
-        if self.layout == "tiny-imagenet":
-            return (folder / "wnids.txt").is_file()
-        if self.layout == "cifar10":
-            return (folder / "batches.meta").is_file() or (folder / "test_batch").is_file()
-        if self.layout == "numbered-folders":  # the top folder holds 0/ … 999/ itself
-            return (folder / "0").is_dir() or (folder / "999").is_dir()
-        return any((folder / split).is_dir() for split in self.splits)
+        return folder.is_dir() and self._layout.looks_like(folder, self)
 
     # ---------------------------------------------------------------- reading
 
@@ -214,22 +249,13 @@ class DatasetSpec:
         ``root``: see :meth:`locate`. Raises :class:`DatasetNotReadyError` when the data is not
         there, ``ValueError`` for an unknown split, :class:`readers.LayoutError` for a bad layout.
         """
-        if self.layout == "cifar10":
-            raise ValueError("CIFAR-10 is stored as arrays, not image files: use "
-                             "course_lib.datasets.readers.load_cifar10(spec.locate(root), split)")
+        layout = self._layout
+        if layout.read is None:
+            raise ValueError(layout.not_image_files)
         if split not in self.splits:
             raise ValueError(f"{self.name} has splits {list(self.splits)}, not {split!r}")
         folder = self.locate(root)
-        index = _wnid_to_index()
-        if self.layout == "numbered-folders":
-            samples = readers.read_numbered_folders(folder)  # the only split, "test"
-        elif self.layout == "tiny-imagenet":
-            _check_tiny_wnids(folder, self.wnids)
-            samples = readers.read_tiny_imagenet(folder, split, index)
-        elif self.layout == "ilsvrc2012":
-            samples = _ilsvrc_samples(folder, split, index)
-        else:
-            samples = readers.read_wnid_folders(folder / split, {w: index[w] for w in self.classes})
+        samples = layout.read(folder, self, split, _wnid_to_index())
         if contiguous:
             mapping = self.label_map()
             samples = [(path, mapping[label]) for path, label in samples]
@@ -310,6 +336,65 @@ def _ilsvrc_samples(root: Path, split: str, index: Mapping[str, int]) -> list[tu
 
     return readers.read_flat_val(split_dir, devkit / GROUND_TRUTH,
                                  lambda ids: devkit_ids_to_indices(ids, devkit))
+
+
+# --------------------------------------------------------------------------------- layouts
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one kind of dataset folder is recognised and read (the values of :data:`LAYOUTS`).
+
+    ``looks_like(folder, spec)``: whether ``folder`` (an existing folder) is the one holding the
+    splits. ``read(folder, spec, split, index)``: ``[(image path, 0-999 label), ...]`` with
+    ``index`` the wnid → ImageNet index table; None when the data are not image files, and then
+    ``not_image_files`` says what to use instead. ``own_labels``: empty when labels are ImageNet
+    indices, else why they are not (classes then keep the spec's order). ``local_root(root)``:
+    for a dataset that is never downloaded, the folder it is read from (None otherwise).
+    """
+
+    looks_like: Callable[[Path, DatasetSpec], bool]
+    read: Callable[[Path, DatasetSpec, str, Mapping[str, int]], list[tuple[Path, int]]] | None
+    own_labels: str = ""
+    not_image_files: str = ""
+    local_root: Callable[[Path | None], Path] | None = None
+
+
+def _has_a_split_folder(folder: Path, spec: DatasetSpec) -> bool:
+    return any((folder / split).is_dir() for split in spec.splits)
+
+
+def _read_wnid_folders(folder: Path, spec: DatasetSpec, split: str, index) -> list[tuple[Path, int]]:
+    return readers.read_wnid_folders(folder / split, {w: index[w] for w in spec.classes})
+
+
+def _read_tiny_imagenet(folder: Path, spec: DatasetSpec, split: str, index) -> list[tuple[Path, int]]:
+    _check_tiny_wnids(folder, spec.wnids)
+    return readers.read_tiny_imagenet(folder, split, index)
+
+
+LAYOUTS: dict[str, Layout] = {
+    # <top>/<split>/<wnid>/*.JPEG (Imagenette, Imagewoof)
+    "wnid-folders": Layout(_has_a_split_folder, _read_wnid_folders),
+    # ImageNetV2: the top folder holds 0/ … 999/ itself, the class index; the only split, "test"
+    "numbered-folders": Layout(
+        lambda folder, spec: (folder / "0").is_dir() or (folder / "999").is_dir(),
+        lambda folder, spec, split, index: readers.read_numbered_folders(folder)),
+    # wnids.txt, train/<wnid>/images/, val/ labelled by val_annotations.txt
+    "tiny-imagenet": Layout(lambda folder, spec: (folder / "wnids.txt").is_file(),
+                            _read_tiny_imagenet),
+    # pickled arrays with labels 0..9
+    "cifar10": Layout(
+        lambda folder, spec: (folder / "batches.meta").is_file() or (folder / "test_batch").is_file(),
+        None,
+        own_labels="CIFAR-10 labels are already 0..9 and are not ImageNet classes",
+        not_image_files=("CIFAR-10 is stored as arrays, not image files: use "
+                         "course_lib.datasets.readers.load_cifar10(spec.locate(root), split)")),
+    # the learner's own copy under IMAGENET_ROOT, never downloaded
+    "ilsvrc2012": Layout(_has_a_split_folder,
+                         lambda folder, spec, split, index: _ilsvrc_samples(folder, split, index),
+                         local_root=_ilsvrc_root),
+}
 
 
 # ----------------------------------------------------------------------------------- the table
@@ -488,5 +573,5 @@ def fetch(name: str, root: Path | None = None, **options) -> Path:
     return get(name).fetch(root, **options)
 
 
-__all__ = ["DATASETS", "Checksum", "DatasetNotReadyError", "DatasetSpec", "DownloadError",
-           "UnknownDatasetError", "fetch", "get"]
+__all__ = ["DATASETS", "LAYOUTS", "Checksum", "DatasetNotReadyError", "DatasetSpec",
+           "DownloadError", "Layout", "UnknownDatasetError", "fetch", "get"]

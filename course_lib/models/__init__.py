@@ -1,11 +1,40 @@
 """Every network the course trains or inspects: AlexNet (paper, torchvision, scaled), the
 per-layer summary and the pre-2012 baseline.
 
-``alexnet.alexnet(variant, ...)`` builds the networks, ``lrn`` holds local response
-normalisation with both readings of α, ``summary.summarize(model, input_size)`` does per-layer
-accounting, ``pretrained.load_pretrained(model)`` loads torchvision's ImageNet weights, and
-``baselines.HandcraftedBaseline`` is the HOG + colour-histogram + linear-classifier pipeline.
+    from course_lib.models import alexnet, summarize
+    net = alexnet("paper")                 # a function, as in torchvision
+    summarize(net, 224)                    # per-layer shapes, parameters and MACs
 
-``models`` never imports ``datasets`` at module level; only ``load_pretrained`` reaches for the
-verified downloader (``datasets.download.download_file``) when it is called.
+=========================  ======================================================================
+name                       what it is (module)
+=========================  ======================================================================
+``alexnet(variant, ...)``  builds the networks (:mod:`.alexnet`)
+``AlexNet``                the network class (:mod:`.alexnet`)
+``LocalResponseNorm``      LRN with both readings of α (:mod:`.lrn`)
+``summarize``              per-layer accounting (:mod:`.summary`)
+``load_pretrained``        torchvision's ImageNet weights, verified (:mod:`.pretrained`)
+``HandcraftedBaseline``    HOG + colour histograms + a linear classifier (:mod:`.baselines`)
+=========================  ======================================================================
+
+``models`` never imports ``datasets``; ``load_pretrained`` uses the neutral verified downloader.
+The baseline (scikit-learn, scikit-image) and the pretrained loader are imported on first use.
 """
+
+from .alexnet import AlexNet, alexnet
+from .lrn import LocalResponseNorm
+from .summary import summarize
+
+__all__ = ["AlexNet", "HandcraftedBaseline", "LocalResponseNorm", "alexnet", "load_pretrained",
+           "summarize"]
+
+
+def __getattr__(name: str):
+    if name == "load_pretrained":
+        from .pretrained import load_pretrained
+
+        return load_pretrained
+    if name == "HandcraftedBaseline":
+        from .baselines import HandcraftedBaseline
+
+        return HandcraftedBaseline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

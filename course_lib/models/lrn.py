@@ -21,7 +21,9 @@ in the paper; at the first and last maps the sum runs over the maps that exist (
 
 The forward pass computes the window sums as a 1×1 convolution of ``a²`` with a 0/1 band
 matrix, which gives the same numbers as ``torch.nn.functional.local_response_norm`` (to float
-rounding) about 2.5× faster on a CPU, forward and backward.
+rounding) about 2.5× faster on a CPU, forward and backward. It does so in float32 whatever the
+input's dtype or autocast (fp16 would overflow in the sum of squares; the output has the input's
+dtype).
 """
 
 from __future__ import annotations
@@ -68,11 +70,18 @@ class LocalResponseNorm(nn.LocalResponseNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"LocalResponseNorm expects (N, C, H, W), got shape {tuple(x.shape)}")
-        channels = torch.arange(x.shape[1], device=x.device)
-        band = (channels[:, None] - channels[None, :]).abs() <= self.size // 2
-        window_sums = F.conv2d(x * x, band.to(x.dtype)[:, :, None, None])
-        denominator = window_sums.mul(self.alpha / self.size).add_(self.k).pow_(self.beta)
-        return x / denominator
+        # fp16 holds at most 65504: a sum of n squares overflows there once the window's RMS
+        # passes sqrt(65504 / n) (114 for n = 5), making the output 0. So the squares, sums and
+        # denominator are computed in float32 (float64 stays float64), with autocast off so that
+        # it cannot turn the convolution back into fp16, and the result is cast back.
+        compute = torch.promote_types(x.dtype, torch.float32)
+        with torch.autocast(x.device.type, enabled=False):
+            a = x.to(compute)
+            channels = torch.arange(x.shape[1], device=x.device)
+            band = (channels[:, None] - channels[None, :]).abs() <= self.size // 2
+            window_sums = F.conv2d(a * a, band.to(compute)[:, :, None, None])
+            denominator = window_sums.mul(self.alpha / self.size).add_(self.k).pow_(self.beta)
+            return (a / denominator).to(x.dtype)
 
     def extra_repr(self) -> str:
         return (

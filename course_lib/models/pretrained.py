@@ -104,7 +104,7 @@ def load_pretrained(
     ``model`` must be ``alexnet("torchvision")`` (any other variant or a changed width, towers
     or LRN raises :class:`PretrainedWeightsError` saying why, before anything is downloaded).
     The file ``url`` is fetched once into :func:`weights_dir` (``root``) by
-    :func:`course_lib.datasets.download.download_file`, verified against ``sha256`` and
+    :func:`course_lib.download.download_file`, verified against ``sha256`` and
     ``size`` (a mismatch raises its ``DownloadError`` and leaves nothing cached), read with
     ``torch.load(..., weights_only=True)`` and loaded with ``strict=True``.
 
@@ -126,7 +126,7 @@ def load_pretrained(
         reference = alexnet("torchvision", num_classes=1000, init="torchvision")
     expected = {k: v.shape for k, v in reference.state_dict().items()}
 
-    from ..datasets.download import download_file  # models otherwise never import datasets
+    from ..download import download_file  # the neutral downloader: models never import datasets
 
     name = Path(urlparse(url).path).name or "weights.pth"
     path = download_file(url, weights_dir(root) / name, sha256=sha256, size=size, progress=progress)

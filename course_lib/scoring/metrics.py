@@ -196,26 +196,26 @@ def confusion_matrix(predictions, targets, num_classes: int | None = None) -> np
 # --- hierarchical cost ---------------------------------------------------------------------
 
 RAW_FORM = "raw: height of LCA(guess, truth), leaves height 0 (ILSVRC 2010 devkit eval_hie.m)"
-NORMALISED_FORM = "normalised: LCA height / maximum possible height (ILSVRC 2011 page)"
+NORMALIZED_FORM = "normalized: LCA height / maximum possible height (ILSVRC 2011 page)"
 
 
 @dataclass(frozen=True)
 class HierarchicalCost:
     """The hierarchical cost of a set of guesses; ``float(cost)`` gives :attr:`mean`.
 
-    ``per_image``: ``(N,)`` float, the min over guesses of the (normalised) LCA height.
+    ``per_image``: ``(N,)`` float, the min over guesses of the (normalized) LCA height.
     """
 
     mean: float
     per_image: np.ndarray
-    normalised: bool
+    normalized: bool
     max_height: float
     k: int
 
     @property
     def form(self) -> str:
         """Which definition this is, for printing next to the number."""
-        return NORMALISED_FORM if self.normalised else RAW_FORM
+        return NORMALIZED_FORM if self.normalized else RAW_FORM
 
     def __float__(self) -> float:
         return self.mean
@@ -240,8 +240,9 @@ def _lca_matrix_and_height(hierarchy_or_matrix, max_height) -> tuple[np.ndarray,
     return matrix, float(height)
 
 
-def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalise: bool = False,
-                      max_height: float | None = None, k: int = MAX_GUESSES) -> HierarchicalCost:
+def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalize: bool = False,
+                      max_height: float | None = None, k: int = MAX_GUESSES, *,
+                      normalise: bool | None = None) -> HierarchicalCost:
     """ILSVRC 2010–2011 hierarchical cost: per image, min over the first ``k`` guesses of the
     height of the lowest common ancestor of guess and truth; 0 when a guess is correct.
 
@@ -250,12 +251,19 @@ def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalise: bool
     heights with a zero diagonal. ``max_height`` (the height of the root) defaults to the
     hierarchy's ``max_height``, or for a bare matrix to its largest entry; pass the root height
     if no pair of leaves meets at the root.
-    ``normalise=False``: the raw heights, as the 2010 devkit's ``eval_hie.m`` (its demo baseline
-    scores 6.7695 with 5 guesses); ``normalise=True``: divided by ``max_height``, as the 2011
+    ``normalize=False``: the raw heights, as the 2010 devkit's ``eval_hie.m`` (its demo baseline
+    scores 6.7695 with 5 guesses); ``normalize=True``: divided by ``max_height``, as the 2011
     page defines it (FACTS.md §2.3). An image with no guess at all costs ``max_height`` (1.0
-    normalised), like a maximally wrong guess. The result's :attr:`~HierarchicalCost.form`
-    says which form it is.
+    normalized), like a maximally wrong guess. The result's :attr:`~HierarchicalCost.form`
+    says which form it is. ``normalise=`` is a deprecated spelling of ``normalize=``.
     """
+    if normalise is not None:
+        if normalize:
+            raise TypeError("hierarchical_cost: give normalize= only (normalise= is its "
+                            "deprecated spelling)")
+        warnings.warn("hierarchical_cost(normalise=...) is deprecated; use normalize=",
+                      DeprecationWarning, stacklevel=2)
+        normalize = normalise
     matrix, height = _lca_matrix_and_height(hierarchy_or_matrix, max_height)
     c = matrix.shape[0]
     guesses = top_guesses(predictions, k)
@@ -272,9 +280,9 @@ def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalise: bool
     costs = matrix[np.where(valid, guesses, 0), targets[:, None]].astype(float)
     costs[~valid] = height
     per_image = costs.min(axis=1)
-    if normalise:
+    if normalize:
         per_image = per_image / height
-    return HierarchicalCost(float(per_image.mean()), per_image, normalise, height, k)
+    return HierarchicalCost(float(per_image.mean()), per_image, bool(normalize), height, k)
 
 
 def lca_matrix_in_order(hierarchy, order) -> np.ndarray:

@@ -4,7 +4,7 @@ ILSVRC kept the test labels secret and let each team submit at most **two times 
 2015 a team used at least 30 accounts to submit at least 200 times, including more than 40
 submissions in 5 days, and its results were ruled "not directly comparable" (FACTS.md §6.4).
 Every extra look at the test score lets a team tune to the test set. :class:`EvaluationServer`
-lets notebook 10 replay this: it enforces a quota per team per period (with an injectable clock,
+lets a notebook replay this: it enforces a quota per team per period (with an injectable clock,
 so a simulation can fast-forward weeks), logs every submission, accepted or refused, and reports
 the score on a public part of the test set while keeping the rest private, so overfitting to
 the public score shows in the private one. With ``ladder_step`` it reports scores the way the
@@ -12,15 +12,31 @@ Ladder mechanism does (Blum & Hardt, "The Ladder: a reliable leaderboard for mac
 competitions", ICML 2015): a team's public score changes only when a submission beats its best
 by more than the step, and is then rounded to a multiple of the step.
 
-A quota is per team name; it cannot see that several accounts are one team.
+What a team learns is what a real server would tell it, and nothing more:
+:meth:`EvaluationServer.submit` returns a frozen :class:`SubmissionResult` (accepted or not, why,
+the reported score and the submissions left); :meth:`~EvaluationServer.leaderboard` gives each
+team's best reported score. The true public and private errors stay inside until the challenge
+closes (:meth:`~EvaluationServer.close`, or the clock reaching ``deadline``); then
+:meth:`~EvaluationServer.final_leaderboard`, :meth:`~EvaluationServer.audit` and
+:meth:`~EvaluationServer.true_errors` reveal them. Everything returned is an immutable copy.
+Server and learner share one Python process, so this is the shape of a real boundary, not a
+boundary: the point is that the public API teaches what a team can and cannot see.
+
+A quota is per team name. Names are compared after :func:`team_key` (Unicode NFKC, invisible
+characters removed, spaces collapsed, case folded, common Cyrillic and Greek look-alikes of Latin
+letters mapped to them), so ``"Team A"``, ``"team  a"``, ``"ＴＥＡＭ Ａ"`` and ``"Team\\u200bA"``
+are one team. It cannot see that genuinely different names are one team: that is what the 2015
+rules were about.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from numbers import Integral
 from os import PathLike
 
 import numpy as np
@@ -31,14 +47,98 @@ from .submission import SubmissionError, read_submission
 WEEK = 7 * 24 * 3600.0
 """Seconds in a week: ILSVRC's quota period (two submissions a week, FACTS.md §6.4)."""
 
+MAX_TEAM_NAME = 100
+"""Longest team name accepted, in characters (after :func:`team_key`'s clean-up)."""
 
-@dataclass(frozen=True)
+
+class ChallengeOpenError(RuntimeError):
+    """Private scores were asked for while the challenge is still open."""
+
+
+# --- team names ----------------------------------------------------------------------------
+
+# Default-ignorable characters that are not in category Cf (format) but render as nothing:
+# combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and Unicode
+# variation selectors.
+_INVISIBLE = frozenset([0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
+                        *range(0x180B, 0x1810), *range(0xFE00, 0xFE10),
+                        *range(0xE0100, 0xE01F0)])
+
+# Cyrillic and Greek letters that look like Latin ones (a hand-picked subset of Unicode's
+# confusables.txt; the full table is not in the standard library), mapped before case folding
+# so that each keeps the shape of its own case.
+_LOOK_ALIKES = str.maketrans(
+    "АВЕКМНОРСТХУЅІЈԚԜҮаеорсухѕіјԁԛԝһүΑΒΕΖΗΙΚΜΝΟΡΤΥΧονı",
+    "ABEKMHOPCTXYSIJQWYaeopcyxsijdqwhyABEZHIKMNOPTYXovi")
+
+
+def _clean_team_name(name) -> str:
+    """``name`` in NFKC, invisible characters removed, runs of spaces collapsed, stripped."""
+    if not isinstance(name, str):
+        raise TypeError(f"a team name must be a str, got {type(name).__name__}")
+    name = unicodedata.normalize("NFKC", str.__str__(name))  # a str subclass cannot lie
+    kept = []
+    for ch in name:
+        if ch.isspace():
+            kept.append(" ")
+        elif unicodedata.category(ch) not in ("Cf", "Cc") and ord(ch) not in _INVISIBLE:
+            kept.append(ch)
+    clean = " ".join("".join(kept).split())
+    if not clean:
+        raise ValueError(f"team name {name!r} is empty once spaces and invisible characters "
+                         "are removed")
+    if len(clean) > MAX_TEAM_NAME:
+        raise ValueError(f"team name of {len(clean)} characters; at most {MAX_TEAM_NAME}")
+    return clean
+
+
+def team_key(name: str) -> str:
+    """The form under which the server compares team names: two names with the same key are
+    one team (one quota, one leaderboard row).
+
+    NFKC (full-width letters, ligatures and compatibility spaces become plain ones), format and
+    control characters and other invisible ones (zero-width spaces and joiners, soft hyphens,
+    variation selectors) removed, runs of white space collapsed to one space and stripped,
+    common Cyrillic/Greek look-alikes mapped to Latin letters, then case folded and NFKC again.
+    Raises ``TypeError`` for a non-str and ``ValueError`` for a name that is empty after this
+    or longer than :data:`MAX_TEAM_NAME` characters.
+    """
+    return _key_of_clean(_clean_team_name(name))
+
+
+def _key_of_clean(clean: str) -> str:
+    return unicodedata.normalize("NFKC", clean.translate(_LOOK_ALIKES).casefold())
+
+
+# --- what the server returns ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    """What the server tells the team about one submission, and all it tells.
+
+    ``number``: 1-based position in the log; ``team``: the team's name as first registered;
+    ``time``: the server's clock; ``reason``: why it was refused (``""`` when accepted);
+    ``reported_error``: the public score under the server's rule (the top-k error on the public
+    part, or its Ladder score), None when refused; ``remaining``: submissions the team may still
+    make in the current window (``inf`` without a quota, 0 once the challenge is closed).
+    """
+
+    number: int
+    team: str
+    time: float
+    accepted: bool
+    reason: str
+    reported_error: float | None
+    remaining: float
+
+
+@dataclass(frozen=True, slots=True)
 class SubmissionRecord:
-    """One line of the server's log.
+    """The server's own log line, revealed by :meth:`EvaluationServer.audit` after the close.
 
     ``reported_error``: what the team was told (None when refused); ``public_error`` and
-    ``private_error``: the true top-k error on the public and private parts, kept server-side
-    (``private_error`` is None without a private part).
+    ``private_error``: the true top-k error on the public and private parts (``private_error``
+    is None without a private part, both None when refused).
     """
 
     number: int
@@ -51,24 +151,56 @@ class SubmissionRecord:
     private_error: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LeaderboardRow:
+    """A team on the public leaderboard: its best reported error and how often it submitted."""
+
+    team: str
+    reported_error: float
+    submissions: int
+    refused: int
+
+
+@dataclass(frozen=True, slots=True)
+class FinalRow:
+    """A team on the final leaderboard: the submission it chose by the public score (its best),
+    with its public and private errors (``private_error`` is the whole test set's error when
+    there is no private part); ``submission`` is its log number."""
+
+    team: str
+    public_error: float
+    private_error: float
+    submission: int
+
+
 class EvaluationServer:
     """Scores submissions against hidden labels, with a quota, a log and a public/private split.
 
-    ``test_labels``: ``(N,)`` int class indices, kept hidden. ``k``: the top-k error reported
-    (5 as in ILSVRC). ``quota`` submissions per team within any window of ``period`` seconds
-    (a sliding window; ``quota=None``: unlimited). ``clock()`` returns the time in seconds
-    (default ``time.time``; tests pass a fake). ``public_fraction``: the share of test images,
-    drawn at random with ``seed``, whose error is reported; the rest is private. ``ladder_step``:
-    report Ladder scores with this step (in error units, e.g. 0.01) instead of raw errors.
-    Files are read with :func:`course_lib.scoring.read_submission` and ``num_classes``,
-    ``zero_based``, ``devkit_dir``.
+    ``test_labels``: ``(N,)`` int class indices, kept hidden (copied). ``k``: the top-k error
+    reported (5 as in ILSVRC). ``quota`` submissions per team within any window of ``period``
+    seconds (a sliding window; ``quota=None``: unlimited). ``clock()`` returns the time in
+    seconds (default ``time.time``; a simulation passes a fake one and moves it forward; if it
+    goes backwards the server keeps its latest time). ``deadline``: the clock time at which the
+    challenge closes (None: only :meth:`close` closes it). ``public_fraction``: the share of
+    test images, drawn at random with ``seed``, whose error is reported; the rest is private.
+    ``ladder_step``: report Ladder scores with this step (in error units, e.g. 0.01) instead of
+    raw errors. Files are read with :func:`course_lib.scoring.read_submission` and
+    ``num_classes``, ``zero_based``, ``devkit_dir``.
+
+    The settings are read-only properties, and no attribute can be added (``__slots__``); the
+    labels, the split and the true errors are not exposed until the challenge is closed.
     """
+
+    __slots__ = ("_labels", "_public", "_private", "_k", "_quota", "_period", "_clock",
+                 "_deadline", "_ladder_step", "_read_options", "_records", "_results", "_names",
+                 "_accepted", "_ladder", "_time", "_closed")
 
     def __init__(self, test_labels, *, k: int = MAX_GUESSES, quota: int | None = 2,
                  period: float = WEEK, clock: Callable[[], float] = time.time,
-                 public_fraction: float = 1.0, seed: int = 0, ladder_step: float | None = None,
-                 num_classes: int = 1000, zero_based: bool = False, devkit_dir=None):
-        labels = np.asarray(test_labels)
+                 deadline: float | None = None, public_fraction: float = 1.0, seed: int = 0,
+                 ladder_step: float | None = None, num_classes: int = 1000,
+                 zero_based: bool = False, devkit_dir=None):
+        labels = np.array(test_labels)  # a copy: the caller's array may change later
         if labels.ndim != 1 or len(labels) == 0 or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"test_labels must be a non-empty (N,) integer array, got "
                              f"{labels.dtype} {labels.shape}")
@@ -79,50 +211,97 @@ class EvaluationServer:
                              f"test_labels[{i}] = {labels[i]}")
         if not 0 < public_fraction <= 1:
             raise ValueError(f"public_fraction must be in (0, 1], got {public_fraction}")
-        if quota is not None and quota < 1:
-            raise ValueError(f"quota must be at least 1 (or None), got {quota}")
+        if quota is not None and (isinstance(quota, bool) or not isinstance(quota, Integral)
+                                  or quota < 1):
+            raise ValueError(f"quota must be an int of at least 1 (or None), got {quota!r}")
         if period <= 0 or (ladder_step is not None and ladder_step <= 0):
             raise ValueError(f"period and ladder_step must be positive, got period={period}, "
                              f"ladder_step={ladder_step}")
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
+        if deadline is not None and not math.isfinite(deadline):
+            raise ValueError(f"deadline must be a finite clock time or None, got {deadline}")
         self._labels = labels.astype(np.int64)
+        self._labels.flags.writeable = False
         n_public = max(1, round(public_fraction * len(labels)))
         order = np.random.default_rng(seed).permutation(len(labels))
         self._public = np.sort(order[:n_public])
         self._private = np.sort(order[n_public:])
-        self.k, self.quota, self.period, self.clock = k, quota, float(period), clock
-        self.ladder_step = ladder_step
+        self._k, self._period = int(k), float(period)
+        self._quota = None if quota is None else int(quota)
+        self._clock, self._deadline, self._ladder_step = clock, deadline, ladder_step
         self._read_options = dict(num_classes=num_classes, zero_based=zero_based,
                                   devkit_dir=devkit_dir)
-        self._log: list[SubmissionRecord] = []
-        self._ladder: dict[str, float] = {}
+        self._records: list[SubmissionRecord] = []
+        self._results: list[SubmissionResult] = []
+        self._names: dict[str, str] = {}  # team key -> name as first registered
+        self._accepted: dict[str, list[float]] = {}  # team key -> times of accepted submissions
+        self._ladder: dict[str, float] = {}  # team key -> Ladder score
+        self._time = -math.inf
+        self._closed = False
+
+    # --- read-only settings -------------------------------------------------------------------
+
+    n_images = property(lambda self: len(self._labels), doc="Number of test images.")
+    n_public = property(lambda self: len(self._public), doc="Images in the public part.")
+    k = property(lambda self: self._k, doc="The top-k error reported.")
+    quota = property(lambda self: self._quota, doc="Submissions per team per period (None: "
+                     "unlimited).")
+    period = property(lambda self: self._period, doc="The quota window in seconds.")
+    ladder_step = property(lambda self: self._ladder_step, doc="The Ladder step, or None.")
+    deadline = property(lambda self: self._deadline, doc="Clock time of the close, or None.")
 
     @property
-    def n_images(self) -> int:
-        return len(self._labels)
+    def closed(self) -> bool:
+        """True once :meth:`close` was called or the clock reached ``deadline`` (for good)."""
+        self._now()
+        return self._closed
 
     @property
-    def n_public(self) -> int:
-        return len(self._public)
+    def log(self) -> tuple[SubmissionResult, ...]:
+        """Every answer the server gave, accepted or refused, in order (no hidden errors)."""
+        return tuple(self._results)
 
-    @property
-    def log(self) -> tuple[SubmissionRecord, ...]:
-        """Every submission so far, accepted or refused, in order."""
-        return tuple(self._log)
+    def _now(self) -> float:
+        now = self._clock()
+        if isinstance(now, bool) or not isinstance(now, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(now):
+            raise ValueError(f"clock() must return finite seconds, got {now!r}")
+        self._time = max(self._time, float(now))
+        if self._deadline is not None and self._time >= self._deadline:
+            self._closed = True
+        return self._time
 
-    def _recent(self, team: str, now: float) -> list[SubmissionRecord]:
-        return [r for r in self._log
-                if r.team == team and r.accepted and r.time > now - self.period]
+    def close(self) -> None:
+        """End the challenge: no more submissions; the private scores can be revealed."""
+        self._closed = True
+
+    def _require_closed(self, what: str) -> None:
+        if not self.closed:
+            when = "" if self._deadline is None else f" or at the deadline ({self._deadline:g} s)"
+            raise ChallengeOpenError(f"{what} is revealed only when the challenge has closed "
+                                     f"(call close(){when}); while it is open a team sees only "
+                                     "its reported score")
+
+    # --- quota ----------------------------------------------------------------------------------
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        """Times of the team's accepted submissions inside the window ending at ``now``."""
+        return [t for t in self._accepted.get(key, ()) if t > now - self._period]
+
+    def _remaining(self, key: str, now: float) -> float:
+        if self._closed:
+            return 0
+        if self._quota is None:
+            return math.inf
+        return max(0, self._quota - len(self._recent(key, now)))
 
     def remaining(self, team: str) -> float:
-        """Submissions ``team`` may still make in the current window (``inf`` without quota)."""
-        if self.quota is None:
-            return math.inf
-        return max(0, self.quota - len(self._recent(str(team), self.clock())))
+        """Submissions ``team`` may still make in the current window (``inf`` without quota,
+        0 once closed). ``team``: a str, compared by :func:`team_key`."""
+        return self._remaining(team_key(team), self._now())
 
-    def _refuse(self, team: str, now: float, reason: str) -> SubmissionRecord:
-        record = SubmissionRecord(len(self._log) + 1, team, now, False, reason)
-        self._log.append(record)
-        return record
+    # --- submitting -----------------------------------------------------------------------------
 
     def _guesses(self, submission) -> np.ndarray:
         if isinstance(submission, (str, PathLike)):
@@ -132,7 +311,7 @@ class EvaluationServer:
         width = _num_classes(submission)
         if width is not None and width != num_classes:
             raise ValueError(f"scores for {width} classes; this test set has {num_classes}")
-        guesses = top_guesses(submission, self.k)
+        guesses = top_guesses(submission, self._k)
         if len(guesses) != self.n_images:
             raise ValueError(f"{len(guesses)} rows; the test set has {self.n_images} images")
         if guesses.max(initial=-1) >= num_classes:
@@ -141,50 +320,69 @@ class EvaluationServer:
                              "number of classes")
         return guesses
 
-    def _reported(self, team: str, public_error: float) -> float:
-        if self.ladder_step is None:
+    def _reported(self, key: str, public_error: float) -> float:
+        if self._ladder_step is None:
             return public_error
-        best = self._ladder.get(team, math.inf)
-        if public_error < best - self.ladder_step:
-            best = round(round(public_error / self.ladder_step) * self.ladder_step, 12)
-            self._ladder[team] = best
+        best = self._ladder.get(key, math.inf)
+        if public_error < best - self._ladder_step:
+            best = round(round(public_error / self._ladder_step) * self._ladder_step, 12)
+            self._ladder[key] = best
         return best
 
-    def submit(self, team: str, submission) -> SubmissionRecord:
-        """Score ``submission`` for ``team`` and log it; returns the log record.
+    def _log(self, key: str, now: float, record: SubmissionRecord) -> SubmissionResult:
+        self._records.append(record)
+        result = SubmissionResult(record.number, record.team, now, record.accepted,
+                                  record.reason, record.reported_error,
+                                  self._remaining(key, now))
+        self._results.append(result)
+        return result
 
+    def submit(self, team: str, submission) -> SubmissionResult:
+        """Score ``submission`` for ``team`` and log it; returns what the team is told.
+
+        ``team``: a str (``TypeError`` otherwise), compared by :func:`team_key`.
         ``submission``: a file path (devkit layout) or predictions as for
         :func:`course_lib.scoring.topk_error` (``(N, C)`` scores, ``(N, G)`` guesses or ``(N,)``
-        labels). Refused, and logged with the reason, when the team's quota is used up (the
-        submission is not even read) or the submission is invalid (not counted in the quota).
+        labels). Refused, and logged with the reason, when the challenge is closed or the team's
+        quota is used up (the submission is not even read), or when the submission is invalid
+        (not counted in the quota).
         """
-        team, now = str(team), self.clock()
-        if self.quota is not None:
-            recent = self._recent(team, now)
-            if len(recent) >= self.quota:
-                wait = recent[0].time + self.period - now
-                return self._refuse(team, now, f"quota: {self.quota} submissions per "
-                                               f"{self.period / 86400:.3g} days already used; "
-                                               f"next allowed in {wait:g} s")
+        clean = _clean_team_name(team)
+        key = _key_of_clean(clean)
+        name = self._names.setdefault(key, clean)
+        now = self._now()
+        number = len(self._records) + 1
+
+        def refuse(reason: str) -> SubmissionResult:
+            return self._log(key, now, SubmissionRecord(number, name, now, False, reason))
+
+        if self._closed:
+            return refuse("closed: the challenge is over, no more submissions")
+        if self._quota is not None:
+            recent = self._recent(key, now)
+            if len(recent) >= self._quota:
+                wait = recent[0] + self._period - now
+                return refuse(f"quota: {self._quota} submissions per "
+                              f"{self._period / 86400:.3g} days already used; "
+                              f"next allowed in {wait:g} s")
         try:
             guesses = self._guesses(submission)
-            errors = per_image_topk_error(guesses, self._labels, self.k)
+            errors = per_image_topk_error(guesses, self._labels, self._k)
         except (SubmissionError, ValueError) as exc:
-            return self._refuse(team, now, f"invalid submission: {exc}")
+            return refuse(f"invalid submission: {exc}")
         public = float(errors[self._public].mean())
         private = float(errors[self._private].mean()) if len(self._private) else None
-        record = SubmissionRecord(len(self._log) + 1, team, now, True, "",
-                                  self._reported(team, public), public, private)
-        self._log.append(record)
-        return record
+        self._accepted.setdefault(key, []).append(now)
+        return self._log(key, now, SubmissionRecord(number, name, now, True, "",
+                                                    self._reported(key, public), public, private))
 
-    def leaderboard(self) -> list[dict]:
-        """Public leaderboard: each team's best reported error, best first.
+    # --- leaderboards -----------------------------------------------------------------------------
 
-        Rows: ``team``, ``reported_error``, ``submissions`` (accepted), ``refused``.
-        """
+    def leaderboard(self) -> tuple[LeaderboardRow, ...]:
+        """Public leaderboard: each team's best reported error, best first (ties: first to
+        submit first). Teams without an accepted submission are left out."""
         rows: dict[str, dict] = {}
-        for r in self._log:
+        for r in self._results:
             row = rows.setdefault(r.team, dict(team=r.team, reported_error=math.inf,
                                                submissions=0, refused=0))
             if r.accepted:
@@ -192,58 +390,95 @@ class EvaluationServer:
                 row["reported_error"] = min(row["reported_error"], r.reported_error)
             else:
                 row["refused"] += 1
-        return sorted((r for r in rows.values() if r["submissions"]),
-                      key=lambda r: r["reported_error"])
+        board = sorted((r for r in rows.values() if r["submissions"]),
+                       key=lambda r: r["reported_error"])
+        return tuple(LeaderboardRow(**row) for row in board)
 
-    def final_leaderboard(self) -> list[dict]:
+    def final_leaderboard(self) -> tuple[FinalRow, ...]:
         """End of the challenge: for each team, its submission with the best public error is
         scored on the private part (on the whole test set if there is none), best first.
 
-        Rows: ``team``, ``public_error``, ``private_error``, ``submission`` (log number).
+        Raises :class:`ChallengeOpenError` while the challenge is open.
         """
+        self._require_closed("the final leaderboard")
         best: dict[str, SubmissionRecord] = {}
-        for r in self._log:
+        for r in self._records:
             if r.accepted and (r.team not in best or r.public_error < best[r.team].public_error):
                 best[r.team] = r
-        rows = [dict(team=t, public_error=r.public_error,
-                     private_error=r.public_error if r.private_error is None else r.private_error,
-                     submission=r.number) for t, r in best.items()]
-        return sorted(rows, key=lambda row: row["private_error"])
+        rows = [FinalRow(team, r.public_error,
+                         r.public_error if r.private_error is None else r.private_error, r.number)
+                for team, r in best.items()]
+        return tuple(sorted(rows, key=lambda row: row.private_error))
+
+    def audit(self) -> tuple[SubmissionRecord, ...]:
+        """The server's own log with the true public and private errors of every submission.
+
+        Raises :class:`ChallengeOpenError` while the challenge is open.
+        """
+        self._require_closed("the audit log")
+        return tuple(self._records)
+
+    def true_errors(self, numbers: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(public (R,), private (R,))`` true errors of the accepted submissions with these log
+        ``numbers`` (private: NaN without a private part). Raises :class:`ChallengeOpenError`
+        while the challenge is open and ``ValueError`` for a number that is not an accepted
+        submission."""
+        self._require_closed("a submission's true error")
+        public, private = [], []
+        for number in numbers:
+            number = int(number)
+            if not 1 <= number <= len(self._records) or not self._records[number - 1].accepted:
+                raise ValueError(f"submission {number} is not an accepted submission of this "
+                                 f"server (log numbers 1..{len(self._records)})")
+            r = self._records[number - 1]
+            public.append(r.public_error)
+            private.append(math.nan if r.private_error is None else r.private_error)
+        return np.array(public, dtype=float), np.array(private, dtype=float)
 
     def log_frame(self):
-        """The log as a pandas DataFrame, one row per submission."""
+        """The public log (:attr:`log`) as a pandas DataFrame, one row per submission."""
         import pandas as pd
 
-        return pd.DataFrame([asdict(r) for r in self._log])
+        columns = list(SubmissionResult.__dataclass_fields__)
+        return pd.DataFrame([asdict(r) for r in self._results], columns=columns)
 
 
-def adaptive_attack(server: EvaluationServer, team: str, num_classes: int, rounds: int,
-                    flips: int = 10, seed: int = 0, start=None) -> dict[str, np.ndarray]:
+def adaptive_attack(server: EvaluationServer, team: str | Sequence[str], num_classes: int,
+                    rounds: int, flips: int = 10, seed: int = 0,
+                    start=None) -> dict[str, np.ndarray]:
     """Hill-climb the public score with random label flips, keeping a change only when the
     reported score improves: overfitting the test set by resubmitting.
 
+    ``team``: a team name, or a sequence of names used in turn, one per submission (several
+    accounts, as in 2015; names that :func:`team_key` makes equal share one quota).
     Starts from ``start`` (``(N,)`` labels; default: random labels), and each round changes
     ``flips`` random images to random labels and submits one guess per image. Stops early at
-    the first refused submission (e.g. the quota). Returns ``(R,)`` arrays over the ``R``
-    accepted rounds, describing the submission kept after each: ``reported`` (what the
-    attacker saw), ``public`` and ``private`` (true errors, from the server's side).
+    the first refused submission (e.g. the quota). Uses only what a team sees. Returns ``(R,)``
+    arrays over the ``R`` accepted rounds, describing the submission kept after each:
+    ``reported`` (the score the attacker saw) and ``submission`` (its log number). Once the
+    challenge is closed, ``server.true_errors(result["submission"])`` gives its true public and
+    private errors.
     """
+    names = [team] if isinstance(team, str) else list(team)
+    if not names:
+        raise ValueError("adaptive_attack: no team name given")
     rng = np.random.default_rng(seed)
     n = server.n_images
     current = rng.integers(0, num_classes, n) if start is None else np.array(start, dtype=np.int64)
-    history: dict[str, list[float]] = {"reported": [], "public": [], "private": []}
+    reported: list[float] = []
+    kept: list[int] = []
     best = None
-    for _ in range(rounds):
+    for i in range(rounds):
         candidate = current.copy()
         if best is not None:  # the first round submits the starting point itself
             where = rng.choice(n, size=min(flips, n), replace=False)
             candidate[where] = rng.integers(0, num_classes, len(where))
-        record = server.submit(team, candidate)
-        if not record.accepted:
+        result = server.submit(names[i % len(names)], candidate)
+        if not result.accepted:
             break
-        if best is None or record.reported_error < best.reported_error:
-            best, current = record, candidate
-        history["reported"].append(best.reported_error)
-        history["public"].append(best.public_error)
-        history["private"].append(math.nan if best.private_error is None else best.private_error)
-    return {key: np.array(values) for key, values in history.items()}
+        if best is None or result.reported_error < best.reported_error:
+            best, current = result, candidate
+        reported.append(best.reported_error)
+        kept.append(best.number)
+    return {"reported": np.array(reported, dtype=float),
+            "submission": np.array(kept, dtype=np.int64)}

@@ -47,9 +47,9 @@ def wilson_interval(errors: float, n: int, confidence: float = 0.95) -> tuple[fl
     z = _z(confidence)
     p = errors / n
     denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
+    center = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, center - half), min(1.0, center + half)
 
 
 def _per_image(values, name: str) -> np.ndarray:

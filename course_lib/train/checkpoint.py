@@ -2,9 +2,11 @@
 
 A checkpoint is one file (``torch.save`` of a dict of plain values and tensors) holding the
 model, optimiser, schedule and grad-scaler states, where the run stands (epoch, step within the
-epoch, global step, the epoch's partial sums, the loader's position: its order depends only on
-the seed and the epoch, so that is all it needs), every random state (Python, NumPy, torch CPU
-and CUDA, the augmentation generator; one set per rank), the config and the history so far.
+epoch, global step; the loader's order depends only on the seed and the epoch, so that is all it
+needs), what those counts are counted in (``data``: training images and batches per epoch; with
+the config's batch size and schedule, a resume must match them or is refused), the epoch's
+partial sums over all ranks, every random state (Python, NumPy, torch CPU and CUDA, the
+augmentation generator; one set per rank, and the number of ranks), the config and the history.
 
 * **Atomic**: written to a temporary file in the same folder, flushed to disk, then moved over
   the old one with ``os.replace``; a crash mid-write leaves the previous checkpoint intact.

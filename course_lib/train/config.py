@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD, default_crop_size
+
 OPTIMIZERS = ("sgd", "adamw")
 # AdamW's usual starting point (ImageNet recipes since Loshchilov & Hutter 2019): a tenth of
 # SGD's learning rate scale and a hundred times the paper's weight decay
@@ -19,6 +21,7 @@ ADAMW_DEFAULTS = {"lr": 1e-3, "weight_decay": 0.05}
 SCHEDULES = ("plateau", "cosine", "onecycle", "step", "constant")
 AUGMENTS = ("crop_flip", "resized_crop", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+RESUME_MISMATCH = ("refuse", "weights")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ class TrainConfig:
 
     Safety: ``out_dir`` (where ``last.pt`` and ``history.csv`` go; None: no checkpoints);
     ``checkpoint_every_steps`` (also mid-epoch); ``resume`` (None, "auto" or a checkpoint path);
+    ``resume_mismatch`` (when the checkpoint's batch size, number of training images or schedule
+    length differ from this config's, so it cannot be continued exactly: "refuse" raises
+    ``CheckpointError``; "weights" starts a fresh schedule at epoch 1 from its weights, and says
+    so; a checkpoint that fits is always continued exactly);
     ``overwrite`` (allow a fresh run to replace an existing checkpoint); ``seed``;
     ``deterministic``; ``explode_factor`` (stop when a batch's loss exceeds this × ln C).
 
@@ -75,8 +82,8 @@ class TrainConfig:
     crop_size: int | None = None
     augment: str = "crop_flip"
     pca_colour: float = 0.0
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     data_on_device: str | bool = "auto"
     val_batch_size: int | None = None
     device: str | None = None
@@ -87,6 +94,7 @@ class TrainConfig:
     out_dir: str | None = None
     checkpoint_every_steps: int | None = None
     resume: str | None = None
+    resume_mismatch: str = "refuse"
     overwrite: bool = False
     seed: int = 0
     deterministic: bool = False
@@ -115,6 +123,8 @@ class TrainConfig:
             bad("augment", f"use one of {AUGMENTS}")
         if self.precision not in PRECISIONS:
             bad("precision", f"use one of {PRECISIONS}")
+        if self.resume_mismatch not in RESUME_MISMATCH:
+            bad("resume_mismatch", f"use one of {RESUME_MISMATCH}")
         if not 0 <= self.label_smoothing < 1:
             bad("label_smoothing", "must be in [0, 1)")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -137,6 +147,32 @@ class TrainConfig:
     def as_dict(self) -> dict:
         """Plain values only (tuples become lists), safe for ``torch.load(weights_only=True)``."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_profile(cls, profile=None, *, image_size: int | None = None,
+                     **overrides) -> TrainConfig:
+        """The training settings a profile asks for; ``overrides`` (any field) win.
+
+        ``profile``: a :class:`~course_lib.profiles.Profile`, its name, or None
+        (:func:`course_lib.profiles.resolve`). From the profile: ``epochs``, ``batch_size``,
+        ``lr``, ``schedule`` and ``crop_size`` (the profile's at its own image size; for other
+        stored sizes ``image_size``, the paper's 224/256 ratio). Everything else is the paper's
+        recipe (the class defaults). ``optimizer="adamw"`` also takes :data:`ADAMW_DEFAULTS`
+        for ``lr`` and ``weight_decay`` unless they are given.
+        """
+        from ..profiles import resolve
+
+        profile = resolve(profile)
+        if image_size is None or int(image_size) == profile.image_size:
+            crop = profile.crop_size
+        else:
+            crop = default_crop_size(image_size)
+        values = {"epochs": profile.epochs, "batch_size": profile.batch_size, "lr": profile.lr,
+                  "schedule": profile.schedule, "crop_size": crop}
+        if overrides.get("optimizer") == "adamw":
+            values.update(ADAMW_DEFAULTS)
+        values.update({k: v for k, v in overrides.items()})
+        return cls(**values)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -4,7 +4,8 @@
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` in each. :func:`setup`
 reads them, joins the process group (NCCL between GPUs, gloo on CPUs) and picks the rank's
 device (``cuda:LOCAL_RANK``). Without those variables it is a no-op and training runs in one
-process. :class:`Dist` wraps the few collectives the loop needs so the loop reads the same
+process. :class:`Dist` holds this process's place in the run and hands the few collectives the
+loop needs to :mod:`course_lib.collectives` (shared with evaluation), so the loop reads the same
 either way.
 """
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as torch_dist
+
+from .. import collectives
 
 
 @dataclass
@@ -37,27 +40,11 @@ class Dist:
 
     def all_reduce(self, tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
         """Reduce ``tensor`` in place over the ranks (``op``: "sum", "min" or "max")."""
-        if self.enabled:
-            ops = {"sum": torch_dist.ReduceOp.SUM, "min": torch_dist.ReduceOp.MIN,
-                   "max": torch_dist.ReduceOp.MAX}
-            torch_dist.all_reduce(tensor, op=ops[op])
-        return tensor
+        return collectives.all_reduce(tensor, op) if self.enabled else tensor
 
     def gather_objects(self, obj) -> list:
         """``[obj of rank 0, obj of rank 1, ...]`` on every rank."""
-        if not self.enabled:
-            return [obj]
-        out = [None] * self.world_size
-        torch_dist.all_gather_object(out, obj)
-        return out
-
-    def broadcast_object(self, obj):
-        """Rank 0's ``obj`` on every rank."""
-        if not self.enabled:
-            return obj
-        box = [obj]
-        torch_dist.broadcast_object_list(box, src=0)
-        return box[0]
+        return collectives.gather_objects(obj) if self.enabled else [obj]
 
     def barrier(self) -> None:
         if self.enabled:
@@ -84,21 +71,25 @@ def env_world(environ: Mapping[str, str] | None = None) -> tuple[int, int, int]:
     return rank, world, local
 
 
-def _restart_store(rank: int, world: int) -> dict:
-    """After a torchrun restart, a store namespace of its own for this attempt.
+_groups_joined = 0  # process groups setup() has joined in this process so far
 
-    The agent's key-value store outlives the workers, so the gloo addresses the previous
-    attempt's ranks published there would otherwise be read by the new ones (which then try to
-    connect to dead processes).
+
+def _fresh_store(rank: int, world: int) -> dict:
+    """A store namespace of its own for each process group after the first one ever joined.
+
+    torchrun's key-value store outlives the workers and the groups: the gloo addresses the
+    ranks of a previous attempt (after a torchrun restart) or of a previous group in this same
+    process (a second :func:`fit`) published there would otherwise be read by the new ones,
+    which then try to connect to closed sockets and hang.
     """
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    if attempt == "0":
+    if attempt == "0" and _groups_joined == 0:
         return {}
     from torch.distributed.rendezvous import rendezvous
 
     store, _, _ = next(rendezvous("env://", rank=rank, world_size=world))
-    return {"store": torch_dist.PrefixStore(f"course_lib_attempt_{attempt}", store), "rank": rank,
-            "world_size": world}
+    prefix = f"course_lib_attempt_{attempt}_group_{_groups_joined}"
+    return {"store": torch_dist.PrefixStore(prefix, store), "rank": rank, "world_size": world}
 
 
 def setup(device: torch.device) -> tuple[Dist, torch.device]:
@@ -108,6 +99,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
     takes ``cuda:LOCAL_RANK``. An already initialised process group is used as it is (and left
     open at the end).
     """
+    global _groups_joined
     if torch_dist.is_available() and torch_dist.is_initialized():
         rank, world = torch_dist.get_rank(), torch_dist.get_world_size()
         local = env_world()[2] if "LOCAL_RANK" in os.environ else rank
@@ -121,7 +113,8 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
             backend = "nccl" if device.type == "cuda" else "gloo"
             if device.type == "cuda":
                 torch.cuda.set_device(local)
-            torch_dist.init_process_group(backend=backend, **_restart_store(rank, world))
+            torch_dist.init_process_group(backend=backend, **_fresh_store(rank, world))
+            _groups_joined += 1
             dist.initialised_here = True
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)

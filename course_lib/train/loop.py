@@ -11,10 +11,21 @@ It knows nothing about datasets. ``train_data`` and ``val_data`` are either
   ``UInt8Loader`` you built); ``set_epoch(epoch)`` is called on it if it has one. Under torchrun
   such a loader must shard itself.
 
-Per epoch: a tqdm bar (loss, accuracy, images/s), then validation (centre crops, through
+Per epoch: a tqdm bar (loss, accuracy, images/s) in a terminal or a notebook (when stderr is a
+file, no bar: :func:`course_lib.progress.live_progress`), then validation (centre crops, through
 :func:`course_lib.evaluate.predict`, every image counted once across ranks), the schedule, a
-history row, and a checkpoint. What each of those guarantees is documented in
-:mod:`.checkpoint`, :mod:`.step`, :mod:`.schedule` and :mod:`.distributed`.
+history row, a checkpoint and one summary line. What each of those guarantees is documented in
+:mod:`.checkpoint`, :mod:`.step`, :mod:`.schedule` and :mod:`.distributed`. The host waits for
+the device only every ``log_every`` steps (and at checkpoints), never per step.
+
+**Resuming continues exactly, or refuses.** A checkpoint's position (epoch, step in the epoch,
+global step) counts batches of its batch size over its number of training images, and its
+learning rate at a step depends on its schedule; a resume whose batch size, training images,
+schedule kind, warm-up or schedule length (``epochs`` under cosine or one-cycle) differ raises
+:class:`~course_lib.train.checkpoint.CheckpointError` naming both values, unless
+``resume_mismatch="weights"``, which starts a fresh schedule from the checkpoint's weights and
+says so. The number of ranks may change: a mid-epoch checkpoint keeps the epoch's sums over all
+ranks, added back once.
 
 **Each image once per epoch under torchrun.** With array data, step ``t`` of an epoch feeds the
 ranks the global batch ``order[t·B : (t+1)·B]`` split round-robin, exactly the batches one
@@ -32,6 +43,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +52,8 @@ import torch
 
 from ..datasets.augment import PCAColour
 from ..datasets.loader import UInt8Loader
-from ..device import Precision, pick_device, pick_precision, seed_everything
+from ..device import pick_device, resolve_precision, seed_everything
+from ..progress import live_progress
 from .checkpoint import (
     LAST,
     CheckpointError,
@@ -101,17 +114,6 @@ def fit(model: torch.nn.Module, train_data, val_data=None, config: TrainConfig |
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = flags[1:]
 
 
-def resolve_precision(name: str, device: torch.device) -> Precision:
-    """The config's ``precision`` field as a :class:`course_lib.device.Precision`."""
-    if name == "auto":
-        return pick_precision(device)
-    if name == "fp32":
-        return pick_precision(device, fp32=True)
-    if name == "bf16":
-        return Precision(torch.bfloat16, False, "bf16 was requested")
-    return Precision(torch.float16, device.type == "cuda", "fp16 was requested")
-
-
 def _arrays(data):
     """``(images, labels)`` if ``data`` is array-like data, else None (a loader)."""
     if isinstance(data, UInt8Loader):
@@ -135,6 +137,33 @@ def _on_device(images, device: torch.device, setting) -> object:
     return tensor.to(device)
 
 
+@dataclass
+class _Sums:
+    """One epoch's running sums on this rank. ``loss`` (summed cross-entropy) and ``correct``
+    are device scalars, so adding a batch to them never waits for the device; ``start`` is the
+    ``time.perf_counter()`` the epoch began at (less the seconds carried over by a resume)."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    images: int
+    wait: float
+    start: float
+
+
+@dataclass
+class _Watch:
+    """Step and mean loss of the epoch's first bad batch (step -1: none yet), kept on the
+    device until :meth:`_Run._check` looks."""
+
+    step: torch.Tensor
+    loss: torch.Tensor
+
+    def see(self, mean: torch.Tensor, limit: float, global_step: int) -> None:
+        new = ((~torch.isfinite(mean)) | (mean > limit)) & (self.step < 0)
+        self.step = torch.where(new, float(global_step), self.step)
+        self.loss = torch.where(new, mean, self.loss)
+
+
 class _Run:
     """The state of one call to :func:`fit` (kept in one object so checkpoints can take it)."""
 
@@ -148,20 +177,7 @@ class _Run:
                              f"{dist.world_size} ranks")
         seed_everything(config.seed + dist.rank, deterministic=config.deterministic)
         self.generator = torch.Generator().manual_seed(config.seed * 1_000_003 + dist.rank)
-        self.train_arrays = _arrays(train_data)
-        self.train_loader = self._loader(train_data, config.batch_size // dist.world_size, True)
-        self.val_loader = None if val_data is None else self._loader(
-            val_data, config.val_batch_size or config.batch_size // dist.world_size, False)
-        if self.train_arrays is not None:
-            self.train_size = len(self.train_arrays[1])
-            self.steps_per_epoch = math.ceil(self.train_size / config.batch_size)
-        else:
-            if not hasattr(self.train_loader, "__len__"):
-                raise ValueError("train_data: a loader must have a length (batches per epoch)")
-            self.train_size = None
-            self.steps_per_epoch = len(self.train_loader)
-        if self.steps_per_epoch < 1:
-            raise ValueError("train_data holds no images")
+        self._set_up_data(train_data, val_data)
         self.crop_size = config.crop_size or self._default_crop()
 
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
@@ -174,23 +190,12 @@ class _Run:
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self.checkpoint: Path | None = None
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
-        self.partial = None  # the current epoch's sums when resuming mid-epoch
+        self.partial = None  # the current epoch's sums (all ranks') when resuming mid-epoch
         self.rows: list[dict] = []
+        self.resumed_micro_batch = None
         pca = self._fit_pca() if config.pca_colour > 0 else None
         self._resume()
-
-        net = model
-        if dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
-            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if config.compile:
-            net = torch.compile(net, dynamic=False)  # a short last batch compiles once more
-        self.step = TrainStep(model, net, self.optimizer, self.scaler,
-                              self.precision.autocast_dtype, device, config, self.crop_size,
-                              self.generator, pca, distributed=dist.enabled, notify=self.say)
-        if self.resumed_micro_batch:
-            self.step.micro_batch = self.resumed_micro_batch
+        self.step = self._make_step(pca)
 
     # ---------------------------------------------------------------------------------------
     # set-up helpers
@@ -201,6 +206,24 @@ class _Run:
             from tqdm.auto import tqdm
 
             tqdm.write(message, file=sys.stderr)
+
+    def _set_up_data(self, train_data, val_data) -> None:
+        config, dist = self.config, self.dist
+        self.train_arrays = _arrays(train_data)
+        self.train_loader = self._loader(train_data, config.batch_size // dist.world_size, True)
+        self.val_loader = None if val_data is None else self._loader(
+            val_data, config.val_batch_size or config.batch_size // dist.world_size, False)
+        if self.train_arrays is not None:
+            self.train_size = len(self.train_arrays[1])
+            self.steps_per_epoch = math.ceil(self.train_size / config.batch_size)
+        else:
+            if not hasattr(self.train_loader, "__len__"):
+                raise ValueError("train_data: a loader must have a length (batches per epoch)")
+            labels = getattr(self.train_loader, "labels", None)
+            self.train_size = None if labels is None else len(labels)
+            self.steps_per_epoch = len(self.train_loader)
+        if self.steps_per_epoch < 1:
+            raise ValueError("train_data holds no images")
 
     def _loader(self, data, batch_size: int, train: bool):
         arrays = _arrays(data)
@@ -235,26 +258,105 @@ class _Run:
             sample = (b[0] for b in itertools.islice(iter(self.train_loader), 16))
         return PCAColour.fit(sample, sigma=self.config.pca_colour)
 
-    def _resume(self) -> None:
-        config, path = self.config, None
-        self.resumed_micro_batch = None
-        last = self.out_dir / LAST if self.out_dir else None
+    def _make_step(self, pca: PCAColour | None) -> TrainStep:
+        net = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(self.model, device_ids=device_ids)
+        if self.config.compile:
+            net = torch.compile(net, dynamic=False)  # a short last batch compiles once more
+        step = TrainStep(self.model, net, self.optimizer, self.scaler,
+                         self.precision.autocast_dtype, self.device, self.config, self.crop_size,
+                         self.generator, pca, distributed=self.dist.enabled, notify=self.say)
+        if self.resumed_micro_batch:
+            step.micro_batch = self.resumed_micro_batch
+        return step
+
+    # ---------------------------------------------------------------------------------------
+    # resuming: exactly, or (resume_mismatch="weights") a fresh schedule from the weights
+
+    def _checkpoint_to_resume(self) -> Path | None:
+        config, last = self.config, self.out_dir / LAST if self.out_dir else None
         if config.resume == "auto":
             if last is None:
                 raise ValueError("resume='auto' needs an out_dir to look for checkpoints in")
-            path = last if last.exists() else None
-            if path is None:
-                self.say(f"no checkpoint in {self.out_dir}: starting a fresh run")
-        elif config.resume:
-            path = Path(config.resume)
-        elif last is not None and last.exists() and not config.overwrite:
+            if last.exists():
+                return last
+            self.say(f"no checkpoint in {self.out_dir}: starting a fresh run")
+            return None
+        if config.resume:
+            return Path(config.resume)
+        if last is not None and last.exists() and not config.overwrite:
             raise CheckpointError(
                 f"{last} exists from an earlier run: pass resume='auto' (--resume auto) to continue "
                 "it, overwrite=True (--overwrite) to start over, or choose another out_dir")
+        return None
+
+    def _data_record(self) -> dict:
+        """What the checkpoint's position (epoch, step, global step) is counted in."""
+        return {"train_images": self.train_size, "steps_per_epoch": self.steps_per_epoch}
+
+    def _mismatches(self, payload: dict) -> list[str]:
+        """Why ``payload`` cannot be continued exactly by this run (empty: it can).
+
+        Its steps count batches of its batch size over its number of training images, and its
+        learning rate at a step depends on its schedule's kind, warm-up and (cosine, one-cycle)
+        total length or (step) step interval: all must be this run's.
+        """
+        saved, data = payload.get("config"), payload.get("data")
+        if not isinstance(saved, dict) or not isinstance(data, dict):
+            return ["it does not record its batch size and number of training images (written "
+                    "by an older course_lib), so this run cannot check that it continues it"]
+        config, ours, out = self.config, self._data_record(), []
+
+        def differ(what: str, theirs, mine) -> None:
+            out.append(f"{what} {theirs} in the checkpoint, {mine} now")
+
+        if saved.get("batch_size") != config.batch_size:
+            differ("batch size", saved.get("batch_size"), config.batch_size)
+        if None not in (data.get("train_images"), ours["train_images"]) and (
+                data["train_images"] != ours["train_images"]):
+            differ("training images", data["train_images"], ours["train_images"])
+        if not out and data.get("steps_per_epoch") != ours["steps_per_epoch"]:
+            differ("batches per epoch", data.get("steps_per_epoch"), ours["steps_per_epoch"])
+        if saved.get("schedule") != config.schedule:
+            differ("schedule", repr(saved.get("schedule")), repr(config.schedule))
+        elif config.schedule in ("cosine", "onecycle") and saved.get("epochs") != config.epochs:
+            differ(f"epochs (the length of the {config.schedule} schedule)", saved.get("epochs"),
+                   config.epochs)
+        elif config.schedule == "step" and saved.get("step_epochs") != config.step_epochs:
+            differ("step_epochs", saved.get("step_epochs"), config.step_epochs)
+        if saved.get("warmup_epochs") != config.warmup_epochs:
+            differ("warmup_epochs", saved.get("warmup_epochs"), config.warmup_epochs)
+        return out
+
+    def _resume(self) -> None:
+        path = self._checkpoint_to_resume()
         if path is None:
             return
         payload = load_checkpoint(path)
+        reasons = self._mismatches(payload)
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        where = (f"epoch {int(payload.get('epoch', 0)) + 1}, step {payload.get('step_in_epoch')} "
+                 f"of {data.get('steps_per_epoch', '?')}")
+        if reasons and self.config.resume_mismatch != "weights":
+            raise CheckpointError(
+                f"{path} cannot be continued exactly by this run: {'; '.join(reasons)}. Its "
+                f"position ({where}) counts the old run's batches and schedule. Resume with its "
+                "settings, or pass resume_mismatch='weights' to start a fresh schedule from its "
+                "weights")
         load_model_state(self.model, payload["model"], path)
+        if reasons:
+            self.say(f"{path} cannot be continued exactly ({'; '.join(reasons)}): "
+                     "resume_mismatch='weights' starts a fresh schedule at epoch 1 from its "
+                     f"weights (saved at {where}); its optimizer state, schedule, history and "
+                     "random states are not carried over")
+            return
+        self._restore(payload, path)
+
+    def _restore(self, payload: dict, path: Path) -> None:
         try:
             self.optimizer.load_state_dict(payload["optimizer"])
             self.schedule.load_state_dict(payload["schedule"])
@@ -266,11 +368,11 @@ class _Run:
         self.partial = payload.get("partial")
         self.rows = list(payload.get("history", []))
         self.resumed_micro_batch = payload.get("micro_batch")
-        rngs = payload["rng"]
-        if len(rngs) == self.dist.world_size:
+        rngs, ranks = payload["rng"], int(payload["world_size"])
+        if ranks == self.dist.world_size and len(rngs) == ranks:
             set_rng_state(rngs[self.dist.rank], self.generator)
         else:
-            self.say(f"{path} was written by {len(rngs)} rank(s), this run has "
+            self.say(f"{path} was written by {ranks} rank(s), this run has "
                      f"{self.dist.world_size}: random states are re-seeded, not restored")
         self.checkpoint = path
         self.say(f"resumed from {path}: epoch {self.epoch + 1}, step {self.step_in_epoch} of "
@@ -279,10 +381,12 @@ class _Run:
     # ---------------------------------------------------------------------------------------
     # checkpoints
 
-    def save(self, sums: dict | None) -> Path | None:
-        """Every rank calls this (random states are gathered); rank 0 writes."""
+    def save(self, sums: _Sums | None) -> Path | None:
+        """Every rank calls this (the epoch's sums are reduced over the ranks and the random
+        states gathered); rank 0 writes."""
         if self.out_dir is None:
             return None
+        partial = None if sums is None else self._partial(sums)
         rngs = self.dist.gather_objects(rng_state(self.generator))
         path = self.out_dir / LAST
         if self.dist.is_main:
@@ -294,11 +398,10 @@ class _Run:
                 "epoch": self.epoch,
                 "step_in_epoch": self.step_in_epoch,
                 "global_step": self.global_step,
-                "partial": sums,
-                # where the loader stands: its order is a function of (seed, epoch) only
-                "loader": {"seed": self.config.seed, "epoch": self.epoch,
-                           "batches_done": self.step_in_epoch,
-                           "batch_per_rank": self.config.batch_size // self.dist.world_size},
+                "partial": partial,
+                # what the position counts in: a resume must match it (with the config's batch
+                # size and schedule); the loader's order depends only on (seed, epoch)
+                "data": self._data_record(),
                 "micro_batch": self.step.micro_batch,
                 "rng": rngs,
                 "config": self.config.as_dict(),
@@ -312,6 +415,36 @@ class _Run:
         self.dist.barrier()
         self.checkpoint = path
         return path
+
+    def _totals(self, sums: _Sums) -> tuple[float, int, int]:
+        """``(loss, correct, images)`` summed over the ranks (a collective; synchronises)."""
+        counts = torch.stack([sums.loss, sums.correct.to(sums.loss.dtype),
+                              torch.full((), float(sums.images), dtype=sums.loss.dtype,
+                                         device=self.device)])
+        loss, correct, images = self.dist.all_reduce(counts).tolist()
+        return loss, round(correct), round(images)
+
+    def _partial(self, sums: _Sums) -> dict:
+        """The epoch so far, as a mid-epoch checkpoint keeps it: the sums of **all** ranks (a
+        resume adds them in once, on rank 0), rank 0's data wait and the seconds so far."""
+        loss, correct, images = self._totals(sums)
+        return {"loss": loss, "correct": correct, "images": images, "wait": sums.wait,
+                "seconds": time.perf_counter() - sums.start}
+
+    def _start_sums(self) -> _Sums:
+        """Zero, or the checkpoint's sums for the epoch it stopped in (counted on rank 0 only,
+        so that the end-of-epoch all-reduce counts them once whatever the number of ranks)."""
+        partial, self.partial = self.partial or {}, None
+        carry = self.dist.is_main
+        acc = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
+        return _Sums(
+            loss=torch.full((), float(partial.get("loss", 0.0)) if carry else 0.0,
+                            dtype=acc, device=self.device),
+            correct=torch.full((), int(partial.get("correct", 0)) if carry else 0,
+                               dtype=torch.int64, device=self.device),
+            images=int(partial.get("images", 0)) if carry else 0,
+            wait=float(partial.get("wait", 0.0)),
+            start=time.perf_counter() - float(partial.get("seconds", 0.0)))
 
     # ---------------------------------------------------------------------------------------
     # the loop
@@ -346,108 +479,122 @@ class _Run:
                 batch = empty
             yield batch
 
-    def _train_epoch(self) -> None:
-        config, device, dist = self.config, self.device, self.dist
-        sums = dict(self.partial or {"loss": 0.0, "correct": 0, "images": 0, "wait": 0.0, "seconds": 0.0})
-        self.partial = None
-        acc = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-        loss_sum = torch.tensor(float(sums["loss"]), device=device, dtype=acc)
-        correct = torch.tensor(int(sums["correct"]), device=device, dtype=torch.int64)
-        images_seen, wait = int(sums["images"]), float(sums["wait"])
-        # step and loss of the first bad batch (-1: none yet), kept on the device until checked
-        bad_step = torch.full((), -1.0, device=device)
-        bad_loss = torch.zeros((), device=device)
+    def _bar(self):
+        """The epoch's tqdm bar: live in a terminal or a notebook; in a log file (stderr
+        neither) it stays off, and the epoch's summary line is all that is written."""
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch,
-                   desc=f"epoch {self.epoch + 1}/{config.epochs}", unit="batch",
-                   disable=not (config.progress and dist.is_main), file=sys.stderr)
-        start = time.perf_counter() - float(sums["seconds"])
-        t0 = time.perf_counter()
-        lr = self.schedule.lr_at(self.global_step)
-        for images, labels in self._batches():
-            images = images.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            wait += time.perf_counter() - t0
-            lr = self.schedule.lr_at(self.global_step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            n = len(labels)
-            if dist.enabled:
-                total = dist.all_reduce(torch.tensor(float(n), device=device))
-                scale = dist.world_size / total.clamp_min(1.0)
-            else:
-                scale = 1.0 / max(n, 1)
-            batch_loss, batch_correct = self.step(images, labels, scale)
-            loss_sum += batch_loss
-            correct += batch_correct
-            images_seen += n
-            mean = batch_loss / max(n, 1)
-            limit = config.explode_factor * max(math.log(self.step.num_classes or 2), 1.0)
-            is_bad = (~torch.isfinite(mean)) | (mean > limit)
-            new = is_bad & (bad_step < 0)
-            bad_step = torch.where(new, float(self.global_step), bad_step)
-            bad_loss = torch.where(new, mean, bad_loss)
-            self.global_step += 1
-            self.step_in_epoch += 1
-            bar.update(1)
-            last = self.step_in_epoch == self.steps_per_epoch
-            every = config.checkpoint_every_steps
-            save_now = bool(every) and self.global_step % every == 0 and not last
-            if last or save_now or self.step_in_epoch % config.log_every == 0:
-                self._check(bad_step, bad_loss, lr)
-                seen = max(images_seen, 1)
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}",
-                                acc=f"{correct.item() / seen:.3f}",
-                                img_s=f"{images_seen / max(time.perf_counter() - start, 1e-9):.0f}")
-            if save_now:
-                self.save({"loss": loss_sum.item(), "correct": int(correct.item()),
-                           "images": images_seen, "wait": wait,
-                           "seconds": time.perf_counter() - start})
-            for cb in self.callbacks:
-                cb("step", {"epoch": self.epoch, "step": self.global_step,
-                            "step_in_epoch": self.step_in_epoch})
-            t0 = time.perf_counter()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_seconds = time.perf_counter() - start
-        bar.close()
-        self._check(bad_step, bad_loss, lr)
+        live = self.config.progress and self.dist.is_main and live_progress(sys.stderr)
+        return tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch,
+                    desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",
+                    disable=not live, file=sys.stderr)
 
-        totals = dist.all_reduce(torch.stack([loss_sum, correct.to(acc),
-                                              torch.tensor(float(images_seen), device=device,
-                                                           dtype=acc)]))
-        loss_total, correct_total, seen_total = (float(v) for v in totals.tolist())
-        row = {"epoch": self.epoch + 1, "lr": lr,
-               "train_loss": loss_total / max(seen_total, 1),
-               "train_top1_error": 1.0 - correct_total / max(seen_total, 1)}
+    def _train_epoch(self) -> None:
+        sums, bar = self._start_sums(), self._bar()
+        watch = _Watch(torch.full((), -1.0, device=self.device), torch.zeros((), device=self.device))
+        lr = self.schedule.lr_at(self.global_step)
+        t0 = time.perf_counter()
+        for images, labels in self._batches():
+            images = images.to(self.device, non_blocking=True)
+            labels = labels.to(self.device, non_blocking=True)
+            sums.wait += time.perf_counter() - t0
+            lr = self._train_step(images, labels, sums, watch)
+            self._after_step(sums, watch, bar, lr)
+            t0 = time.perf_counter()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        train_seconds = time.perf_counter() - sums.start
+        bar.close()
+        self._check(watch, lr)
+        self._end_epoch(sums, train_seconds, lr)
+
+    def _scale(self, n: int) -> float | torch.Tensor:
+        """What this rank's summed loss is multiplied by: ``world_size / images in the global
+        batch`` (DDP averages the gradients over the ranks), ``1 / n`` in one process."""
+        dist = self.dist
+        if not dist.enabled:
+            return 1.0 / max(n, 1)
+        if self.train_arrays is not None:  # step t's global batch is order[t·B : (t+1)·B]
+            global_n = min(self.config.batch_size,
+                           self.train_size - self.step_in_epoch * self.config.batch_size)
+            return dist.world_size / global_n
+        # a loader that shards itself: count over the ranks (torch.full: no host-device sync)
+        total = dist.all_reduce(torch.full((), float(n), device=self.device))
+        return dist.world_size / total.clamp_min(1.0)
+
+    def _train_step(self, images, labels, sums: _Sums, watch: _Watch) -> float:
+        """One optimiser step; nothing here waits for the device. Returns its learning rate."""
+        lr = self.schedule.lr_at(self.global_step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        n = len(labels)
+        batch_loss, batch_correct = self.step(images, labels, self._scale(n))
+        sums.loss += batch_loss
+        sums.correct += batch_correct
+        sums.images += n
+        limit = self.config.explode_factor * max(math.log(self.step.num_classes or 2), 1.0)
+        watch.see(batch_loss / max(n, 1), limit, self.global_step)
+        self.global_step += 1
+        self.step_in_epoch += 1
+        return lr
+
+    def _after_step(self, sums: _Sums, watch: _Watch, bar, lr: float) -> None:
+        """Every ``log_every`` steps (and at checkpoints and the epoch's end): the divergence
+        check and the bar's figures, the only synchronisations with the device; then a
+        mid-epoch checkpoint if one is due, and the "step" callbacks."""
+        config = self.config
+        bar.update(1)
+        last = self.step_in_epoch == self.steps_per_epoch
+        every = config.checkpoint_every_steps
+        save_now = bool(every) and self.global_step % every == 0 and not last
+        if last or save_now or self.step_in_epoch % config.log_every == 0:
+            self._check(watch, lr)
+            if not bar.disable:
+                seen = max(sums.images, 1)
+                elapsed = max(time.perf_counter() - sums.start, 1e-9)
+                bar.set_postfix(loss=f"{sums.loss.item() / seen:.3f}",
+                                acc=f"{sums.correct.item() / seen:.3f}",
+                                img_s=f"{sums.images / elapsed:.0f}")
+        if save_now:
+            self.save(sums)
+        for cb in self.callbacks:
+            cb("step", {"epoch": self.epoch, "step": self.global_step,
+                        "step_in_epoch": self.step_in_epoch})
+
+    def _end_epoch(self, sums: _Sums, train_seconds: float, lr: float) -> None:
+        """The epoch's history row (training sums over all ranks, validation), the plateau rule,
+        the checkpoint, the summary line and the "epoch" callbacks."""
+        loss, correct, seen = self._totals(sums)
+        row = {"epoch": self.epoch + 1, "lr": lr, "train_loss": loss / max(seen, 1),
+               "train_top1_error": 1.0 - correct / max(seen, 1)}
         row.update(self._validate())
-        ips = seen_total / max(train_seconds, 1e-9)
+        ips = seen / max(train_seconds, 1e-9)
         tflops = achieved_tflops(ips, self.flops_per_image)
-        row.update(images=int(seen_total), images_per_s=ips,
-                   data_wait_share=wait / max(train_seconds, 1e-9),
-                   seconds=time.perf_counter() - start, tflops=tflops,
+        row.update(images=seen, images_per_s=ips,
+                   data_wait_share=sums.wait / max(train_seconds, 1e-9),
+                   seconds=time.perf_counter() - sums.start, tflops=tflops,
                    peak_share=None if (tflops is None or self.peak is None) else tflops / self.peak)
         watched = row["val_top1_error"] if self.val_loader is not None else row["train_top1_error"]
         if self.schedule.epoch_end(watched):
             self.say(f"epoch {self.epoch + 1}: the error stopped improving; learning rate ÷"
-                     f"{1 / config.plateau_factor:g} → {self.schedule.lr_at(self.global_step):.3g}")
+                     f"{1 / self.config.plateau_factor:g} → {self.schedule.lr_at(self.global_step):.3g}")
         self.rows.append(row)
         self.epoch += 1
         self.step_in_epoch = 0
         path = self.save(None)
         val = "" if self.val_loader is None else (
             f", val top-1 {row['val_top1_error']:.3f}, top-5 {row['val_top5_error']:.3f}")
-        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.3f}, top-1 "
-                 f"{row['train_top1_error']:.3f}{val}, {ips:.0f} img/s")
+        self.say(f"epoch {row['epoch']}/{self.config.epochs}: train loss {row['train_loss']:.3f}, "
+                 f"top-1 {row['train_top1_error']:.3f}{val}, {ips:.0f} img/s, "
+                 f"{row['seconds']:.0f} s")
         for cb in self.callbacks:
             cb("epoch", {**row, "checkpoint": None if path is None else str(path)})
 
-    def _check(self, bad_step: torch.Tensor, bad_loss: torch.Tensor, lr: float) -> None:
+    def _check(self, watch: _Watch, lr: float) -> None:
         """Stop if any rank saw a NaN/inf or exploding loss (one synchronisation)."""
-        if self.dist.all_reduce(bad_step.clone(), op="max").item() < 0:
+        if self.dist.all_reduce(watch.step.clone(), op="max").item() < 0:
             return
-        pairs = self.dist.gather_objects((bad_step.item(), bad_loss.item()))
+        pairs = self.dist.gather_objects((watch.step.item(), watch.loss.item()))
         step, value = min((s, v) for s, v in pairs if s >= 0)
         step = int(step)
         where = f"step {step} (epoch {step // self.steps_per_epoch + 1}, batch " \

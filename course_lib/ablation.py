@@ -1,0 +1,246 @@
+"""Ablations at a miniature scale: short training runs, and how many images an effect needs.
+
+Notebook 06 holds the ideas (which claims a miniature can test, the decision rule, the sizing
+arithmetic); this module does the heavy lifting:
+
+=============================  ===============================================================
+call                           what it does
+=============================  ===============================================================
+:class:`Arm`                   one configuration: AlexNet switches, training changes, layers cut
+:func:`run_arm`                train one arm with one seed and score it (:class:`RunResult`)
+:func:`results_table`          one row per run: errors, over-fitting gap, seconds
+:func:`remove_layer`           cut a middle convolution out of an AlexNet (paper, Sec. 7)
+:func:`layer_gradient_norms`   per-layer weight-gradient norms of a network on one batch
+:func:`images_to_detect`       validation images per system that a d-point drop at error p needs
+=============================  ===============================================================
+
+Every run goes through the course's one recipe (:func:`course_lib.recipe.build_model`,
+:class:`course_lib.train.TrainConfig`, :func:`course_lib.train.fit`,
+:func:`course_lib.evaluate.predict`), so an ablation changes only what its :class:`Arm` says.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+MIDDLE_LAYERS = ("conv3", "conv4", "conv5")
+EVAL_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of an ablation.
+
+    ``name``: how tables and plots call it. ``model``: switches for
+    :func:`course_lib.models.alexnet` (``activation="tanh"``, ``lrn=False``,
+    ``pool="non-overlapping"``, ``dropout=0.0``). ``train``: :class:`~course_lib.train.TrainConfig`
+    fields that differ (``augment="none"``, ``pca_colour=0.1``). ``remove``: middle layers cut out
+    with :func:`remove_layer` (e.g. ``("conv4",)``).
+    """
+
+    name: str
+    model: Mapping = field(default_factory=dict)
+    train: Mapping = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_arm` returns for one arm and one seed.
+
+    ``val_errors``: ``(N,)`` bool, True where the top-1 guess on validation image i is wrong
+    (None without validation images); ``val_top1_error``: their mean; ``train_top1_error``: the
+    top-1 error of the trained network on its own training images, in evaluation mode with
+    centre crops (dropout off, no augmentation), so ``val − train`` is the over-fitting gap;
+    ``history``: :func:`~course_lib.train.fit`'s rows (one per epoch run); ``reached``: the epoch
+    whose running training error first fell to ``stop_below`` (None if it never did, or no
+    threshold was set); ``seconds``: training plus scoring.
+    """
+
+    arm: str
+    seed: int
+    val_errors: np.ndarray | None
+    val_top1_error: float | None
+    train_top1_error: float | None
+    history: pd.DataFrame
+    reached: int | None
+    seconds: float
+
+
+class _Reached(Exception):
+    """Raised by the epoch callback to stop a run once it crosses its threshold."""
+
+
+def remove_layer(model: nn.Module, name: str) -> nn.Module:
+    """Cut the middle convolution ``name`` (conv3, conv4 or conv5) and its activation out of an
+    :class:`~course_lib.models.alexnet.AlexNet`, in place; returns the model.
+
+    Both modules become ``nn.Identity``, so every other layer keeps its position and weights.
+    Only a convolution whose input and output widths match can go without changing its
+    neighbours (in the scaled network that is conv4, 192 → 192 at width 0.5); any other raises
+    ``ValueError`` naming the widths. ``model.config`` still describes the uncut network.
+    """
+    if name not in MIDDLE_LAYERS:
+        raise ValueError(f"remove_layer: {name!r} is not a middle convolution; choose one of "
+                         f"{MIDDLE_LAYERS}")
+    layer = model.learned_layers()[name]
+    if layer.in_channels != layer.out_channels:
+        raise ValueError(
+            f"remove_layer: {name} maps {layer.in_channels} to {layer.out_channels} channels, so "
+            "the layers around it would have to change; only a layer with equal input and output "
+            "widths can be cut out")
+    features = model.features
+    index = next(i for i, m in enumerate(features) if m is layer)
+    if index + 1 >= len(features) or not isinstance(features[index + 1], (nn.ReLU, nn.Tanh)):
+        raise ValueError(f"remove_layer: {name} is not followed by its activation in "
+                         f"model.features (found {features[index + 1:index + 2]})")
+    features[index] = nn.Identity()
+    features[index + 1] = nn.Identity()
+    return model
+
+
+def _error_per_image(model: nn.Module, images, labels, crop: int, config) -> np.ndarray:
+    """``(N,)`` bool top-1 mistakes of ``model`` on ``images`` (centre crops, eval mode)."""
+    from .datasets.loader import UInt8Loader
+    from .evaluate import predict
+
+    batches = UInt8Loader(images, labels, EVAL_BATCH, shuffle=False)
+    preds = predict(model, batches, mode="center", crop_size=crop, device=config.device,
+                    precision=config.precision, normalize=(config.mean, config.std),
+                    channels_last=config.channels_last)
+    return (preds.predictions[:, 0] != preds.labels).numpy()
+
+
+def run_arm(arm: Arm, train, val=None, *, profile, image_size: int, num_classes: int,
+            seed: int = 0, width: float | None = None, stop_below: float | None = None,
+            score_train: bool = True, **config) -> RunResult:
+    """Train ``arm`` once from seed ``seed`` and score it.
+
+    ``train``, ``val``: splits (``.images (N, 3, S, S) uint8``, ``.labels (N,)``) at side
+    ``image_size``; ``val=None`` skips validation. ``profile``: whose recipe (variant, width,
+    batch, learning rate, schedule) the run follows; ``width`` overrides its width. ``config``:
+    any :class:`~course_lib.train.TrainConfig` field (``epochs=3``, ``schedule="constant"``);
+    the arm's own ``train`` changes win over them. Validation is scored once, after training
+    (not after every epoch). ``stop_below``: stop at the end of the first epoch whose running
+    training top-1 error is at or below it (the epoch goes in :attr:`RunResult.reached`).
+    ``score_train``: also score the training images in evaluation mode.
+
+    The network's initial weights, the batch order and the augmentation draws depend only on
+    ``seed``, so two arms with the same seed see the same images in the same order.
+    """
+    from .device import seed_everything
+    from .recipe import build_model
+    from .train import TrainConfig, fit
+
+    start = time.perf_counter()
+    config = TrainConfig.from_profile(profile, image_size=image_size, **{
+        "seed": seed, "progress": False, "out_dir": None, **config, **dict(arm.train)})
+    seed_everything(seed)
+    model = build_model(profile, num_classes, image_size=image_size, width=width,
+                        **dict(arm.model))
+    for name in arm.remove:
+        remove_layer(model, name)
+
+    rows: list[dict] = []
+    reached = None
+
+    def watch(event: str, info: dict) -> None:
+        nonlocal reached
+        if event != "epoch":
+            return
+        rows.append({k: v for k, v in info.items() if k != "checkpoint"})
+        if stop_below is not None and info["train_top1_error"] <= stop_below:
+            reached = int(info["epoch"])
+            raise _Reached
+
+    try:
+        fit(model, train, None, config, callbacks=watch)
+    except _Reached:
+        pass
+    crop = config.crop_size or round(image_size * 224 / 256)
+    val_errors = None if val is None else _error_per_image(model, val.images, val.labels, crop,
+                                                           config)
+    train_error = (float(_error_per_image(model, train.images, train.labels, crop, config).mean())
+                   if score_train else None)
+    return RunResult(arm=arm.name, seed=seed, val_errors=val_errors,
+                     val_top1_error=None if val_errors is None else float(val_errors.mean()),
+                     train_top1_error=train_error, history=pd.DataFrame(rows), reached=reached,
+                     seconds=time.perf_counter() - start)
+
+
+def results_table(results: Iterable[RunResult]) -> pd.DataFrame:
+    """One row per run: ``arm``, ``seed``, ``val_top1_error``, ``train_top1_error``, ``gap``
+    (validation minus training error: the over-fitting), ``epochs`` run, ``reached``,
+    ``seconds``."""
+    rows = []
+    for r in results:
+        gap = (None if r.val_top1_error is None or r.train_top1_error is None
+               else r.val_top1_error - r.train_top1_error)
+        rows.append({"arm": r.arm, "seed": r.seed, "val_top1_error": r.val_top1_error,
+                     "train_top1_error": r.train_top1_error, "gap": gap,
+                     "epochs": len(r.history), "reached": r.reached, "seconds": r.seconds})
+    return pd.DataFrame(rows)
+
+
+def layer_gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                         crop: int, mean=None, std=None) -> pd.Series:
+    """The L2 norm of the loss gradient with respect to each learned layer's weights.
+
+    ``model``: an AlexNet (its :meth:`learned_layers` name conv1 … fc8), left in evaluation mode
+    for the call so dropout draws nothing; ``images: (B, 3, S, S) uint8``, ``labels: (B,)``;
+    centre crops of side ``crop``, normalised with ``mean``/``std`` (default ImageNet's).
+    Cross-entropy averaged over the batch, one backward pass in fp32. Returns a Series indexed
+    conv1 … fc8. The model's gradients are cleared afterwards and its training flag restored.
+    """
+    from .datasets import augment
+
+    kwargs = {} if mean is None else {"mean": mean, "std": std}
+    x = augment.normalize(augment.center_crop(torch.as_tensor(images), crop), **kwargs)
+    was_training = model.training
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    try:
+        loss = nn.functional.cross_entropy(model(x), torch.as_tensor(labels).long())
+        loss.backward()
+        norms = {name: float(layer.weight.grad.norm())
+                 for name, layer in model.learned_layers().items()}
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return pd.Series(norms, name="gradient norm")
+
+
+def images_to_detect(difference: float, error: float, alpha: float = 0.05,
+                     power: float = 0.8) -> int:
+    """Validation images each of two systems needs for a drop of ``difference`` below ``error``
+    to be detected by a two-sided two-proportion z-test at level ``alpha`` with probability
+    ``power`` (both fractions, e.g. 0.014 below 0.30).
+
+    With ``p1 = error``, ``p2 = error − difference``, ``p̄ = (p1 + p2)/2`` (Fleiss)::
+
+        n = ⌈ ((z(1 − α/2)·√(2·p̄(1 − p̄)) + z(power)·√(p1(1 − p1) + p2(1 − p2))) / difference)² ⌉
+
+    the inverse of :func:`course_lib.scoring.stats.minimum_detectable_difference`: the smallest
+    n at which that function's answer is at most ``difference``.
+    """
+    if not 0 < difference <= error <= 1:
+        raise ValueError(f"need 0 < difference <= error <= 1 (fractions), got "
+                         f"difference={difference}, error={error}")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"alpha and power must be in (0, 1), got {alpha}, {power}")
+    z_alpha = NormalDist().inv_cdf(1 - alpha / 2)
+    z_beta = NormalDist().inv_cdf(power)
+    p1, p2 = error, error - difference
+    pooled = (p1 + p2) / 2
+    root_n = (z_alpha * math.sqrt(2 * pooled * (1 - pooled))
+              + z_beta * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) / difference
+    return max(1, math.ceil(root_n ** 2 - 1e-9))

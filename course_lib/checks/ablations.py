@@ -1,0 +1,299 @@
+"""Checks for the exercises of notebook 06 (ablations).
+
+* :func:`check_images_needed`: validation images per system for a d-point drop at error p,
+  compared with :func:`course_lib.ablation.images_to_detect` and with the independent root
+  finder behind :func:`course_lib.scoring.stats.minimum_detectable_difference`;
+* :func:`check_verdict`: the decision rule (agree / disagree / undetectable here);
+* :func:`check_epochs_to_threshold`: the first epoch whose training error reaches a threshold.
+
+Each recognises the usual slips and names them in a hint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from statistics import NormalDist
+
+from .core import ExerciseError, as_number, attempt, passed
+from .start import _describe
+
+VERDICTS = ("agree", "disagree", "undetectable here")
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 1: how many validation images a difference needs
+
+
+def _z(q: float) -> float:
+    return NormalDist().inv_cdf(q)
+
+
+def _needed_slips(d: float, p: float) -> dict[str, float]:
+    """The unrounded n each common slip gives (α = 0.05 two-sided, power 0.8)."""
+    za, za1, zb = _z(0.975), _z(0.95), _z(0.8)
+    p1, p2 = p, p - d
+    pb = (p1 + p2) / 2
+    pooled2, pooled1 = math.sqrt(2 * pb * (1 - pb)), math.sqrt(pb * (1 - pb))
+    both = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return {
+        "right": ((za * pooled2 + zb * both) / d) ** 2,
+        "no power": (za * pooled2 / d) ** 2,
+        "one proportion": ((za * pooled1 + zb * math.sqrt(p1 * (1 - p1))) / d) ** 2,
+        "pooled without 2": ((za * pooled1 + zb * both) / d) ** 2,
+        "one-sided": ((za1 * pooled2 + zb * both) / d) ** 2,
+        "square root": (za * pooled2 + zb * both) / d,
+        "points": ((za * pooled2 + zb * both) / (100 * d)) ** 2,
+    }
+
+
+NEEDED_HINTS = {
+    "no power": " The power term is missing: add z(power)·√(p1(1 − p1) + p2(1 − p2)) to "
+                "z(1 − α/2)·√(2·p̄(1 − p̄)) before dividing by the difference and squaring; "
+                "without it only half the real effects of that size would be detected.",
+    "one proportion": " That is the variance of one error rate. A *difference* of two "
+                      "independent rates has the sum of their variances: 2·p̄(1 − p̄) under "
+                      "the null, p1(1 − p1) + p2(1 − p2) under the alternative (the factor 2 "
+                      "of a difference).",
+    "pooled without 2": " The null-hypothesis term needs 2·p̄(1 − p̄), not p̄(1 − p̄): a "
+                        "difference of two rates has twice the variance of one.",
+    "one-sided": " Use the two-sided quantile z(1 − α/2) = 1.96, not z(1 − α) = 1.645: the "
+                 "test asks whether the systems differ, in either direction.",
+    "square root": " That is √n: square the ratio (z terms / difference) to get n.",
+    "points": " Work in fractions: a 1.4-point difference is 0.014, and the error p is a "
+              "fraction too.",
+    "rounded down": " Round *up*: the answer is the smallest whole number of images that "
+                    "reaches the power, so take the ceiling (math.ceil), not int() or round().",
+    "not whole": " Return a whole number of images: round n up with math.ceil.",
+}
+
+
+def check_images_needed(fn: Callable | None) -> bool:
+    """Exercise of notebook 06: ``fn(difference, error)`` returns the number of validation images
+    each of two systems needs so that a two-sided two-proportion z-test at the 5 % level detects
+    a drop of ``difference`` below ``error`` (fractions) with 80 % power: the smallest whole n
+    with n ≥ ((z(0.975)·√(2p̄(1 − p̄)) + z(0.8)·√(p1(1 − p1) + p2(1 − p2))) / difference)²,
+    p1 = error, p2 = error − difference, p̄ = (p1 + p2)/2."""
+    from ..ablation import images_to_detect
+    from ..scoring.stats import minimum_detectable_difference
+
+    name = "images_needed"
+    cases = [(0.05, 0.25), (0.014, 0.30), (0.004, 0.30), (0.02, 0.10), (0.10, 0.50)]
+    for d, p in cases:
+        ok, got = attempt(name, fn, d, p)
+        if not ok:
+            return False
+        want = images_to_detect(d, p)
+        value = as_number(got)
+        if value == want:
+            continue
+        slips = _needed_slips(d, p)
+        hint = ""
+        if math.isfinite(value) and value != int(value):
+            hint = next((NEEDED_HINTS[s] for s in ("square root", "points") if
+                         math.isclose(value, slips[s], rel_tol=1e-6)), NEEDED_HINTS["not whole"])
+        elif value in (math.floor(slips["right"]), round(slips["right"])):
+            hint = NEEDED_HINTS["rounded down"]
+        else:
+            for slip, hint_text in NEEDED_HINTS.items():
+                if slip in slips and math.isfinite(value) and abs(value - slips[slip]) <= 1:
+                    hint = hint_text
+                    break
+        mdd = minimum_detectable_difference(want, p)
+        raise ExerciseError(
+            f"{name}: to detect a drop of {d} (that is {100 * d:g} points) below an error of "
+            f"{p} expected {want:,} images per system (at {want:,} the minimum detectable "
+            f"difference is {mdd:.4f}), got {_describe(got)}.{hint}")
+    return passed(name, "Matches the Fleiss sample size for two proportions at five "
+                        "(difference, error) pairs, and inverts "
+                        "course_lib.scoring.minimum_detectable_difference.")
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 2: the decision rule
+
+
+def _verdict(difference: float, spread: float, mdd: float, claimed: float | None) -> str:
+    threshold = max(mdd, 2 * spread)
+    if abs(difference) > threshold:
+        return "agree" if difference > 0 else "disagree"
+    if claimed is not None and claimed - difference > threshold:
+        return "disagree"
+    return "undetectable here"
+
+
+# (difference, spread, mdd, claimed, the slip this case catches)
+VERDICT_CASES = [
+    (3.0, 0.5, 1.5, 1.4, None),
+    (3.0, 2.0, 1.5, 1.4, "no spread"),
+    (2.0, 1.2, 1.0, None, "spread once"),
+    (2.0, 2.5, 1.0, None, "no spread"),
+    (2.0, 0.3, 2.5, None, "no mdd"),
+    (-3.0, 0.5, 1.0, None, "no abs"),
+    (0.2, 0.3, 0.8, 1.4, "no claim rule"),
+    (0.5, 0.3, 0.8, 1.2, "claim alone"),
+    (1.6, 0.8, 1.0, None, "at threshold"),
+    (5.0, math.inf, 1.0, 1.4, None),
+    (-0.3, 0.2, 0.6, 2.0, None),
+]
+
+VERDICT_HINTS = {
+    "no spread": " The threshold is the larger of the minimum detectable difference and *twice "
+                 "the spread across seeds*: a difference smaller than the seed-to-seed noise is "
+                 "not detected, however many validation images there are.",
+    "spread once": " Use twice the spread (2·spread), not the spread itself.",
+    "no mdd": " The threshold is the larger of the minimum detectable difference *and* twice "
+              "the spread: both the validation-set noise and the seed noise must be beaten.",
+    "no abs": " A difference detected in the wrong direction (negative: the component hurts) "
+              "is a disagreement: compare |difference| with the threshold.",
+    "no claim rule": " When nothing is detected but the paper's claimed effect exceeds the "
+                     "measured difference by more than the threshold, this set-up would have "
+                     "seen an effect of the paper's size: that is 'disagree', not "
+                     "'undetectable here'.",
+    "claim alone": " Compare the claim with the measurement: 'disagree' without detection "
+                   "needs claimed − difference > threshold, not just claimed > threshold.",
+    "at threshold": " Detected means strictly beyond the threshold (>), not equal to it.",
+}
+
+
+def _verdict_slip(slip: str, difference, spread, mdd, claimed) -> str:
+    """What the verdict function with ``slip`` returns."""
+    threshold = {"no spread": mdd, "spread once": max(mdd, spread),
+                 "no mdd": 2 * spread}.get(slip, max(mdd, 2 * spread))
+    value = difference if slip == "no abs" else abs(difference)
+    beyond = value >= threshold if slip == "at threshold" else value > threshold
+    if beyond:
+        return "agree" if difference > 0 else "disagree"
+    if claimed is not None and slip != "no claim rule":
+        gap = claimed if slip == "claim alone" else claimed - difference
+        if gap > threshold:
+            return "disagree"
+    return "undetectable here"
+
+
+def check_verdict(fn: Callable | None) -> bool:
+    """Exercise of notebook 06: ``fn(difference, spread, mdd, claimed)`` returns "agree",
+    "disagree" or "undetectable here". All in points; ``difference``: error without the
+    component minus error with it (positive: the component helps, as the paper claims);
+    ``spread``: standard deviation of that difference across seeds (inf with one seed);
+    ``mdd``: minimum detectable difference; ``claimed``: the paper's effect, or None.
+
+    The hint names the slip that explains every answer given (else the first wrong one)."""
+    name = "verdict"
+    answers = []
+    for difference, spread, mdd, claimed, _ in VERDICT_CASES:
+        ok, got = attempt(name, fn, difference, spread, mdd, claimed)
+        if not ok:
+            return False
+        answers.append(got.strip().lower() if isinstance(got, str) else got)
+    wrong = [(case, got) for case, got in zip(VERDICT_CASES, answers)
+             if got != _verdict(*case[:4])]
+    if not wrong:
+        return passed(name, f"Right on all {len(VERDICT_CASES)} cases, edges included.")
+    (difference, spread, mdd, claimed, _), got = wrong[0]
+    hint = ""
+    if not isinstance(got, str) or got not in VERDICTS:
+        hint = f" Return one of the strings {VERDICTS}."
+    else:
+        explains_all = [slip for slip in VERDICT_HINTS if all(
+            _verdict_slip(slip, *case[:4]) == answer
+            for case, answer in zip(VERDICT_CASES, answers))]
+        explains_this = [slip for slip in VERDICT_HINTS
+                         if _verdict_slip(slip, difference, spread, mdd, claimed) == got]
+        slips = explains_all or explains_this
+        hint = VERDICT_HINTS[slips[0]] if slips else ""
+    want = _verdict(difference, spread, mdd, claimed)
+    raise ExerciseError(
+        f"{name}: difference {difference:+g}, spread {spread:g}, mdd {mdd:g}, claimed "
+        f"{claimed}: threshold max(mdd, 2·spread) = {max(mdd, 2 * spread):g}, so expected "
+        f"{want!r}, got {_describe(got)}.{hint}")
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 3: epochs to a training-error threshold
+
+
+def _epochs_to_threshold(errors, threshold: float) -> int | None:
+    for epoch, error in enumerate(errors, start=1):
+        if error <= threshold:
+            return epoch
+    return None
+
+
+EPOCH_CASES = [
+    ([0.9, 0.5, 0.3, 0.2, 0.1], 0.25),
+    ([0.9, 0.25, 0.3], 0.25),
+    ([0.5, 0.24, 0.3, 0.1], 0.25),
+    ([0.8, 0.6, 0.4], 0.25),
+    ([0.2, 0.1], 0.25),
+    ([0.7, 0.55, 0.45, 0.41], 0.5),
+    ([0.6, 0.1, 0.2, 0.9], 0.25),
+]
+
+
+def _epoch_slips(errors, threshold: float) -> dict[str, object]:
+    """What each common slip returns for one history."""
+    right = _epochs_to_threshold(errors, threshold)
+    hits = [e for e, x in enumerate(errors, 1) if x <= threshold]
+    best = min(range(len(errors)), key=lambda i: errors[i]) + 1
+    return {
+        "zero-based": None if right is None else right - 1,
+        "strict": next((e for e, x in enumerate(errors, 1) if x < threshold), None),
+        "lowest": best if hits else None,
+        "last": hits[-1] if hits else None,
+        "cap": len(errors) if right is None else right,
+    }
+
+
+EPOCH_HINTS = {
+    "zero-based": " Epochs are numbered from 1: the first epoch is epoch 1, not index 0.",
+    "strict": " 'Reaches 25 %' means at or below the threshold (≤), not strictly below.",
+    "lowest": " That is the epoch with the lowest error; the question is the *first* epoch at or "
+              "below the threshold.",
+    "last": " Return the first epoch at or below the threshold, not the last.",
+    "cap": " When no epoch reaches the threshold, return None (the caller reports the cap as a "
+           "bound), not the number of epochs run.",
+}
+
+
+def _same_epoch(got, want) -> bool:
+    if want is None or got is None:
+        return got is None and want is None
+    return as_number(got) == want
+
+
+def check_epochs_to_threshold(fn: Callable | None) -> bool:
+    """Exercise of notebook 06: ``fn(train_errors, threshold)`` returns the 1-based number of the
+    first epoch whose training error is at or below ``threshold`` (``train_errors``: one value per
+    epoch, epoch 1 first, a list, numpy array or pandas Series), or None if no epoch reaches it.
+
+    The hint names the slip that explains every answer given (else the first wrong one)."""
+    import numpy as np
+    import pandas as pd
+
+    name = "epochs_to_threshold"
+    answers = []
+    for i, (errors, threshold) in enumerate(EPOCH_CASES):
+        wrapped = (list(errors), np.array(errors), pd.Series(errors))[i % 3]
+        ok, got = attempt(name, fn, wrapped, threshold)
+        if not ok:
+            return False
+        answers.append(got)
+    wrong = [(case, got) for case, got in zip(EPOCH_CASES, answers)
+             if not _same_epoch(got, _epochs_to_threshold(*case))]
+    if not wrong:
+        return passed(name, f"Right on {len(EPOCH_CASES)} histories (lists, numpy arrays, "
+                            "pandas Series), the never-reached case included.")
+    (errors, threshold), got = wrong[0]
+    want = _epochs_to_threshold(errors, threshold)
+    slips = [s for s in EPOCH_HINTS if all(_same_epoch(a, _epoch_slips(*c)[s])
+                                           for c, a in zip(EPOCH_CASES, answers))]
+    slips = slips or [s for s in EPOCH_HINTS if _same_epoch(got, _epoch_slips(errors, threshold)[s])]
+    if slips:
+        hint = EPOCH_HINTS[slips[0]]
+    elif want is None:
+        hint = " No epoch reaches the threshold here: return None."
+    else:
+        hint = ""
+    raise ExerciseError(f"{name}: training errors {errors} per epoch and threshold "
+                        f"{threshold}: expected {want}, got {_describe(got)}.{hint}")

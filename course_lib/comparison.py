@@ -1,0 +1,85 @@
+"""The pre-2012 pipeline against a trained network, on the same images, by the same rules.
+
+:func:`compare_with_baseline` fits :class:`course_lib.models.HandcraftedBaseline` (HOG + colour
+histograms + logistic regression) on the centre crops of the training images, scores it on the
+validation images' centre crops (what the network is validated on) and compares the two per
+image with McNemar's exact test. The ``train --baseline`` command and notebook 09 use it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+BASELINE_MAX_IMAGES = 100_000  # HOG features take about 2 ms an image on one core
+METHOD = "HOG + color histograms + logistic regression (HandcraftedBaseline)"
+
+
+def check_baseline_inputs(train, val) -> None:
+    """Refuse a comparison that could not run, before any training is spent on it.
+
+    ``train``, ``val``: ``(images, labels)`` pairs (``val`` may be None, which is refused).
+    """
+    if val is None:
+        raise ValueError("the baseline comparison needs validation images to score on")
+    if len(train[1]) > BASELINE_MAX_IMAGES:
+        raise ValueError(f"the baseline fits hand-made features on every training image: "
+                         f"{len(train[1]):,} is more than {BASELINE_MAX_IMAGES:,} (hours on a CPU)")
+
+
+def center_crops(images, crop_size: int, chunk: int = 2048) -> np.ndarray:
+    """``(N, 3, S, S) uint8`` → ``(N, 3, crop, crop) uint8`` centre crops, a chunk at a time
+    (a memmap is never read whole)."""
+    from .datasets.augment import center_crop
+
+    out = np.empty((len(images), 3, crop_size, crop_size), dtype=np.uint8)
+    for start in range(0, len(images), chunk):
+        part = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk]))
+        out[start:start + chunk] = center_crop(part, crop_size).numpy()
+    return out
+
+
+def compare_with_baseline(model: torch.nn.Module, train, val, crop_size: int, *,
+                          batch_size: int = 256, normalize=None, num_classes: int | None = None,
+                          baseline=None) -> dict:
+    """Fit the baseline on ``train`` and compare it with ``model`` on ``val``.
+
+    ``train``, ``val``: ``(images (N, 3, S, S) uint8, labels (N,) int)``. ``model``: a trained
+    network taking ``(N, 3, crop_size, crop_size)`` normalized floats. ``normalize``: its
+    ``(mean, std)`` (default ImageNet's). ``baseline``: an unfitted
+    :class:`~course_lib.models.HandcraftedBaseline` (default settings when None).
+
+    Returns ``method``, ``val_top1_error`` and ``val_top5_error`` of the baseline (top-k with
+    k = min(5, C)), ``seconds`` (fit + score), ``network_top1_error``, ``only_network_wrong`` /
+    ``only_baseline_wrong`` (images only one of the two gets wrong at top-1) and ``mcnemar_p``
+    (exact, two-sided), plus the per-image ``baseline_scores (N, C)``.
+    """
+    from .datasets.augment import IMAGENET_MEAN, IMAGENET_STD
+    from .datasets.loader import UInt8Loader
+    from .evaluate import predict
+    from .models import HandcraftedBaseline
+    from .scoring.metrics import per_image_topk_error, topk_errors
+    from .scoring.stats import mcnemar_exact
+
+    check_baseline_inputs(train, val)
+    labels = np.asarray(val[1])
+    num_classes = num_classes or int(max(np.max(train[1]), np.max(labels))) + 1
+    start = time.perf_counter()
+    fitted = (baseline or HandcraftedBaseline()).fit(center_crops(train[0], crop_size),
+                                                     np.asarray(train[1]))
+    scores = fitted.scores(center_crops(val[0], crop_size), num_classes=num_classes)
+    seconds = time.perf_counter() - start
+    k = min(5, num_classes)  # with fewer classes than five, every class is a guess
+    errors = topk_errors(scores, labels, ks=(1, k))
+    device = next(model.parameters()).device
+    network = predict(model, UInt8Loader(val[0], labels, batch_size, shuffle=False),
+                      mode="center", crop_size=crop_size, device=device,
+                      normalize=normalize or (IMAGENET_MEAN, IMAGENET_STD))
+    network_wrong = per_image_topk_error(network.scores, labels, 1)
+    test = mcnemar_exact(network_wrong, per_image_topk_error(scores, labels, 1))
+    return {"method": METHOD, "val_top1_error": errors[1], "val_top5_error": errors[k],
+            "seconds": seconds, "network_top1_error": float(np.mean(network_wrong)),
+            "only_network_wrong": test.only_a_wrong, "only_baseline_wrong": test.only_b_wrong,
+            "mcnemar_p": test.p_value, "baseline_scores": scores}

@@ -1,0 +1,54 @@
+"""Later cells use the learner's own work: :func:`use` picks the learner's function or the
+reference, and says which.
+
+Every exercise in the course follows one pattern::
+
+    def topk_error(scores, targets, k):          # ✏️ the learner's cell
+        raise NotImplementedError
+
+    check_topk_error(topk_error)                  # the check explains what is wrong
+
+    def topk_error_solution(scores, targets, k):  # hidden; CI proves it passes
+        ...
+
+    topk_error = use(topk_error, check_topk_error, topk_error_solution)
+
+From then on ``topk_error`` is the learner's function when it passes its check, and the
+reference solution otherwise, with a visible note saying so and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+
+from .checks.core import ExerciseError
+
+
+def use(answer: Callable | None, check: Callable[[Callable | None], bool],
+        reference: Callable, name: str | None = None) -> Callable:
+    """The learner's ``answer`` when ``check(answer)`` passes, else ``reference``.
+
+    Prints one line: that the learner's function is used, or that the reference is used
+    because the exercise is not attempted yet, or because the check failed (with the check's
+    message). The check's own output is not repeated. Never raises for a wrong answer: a
+    learner's slip must not stop the rest of the notebook from running.
+    """
+    label = name or getattr(reference, "__name__", "exercise").removesuffix("_solution")
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            ok = check(answer)
+    except ExerciseError as error:
+        print(f"⚠️ {label}: your answer does not pass its check yet, so the cells below use the "
+              f"reference solution. The check said: {error}")
+        return reference
+    if ok is True:
+        print(f"✅ {label}: the cells below use your function.")
+        return answer
+    if ok is False:
+        print(f"ℹ️ {label}: not attempted yet, so the cells below use the reference solution.")
+        return reference
+    raise TypeError(f"{getattr(check, '__name__', check)!r} returned {ok!r}: a check must "
+                    "return True (passed) or False (not attempted), or raise ExerciseError")

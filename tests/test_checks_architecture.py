@@ -1,0 +1,366 @@
+"""The exercise checks of notebook 03: right answers pass, wrong ones get the hint they need."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib.checks import architecture as arch
+from course_lib.checks.core import ExerciseError
+from course_lib.models import LocalResponseNorm, alexnet
+
+
+def todo(*args):
+    raise NotImplementedError
+
+
+class TodoModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        raise NotImplementedError
+
+
+ALL_CHECKS = [arch.check_conv_output_side, arch.check_conv1, arch.check_local_response_norm,
+              arch.check_conv_params, arch.check_neuron_counts, arch.check_param_shares]
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("answer", [None, todo], ids=["None", "raises"])
+def test_not_attempted_is_reported_not_failed(capsys, check, answer):
+    assert check(answer) is False
+    assert "not attempted" in capsys.readouterr().out
+
+
+def test_a_module_class_whose_init_raises_is_not_attempted(capsys):
+    assert arch.check_conv1(TodoModule) is False
+    assert "not attempted" in capsys.readouterr().out
+
+
+# --- conv output side ---------------------------------------------------------------------
+def conv_output_side(w, f, s, p):
+    return (w - f + 2 * p) // s + 1
+
+
+def test_conv_output_side_right_answer_passes(capsys):
+    assert arch.check_conv_output_side(conv_output_side) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_conv_output_side_cases_agree_with_the_paper_chain():
+    # FACTS §4.2: 224 → 54 under the floor rule, 227 → 55, 224 with padding 2 → 55 (torchvision),
+    # pools 55 → 27 and 13 → 6.
+    measured = {case: arch._measured_side(*case) for case in arch.SIDE_CASES}
+    assert measured[(224, 11, 4, 0)] == 54
+    assert measured[(227, 11, 4, 0)] == 55
+    assert measured[(224, 11, 4, 2)] == 55
+    assert measured[(55, 3, 2, 0)] == 27
+    assert measured[(13, 3, 2, 0)] == 6
+    assert arch._ceil_side(224, 11, 4, 0) == 55  # cuda-convnet's ceiling rule
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda w, f, s, p: (w - f + 2 * p) / s + 1, r"54\.25 is the division before rounding"),
+    (lambda w, f, s, p: 1 + math.ceil((w - f + 2 * p) / s), r"ceiling rule.*227 input"),
+    (lambda w, f, s, p: (w - f + 2 * p) // s, r"\+ 1"),
+    (lambda w, f, s, p: (w - f + p) // s + 1, r"both sides: 2P"),
+    (lambda w, f, s, p: (w - f) // s + 1, r"Include the padding"),
+], ids=["unfloored", "ceiling", "no-plus-one", "one-sided-padding", "no-padding"])
+def test_conv_output_side_mistakes_get_hints(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        arch.check_conv_output_side(wrong)
+
+
+def test_conv_output_side_assuming_227_gets_the_224_hint():
+    with pytest.raises(ExerciseError, match=r"\(224, 11, 4, 0\).*54×54.*got 55.*227 input"):
+        arch.check_conv_output_side(lambda w, f, s, p: conv_output_side(227 if w == 224 else w, f, s, p))
+
+
+# --- conv1 ---------------------------------------------------------------------------------
+class Conv1(nn.Module):
+    def __init__(self, out=96, bias=True, padding=0, pad_right=3, relu=False, kernel=11):
+        super().__init__()
+        self.conv = nn.Conv2d(3, out, kernel, stride=4, padding=padding, bias=bias)
+        self.pad_right, self.relu = pad_right, relu
+
+    def forward(self, x):
+        y = self.conv(F.pad(x, (0, self.pad_right, 0, self.pad_right)))
+        return y.relu() if self.relu else y
+
+
+def test_reference_conv1_is_the_paper_networks_conv1():
+    ours = arch.reference_conv1()
+    theirs = alexnet("paper", width=1.0).learned_layers()["conv1"]
+    assert type(ours) is type(theirs)
+    for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "groups"):
+        assert getattr(ours, attr) == getattr(theirs, attr)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        ours.load_state_dict(theirs.state_dict())
+        assert torch.equal(ours(x), theirs(x))
+
+
+def test_conv1_right_answer_passes(capsys):
+    assert arch.check_conv1(Conv1) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_conv1_reusing_course_libs_ceiling_conv_passes(capsys):
+    assert arch.check_conv1(arch.reference_conv1) is True
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda: Conv1(pad_right=0), r"54×54 is PyTorch's floor rule"),
+    (lambda: Conv1(padding=2, pad_right=0), r"Same shape, different numbers: padding 2"),
+    (lambda: Conv1(relu=True), r"Leave out the ReLU"),
+    (lambda: Conv1(out=48), r"48 kernels is one GPU's half"),
+    (lambda: Conv1(bias=False), r"Every kernel has a bias"),
+    (lambda: Conv1(kernel=7), r"11×11"),
+    (lambda: "conv1", r"nn.Module"),
+], ids=["floor", "torchvision-padding", "relu", "one-tower", "no-bias", "kernel", "not-a-module"])
+def test_conv1_mistakes_get_hints(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        arch.check_conv1(wrong)
+
+
+def test_conv1_that_crashes_on_a_227_input_is_reported():
+    class Fixed(Conv1):
+        def forward(self, x):
+            assert x.shape[-1] == 224, "only 224"
+            return super().forward(x)
+
+    with pytest.raises(ExerciseError, match=r"\(2, 3, 227, 227\) batch raised AssertionError"):
+        arch.check_conv1(Fixed)
+
+
+# --- LRN ----------------------------------------------------------------------------------
+def lrn_loop(a, size, alpha, beta, k):
+    """The printed formula, a loop over channels (independent of course_lib's band matrix)."""
+    channels = a.shape[1]
+    out = torch.empty_like(a)
+    for i in range(channels):
+        lo, hi = max(0, i - size // 2), min(channels - 1, i + size // 2)
+        out[:, i] = a[:, i] / (k + alpha * (a[:, lo:hi + 1] ** 2).sum(dim=1)) ** beta
+    return out
+
+
+def test_lrn_right_answer_passes(capsys):
+    assert arch.check_local_response_norm(lrn_loop) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_lrn_torch_module_with_alpha_times_n_passes():
+    # The FACTS §4.6 recipe: the printed formula is torch's module with alpha = α·n.
+    assert arch.check_local_response_norm(
+        lambda a, n, alpha, beta, k: nn.LocalResponseNorm(n, alpha * n, beta, k)(a)) is True
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda a, n, alpha, beta, k: nn.LocalResponseNorm(n, alpha, beta, k)(a),
+     r"α/n reading: torch.nn.LocalResponseNorm .* divide alpha by the window size"),
+    (lambda a, n, alpha, beta, k: nn.LocalResponseNorm(n, alpha, beta)(a),
+     r"Two slips.*default k is 1"),
+    (lambda a, n, alpha, beta, k: lrn_loop(a, n, alpha, beta, 1.0), r"paper's is 2"),
+    (lambda a, n, alpha, beta, k: lrn_loop(a, n, alpha, 1.0, k), r"power beta"),
+    (lambda a, n, alpha, beta, k: lrn_loop(a, 2 * n + 1, alpha, beta, k), r"2 on each side"),
+    (lambda a, n, alpha, beta, k: arch._lrn_wrapping(a, n, alpha, beta, k), r"does not wrap"),
+    (lambda a, n, alpha, beta, k: lrn_loop(a, n, alpha, beta, k).sum(dim=1), r"same shape"),
+], ids=["alpha-over-n", "torch-defaults", "k", "beta", "window", "wrap", "reduces"])
+def test_lrn_mistakes_get_hints(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        arch.check_local_response_norm(wrong)
+
+
+def test_lrn_in_place_is_caught():
+    def in_place(a, n, alpha, beta, k):
+        out = lrn_loop(a, n, alpha, beta, k)
+        a.copy_(out)
+        return a
+
+    with pytest.raises(ExerciseError, match="in place"):
+        arch.check_local_response_norm(in_place)
+
+
+def test_lrn_reference_is_the_paper_convention():
+    # The check's reference agrees with an independent loop over channels.
+    a = torch.rand(1, 6, 2, 2) * 50
+    assert torch.allclose(arch._lrn(a, 5, 1e-3, 0.75, 2.0), lrn_loop(a, 5, 1e-3, 0.75, 2.0),
+                          rtol=1e-5)
+    assert isinstance(LocalResponseNorm(convention="paper"), nn.LocalResponseNorm)
+
+
+# --- parameter counts ---------------------------------------------------------------------
+def conv_params(c_in, c_out, k, groups=1):
+    return c_out * (c_in // groups) * k * k + c_out
+
+
+def test_conv_params_right_answer_passes(capsys):
+    assert arch.check_conv_params(conv_params) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_conv_params_reproduces_the_paper_total():
+    # FACTS §4.5: 60,965,224 parameters for the two-tower network; fc layers as 1×1 convs.
+    layers = [(3, 96, 11, 1), (96, 256, 5, 2), (256, 384, 3, 1), (384, 384, 3, 2),
+              (384, 256, 3, 2), (9216, 4096, 1, 1), (4096, 4096, 1, 1), (4096, 1000, 1, 1)]
+    assert sum(conv_params(*layer) for layer in layers) == 60_965_224
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda i, o, k, g: o * (i // g) * k * k, r"weights only: add the 96 biases"),
+    (lambda i, o, k, g: o * i * k * k + o, r"groups=2 each kernel sees only in_channels / groups = 48"),
+    (lambda i, o, k, g: o * (i // g) * k * k + o // g, r"not the biases"),
+    (lambda i, o, k, g: (o // g) * (i // g) * k * k + o, r"still out_channels kernels"),
+    (lambda i, o, k, g: o * (i // g) * k + o, r"k² weights"),
+], ids=["no-bias", "no-groups", "bias-over-groups", "out-over-groups", "k-not-squared"])
+def test_conv_params_mistakes_get_hints(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        arch.check_conv_params(wrong)
+
+
+# --- neurons per layer --------------------------------------------------------------------
+def neuron_counts(net, side):
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    counts = {}
+    handles = [m.register_forward_hook(lambda m, i, o: counts.__setitem__(m, o[0].numel()))
+               for m in layers]
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, 3, side, side))
+    finally:
+        for h in handles:
+            h.remove()
+    return [counts[m] for m in layers]
+
+
+def test_neuron_counts_right_answer_passes(capsys):
+    assert arch.check_neuron_counts(neuron_counts) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_neuron_counts_as_a_dict_passes():
+    names = arch.LEARNED
+    assert arch.check_neuron_counts(
+        lambda net, side: dict(zip(names, neuron_counts(net, side), strict=True))) is True
+
+
+def test_neuron_counts_reference_is_the_papers_659_272_at_full_width():
+    # FACTS §4.5: 55²·96 + 27²·256 + 13²·384·2 + 13²·256 + 4096·2 + 1000.
+    counts = neuron_counts(alexnet("paper"), 224)
+    assert counts == [290_400, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
+
+
+def _batch_of_two(net, side):
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    out = []
+    handles = [m.register_forward_hook(lambda m, i, o: out.append(o.numel())) for m in layers]
+    with torch.no_grad():
+        net.eval()(torch.zeros(2, 3, side, side))
+    for h in handles:
+        h.remove()
+    return out
+
+
+def _all_leaves(net, side):
+    out = []
+    leaves = [m for m in net.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(lambda m, i, o: out.append(o[0].numel())) for m in leaves]
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, 3, side, side))
+    for h in handles:
+        h.remove()
+    return out
+
+
+def _inputs(net, side):
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    out = []
+    handles = [m.register_forward_hook(lambda m, i, o: out.append(i[0][0].numel())) for m in layers]
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, 3, side, side))
+    for h in handles:
+        h.remove()
+    return out
+
+
+def _hooks_left(net, side):
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    out = []
+    for m in layers:
+        m.register_forward_hook(lambda m, i, o: out.append(o[0].numel()))
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, 3, side, side))
+    return out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (_batch_of_two, r"2× too large: count per image"),
+    (_all_leaves, r"Count only the learned layers"),
+    (lambda net, side: neuron_counts(net, side)[:5], r"Include every learned layer"),
+    (lambda net, side: [sum(p.numel() for p in m.parameters()) for m in net.modules()
+                        if isinstance(m, (nn.Conv2d, nn.Linear))], r"parameter counts"),
+    (lambda net, side: [getattr(m, "out_channels", getattr(m, "out_features", 0))
+                        for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))],
+     r"channel counts"),
+    (_inputs, r"input image's size.*count the output"),
+    (_hooks_left, r"still has hooks.*handle.remove\(\)"),
+    (lambda net, side: 659_272, r"a list of 8 numbers"),
+], ids=["batch", "all-modules", "convs-only", "params", "channels", "inputs", "hooks", "total"])
+def test_neuron_counts_mistakes_get_hints(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        arch.check_neuron_counts(wrong)
+
+
+# --- parameter shares ---------------------------------------------------------------------
+def param_shares(counts):
+    total = sum(counts.values())
+    return {name: 100 * n / total for name, n in counts.items()}
+
+
+def test_param_shares_right_answer_passes(capsys):
+    assert arch.check_param_shares(param_shares) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_param_shares_of_the_paper_break_the_one_percent_claim():
+    # FACTS §4.5/§7: conv3 1.45 %, conv4 1.09 %; fc6 61.9 %.
+    net = alexnet("paper")
+    counts = {name: sum(p.numel() for p in m.parameters())
+              for name, m in net.learned_layers().items()}
+    shares = param_shares(counts)
+    assert round(shares["conv3"], 2) == 1.45 and round(shares["conv4"], 2) == 1.09
+    assert round(shares["fc6"], 1) == 61.9
+
+
+def _conv_only(counts):
+    convs = {k: v for k, v in counts.items() if k.startswith("conv")}
+    fcs = {k: v for k, v in counts.items() if not k.startswith("conv")}
+    return {**param_shares(convs), **param_shares(fcs)} if convs else param_shares(counts)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda c: {k: v / sum(c.values()) for k, v in c.items()}, r"fractions; multiply by 100"),
+    (_conv_only, r"whole model's parameters"),
+    (lambda c: {k: round(v) for k, v in param_shares(c).items()}, r"Do not round"),
+    (lambda c: {k: v for k, v in param_shares(c).items() if k != "b" and k != "fc8"},
+     r"a dict with the keys"),
+    (lambda c: list(param_shares(c).values()), r"a dict with the keys"),
+], ids=["fractions", "conv-total", "rounded", "missing-key", "list"])
+def test_param_shares_mistakes_get_hints(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        arch.check_param_shares(wrong)
+
+
+@pytest.mark.parametrize("check, answer", [
+    (arch.check_conv1, Conv1), (arch.check_conv_params, conv_params),
+    (arch.check_neuron_counts, neuron_counts), (arch.check_param_shares, param_shares),
+], ids=["conv1", "conv_params", "neuron_counts", "param_shares"])
+def test_checks_leave_torchs_random_numbers_alone(check, answer):
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check(answer)
+    assert torch.equal(torch.rand(3), expected)

@@ -1,0 +1,186 @@
+"""The exercise checks of notebook 04: right answers pass, wrong ones say what is wrong."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.checks.core import ExerciseError
+from course_lib.checks.pipeline import (
+    check_crop_count,
+    check_mean_image,
+    check_pca_colour,
+    check_ten_crop,
+)
+
+ALL_CHECKS = [check_crop_count, check_pca_colour, check_ten_crop, check_mean_image]
+
+
+def todo(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("answer", [None, todo], ids=["None", "raises"])
+def test_not_attempted_is_reported_not_failed(capsys, check, answer):
+    assert check(answer) is False
+    assert "not attempted" in capsys.readouterr().out
+
+
+# --- exercise 1: distinct crops ---------------------------------------------------------------
+def crop_count(image_size, crop_size):
+    return (image_size - crop_size + 1) ** 2 * 2
+
+
+@pytest.mark.parametrize("image_size, crop_size", [(6, 4), (7, 5), (5, 5)])
+def test_crop_count_reference_equals_brute_force_enumeration(image_size, crop_size):
+    # every (top, left, flip) of a random image, distinct crops counted by their bytes
+    image = np.random.default_rng(0).integers(0, 256, (3, image_size, image_size), np.uint8)
+    crops = set()
+    for top in range(image_size):
+        for left in range(image_size):
+            patch = image[:, top:top + crop_size, left:left + crop_size]
+            if patch.shape[1:] != (crop_size, crop_size):
+                continue
+            crops.add(patch.tobytes())
+            crops.add(patch[:, :, ::-1].tobytes())
+    assert len(crops) == crop_count(image_size, crop_size)
+
+
+def test_crop_count_right_answer_passes(capsys):
+    assert check_crop_count(crop_count) is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda s, c: (s - c) ** 2 * 2, r"paper's count \(32² × 2\).*0 to 32 inclusive, 33 positions"),
+    (lambda s, c: (s - c + 1) ** 2, "both flips"),
+    (lambda s, c: (s - c + 1) * 2, "both axes"),
+    (lambda s, c: (s - c) ** 2, "Two slips"),
+    (lambda s, c: 2178, r"64×64 image: expected 162, got 2178\.$"),  # right once, then wrong
+])
+def test_crop_count_wrong_answers_are_explained(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        check_crop_count(wrong)
+
+
+# --- exercise 2: PCA colour -------------------------------------------------------------------
+def pca_colour(images, eigenvalues, eigenvectors, alpha):
+    # written from the paper's formula with einsum, independently of PCAColour
+    shift = torch.einsum("ni,i,ci->nc", alpha.double(), eigenvalues.double(), eigenvectors.double())
+    return images + shift[:, :, None, None].float()
+
+
+def test_pca_colour_right_answers_pass(capsys):
+    assert check_pca_colour(pca_colour) is True
+    as_numpy = lambda x, lam, p, a: pca_colour(x, lam, p, a).numpy().astype(np.float64)  # noqa: E731
+    assert check_pca_colour(as_numpy) is True
+    assert capsys.readouterr().out.count("correct") == 2
+
+
+def shifted(shift_fn):
+    def answer(images, eigenvalues, eigenvectors, alpha):
+        return images + shift_fn(images, eigenvalues, eigenvectors, alpha)
+    return answer
+
+
+def per_pixel(images, eigenvalues, eigenvectors, alpha):
+    g = torch.Generator().manual_seed(0)
+    n, _, h, w = images.shape
+    a = 0.1 * torch.randn((n, h, w, 3), generator=g, dtype=torch.float64)
+    shift = (a * eigenvalues) @ eigenvectors.T  # (N, H, W, 3): a new α for every pixel
+    return images + shift.permute(0, 3, 1, 2).float()
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (shifted(lambda x, lam, p, a: ((a * lam.sqrt()) @ p.T)[:, :, None, None]), "not by √λ"),
+    (shifted(lambda x, lam, p, a: ((a * lam) @ p)[:, :, None, None]), "column i"),
+    (shifted(lambda x, lam, p, a: ((a[:1] * lam) @ p.T)[:, :, None, None]), "alpha\\[n\\]"),
+    (shifted(lambda x, lam, p, a: 255 * ((a * lam) @ p.T)[:, :, None, None]), "255"),
+    (shifted(lambda x, lam, p, a: 0.1 * ((a * lam) @ p.T)[:, :, None, None]), "σ again"),
+    (shifted(lambda x, lam, p, a: -((a * lam) @ p.T)[:, :, None, None]), "do not subtract"),
+    (lambda x, lam, p, a: pca_colour(x, lam, p, a).clamp(0, 1), "Do not clip"),
+    (per_pixel, "per image, not per pixel"),
+    (lambda x, lam, p, a: (a * lam) @ p.T, "shift alone"),
+    (lambda x, lam, p, a: x, r"differ from .* by up to .*expected \["),
+])
+def test_pca_colour_wrong_answers_are_explained(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        check_pca_colour(wrong)
+
+
+# --- exercise 3: ten crops --------------------------------------------------------------------
+def five(images, size):
+    h, w = images.shape[-2:]
+    top, left = int(round((h - size) / 2)), int(round((w - size) / 2))
+    boxes = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), (top, left)]
+    return [images[..., t:t + size, s:s + size] for t, s in boxes]
+
+
+def ten_crop(images, size):
+    return torch.stack(five(images, size) + five(images.flip(-1), size), dim=1)
+
+
+def test_ten_crop_right_answers_pass(capsys):
+    assert check_ten_crop(ten_crop) is True
+    assert check_ten_crop(lambda x, s: ten_crop(x, s).float()) is True  # any dtype, same values
+    assert capsys.readouterr().out.count("correct") == 2
+
+
+def floor_centre(images, size):
+    views = five(images, size) + five(images.flip(-1), size)
+    top = (images.shape[-1] - size) // 2
+    views[4] = images[..., top:top + size, top:top + size]
+    views[9] = images.flip(-1)[..., top:top + size, top:top + size]
+    return torch.stack(views, dim=1)
+
+
+def swapped_corners(images, size):
+    out = ten_crop(images, size)
+    return out[:, [1, 0, 2, 3, 4, 5, 6, 7, 8, 9]]
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, s: torch.stack(five(x, s) + [v.flip(-1) for v in five(x, s)], dim=1),
+     "view 5 is the mirror of the top-right crop"),
+    (lambda x, s: torch.stack(five(x, s) + five(x.flip(-2), s), dim=1), "not vertically"),
+    (floor_centre, r"round\(3.5\) = 4, while \(H − h\) // 2 = 3"),
+    (lambda x, s: torch.stack(five(x, s) + five(x.flip(-1), s), dim=0), "dimension 1"),
+    (lambda x, s: torch.cat(five(x, s) + five(x.flip(-1), s), dim=0), r"not \(N·10, C, h, w\)"),
+    (swapped_corners, "view 0 should be the top-left crop but is the top-right one"),
+])
+def test_ten_crop_wrong_answers_are_explained(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        check_ten_crop(wrong)
+
+
+def test_ten_crop_reference_is_torchvision():
+    from course_lib.checks.pipeline import _ten_crop_reference
+    from course_lib.datasets.augment import ten_crop as library_ten_crop
+
+    images = torch.randint(0, 256, (3, 3, 15, 17), dtype=torch.uint8)
+    assert torch.equal(_ten_crop_reference(images, 8), library_ten_crop(images, 8))
+
+
+# --- exercise 4: the mean image ---------------------------------------------------------------
+def mean_image(images):
+    return images.astype(np.float64).mean(axis=0) / 255
+
+
+def test_mean_image_right_answers_pass(capsys):
+    assert check_mean_image(mean_image) is True
+    assert check_mean_image(lambda x: torch.from_numpy(x).float().mean(0) / 255) is True
+    assert capsys.readouterr().out.count("correct") == 2
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x: x.mean(axis=(0, 2, 3)) / 255, "one mean per channel"),
+    (lambda x: x.mean(axis=1) / 255, "images only"),
+    (lambda x: x.mean(axis=0), "divide by 255"),
+    (lambda x: (x.mean(axis=0) / 255).round().astype(np.uint8), "must be float"),
+    (lambda x: np.broadcast_to(x.mean(axis=(0, 2, 3))[:, None, None] / 255, x.shape[1:]),
+     "per-channel mean spread"),
+    (lambda x: x[0] / 255, r"pixel \[0, 0, 0\]: expected"),
+])
+def test_mean_image_wrong_answers_are_explained(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        check_mean_image(wrong)

@@ -1,0 +1,157 @@
+"""The exercise checks of notebook 05: right answers pass, wrong ones get the hint for their slip.
+
+The right answers here are written from the exercise statements (and, for the schedule, checked
+against torch's own OneCycleLR), not taken from the library the checks compare with.
+"""
+
+import math
+
+import pytest
+import torch
+
+from course_lib.checks.core import ExerciseError
+from course_lib.checks.training import (
+    ILSVRC2012_TRAIN_IMAGES,
+    PAPER_EPOCHS,
+    PAPER_MACS,
+    check_onecycle_lr,
+    check_paper_run_days,
+    check_training_tflops,
+)
+
+
+def todo(*args):
+    raise NotImplementedError
+
+
+ALL_CHECKS = [check_onecycle_lr, check_training_tflops, check_paper_run_days]
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("answer", [None, todo], ids=["None", "raises"])
+def test_not_attempted_is_reported_not_failed(capsys, check, answer):
+    assert check(answer) is False
+    assert "not attempted" in capsys.readouterr().out
+
+
+# --- exercise 1: one-cycle -----------------------------------------------------------------
+
+
+def onecycle_lr(step, total_steps, max_lr):
+    t = step / total_steps
+    if t < 0.3:
+        return max_lr / 25 + (max_lr - max_lr / 25) * 0.5 * (1 - math.cos(math.pi * t / 0.3))
+    end = max_lr * 1e-4
+    return end + (max_lr - end) * 0.5 * (1 + math.cos(math.pi * (t - 0.3) / 0.7))
+
+
+def test_onecycle_right_answer_passes(capsys):
+    assert check_onecycle_lr(onecycle_lr) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_onecycle_answer_has_torchs_shape():
+    # torch's OneCycleLR with the same rise share and start (its end is initial_lr/final_div,
+    # so final_div_factor=1e4/25 puts it at max_lr/1e4 like the course's)
+    total, max_lr = 200, 0.1
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=max_lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total + 1,
+                                                pct_start=0.3, div_factor=25,
+                                                final_div_factor=1e4 / 25,
+                                                anneal_strategy="cos", three_phase=False)
+    for step in range(total):
+        ours = onecycle_lr(step, total, max_lr)
+        assert math.isclose(opt.param_groups[0]["lr"], ours, rel_tol=0.05, abs_tol=2e-4), step
+        opt.step()
+        sched.step()
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (lambda s, n, m: m, "constant rate. One-cycle starts low"),
+    (lambda s, n, m: m * 0.5 * (1 + math.cos(math.pi * s / n)), "cosine schedule"),
+    (lambda s, n, m: (m / 25 + (m - m / 25) * (s / n) / 0.3) if s / n < 0.3
+     else onecycle_lr(s, n, m), "not a straight line"),
+    (lambda s, n, m: m * 0.5 * (1 - math.cos(math.pi * s / n / 0.3)) if s / n < 0.3
+     else onecycle_lr(s, n, m), "starts at max_lr / 25, not at 0"),
+    (lambda s, n, m: onecycle_lr(s, n, m) if s / n < 0.3
+     else m * 1e-4 + (m - m * 1e-4) * (1 - (s / n - 0.3) / 0.7), "fall follows half a cosine"),
+    (lambda s, n, m: onecycle_lr(s, n, m) if s / n < 0.3
+     else m * 0.5 * (1 + math.cos(math.pi * (s / n - 0.3) / 0.7)), "ends at max_lr / 10⁴"),
+    (lambda s, n, m: 100 * onecycle_lr(s, n, m), "not a percentage"),
+    (lambda s, n, m: onecycle_lr(s, n, m) / m, "not a share of max_lr"),
+])
+def test_onecycle_slips_get_their_hint(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_onecycle_lr(wrong)
+
+
+def test_onecycle_error_names_the_step_and_values():
+    with pytest.raises(ExerciseError, match=r"at step 0 of 1000 \(t = 0.000\) with max_lr = "
+                                            r"0.02 expected 0.0008, got 0.02"):
+        check_onecycle_lr(lambda s, n, m: m)
+
+
+# --- exercise 2: TFLOP/s -------------------------------------------------------------------
+
+
+def training_tflops(images_per_s, macs_per_image):
+    return images_per_s * macs_per_image * 2 * 3 / 1e12
+
+
+def test_training_tflops_right_answer_passes(capsys):
+    assert check_training_tflops(training_tflops) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_training_tflops_of_torchvision_alexnet_at_40k_images_per_s():
+    # 714.19 M MACs (torchvision's "0.714 GFLOPS"), 6 FLOPs per MAC in training
+    assert math.isclose(training_tflops(40_000, 714_188_480), 171.405, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("factor,match", [
+    (1 / 3, "forward pass only"),
+    (1 / 2, "two floating-point operations"),
+    (1 / 6, "MACs are not FLOPs"),
+    (1e12, "That is FLOP/s"),
+    (1e3, "That is GFLOP/s"),
+])
+def test_training_tflops_slips_get_their_hint(factor, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_training_tflops(lambda ips, macs: factor * training_tflops(ips, macs))
+
+
+# --- exercise 3: the paper's run -----------------------------------------------------------
+
+
+def paper_run_days(images_per_s, macs_per_image):
+    seconds_per_image = 1 / images_per_s * PAPER_MACS / macs_per_image
+    return seconds_per_image * PAPER_EPOCHS * ILSVRC2012_TRAIN_IMAGES / (24 * 3600)
+
+
+def test_paper_run_days_right_answer_passes(capsys):
+    assert check_paper_run_days(paper_run_days) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_paper_run_days_worked_example():
+    # 30,000 img/s for torchvision's AlexNet (714.19 M MACs): 1.0143× the MACs of the paper's
+    # net ... 90 × 1,281,167 / (30,000 × 714.19/724.41) s = 3,898 s = 0.0451 days
+    assert math.isclose(paper_run_days(30_000, 714_188_480), 0.045117, rel_tol=1e-4)
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (lambda ips, macs: paper_run_days(ips, macs) / PAPER_EPOCHS, "That is one epoch"),
+    (lambda ips, macs: paper_run_days(ips, macs) * macs / PAPER_MACS, "the network you measured"),
+    (lambda ips, macs: paper_run_days(ips, macs) * (macs / PAPER_MACS) ** 2, "wrong way round"),
+    (lambda ips, macs: paper_run_days(ips, macs) * 24, "That is hours"),
+    (lambda ips, macs: paper_run_days(ips, macs) * 86_400, "That is seconds"),
+])
+def test_paper_run_days_slips_get_their_hint(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_paper_run_days(wrong)
+
+
+def test_a_wrong_answer_without_a_known_slip_still_says_what_was_expected():
+    with pytest.raises(ExerciseError, match=r"expected .* days, got 1\.0\.$"):
+        check_paper_run_days(lambda ips, macs: 1.0)

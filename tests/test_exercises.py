@@ -1,0 +1,51 @@
+"""``exercises.use``: later cells get the learner's function when it passes, else the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_lib.checks import check_topk_error
+from course_lib.exercises import use
+
+
+def reference(scores, targets, k):
+    top = np.argsort(-scores, axis=1)[:, :k]
+    return float(np.mean(~(top == targets[:, None]).any(axis=1)))
+
+
+def learners_right(scores, targets, k):
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return float(1 - np.mean((top == targets[:, None]).any(axis=1)))
+
+
+def learners_accuracy(scores, targets, k):
+    return 1 - reference(scores, targets, k)
+
+
+def not_started(scores, targets, k):
+    raise NotImplementedError
+
+
+def test_a_passing_answer_is_used(capsys):
+    assert use(learners_right, check_topk_error, reference) is learners_right
+    out = capsys.readouterr().out
+    assert "topk_error" not in out or "use your function" in out
+    assert "✅" in out and "correct." not in out  # one line, the check's own output swallowed
+
+
+def test_not_attempted_falls_back_with_a_note(capsys):
+    assert use(not_started, check_topk_error, reference) is reference
+    assert use(None, check_topk_error, reference) is reference
+    assert capsys.readouterr().out.count("not attempted yet") == 2
+
+
+def test_a_wrong_answer_falls_back_and_says_why(capsys):
+    assert use(learners_accuracy, check_topk_error, reference, name="topk_error") is reference
+    out = capsys.readouterr().out
+    assert "topk_error: your answer does not pass" in out and "*accuracy*" in out
+
+
+def test_a_check_that_returns_nothing_is_a_bug():
+    with pytest.raises(TypeError, match="must return True"):
+        use(learners_right, lambda fn: None, reference)

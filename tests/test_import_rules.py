@@ -1,0 +1,146 @@
+"""The layers of ../shared/DESIGN.md, enforced: every import of every module is read (module
+level, inside functions, and ``import_module("...")`` strings) and checked against the rules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "course_lib"
+
+# (importer prefix, forbidden prefix, why) — prefixes are dotted module names
+RULES = [
+    ("course_lib.models", "course_lib.datasets", "a network knows no dataset"),
+    ("course_lib.models", "course_lib.train", "a network does not know how it is trained"),
+    ("course_lib.scoring", "course_lib.train", "scoring needs no training core"),
+    ("course_lib.scoring", "course_lib.models", "scoring needs no torch model"),
+    ("course_lib.scoring", "course_lib.evaluate", "scoring works on scores, not models"),
+    ("course_lib.hierarchy", "course_lib.models", "the class tree needs no model"),
+    ("course_lib.hierarchy", "course_lib.train", "the class tree needs no training core"),
+    ("course_lib.history", "course_lib.models", "the leaderboard needs no model"),
+    ("course_lib.datasets", "course_lib.train", "data does not know how it is used"),
+    ("course_lib.datasets", "course_lib.models", "data does not know which network reads it"),
+    ("course_lib.train", "course_lib.datasets.synthnet", "train takes batches, not a dataset"),
+    ("course_lib.train", "course_lib.datasets.registry", "train takes batches, not a dataset"),
+    ("course_lib.train", "course_lib.datasets.cache", "train takes batches, not a dataset"),
+    ("course_lib.train", "course_lib.recipe", "the recipe sits above the training core"),
+    ("course_lib.evaluate", "course_lib.datasets.synthnet", "evaluate takes batches"),
+    ("course_lib.evaluate", "course_lib.datasets.registry", "evaluate takes batches"),
+]
+# the bottom layer may import only itself
+BOTTOM = ("course_lib.profiles", "course_lib.device", "course_lib.paths", "course_lib.memory")
+BOTTOM_MAY_IMPORT = BOTTOM + ("course_lib",)  # the package itself, for __version__
+# the top layers: nothing below may import them
+TOP = ("course_lib.commands", "course_lib.recipe", "course_lib.reference",
+       "course_lib.comparison", "course_lib.__main__")
+
+
+def module_name(path: Path, root: Path = PACKAGE) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _absolute(module: str, is_package: bool, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([target] if target else []))
+
+
+def imports_of(source: str, module: str, is_package: bool = False) -> list[tuple[int, str]]:
+    """``(line, imported module)`` for every import in ``source`` (any depth), including
+    ``from X import name`` as ``X.name`` and ``import_module("...")`` string literals."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(module, is_package, node.level, node.module)
+            found.append((node.lineno, base))
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__") and node.args and isinstance(
+                    node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                target = node.args[0].value
+                level = len(target) - len(target.lstrip("."))
+                found.append((node.lineno, _absolute(module, is_package, level,
+                                                     target.lstrip(".") or None)))
+    return found
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def violations(modules: dict[str, tuple[str, bool]]) -> list[str]:
+    """Every broken rule in ``{module: (source, is_package)}``, as readable lines."""
+    broken = []
+    for module, (source, is_package) in sorted(modules.items()):
+        for line, target in imports_of(source, module, is_package):
+            where = f"{module} (line {line}) imports {target}"
+            if "notebook" in target.lower():
+                broken.append(f"{where}: nothing in course_lib imports a notebook")
+            if not _within(target, "course_lib"):
+                continue
+            for importer, forbidden, why in RULES:
+                if _within(module, importer) and _within(target, forbidden):
+                    broken.append(f"{where}: {why}")
+            if any(_within(module, b) for b in BOTTOM) and not any(
+                    target == b or _within(target, b) for b in BOTTOM_MAY_IMPORT
+                    if b != "course_lib") and target not in ("course_lib",
+                                                              "course_lib.__version__"):
+                broken.append(f"{where}: profiles/device/paths import nothing above them")
+            if any(_within(target, t) for t in TOP) and not any(_within(module, t) for t in TOP):
+                broken.append(f"{where}: {target} is a top layer; nothing below imports it")
+    return broken
+
+
+def package_modules() -> dict[str, tuple[str, bool]]:
+    return {module_name(p): (p.read_text(encoding="utf-8"), p.name == "__init__.py")
+            for p in PACKAGE.rglob("*.py")}
+
+
+def test_the_package_keeps_its_layers():
+    modules = package_modules()
+    assert len(modules) > 40  # really read the package
+    assert violations(modules) == []
+
+
+@pytest.mark.parametrize("module,source,is_package,expected", [
+    ("course_lib.models.pretrained", "from ..datasets import download\n", False,
+     "a network knows no dataset"),
+    ("course_lib.models.alexnet", "def f():\n    import course_lib.datasets.synthnet\n", False,
+     "a network knows no dataset"),
+    ("course_lib.scoring.submission",
+     "import importlib\ndef f():\n    return importlib.import_module('course_lib.models')\n",
+     False, "scoring needs no torch model"),
+    ("course_lib.scoring", "from .. import train\n", True, "scoring needs no training core"),
+    ("course_lib.datasets.cache", "from ..train.loop import fit\n", False,
+     "data does not know how it is used"),
+    ("course_lib.profiles", "from .hierarchy import Hierarchy\n", False,
+     "import nothing above them"),
+    ("course_lib.device", "def f():\n    from .datasets import augment\n", False,
+     "import nothing above them"),
+    ("course_lib.train.loop", "from ..recipe import open_splits\n", False, "top layer"),
+    ("course_lib.viz", "import_module('notebooks.helpers')\n", False, "imports a notebook"),
+])
+def test_a_planted_violation_is_caught(module, source, is_package, expected):
+    modules = package_modules()
+    modules[module] = (source, is_package)
+    found = violations(modules)
+    assert any(expected in line and module in line for line in found), found
+
+
+def test_relative_imports_resolve_like_python():
+    assert imports_of("from . import x\n", "course_lib.scoring", True)[0][1] == "course_lib.scoring"
+    assert imports_of("from ..paths import data_dir\n", "course_lib.datasets.cache")[0][1] == \
+        "course_lib.paths"
+    assert imports_of("from .core import a\n", "course_lib.checks.start")[0][1] == \
+        "course_lib.checks.core"
