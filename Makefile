@@ -4,6 +4,10 @@
 #   make setup CPU=1          install torch from PyTorch's CPU-only wheel index (small download)
 #   make execute PROFILE=laptop   re-run every notebook in place to refresh the kept outputs
 #   make lint                 ruff on code and notebooks
+#   make book                 the course site in site/ (kept outputs, builds offline)
+#   make test-browser         every chapter run in JupyterLab in headless Chromium
+#   make student OUT=DIR      a copy of the notebooks without solutions, for a class
+#   make release-check        site + wheel + every test: what a release must pass
 #   LAB_ARGS="--no-browser --port 8899" make lab
 
 PYTHON ?= python3
@@ -18,14 +22,21 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Jupyter refuses to run as root unless told; containers (and CI) often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test unit notebooks lint execute doctor bench clean help
+OUT ?= student-notebooks
+
+.PHONY: setup lab test unit notebooks lint execute doctor bench clean help book test-browser \
+	student release-check
 
 help:
 	@echo "make lab                 open JupyterLab on notebooks/ (sets up .venv on first use)"
 	@echo "make test                unit tests, notebook hygiene, lint, every notebook under nbval (smoke)"
 	@echo "make setup [CPU=1]       only create .venv and install the course (CPU=1: CPU-only torch)"
 	@echo "make execute PROFILE=laptop   re-run notebooks in place (refresh kept outputs)"
-	@echo "make lint | make doctor | make bench | make clean"
+	@echo "make book                the course site in site/ (offline, from the kept outputs)"
+	@echo "make test-browser        every chapter in JupyterLab, driven in headless Chromium"
+	@echo "make student OUT=DIR     the notebooks without solutions"
+	@echo "make release-check       site, wheel and every test"
+	@echo "make lint | make doctor | make bench | make gpu-check | make clean"
 
 setup: $(STAMP)
 
@@ -41,13 +52,15 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(PY) .ci/check_notebooks.py notebooks
+	$(PY) .ci/notebook_links.py
+	$(PY) .ci/exercises.py
 	$(PY) -m ruff check .
-	$(PY) -m pytest tests -n 2 -q
+	$(PY) -m pytest tests -n 2 --dist loadfile -q
 	CI=true COURSE_PROFILE=smoke $(PY) -m pytest -q -n 2 --dist loadscope -p no:cacheprovider \
 		--nbval-lax --nbval-sanitize-with .ci/nbval_sanitize.cfg --nbval-cell-timeout=600 notebooks
 
 unit: $(STAMP)
-	$(PY) -m pytest tests -n 2 -q
+	$(PY) -m pytest tests -n 2 --dist loadfile -q
 
 notebooks: $(STAMP)
 	CI=true COURSE_PROFILE=smoke $(PY) -m pytest -q -n 2 --dist loadscope -p no:cacheprovider \
@@ -78,5 +91,20 @@ bench: $(STAMP)
 gpu-check:
 	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) .ci/gpu_check.py
 
+book: $(STAMP)
+	$(PY) .ci/build_book.py
+
+test-browser: $(STAMP)
+	COURSE_BROWSER_NOTEBOOKS=all $(PY) -m pytest tests/test_browser.py -q -p no:cacheprovider
+
+student: $(STAMP)
+	$(PY) .ci/exercises.py --strip notebooks $(OUT)
+
+release-check: $(STAMP)
+	$(PY) .ci/build_book.py --quiet
+	rm -rf dist && $(PY) -m pip wheel --no-deps --no-build-isolation -w dist . -q
+	$(MAKE) test
+	$(MAKE) test-browser
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site .book dist

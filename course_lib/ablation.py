@@ -21,6 +21,8 @@ Every run goes through the course's one recipe (:func:`course_lib.recipe.build_m
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -122,7 +124,7 @@ def _error_per_image(model: nn.Module, images, labels, crop: int, config) -> np.
 
 def run_arm(arm: Arm, train, val=None, *, profile, image_size: int, num_classes: int,
             seed: int = 0, width: float | None = None, stop_below: float | None = None,
-            score_train: bool = True, **config) -> RunResult:
+            score_train: bool = True, quiet: bool = True, **config) -> RunResult:
     """Train ``arm`` once from seed ``seed`` and score it.
 
     ``train``, ``val``: splits (``.images (N, 3, S, S) uint8``, ``.labels (N,)``) at side
@@ -132,7 +134,9 @@ def run_arm(arm: Arm, train, val=None, *, profile, image_size: int, num_classes:
     the arm's own ``train`` changes win over them. Validation is scored once, after training
     (not after every epoch). ``stop_below``: stop at the end of the first epoch whose running
     training top-1 error is at or below it (the epoch goes in :attr:`RunResult.reached`).
-    ``score_train``: also score the training images in evaluation mode.
+    ``score_train``: also score the training images in evaluation mode. ``quiet``: keep
+    :func:`~course_lib.train.fit`'s line per epoch out of the output (the history has it); a
+    run that fails still raises, with its message.
 
     The network's initial weights, the batch order and the augmentation draws depend only on
     ``seed``, so two arms with the same seed see the same images in the same order.
@@ -162,8 +166,10 @@ def run_arm(arm: Arm, train, val=None, *, profile, image_size: int, num_classes:
             reached = int(info["epoch"])
             raise _Reached
 
+    lines = io.StringIO()
     try:
-        fit(model, train, None, config, callbacks=watch)
+        with contextlib.redirect_stderr(lines) if quiet else contextlib.nullcontext():
+            fit(model, train, None, config, callbacks=watch)
     except _Reached:
         pass
     crop = config.crop_size or round(image_size * 224 / 256)

@@ -29,16 +29,17 @@ def check_baseline_inputs(train, val) -> None:
                          f"{len(train[1]):,} is more than {BASELINE_MAX_IMAGES:,} (hours on a CPU)")
 
 
-def center_crops(images, crop_size: int, chunk: int = 2048) -> np.ndarray:
-    """``(N, 3, S, S) uint8`` → ``(N, 3, crop, crop) uint8`` centre crops, a chunk at a time
-    (a memmap is never read whole)."""
-    from .datasets.augment import center_crop
+def center_crops(images, crop_size: int) -> np.ndarray:
+    """``(N, 3, S, S) uint8`` → the ``(N, 3, crop, crop)`` centre crops as a *view* (no copy:
+    a memmap stays on disk, and the baseline reads it a chunk at a time). Offsets are
+    :func:`course_lib.datasets.augment.center_crop`'s (torchvision's)."""
+    from .datasets.augment import _center_offsets
 
-    out = np.empty((len(images), 3, crop_size, crop_size), dtype=np.uint8)
-    for start in range(0, len(images), chunk):
-        part = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk]))
-        out[start:start + chunk] = center_crop(part, crop_size).numpy()
-    return out
+    side = images.shape[-1]
+    if not 1 <= crop_size <= min(images.shape[-2:]):
+        raise ValueError(f"crop_size={crop_size}: must be 1..{side} for {side}-px images")
+    top, left = _center_offsets((crop_size, crop_size), tuple(images.shape[-2:]))
+    return images[:, :, top:top + crop_size, left:left + crop_size]
 
 
 def compare_with_baseline(model: torch.nn.Module, train, val, crop_size: int, *,

@@ -26,21 +26,32 @@ from collections.abc import Callable
 from .checks.core import ExerciseError
 
 
+class NoSolutionError(RuntimeError):
+    """A copy of the course without solutions, and an exercise not solved yet."""
+
+
 def use(answer: Callable | None, check: Callable[[Callable | None], bool],
-        reference: Callable, name: str | None = None) -> Callable:
+        reference: Callable | None, name: str | None = None) -> Callable:
     """The learner's ``answer`` when ``check(answer)`` passes, else ``reference``.
 
     Prints one line: that the learner's function is used, or that the reference is used
     because the exercise is not attempted yet, or because the check failed (with the check's
     message). The check's own output is not repeated. Never raises for a wrong answer: a
-    learner's slip must not stop the rest of the notebook from running.
+    learner's slip must not stop the rest of the notebook from running — except in a copy
+    without solutions (``reference=None``, made by ``make student``), where there is nothing
+    to fall back on: :class:`NoSolutionError` then says which exercise to solve.
     """
-    label = name or getattr(reference, "__name__", "exercise").removesuffix("_solution")
+    label = name or getattr(reference, "__name__", None) \
+        or getattr(check, "__name__", "exercise").removeprefix("check_")
+    label = label.removesuffix("_solution")
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stdout(buffer):
             ok = check(answer)
     except ExerciseError as error:
+        if reference is None:
+            raise NoSolutionError(f"{label}: this copy of the course has no solutions, and your "
+                                  f"answer does not pass its check yet: {error}") from None
         print(f"⚠️ {label}: your answer does not pass its check yet, so the cells below use the "
               f"reference solution. The check said: {error}")
         return reference
@@ -48,6 +59,9 @@ def use(answer: Callable | None, check: Callable[[Callable | None], bool],
         print(f"✅ {label}: the cells below use your function.")
         return answer
     if ok is False:
+        if reference is None:
+            raise NoSolutionError(f"{label}: this copy of the course has no solutions: solve the "
+                                  "exercise above to run the cells below")
         print(f"ℹ️ {label}: not attempted yet, so the cells below use the reference solution.")
         return reference
     raise TypeError(f"{getattr(check, '__name__', check)!r} returned {ok!r}: a check must "

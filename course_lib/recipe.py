@@ -157,9 +157,7 @@ def open_splits(profile: Profile | str | None = None, dataset: str | None = None
 
 
 def _synthnet_splits(profile: Profile, size: int, splits, seed: int, knobs) -> Splits:
-    if not synthnet.MIN_SIZE <= size <= synthnet.MAX_SIZE:
-        raise ValueError(f"image_size={size}: SynthNet renders {synthnet.MIN_SIZE} to "
-                         f"{synthnet.MAX_SIZE} px")
+    synthnet.check_image_size(size)
     opened, first = {}, None
     for split in splits:
         part = synthnet.from_profile(profile, split, image_size=size, seed=seed, knobs=knobs)

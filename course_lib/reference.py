@@ -205,9 +205,11 @@ def _reference(payload: dict, model, data, path: Path, trained_now: bool) -> Ref
 
 
 def load_reference(profile: Profile | str | None = None, path: Path | None = None,
-                   data=None) -> Reference:
+                   data=None, with_data: bool = True) -> Reference:
     """Load the reference model of ``profile``; :class:`ReferenceModelError` when there is
-    none, or when the file does not match the profile's recipe (it names the difference)."""
+    none, or when the file does not match the profile's recipe (it names the difference).
+    ``with_data=False`` skips opening the splits (``Reference.data`` is then None): for a
+    notebook that needs only the weights, a few hundred MB less on the laptop profile."""
     from .recipe import open_splits
 
     profile = resolve(profile)
@@ -223,6 +225,8 @@ def load_reference(profile: Profile | str | None = None, path: Path | None = Non
                            for k, (a, b) in differ.items())
         raise ReferenceModelError(f"{path} was trained with another recipe: {detail}")
     model = _model_from(payload, path)
+    if not with_data:
+        return _reference(payload, model, None, path, trained_now=False)
     data = data or open_splits(profile, image_size=payload["image_size"])
     if list(data.class_names) != list(payload["class_names"]):
         raise ReferenceModelError(f"{path}: its classes differ from the dataset's now "
@@ -231,21 +235,23 @@ def load_reference(profile: Profile | str | None = None, path: Path | None = Non
 
 
 def reference_model(profile: Profile | str | None = None, *, train: bool = True,
-                    max_minutes: float | None = None, progress: bool = True) -> Reference:
+                    max_minutes: float | None = None, progress: bool = True,
+                    with_data: bool = True) -> Reference:
     """The reference model of ``profile``: loaded when saved, else trained now.
 
     Before training it prints how long that will take on this machine
     (:func:`estimate_seconds`). ``train=False`` raises :class:`ReferenceModelError` instead of
     training; ``max_minutes`` (default: the profile's ``minutes_per_notebook``) refuses to start
     a training run estimated to take longer, naming the command that trains it outside the
-    notebook (``python -m course_lib train --reference``).
+    notebook (``python -m course_lib train --reference``). ``with_data=False``: a saved model is
+    loaded without opening its splits (see :func:`load_reference`).
     """
     from .recipe import open_splits
 
     profile = resolve(profile)
     path = reference_path(profile)
     if path.is_file():
-        return load_reference(profile, path)
+        return load_reference(profile, path, with_data=with_data)
     if not train:
         raise ReferenceModelError(f"no reference model for profile {profile.name!r} at {path}; "
                                   "train it with: python -m course_lib train --reference")

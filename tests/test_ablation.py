@@ -146,10 +146,13 @@ def test_run_arm_scores_every_validation_image_and_repeats_exactly(tiny):
     assert a.history["train_loss"].tolist() == b.history["train_loss"].tolist()
 
 
-def test_run_arm_applies_the_arms_switches(tiny):
+def test_run_arm_applies_the_arms_switches_quietly(tiny, capsys):
     r = _run(tiny, Arm("cut", model={"activation": "tanh", "dropout": 0.0},
                        train={"augment": "none"}, remove=("conv4",)), epochs=1)
     assert len(r.history) == 1 and r.arm == "cut"
+    assert "epoch 1/1" not in capsys.readouterr().err  # fit's summary line is kept out
+    _run(tiny, Arm("loud"), epochs=1, quiet=False, score_train=False)
+    assert "epoch 1/1" in capsys.readouterr().err
 
 
 def test_run_arm_stops_at_the_threshold_and_reports_the_epoch(tiny):

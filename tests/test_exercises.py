@@ -49,3 +49,14 @@ def test_a_wrong_answer_falls_back_and_says_why(capsys):
 def test_a_check_that_returns_nothing_is_a_bug():
     with pytest.raises(TypeError, match="must return True"):
         use(learners_right, lambda fn: None, reference)
+
+
+def test_a_copy_without_solutions_asks_for_the_exercise():
+    from course_lib.exercises import NoSolutionError
+
+    with pytest.raises(NoSolutionError, match="topk_error: this copy of the course has no "
+                                              "solutions: solve the exercise above"):
+        use(not_started, check_topk_error, None)
+    with pytest.raises(NoSolutionError, match="does not pass its check yet.*accuracy"):
+        use(learners_accuracy, check_topk_error, None)
+    assert use(learners_right, check_topk_error, None) is learners_right

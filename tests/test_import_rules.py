@@ -34,7 +34,8 @@ BOTTOM = ("course_lib.profiles", "course_lib.device", "course_lib.paths", "cours
 BOTTOM_MAY_IMPORT = BOTTOM + ("course_lib",)  # the package itself, for __version__
 # the top layers: nothing below may import them
 TOP = ("course_lib.commands", "course_lib.recipe", "course_lib.reference",
-       "course_lib.comparison", "course_lib.__main__")
+       "course_lib.comparison", "course_lib.ablation", "course_lib.checks",
+       "course_lib.exercises", "course_lib.__main__")
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:

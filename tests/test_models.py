@@ -476,3 +476,16 @@ def test_bad_arguments_say_what_is_wrong():
         alexnet("paper", lrn_convention="caffe")
     with pytest.raises(ValueError, match="num_classes"):
         alexnet("paper", num_classes=0)
+
+
+def test_lrn_and_the_summary_run_on_the_meta_device():
+    """Counting a network without memory (device "meta") must not trip over LRN's float32 path."""
+    from course_lib.models import alexnet, summarize
+    from course_lib.models.lrn import LocalResponseNorm
+
+    out = LocalResponseNorm(5)(torch.empty(2, 8, 4, 4, device="meta"))
+    assert out.shape == (2, 8, 4, 4) and out.device.type == "meta"
+    with torch.device("meta"):
+        net = alexnet("paper")
+    table = summarize(net, 224)
+    assert int(table["params"].sum()) == 60_965_224

@@ -10,8 +10,19 @@ from course_lib.profiles import get_profile
 from course_lib.recipe import open_splits
 
 
+@pytest.fixture(scope="module")
+def trained_file(tmp_path_factory):
+    """One smoke reference model for the module (training it is the slow part)."""
+    path = tmp_path_factory.mktemp("ref") / "reference.pt"
+    reference.train_reference("smoke", path=path, progress=False)
+    return path.read_bytes()
+
+
 @pytest.fixture
-def smoke_reference():
+def smoke_reference(trained_file):
+    path = reference.reference_path("smoke")  # in this test's own COURSE_DATA
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(trained_file)
     return reference.reference_model("smoke", progress=False)
 
 
@@ -69,3 +80,10 @@ def test_train_reference_never_replaces_a_file(smoke_reference):
     with pytest.raises(reference.ReferenceModelError, match="already exists"):
         reference.train_reference("smoke", path=smoke_reference.path,
                                   data=open_splits("smoke"), progress=False)
+
+
+def test_weights_only_loading_skips_the_data(smoke_reference):
+    light = reference.reference_model("smoke", with_data=False)
+    assert light.data is None and not light.trained_now
+    images = torch.rand(2, 3, light.crop_size, light.crop_size)
+    assert torch.equal(light.model(images), smoke_reference.model(images))

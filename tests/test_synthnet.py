@@ -124,7 +124,7 @@ def test_each_knob_changes_the_images_and_zero_knobs_center_the_object():
     assert np.abs(border - border.mean(axis=0)).mean() > 20  # backgrounds vary
 
 
-def test_turning_position_up_moves_the_object_off_centre():
+def test_turning_position_up_moves_the_object_off_center():
     specs = class_specs(4)
     labels = np.full(64, 2, dtype=np.int64)
 

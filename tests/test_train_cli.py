@@ -148,7 +148,11 @@ def test_bench_quick_is_well_formed():
     results = bench_train.run(torch.device("cpu"), quick=True)
     assert [r.name for r in results] == ["train_epoch"]  # the GPU comparisons need CUDA
     (r,) = results
-    assert isinstance(r, BenchResult) and r.unit == "images/s" and r.target_ratio == 2.0
+    from course_lib.device import cpu_has_native_bf16
+
+    # the 2x target holds only where bf16 is native; elsewhere the floor share is the target
+    assert isinstance(r, BenchResult) and r.unit == "images/s"
+    assert r.target_ratio == (2.0 if cpu_has_native_bf16() else None)
     assert r.baseline > 0 and r.candidate > 0 and r.ratio == pytest.approx(r.candidate / r.baseline)
     assert "32 JPEGs" in r.notes
 
@@ -164,7 +168,7 @@ def test_a_synthnet_size_out_of_range_is_an_error_not_a_clamp(capsys, tmp_path, 
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     code, _, err = run_json(capsys, "--dataset", "synthnet", "--size", "16",
                             "--out", str(tmp_path / "run"))
-    assert code == 2 and "image_size=16: SynthNet renders 32 to 256 px" in err
+    assert code == 2 and "image_size=16" in err and "32..256 px" in err
     assert not (tmp_path / "run").exists()
 
 

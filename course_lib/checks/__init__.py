@@ -11,7 +11,18 @@ module               notebook
 :mod:`.start`        00 start here
 :mod:`.imagenet`     01 building ImageNet
 :mod:`.benchmark`    02 the benchmark
+:mod:`.architecture` 03 AlexNet's architecture
+:mod:`.pipeline`     04 the data pipeline
+:mod:`.training`     05 the training core
+:mod:`.ablations`    06 ablations
+:mod:`.scoring`      07 scoring
+:mod:`.inside`       08 inside AlexNet
+:mod:`.moment`       09 the 2012 moment
+:mod:`.trust`        10 trusting the benchmark
 ===================  ============================================================
+
+Chapters 00–02 are re-exported here; later chapters import from their own module
+(``from course_lib.checks.pipeline import check_crop_count``).
 """
 
 from .benchmark import (

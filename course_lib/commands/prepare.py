@@ -63,8 +63,8 @@ def _parse_knobs(items: list[str]) -> dict:
 
 def run(args) -> int:
     from ..datasets.cache import CacheError, EmptyClassError
-    from ..download import DownloadError
     from ..datasets.images import BadImageError
+    from ..download import DownloadError
     from ..paths import data_dir
     from ..profiles import resolve
     from ..recipe import prepare_caches, prepare_folder_cache

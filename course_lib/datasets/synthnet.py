@@ -31,11 +31,11 @@ scaled by the knob, so the same seed with a knob turned up shows the *same* imag
 Splits use disjoint seed streams: ``SeedSequence([seed, split_id])`` with train 0, val 1, test 2.
 
 Rendering is vectorised numpy over a few dozen images at a time (signed-distance shapes,
-anti-aliased edges), threads over chunks of images; a laptop-profile dataset (20 classes × (1,000 + 50 + 50) images at
-64 px, 22,000 in all) takes a few seconds on 2 cores (``python -m course_lib bench synthnet``
-times it against rendering the same images one at a time). Image sides run from
-:data:`MIN_SIZE` to :data:`MAX_SIZE` px; any other size is a ``ValueError``, never a silent
-clamp.
+anti-aliased edges), threads over chunks of images; a laptop-profile dataset (20 classes ×
+(1,000 + 50 + 50) images at 64 px, 22,000 in all) takes a few seconds on 2 cores
+(``python -m course_lib bench synthnet`` times it against rendering the same images one at a
+time). Image sides run from :data:`MIN_SIZE` to :data:`MAX_SIZE` px; any other size is a
+``ValueError``, never a silent clamp.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 FEATURES = ("hog", "color")
-CHUNK = 512  # images whose features are computed together (bounds the working memory)
+CHUNK = 128  # images whose features are computed together (bounds the working memory)
 HOG_ORIENTATIONS, HOG_BLOCK, COLOR_GRID = 9, 2, 2
 CLASSIFIERS = ("linear_svm", "logistic")
 

@@ -28,6 +28,8 @@ dtype).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -75,7 +77,11 @@ class LocalResponseNorm(nn.LocalResponseNorm):
         # denominator are computed in float32 (float64 stays float64), with autocast off so that
         # it cannot turn the convolution back into fp16, and the result is cast back.
         compute = torch.promote_types(x.dtype, torch.float32)
-        with torch.autocast(x.device.type, enabled=False):
+        # autocast exists only for real devices: shape-only tensors ("meta", used to count
+        # parameters and MACs without memory) have nothing to switch off
+        no_autocast = (torch.autocast(x.device.type, enabled=False)
+                       if x.device.type in ("cpu", "cuda", "mps", "xpu") else nullcontext())
+        with no_autocast:
             a = x.to(compute)
             channels = torch.arange(x.shape[1], device=x.device)
             band = (channels[:, None] - channels[None, :]).abs() <= self.size // 2

