@@ -1,0 +1,112 @@
+"""Notebook 05's 40-line training loop computes what ``fit`` computes.
+
+The loop is not copied here: the test reads notebooks/05_training_core.ipynb, takes the code
+cell whose first line is :data:`MARKER` and runs it, so the notebook and this test cannot
+drift apart. Same starting weights, seed, batch order and settings (fp32, no augmentation,
+constant rate, plain memory layout) must give the same weights as ``fit``, with a last batch
+that is only partly full and a reshuffle between epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.recipe import Split, Splits, build_model, open_splits
+from course_lib.train import TrainConfig, fit
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_training_core.ipynb"
+MARKER = "# teaching loop"
+IMAGES, BATCH = 100, 40  # two full batches and one of 20 per epoch
+
+
+def teaching_loop() -> dict:
+    """The namespace the notebook's loop cell defines (``train_simple``, ``to_input``...)."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    found = [c for c in cells if c["cell_type"] == "code"
+             and "".join(c["source"]).startswith(MARKER)]
+    assert len(found) == 1, f"expected one code cell starting with {MARKER!r}, found {len(found)}"
+    namespace: dict = {}
+    exec(compile("".join(found[0]["source"]), f"{NOTEBOOK.name}:teaching loop", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def setup():
+    """(the loop's namespace, smoke SynthNet with 100 training images, starting weights)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two small processes on two cores: one thread each is fastest
+    full = open_splits("smoke", splits=("train", "val"))
+    pick = np.sort(np.random.default_rng(0).permutation(len(full.train))[:IMAGES])
+    data = Splits(dataset=full.dataset, image_size=full.image_size,
+                  class_names=full.class_names, source=full.source, test=None,
+                  train=Split(full.train.images[pick], full.train.labels[pick]), val=full.val)
+    torch.manual_seed(0)
+    model = build_model("smoke", data.num_classes)
+    yield teaching_loop(), data, model.state_dict()
+    torch.set_num_threads(threads)
+
+
+def fitted(data, weights, epochs: int, seed: int) -> torch.nn.Module:
+    model = build_model("smoke", data.num_classes)
+    model.load_state_dict(weights)
+    config = TrainConfig(epochs=epochs, batch_size=BATCH, lr=0.02, momentum=0.9,
+                         weight_decay=5e-4, schedule="constant", augment="none",
+                         precision="fp32", channels_last=False, crop_size=28, seed=seed,
+                         device="cpu", progress=False)
+    history = fit(model, data.train, data.val, config)
+    model.history = history
+    return model
+
+
+def looped(loop, data, weights, epochs: int, seed: int) -> tuple[torch.nn.Module, list]:
+    model = build_model("smoke", data.num_classes)
+    model.load_state_dict(weights)
+    history = loop["train_simple"](model, data.train, data.val, epochs=epochs, batch_size=BATCH,
+                                   lr=0.02, crop=28, seed=seed, device="cpu")
+    return model, history
+
+
+def max_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    return max((x - y).abs().max().item()
+               for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_the_notebook_loop_reaches_fits_weights(setup, epochs):
+    loop, data, weights = setup
+    start = build_model("smoke", data.num_classes)
+    start.load_state_dict(weights)
+    mine, history = looped(loop, data, copy.deepcopy(weights), epochs, seed=3)
+    theirs = fitted(data, copy.deepcopy(weights), epochs, seed=3)
+    assert max_difference(mine, start) > 1e-3  # it trained: the comparison below means something
+    assert max_difference(mine, theirs) <= 1e-5
+    for row, (_, fit_row) in zip(history, theirs.history.iterrows(), strict=True):
+        assert row["train_loss"] == pytest.approx(fit_row["train_loss"], abs=1e-5)
+        assert row["val_top1_error"] == pytest.approx(fit_row["val_top1_error"], abs=1e-9)
+
+
+def test_another_batch_order_gives_other_weights(setup):
+    # the comparison can fail: a different seed (order and dropout) moves the weights well
+    # beyond the tolerance used above
+    loop, data, weights = setup
+    mine, _ = looped(loop, data, copy.deepcopy(weights), 1, seed=4)
+    theirs = fitted(data, copy.deepcopy(weights), 1, seed=3)
+    assert max_difference(mine, theirs) > 1e-4
+
+
+def test_the_loop_crops_the_center_and_normalizes_like_torchvision(setup):
+    from torchvision.transforms import v2
+
+    loop, data, _ = setup
+    images = data.train.images[:5]
+    got = loop["to_input"](images, 28, "cpu")
+    want = v2.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])(
+        v2.ToDtype(torch.float32, scale=True)(v2.CenterCrop(28)(torch.from_numpy(images))))
+    assert got.shape == (5, 3, 28, 28)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
