@@ -11,6 +11,7 @@ say why, loudly.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -61,12 +62,18 @@ def lab(tmp_path_factory):
     work = tmp_path_factory.mktemp("lab")
     shutil.copytree(SOURCE, work / "notebooks")
     port, token = _free_port(), "course-browser-test"
+    # Every cell attached to the page (no windowing): a learner scrolls, the test reads the DOM.
+    tracker = work / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     env = {**os.environ, "COURSE_PROFILE": "smoke", "COURSE_DATA": str(work / "data"),
            "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "JUPYTER_CONFIG_DIR": str(work / "cfg")}
     env.pop("CI", None)  # the profile is chosen explicitly above
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                f"--port={port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work / 'notebooks'}",
+               f"--LabApp.user_settings_dir={work / 'settings'}",
+               f"--LabApp.workspaces_dir={work / 'workspaces'}",
                "--LabApp.news_url=''", "--LabApp.check_for_updates_class="
                "jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
@@ -119,10 +126,14 @@ def _menu(page, menu: str, item: str) -> None:
     entry.click()
 
 
+# The notebook on show: a restored workspace may hold other, hidden notebook panels.
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
+
+
 def _error_outputs(page) -> int:
     """Outputs that show an error: an error mime bundle, or a traceback printed anywhere."""
     return page.eval_on_selector_all(
-        ".jp-OutputArea-output", "els => els.filter(e => "
+        f"{NOTEBOOK} .jp-OutputArea-output", "els => els.filter(e => "
         "e.querySelector('[data-mime-type=\"application/vnd.jupyter.error\"]')"
         " || e.getAttribute('data-mime-type') === 'application/vnd.jupyter.error'"
         " || /Traceback \\(most recent call last\\)/.test(e.textContent)).length")
@@ -130,7 +141,7 @@ def _error_outputs(page) -> int:
 
 def _prompts(page) -> list[str]:
     return page.eval_on_selector_all(
-        ".jp-Notebook .jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.textContent)")
+        f"{NOTEBOOK} .jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.textContent)")
 
 
 @pytest.mark.parametrize("name", CHOSEN)
@@ -138,13 +149,17 @@ def test_notebook_runs_in_jupyterlab(lab, browser, name, tmp_path):
     url, token, work = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{url}/lab/tree/{name}?token={token}", timeout=120_000)
-        page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=120_000)
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
+        # A workspace of its own, reset: only this notebook open, as a learner who opens it.
+        workspace = Path(name).stem.replace("_", "-")
+        page.goto(f"{url}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}",
+                  timeout=120_000)
+        page.locator(f"{NOTEBOOK} .jp-CodeCell").first.wait_for(timeout=120_000)
+        page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) "
+                     ".jp-Notebook-ExecutionIndicator[data-status='idle'], "
                      ".jp-Toolbar-kernelStatus").first.wait_for(timeout=120_000)
-        page.locator(".jp-Notebook").first.click()
+        page.locator(NOTEBOOK).first.click()
         _menu(page, "Edit", "Clear Outputs of All Cells")
-        assert page.locator(".jp-Notebook .jp-OutputArea-output").count() == 0
+        assert page.locator(f"{NOTEBOOK} .jp-OutputArea-output").count() == 0
         _menu(page, "Run", "Run All Cells")
         deadline = time.monotonic() + CELL_TIMEOUT_S * 3
         quiet_since = None
@@ -172,8 +187,21 @@ def test_notebook_runs_in_jupyterlab(lab, browser, name, tmp_path):
         numbers = [p for p in _prompts(page) if any(ch.isdigit() for ch in p)]
         assert len(numbers) == len(_prompts(page)), f"{name}: not every code cell executed"
         if name.startswith(TRAINS):
-            bars = page.locator(".jp-OutputArea-output .widget-hprogress, "
-                                ".jp-OutputArea-output .widget-progress")
+            bars = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .widget-hprogress, "
+                                f"{NOTEBOOK} .jp-OutputArea-output .widget-progress")
             assert bars.count() >= 1, f"{name}: no progress-bar widget rendered"
     finally:
         page.close()
+        _shut_down_kernels(url, token)
+
+
+def _shut_down_kernels(url: str, token: str) -> None:
+    """End every kernel so the next notebook starts on an idle machine with its memory back."""
+    headers = {"Authorization": f"token {token}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels", headers=headers),
+                                timeout=30) as response:
+        kernels = json.load(response)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}", method="DELETE",
+                                         headers=headers)
+        urllib.request.urlopen(request, timeout=60).close()
