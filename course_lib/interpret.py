@@ -106,17 +106,17 @@ def activation_modules(model: nn.Module) -> dict[str, nn.Module]:
     return found
 
 
-def _pooled(output: torch.Tensor, grid: int | None) -> torch.Tensor:
+def _pooled(output: torch.Tensor, grid: int | None, dtype: torch.dtype) -> torch.Tensor:
     if output.ndim == 4 and grid is not None:
         output = F.adaptive_avg_pool2d(output, grid)
-    # a copy, float32 on the CPU: an in-place op later in the network must not change it
-    return output.detach().to("cpu", torch.float32, copy=True)
+    # a copy on the CPU: an in-place op later in the network must not change it
+    return output.detach().to("cpu", dtype, copy=True)
 
 
 def capture_activations(model: nn.Module, inputs, layers: Iterable[str] = HIDDEN_LAYERS, *,
                         grid: int | None = None, crop: int | None = None, batch_size: int = 200,
-                        device: torch.device | str | None = None,
-                        with_logits: bool = False) -> dict[str, torch.Tensor]:
+                        device: torch.device | str | None = None, with_logits: bool = False,
+                        dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """Each of ``layers``' activities for every image, read by forward hooks.
 
     ``inputs``: ``(N, 3, H, W)`` float model inputs (see :func:`preprocess`), or uint8 images
@@ -126,9 +126,11 @@ def capture_activations(model: nn.Module, inputs, layers: Iterable[str] = HIDDEN
     :data:`HIDDEN_LAYERS`, and ``"input"`` for the model's input itself (the pixels as the
     network sees them). Returns ``{layer: (N, C, h, w)}`` for convolutions and the input
     (``(N, C, grid, grid)`` when ``grid`` is given: each map average-pooled as it is read, so
-    only the small grid is ever kept) and ``{layer: (N, D)}`` for fully connected layers,
-    float32 on the CPU, in ``layers``' order; with ``with_logits`` also ``"logits": (N,
-    num_classes)``. The hooks are removed even when the forward pass fails.
+    only the small grid is ever kept) and ``{layer: (N, D)}`` for fully connected layers, on
+    the CPU as ``dtype`` (float32; float16 halves the memory, e.g. for probe features that are
+    converted back one layer at a time), in ``layers``' order; with ``with_logits`` also
+    ``"logits": (N, num_classes)`` in float32. The hooks are removed even when the forward
+    pass fails.
     """
     inputs = _as_tensor(inputs, "capture_activations")
     if inputs.ndim != 4 or not (inputs.is_floating_point() or inputs.dtype == torch.uint8):
@@ -152,7 +154,7 @@ def capture_activations(model: nn.Module, inputs, layers: Iterable[str] = HIDDEN
 
     def hook_for(name):
         def hook(_module, _inputs, output):
-            chunks[name].append(_pooled(output, grid))
+            chunks[name].append(_pooled(output, grid, dtype))
         return hook
 
     handles = [modules[name].register_forward_hook(hook_for(name)) for name in layers
@@ -166,7 +168,7 @@ def capture_activations(model: nn.Module, inputs, layers: Iterable[str] = HIDDEN
                 if chunk.dtype == torch.uint8:
                     chunk = preprocess(chunk, crop)
                 if INPUT in chunks:
-                    chunks[INPUT].append(_pooled(chunk, grid))
+                    chunks[INPUT].append(_pooled(chunk, grid, dtype))
                 out = model(chunk.to(device))
                 if with_logits:
                     logits.append(out.detach().to("cpu", torch.float32))

@@ -108,6 +108,11 @@ def test_capture_activations_preprocesses_uint8_chunks_and_reads_the_input():
         torch.testing.assert_close(got[name], want[name])
     pooled = interpret.capture_activations(model, raw, ["input"], crop=28, grid=2)
     torch.testing.assert_close(pooled["input"][:, :, 1, 0], x[:, :, 14:, :14].mean(dim=(2, 3)))
+    half = interpret.capture_activations(model, raw, ["conv2"], crop=28, dtype=torch.float16,
+                                         with_logits=True)
+    assert half["conv2"].dtype == torch.float16 and half["logits"].dtype == torch.float32
+    torch.testing.assert_close(half["conv2"].float(), want["conv2"], rtol=1e-3, atol=1e-3)
+    assert interpret.flatten_features(half["conv2"]).dtype == np.float32
 
 
 def test_capture_activations_rejects_bad_input_and_removes_hooks_on_failure():
