@@ -6,10 +6,16 @@ dies with a dead kernel instead of a message. :func:`memory_status` reads the cg
 (v2 ``memory.max`` / ``memory.current``, else v1 ``memory.limit_in_bytes`` /
 ``memory.usage_in_bytes``) and falls back to the host's ``MemTotal`` / ``MemAvailable``.
 :func:`require_memory` lets a notebook say, before a heavy step, that it will not fit.
+:func:`release_freed_memory` hands memory the program has already freed back to the system.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +108,35 @@ def require_memory(need_gb: float, what: str = "this step",
         f"machine allows ({status.source}) is free. Shut down other notebooks' kernels "
         "(JupyterLab: Kernel → Shut Down All Kernels) or choose a smaller profile "
         "(profile_name = \"smoke\"), then run this cell again.")
+
+
+_LIBC: ctypes.CDLL | None | bool = False  # False: not looked up yet; None: not glibc
+
+
+def _glibc_trim() -> Callable[[int], int] | None:
+    global _LIBC
+    if _LIBC is False:
+        _LIBC = None
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+                _LIBC = libc
+            except (OSError, AttributeError):  # musl and others have no malloc_trim
+                _LIBC = None
+    return None if _LIBC is None else _LIBC.malloc_trim
+
+
+def release_freed_memory() -> bool:
+    """Collect garbage, then give the pages glibc's allocator holds free back to the system.
+
+    PyTorch on a CPU frees a training step's activations after every step, but glibc keeps the
+    freed pages for reuse, fragmented across its arenas, so a process that trains several
+    models in a row keeps the high-water mark of all of them (measured in notebook 05: 1.6 GB
+    resident, 1.1 GB after a trim). ``fit`` calls this after every epoch. Returns True when
+    memory was handed back (glibc's ``malloc_trim``), False where there is no such call (macOS,
+    Windows, musl): there the call only collects garbage.
+    """
+    gc.collect()
+    trim = _glibc_trim()
+    return bool(trim(0)) if trim is not None else False

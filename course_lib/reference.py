@@ -121,8 +121,10 @@ def _model_options(model, crop: int) -> dict:
 def estimate_seconds(profile: Profile | str | None = None, data=None, steps: int = 3) -> float:
     """How long training the reference model of ``profile`` will take on this machine.
 
-    Times ``steps`` training steps at the profile's batch size (after one warm-up step) and
-    scales to ``reference_epochs`` epochs of the training split, plus 10 % for validation.
+    Times a run of one training step and a run of ``1 + steps`` steps at the profile's batch
+    size (after a warm-up run), so that what every call of ``fit`` costs once (set-up, handing
+    freed memory back) cancels in the difference, and scales the per-image time to
+    ``reference_epochs`` epochs of the training split, plus 10 % for validation.
     """
     from .recipe import build_model, open_splits
     from .train import TrainConfig, fit
@@ -135,12 +137,16 @@ def estimate_seconds(profile: Profile | str | None = None, data=None, steps: int
     model = build_model(profile, data.num_classes, image_size=data.image_size)
     config = TrainConfig.from_profile(profile, image_size=data.image_size, epochs=1,
                                       batch_size=batch, progress=False, schedule="constant")
-    timed = slice(0, batch * steps)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        fit(model, (images[:batch], labels[:batch]), None, config)  # warm-up: first-call costs
+    def timed(count: int) -> float:
         start = time.perf_counter()
-        fit(model, (images[timed], labels[timed]), None, config)
-        per_image = (time.perf_counter() - start) / len(labels[timed])
+        fit(model, (images[:count], labels[:count]), None, config)
+        return time.perf_counter() - start
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        timed(batch)  # warm-up: first-call costs
+        longer = min(batch * (steps + 1), n)
+        extra = max(timed(longer) - timed(batch), 0.0)
+        per_image = extra / max(longer - batch, 1) if longer > batch else timed(batch) / batch
     return 1.1 * per_image * n * profile.reference_epochs
 
 

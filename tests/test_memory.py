@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import pytest
 
-from course_lib.memory import GB, MemoryBudgetError, MemoryStatus, memory_status, require_memory
+from course_lib.memory import (
+    GB,
+    MemoryBudgetError,
+    MemoryStatus,
+    memory_status,
+    release_freed_memory,
+    require_memory,
+)
 
 HOST = "MemTotal:       24000000 kB\nMemFree:        1000 kB\nMemAvailable:   20000000 kB\n"
 
@@ -68,3 +78,25 @@ def test_doctor_reports_the_limit_it_enforces(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["memory_limit_source"] in ("cgroup v2", "cgroup v1", "host")
     assert "memory_limit_gb" in report and "memory_free_gb" in report
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists() or platform.libc_ver()[0] != "glibc",
+                    reason="malloc_trim is glibc's (Linux)")
+def test_release_freed_memory_hands_fragmented_heap_pages_back():
+    """Freed chunks between live ones stay resident until malloc_trim gives their pages back
+    (glibc returns only the top of the heap by itself)."""
+    blocks = [bytearray(64 * 1024) for _ in range(3000)]  # ~190 MB on the heap, touched
+    keep = blocks[::50]  # live blocks spread through the heap: it cannot shrink from the top
+    del blocks
+    before = _rss_bytes()
+    assert release_freed_memory() is True
+    after = _rss_bytes()
+    assert before - after > 100 * 2**20, (before, after)
+    assert len(keep) == 60

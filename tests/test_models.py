@@ -212,6 +212,43 @@ def test_lrn_gradients_match_torch():
     torch.testing.assert_close(x.grad, x_ref.grad)
 
 
+@pytest.mark.parametrize("convention", ["pytorch", "paper"])
+def test_lrn_written_out_backward_passes_gradcheck_and_matches_autograd(convention):
+    """The hand-written backward against finite differences and against autograd's tape of the
+    brute-force formula, with activations loud enough that the α term matters."""
+    torch.manual_seed(3)
+    module = LocalResponseNorm(5, 0.05, 0.75, 2.0, convention=convention)
+    x = (torch.randn(2, 7, 3, 4, dtype=torch.float64) * 4).requires_grad_()
+    assert torch.autograd.gradcheck(module, (x,))
+    upstream = torch.randn(2, 7, 3, 4, dtype=torch.float64)
+    (ours,) = torch.autograd.grad(module(x), x, upstream)
+    scale = 0.05 / 5 if convention == "pytorch" else 0.05
+    maps = []  # Sec. 3.3 map by map, as differentiable tensor arithmetic
+    for i in range(x.shape[1]):
+        window = x[:, max(0, i - 2):i + 3]
+        maps.append(x[:, i] / (2.0 + scale * (window**2).sum(dim=1)) ** 0.75)
+    (expected,) = torch.autograd.grad(torch.stack(maps, dim=1), x, upstream)
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_lrn_training_keeps_its_input_and_denominator_for_backward():
+    """What the tape holds for one LRN: its input, the denominator (and the small band matrix);
+    saved-tensor hooks count every tensor autograd keeps between the forward and the backward
+    pass."""
+    x = torch.randn(4, 16, 9, 9, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
+                                                  lambda t: t):
+        out = LocalResponseNorm()(x)
+    assert sum(saved) == 2 * x.numel() + 16 * 16, saved
+    out.sum().backward()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
+                                                  lambda t: t):
+        saved.clear()
+        nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x)
+    assert sum(saved) > 3 * x.numel()  # what the tape of the plain arithmetic keeps
+
+
 def lrn_reference(a: torch.Tensor, alpha=1e-4, n=5, beta=0.75, k=2.0) -> torch.Tensor:
     """cuda-convnet's LRN (α/n) in float64 with an explicit loop over the window."""
     a = a.double()

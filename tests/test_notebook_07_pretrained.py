@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import tarfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from notebook_cells import run_marked_cell
 from PIL import Image
 from test_models_pretrained import torchvision_shaped_state_dict
 from torchvision.transforms.v2 import functional as TF
@@ -39,13 +39,7 @@ IMAGE_SIZE, CROP = 72, 64  # small, so the test is fast; AlexNet's adaptive pool
 
 
 def notebook_namespace() -> dict:
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    found = [src for c in cells if c["cell_type"] == "code"
-             and (src := "".join(c["source"])).startswith(MARKER)]
-    assert len(found) == 1, f"expected one cell starting with {MARKER!r}, found {len(found)}"
-    namespace: dict = {}
-    exec(compile(found[0], f"{NOTEBOOK.name}: pretrained cell", "exec"), namespace)
-    return namespace
+    return run_marked_cell(NOTEBOOK.name, MARKER)
 
 
 def imagenetv2_like_tar(path: Path, top: str) -> None:

@@ -9,13 +9,13 @@ the per-image verdicts with torchvision's own ``alexnet`` holding the same weigh
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torchvision
+from notebook_cells import run_marked_cell
 from test_notebook_07_pretrained import CROP, IMAGE_SIZE, V2, served  # noqa: F401 (fixture)
 from torchvision.transforms.v2 import functional as TF
 
@@ -24,13 +24,7 @@ MARKER = "# pretrained AlexNet on ImageNetV2"
 
 
 def notebook_namespace() -> dict:
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    found = [src for c in cells if c["cell_type"] == "code"
-             and (src := "".join(c["source"])).startswith(MARKER)]
-    assert len(found) == 1, f"expected one cell starting with {MARKER!r}, found {len(found)}"
-    namespace: dict = {}
-    exec(compile(found[0], f"{NOTEBOOK.name}: ImageNetV2 cell", "exec"), namespace)
-    return namespace
+    return run_marked_cell(NOTEBOOK.name, MARKER)
 
 
 def test_missing_names_the_fetch_commands_and_downloads_nothing(local_server):

@@ -23,7 +23,9 @@ The forward pass computes the window sums as a 1×1 convolution of ``a²`` with 
 matrix, which gives the same numbers as ``torch.nn.functional.local_response_norm`` (to float
 rounding) about 2.5× faster on a CPU, forward and backward. It does so in float32 whatever the
 input's dtype or autocast (fp16 would overflow in the sum of squares; the output has the input's
-dtype).
+dtype). Its backward pass is written out (:class:`_LRNFunction`) so that training keeps only the
+input (which the ReLU before it keeps anyway) and the denominator for it, one copy of the
+layer's activations instead of the five that autograd's tape of the same arithmetic holds.
 """
 
 from __future__ import annotations
@@ -35,6 +37,41 @@ import torch.nn.functional as F
 from torch import nn
 
 CONVENTIONS = ("pytorch", "paper")
+
+
+class _LRNFunction(torch.autograd.Function):
+    """``y = a · d^(−β)`` with ``a = x`` in ``compute`` dtype and ``d = k + (α/n) · band ⊛ a²``,
+    for ``x: (N, C, H, W)``; ``y`` has ``x``'s dtype.
+
+    ``band``: ``(C, C, 1, 1)`` 0/1 window matrix (symmetric); ``scale`` is α/n. The backward pass
+    follows from ``∂y_i/∂a_j = δ_ij d_i^(−β) − 2 (α/n) β a_i a_j d_i^(−β−1)`` for j in i's window:
+    ``∂L/∂a = g · d^(−β) − 2 (α/n) β · a · band ⊛ (g · a · d^(−β−1))``, using the band's
+    symmetry. Kept for it: ``x`` itself (the ReLU before it keeps the same tensor, so this
+    costs no memory) and the denominator, one copy of the layer's activations.
+    """
+
+    @staticmethod
+    def _denominator(a, band, scale, k):
+        return F.conv2d(a * a, band).mul_(scale).add_(k)
+
+    @staticmethod
+    def forward(ctx, x, band, scale, beta, k, compute):  # noqa: D102 (see the class docstring)
+        a = x.to(compute)
+        denominator = _LRNFunction._denominator(a, band, scale, k)
+        ctx.save_for_backward(x, denominator, band)
+        ctx.constants = (scale, beta, compute)
+        return (a * denominator.pow(-beta)).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        x, denominator, band = ctx.saved_tensors
+        scale, beta, compute = ctx.constants
+        a, grad = x.to(compute), grad.to(compute)
+        damped = denominator.pow(-beta)
+        through_window = F.conv2d(grad * a * damped / denominator, band)
+        grad_x = grad * damped - (2 * scale * beta) * a * through_window
+        return grad_x.to(x.dtype), None, None, None, None, None
+
 
 # AlexNet Sec. 3.3 (../shared/FACTS.md §4.1): k = 2, n = 5, alpha = 1e-4, beta = 0.75.
 PAPER_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
@@ -82,12 +119,16 @@ class LocalResponseNorm(nn.LocalResponseNorm):
         no_autocast = (torch.autocast(x.device.type, enabled=False)
                        if x.device.type in ("cpu", "cuda", "mps", "xpu") else nullcontext())
         with no_autocast:
-            a = x.to(compute)
             channels = torch.arange(x.shape[1], device=x.device)
             band = (channels[:, None] - channels[None, :]).abs() <= self.size // 2
-            window_sums = F.conv2d(a * a, band.to(compute)[:, :, None, None])
-            denominator = window_sums.mul(self.alpha / self.size).add_(self.k).pow_(self.beta)
-            return (a / denominator).to(x.dtype)
+            band = band.to(compute)[:, :, None, None]
+            if torch.is_grad_enabled() and x.requires_grad:
+                return _LRNFunction.apply(x, band, self.alpha / self.size, self.beta, self.k,
+                                          compute)
+            # no tape to keep: the plain arithmetic, in place where it can be
+            a = x.to(compute)
+            denominator = F.conv2d(a * a, band).mul_(self.alpha / self.size).add_(self.k)
+            return (a / denominator.pow_(self.beta)).to(x.dtype)
 
     def extra_repr(self) -> str:
         return (

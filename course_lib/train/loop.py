@@ -53,6 +53,7 @@ import torch
 from ..datasets.augment import PCAColour
 from ..datasets.loader import UInt8Loader
 from ..device import pick_device, resolve_precision, seed_everything
+from ..memory import release_freed_memory
 from ..progress import live_progress
 from .checkpoint import (
     LAST,
@@ -450,8 +451,12 @@ class _Run:
     # the loop
 
     def run(self) -> pd.DataFrame:
+        # handing freed memory back before and after each epoch keeps a notebook that trains
+        # run after run at one run's peak, not the sum of the runs' leftovers
+        release_freed_memory()
         while self.epoch < self.config.epochs:
             self._train_epoch()
+            release_freed_memory()
         frame = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
         frame.attrs.update(
             checkpoint=None if self.checkpoint is None else str(self.checkpoint),

@@ -10,12 +10,12 @@ that is only partly full and a reshuffle between epochs.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from notebook_cells import run_marked_cell
 
 from course_lib.recipe import Split, Splits, build_model, open_splits
 from course_lib.train import TrainConfig, fit
@@ -27,13 +27,7 @@ IMAGES, BATCH = 100, 40  # two full batches and one of 20 per epoch
 
 def teaching_loop() -> dict:
     """The namespace the notebook's loop cell defines (``train_simple``, ``to_input``...)."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    found = [c for c in cells if c["cell_type"] == "code"
-             and "".join(c["source"]).startswith(MARKER)]
-    assert len(found) == 1, f"expected one code cell starting with {MARKER!r}, found {len(found)}"
-    namespace: dict = {}
-    exec(compile("".join(found[0]["source"]), f"{NOTEBOOK.name}:teaching loop", "exec"), namespace)
-    return namespace
+    return run_marked_cell(NOTEBOOK.name, MARKER)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ it is verified by its SHA-256 as the real one is, and a file that fails the chec
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from notebook_cells import run_marked_cell
 from test_models_pretrained import torchvision_shaped_state_dict
 
 from course_lib.download import DownloadError
@@ -23,13 +23,7 @@ MARKER = "# torchvision's pretrained conv1"
 
 
 def notebook_namespace() -> dict:
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    found = [src for c in cells if c["cell_type"] == "code"
-             and (src := "".join(c["source"])).startswith(MARKER)]
-    assert len(found) == 1, f"expected one cell starting with {MARKER!r}, found {len(found)}"
-    namespace: dict = {}
-    exec(compile(found[0], f"{NOTEBOOK.name}: pretrained cell", "exec"), namespace)
-    return namespace
+    return run_marked_cell(NOTEBOOK.name, MARKER)
 
 
 def test_absent_weights_give_none_and_nothing_is_downloaded(monkeypatch):
