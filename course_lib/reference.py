@@ -145,8 +145,11 @@ def estimate_seconds(profile: Profile | str | None = None, data=None, steps: int
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         timed(batch)  # warm-up: first-call costs
         longer = min(batch * (steps + 1), n)
-        extra = max(timed(longer) - timed(batch), 0.0)
-        per_image = extra / max(longer - batch, 1) if longer > batch else timed(batch) / batch
+        long_run = timed(longer)
+        extra = long_run - timed(batch)
+        # on a busy machine the difference can drown in noise: then the whole run's per-image
+        # time, set-up included, is the (pessimistic) estimate
+        per_image = extra / (longer - batch) if longer > batch and extra > 0 else long_run / longer
     return 1.1 * per_image * n * profile.reference_epochs
 
 
