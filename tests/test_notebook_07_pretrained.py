@@ -42,6 +42,19 @@ def notebook_namespace() -> dict:
     return run_marked_cell(NOTEBOOK.name, MARKER)
 
 
+def torchvision_logits(state: dict, images: torch.Tensor) -> torch.Tensor:
+    """``(N, 1000)`` logits of torchvision's own AlexNet with ``state``, on the centre
+    ``CROP`` crops of ``images: (N, 3, H, W) uint8`` normalised with ImageNet's mean and std:
+    the reference the notebooks' cells are held to."""
+    reference = torchvision.models.alexnet(weights=None)
+    reference.load_state_dict(state)
+    reference.eval()
+    x = TF.normalize(TF.to_dtype(TF.center_crop(images, [CROP, CROP]), torch.float32, scale=True),
+                     mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    with torch.no_grad():
+        return reference(x)
+
+
 def imagenetv2_like_tar(path: Path, top: str) -> None:
     """An uncompressed tar named .tar.gz, as ImageNetV2's are, holding flat-coloured JPEGs."""
     with tarfile.open(path, "w") as tar:
@@ -100,13 +113,7 @@ def test_pretrained_cell_scores_imagenetv2_against_torchvision(served):
         assert torch.allclose(mean, torch.tensor(COLORS[label], dtype=torch.float32), atol=4), row
 
     # the scores: torchvision's own AlexNet with the same weights, centre crop, ImageNet norm
-    reference = torchvision.models.alexnet(weights=None)
-    reference.load_state_dict(state)
-    reference.eval()
-    x = TF.normalize(TF.to_dtype(TF.center_crop(images, [CROP, CROP]), torch.float32, scale=True),
-                     mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    with torch.no_grad():
-        want = reference(x).softmax(dim=1)
+    want = torchvision_logits(state, images).softmax(dim=1)
     torch.testing.assert_close(result.scores, want, atol=1e-5, rtol=1e-4)
     top1 = float((want.argmax(dim=1) != result.labels).float().mean())
     assert result.error(1) == pytest.approx(top1)

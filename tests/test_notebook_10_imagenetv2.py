@@ -14,10 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchvision
 from notebook_cells import run_marked_cell
-from test_notebook_07_pretrained import CROP, IMAGE_SIZE, V2, served  # noqa: F401 (fixture)
-from torchvision.transforms.v2 import functional as TF
+from test_notebook_07_pretrained import (  # noqa: F401 (served: a fixture)
+    CROP,
+    IMAGE_SIZE,
+    V2,
+    served,
+    torchvision_logits,
+)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "10_trusting_the_benchmark.ipynb"
 MARKER = "# pretrained AlexNet on ImageNetV2"
@@ -48,12 +52,6 @@ def test_cell_scores_imagenetv2_like_torchvision(served):  # noqa: F811
     opened = cell["open_splits"](dataset=V2, image_size=IMAGE_SIZE, splits=("test",))
     images = torch.from_numpy(np.array(opened.test.images))
     labels_1k = np.asarray(opened.extra["original_labels"])[np.asarray(opened.test.labels)]
-    reference = torchvision.models.alexnet(weights=None)
-    reference.load_state_dict(state)
-    reference.eval()
-    x = TF.normalize(TF.to_dtype(TF.center_crop(images, [CROP, CROP]), torch.float32, scale=True),
-                     mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    with torch.no_grad():
-        want = reference(x).argmax(dim=1).numpy() == labels_1k
+    want = torchvision_logits(state, images).argmax(dim=1).numpy() == labels_1k
     assert correct.dtype == bool and correct.shape == (len(images),)
     np.testing.assert_array_equal(correct, want)
