@@ -6,7 +6,8 @@
 #   make lint                 ruff on code and notebooks
 #   make book                 the course site in site/ (kept outputs, builds offline)
 #   make test-browser         every chapter run in JupyterLab in headless Chromium
-#   make student OUT=DIR      a copy of the notebooks without solutions, for a class
+#   make student OUT=DIR      a copy of the notebooks without solutions, for a class (FORCE=1:
+#                             overwrite notebooks already in DIR; the course is never overwritten)
 #   make release-check        site + wheel + every test: what a release must pass
 #   LAB_ARGS="--no-browser --port 8899" make lab
 
@@ -34,7 +35,7 @@ help:
 	@echo "make execute PROFILE=laptop   re-run notebooks in place (refresh kept outputs)"
 	@echo "make book                the course site in site/ (offline, from the kept outputs)"
 	@echo "make test-browser        every chapter in JupyterLab, driven in headless Chromium"
-	@echo "make student OUT=DIR     the notebooks without solutions"
+	@echo "make student OUT=DIR [FORCE=1]  the notebooks without solutions (FORCE=1: overwrite DIR's)"
 	@echo "make release-check       site, wheel and every test"
 	@echo "make lint | make doctor | make bench | make gpu-check | make clean"
 
@@ -53,6 +54,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(PY) .ci/check_notebooks.py notebooks
 	$(PY) .ci/notebook_links.py
+	$(PY) .ci/timings.py
 	$(PY) .ci/exercises.py
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests -n 2 --dist loadfile -q
@@ -70,13 +72,12 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) .ci/check_notebooks.py notebooks
 
+# Re-runs every notebook (or NB="notebooks/05_training_core.ipynb ...") under PROFILE, training
+# the reference model afresh first, and records each one's wall time and peak memory in
+# docs/timings.json, which .ci/timings.py spreads to the README, the headers and the guide.
+NB ?=
 execute: $(STAMP)
-	@for nb in $(NOTEBOOKS); do \
-		echo "executing $$nb under the $(PROFILE) profile"; \
-		COURSE_PROFILE=$(PROFILE) $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
-	done
-	$(PY) .ci/check_notebooks.py --fix notebooks
+	$(PY) .ci/execute.py --profile $(PROFILE) $(if $(NB),,--reference) $(NB)
 
 doctor: $(STAMP)
 	$(PY) -m course_lib doctor
@@ -97,8 +98,10 @@ book: $(STAMP)
 test-browser: $(STAMP)
 	COURSE_BROWSER_NOTEBOOKS=all $(PY) -m pytest tests/test_browser.py -q -p no:cacheprovider
 
+# OUT reaches the shell as an environment variable, so any folder name (spaces, quotes) works.
+student: export STUDENT_OUT = $(OUT)
 student: $(STAMP)
-	$(PY) .ci/exercises.py --strip notebooks $(OUT)
+	$(PY) .ci/exercises.py --strip notebooks "$$STUDENT_OUT" $(if $(filter 1,$(FORCE)),--force)
 
 release-check: $(STAMP)
 	$(PY) .ci/build_book.py --quiet

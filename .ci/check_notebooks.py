@@ -13,7 +13,11 @@ Checks every ``notebooks/NN_*.ipynb`` (or the files/folders given):
   (``jupyter.source_hidden``), Colab (``cellView: "form"``) and the course site (tag
   ``hide-input``);
 * the course conventions: the first cell is markdown with the Colab and Binder badges, and one
-  code cell is tagged ``parameters``.
+  code cell is tagged ``parameters``;
+* kept outputs hold nothing of the machine that ran them and no stray values: no absolute path
+  (a home, temporary or checkout folder: print paths relative to the data folder), no object
+  reprs such as ``<pandas.io.formats.style.Styler at 0x...>`` (a table with no text form), and
+  no cell whose result is a bare number (a ``gc.collect()`` count left as the last line).
 
 ``--fix`` strips the metadata (keeping outputs and execution counts) instead of reporting it.
 Exit status 1 when a problem is left, with one line per problem naming the file and cell.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -67,6 +72,45 @@ def strip(nb: dict) -> bool:
     return changed
 
 
+# An absolute path of the machine that ran the notebook: a home, temporary, checkout or mount
+# folder (POSIX), or a drive-letter path (Windows). Relative paths and URLs are fine.
+MACHINE_PATH = re.compile(
+    r"(?<![\w.:/])(?:/(?:root|home|Users|tmp|work|mnt|media|private|var/folders|opt|srv|content)"
+    r"(?:/[^\s'\"),:;]*)?|[A-Za-z]:\\[^\s'\"]+)")
+OBJECT_REPR = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
+BARE_NUMBER = re.compile(r"-?\d[\d_,]*(?:\.\d+)?(?:e[+-]?\d+)?")
+
+
+def _output_texts(out: dict) -> list[str]:
+    """The text a kept output shows: stream text and every ``text/*`` representation."""
+    texts = ["".join(out.get("text", []))] if "text" in out else []
+    for mime, value in out.get("data", {}).items():
+        if mime.startswith("text/"):
+            texts.append(value if isinstance(value, str) else "".join(value))
+    return texts
+
+
+def output_problems(out: dict) -> list[str]:
+    """Why one kept output leaks the machine or a stray value (empty when it does not)."""
+    found = []
+    for text in _output_texts(out):
+        path = MACHINE_PATH.search(text)
+        if path:
+            found.append(f"output shows the machine path {path.group(0)!r} (print it relative "
+                         "to the data folder or the working directory)")
+        obj = OBJECT_REPR.search(text)
+        if obj:
+            found.append(f"output is an object repr {obj.group(0)!r} with no text form (a "
+                         "pandas Styler: give the table a text form too)")
+    if out.get("output_type") == "execute_result":
+        plain = out.get("data", {}).get("text/plain", "")
+        plain = (plain if isinstance(plain, str) else "".join(plain)).strip()
+        if BARE_NUMBER.fullmatch(plain):
+            found.append(f"cell's result is the bare value {plain} (end the cell with `;` or "
+                         "print what the number means)")
+    return found
+
+
 def solution_problems(cell: dict) -> list[str]:
     """Why a cell tagged ``solution`` is not hidden everywhere (empty when it is)."""
     meta = cell.get("metadata", {})
@@ -108,6 +152,7 @@ def problems(path: Path, nb: dict) -> list[str]:
                 text = "".join(out.get("text", []))
                 if "Traceback (most recent call last)" in text:
                     found.append(f"{path}: cell {i}: stderr keeps a traceback")
+            found.extend(f"{path}: cell {i}: {why}" for why in output_problems(out))
     for i, cell in enumerate(cells, start=1):
         found.extend(f"{path}: cell {i}: {why}" for why in solution_problems(cell))
     if code and all(c.get("execution_count") is None for c in code if c.get("source")):

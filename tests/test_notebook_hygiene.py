@@ -95,3 +95,57 @@ def test_broken_json_is_reported(tmp_path, capsys):
     path.write_text("{not json", encoding="utf-8")
     assert check_notebooks.main([str(path)]) == 1
     assert "01_broken.ipynb: not a readable notebook" in capsys.readouterr().err
+
+
+def _with_output(nb, output):
+    """``nb`` with every kept output removed but ``output``, in its first code cell."""
+    nb = copy.deepcopy(nb)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and c.get("source")]
+    for cell in code:
+        cell["outputs"] = []
+    code[0]["outputs"] = [output]
+    return nb
+
+
+@pytest.mark.parametrize("text", [
+    "data in /root/course/data/caches\n",
+    "python: /home/ana/.venv/bin/python\n",
+    "wrote /tmp/ilsvrc_io8tsihu/submission.txt\n",
+    "weights (/work/main/data/weights/alexnet-owt-7be5be79.pth)\n",
+    "saved C:\\Users\\ana\\course\\last.pt\n",
+    "/Users/ana/data\n",
+])
+def test_machine_paths_in_outputs_are_caught(tmp_path, clean_nb, capsys, text):
+    nb = _with_output(clean_nb, {"output_type": "stream", "name": "stdout", "text": [text]})
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 1
+    assert "output shows the machine path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", [
+    "data/caches/synthnet-64 (in the data folder)\n",
+    "see https://image-net.org/challenges/LSVRC/2012/ for the rules\n",
+    "10/20 images, ratio 3/4, 2012/13\n",
+])
+def test_relative_paths_and_urls_pass(tmp_path, clean_nb, text):
+    nb = _with_output(clean_nb, {"output_type": "stream", "name": "stdout", "text": [text]})
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 0
+
+
+def test_styler_text_fallback_is_caught(tmp_path, clean_nb, capsys):
+    nb = _with_output(clean_nb, {
+        "output_type": "execute_result", "execution_count": 3, "metadata": {},
+        "data": {"text/html": ["<table></table>"],
+                 "text/plain": ["<pandas.io.formats.style.Styler at 0x7fd5944c4e90>"]}})
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 1
+    assert "object repr '<pandas.io.formats.style.Styler at 0x7fd5944c4e90>'" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value,caught", [("5509", True), ("-3", True), ("0.25", True),
+                                          ("1,024", True), ("'5509 images'", False),
+                                          ("(3, 224, 224)", False)])
+def test_a_bare_number_as_a_cells_result_is_caught(tmp_path, clean_nb, capsys, value, caught):
+    nb = _with_output(clean_nb, {"output_type": "execute_result", "execution_count": 3,
+                                 "metadata": {}, "data": {"text/plain": [value]}})
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == (1 if caught else 0)
+    assert ("bare value" in capsys.readouterr().err) is caught

@@ -68,3 +68,20 @@ def test_error_intervals_in_percent_first_label_on_top():
     assert names == {1.0: "a", 0.0: "b"}
     bars = ax.collections[0].get_segments()
     assert [tuple(s[:, 0]) for s in bars] == [pytest.approx((15, 30)), pytest.approx((5, 12))]
+
+
+def test_table_shows_the_formatted_values_as_text_and_html():
+    frame = pd.DataFrame({"top-1 error": [0.2512, 0.3], "p": [0.0123, 0.5]}, index=["a", "b"])
+    shown = viz.table(frame, {"top-1 error": "{:.1%}", "p": "{:.2g}"})
+    text = repr(shown)
+    assert "Styler" not in text and " at 0x" not in text
+    assert text.splitlines() == ["   top-1 error      p", "a        25.1%  0.012",
+                                 "b        30.0%    0.5"]
+    html = shown._repr_html_()
+    assert "<table" in html and "25.1%" in html and "0.012" in html
+
+
+def test_table_takes_a_ready_styler():
+    frame = pd.DataFrame({"x": [0.5]}, index=["row"])
+    text = repr(viz.table(frame.style.format("{:.0%}").set_properties(**{"color": "red"})))
+    assert text.splitlines()[-1].split() == ["row", "50%"]

@@ -1,0 +1,74 @@
+"""One source for every stated time: docs/timings.json, and .ci/timings.py that spreads it."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from ci_scripts import load_ci_script
+
+ROOT = Path(__file__).resolve().parent.parent
+timings = load_ci_script("timings")
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """README, docs and notebooks of the repository, in a folder of their own."""
+    shutil.copy(ROOT / "README.md", tmp_path)
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    return tmp_path
+
+
+def test_every_stated_time_matches_the_timings_file():
+    assert [(str(p), where) for p, where, _t, _w in timings.plan(ROOT)] == []
+
+
+@pytest.mark.parametrize("seconds,text", [(7.6, "8 s"), (0.2, "1 s"), (59.4, "59 s"),
+                                          (60, "1 min"), (92, "1 min 32 s"), (236, "3 min 56 s"),
+                                          (None, "not measured")])
+def test_one_way_to_write_a_duration(seconds, text):
+    assert timings.duration(seconds) == text
+
+
+def _drift(copy, chapter="06_ablations", seconds=999):
+    path = copy / "docs" / "timings.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["chapters"][chapter]["laptop_s"] = seconds
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_a_changed_measurement_is_caught_everywhere_it_is_stated(copy):
+    _drift(copy)
+    stale = {(str(p), where) for p, where, _t, _w in timings.plan(copy)}
+    assert ("README.md", "its time tables") in stale
+    assert ("docs/instructor_guide.md", "its time tables") in stale
+    assert ("notebooks/06_ablations.ipynb", "the header") in stale
+    assert any(p == "notebooks/00_start_here.ipynb" and "course map" in w for p, w in stale)
+    for _p, _w, _t, write in timings.plan(copy):
+        write()
+    assert timings.plan(copy) == []
+    text = (copy / "README.md").read_text(encoding="utf-8")
+    assert "| 16 min 39 s | ≈ 10 min (est.) |" in text
+    guide = (copy / "docs" / "instructor_guide.md").read_text(encoding="utf-8")
+    assert "| 16 min 39 s | not measured |" in guide  # the agenda rows follow too
+
+
+def test_a_hand_edited_time_is_caught(copy):
+    for _p, _w, _t, write in timings.plan(copy):
+        write()
+    readme = copy / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if "notebooks/08_inside_alexnet" in line)
+    readme.write_text(text.replace(row, row.replace("| 40 min |", "| 30 min |")),
+                      encoding="utf-8")
+    assert [str(p) for p, *_ in timings.plan(copy)] == ["README.md"]
+
+
+def test_a_chapter_missing_from_the_file_is_refused(copy):
+    path = copy / "docs" / "timings.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["chapters"]["08_inside_alexnet"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(SystemExit, match="08_inside_alexnet"):
+        timings.load(copy)
