@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .paths import shown
+
 VALID_DEVICES = ("cuda", "mps", "cpu")
 
 
@@ -229,10 +231,13 @@ def environment_report(environ: Mapping[str, str] | None = None) -> dict:
 
 
 def format_report(report: dict) -> str:
-    """An :func:`environment_report` as a two-column table of text."""
+    """An :func:`environment_report` as a two-column table of text (paths shown relative to
+    the checkout or home folder, :func:`paths.shown`)."""
     width = max(len(key) for key in report)
     lines = []
     for key, value in report.items():
+        if key in ("executable", "data_dir") and value:
+            value = shown(value)
         if isinstance(value, list):
             value = ", ".join(value) if value else "(none yet)"
         elif value is None:

@@ -54,3 +54,23 @@ def _cache_complete(folder: Path) -> bool:
         return True
     splits = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
     return bool(splits) and all((p / COMPLETE_MARKER).is_file() for p in splits)
+
+
+def shown(path: Path | str, environ: Mapping[str, str] | None = None) -> str:
+    """``path`` as a learner should see it printed: relative to the checkout this package came
+    from (``data/weights/…``, ``.venv/bin/python``) or to the working directory when it lies
+    under either, ``~/…`` under the home folder, else unchanged. Kept outputs then show nothing
+    of the machine that ran them, and the text still says where to look."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    env = os.environ if environ is None else environ
+    bases = [(_CHECKOUT_ROOT, "")] if (_CHECKOUT_ROOT / "pyproject.toml").is_file() else []
+    bases += [(Path.cwd(), ""), (Path(env.get("HOME") or Path.home()), "~/")]
+    for base, prefix in bases:
+        try:
+            rest = path.relative_to(base)
+        except ValueError:
+            continue
+        return prefix + str(rest) if str(rest) != "." else (prefix.rstrip("/") or ".")
+    return str(path)

@@ -135,3 +135,28 @@ def test_environment_report_has_the_keys_a_bug_report_needs(tmp_path):
     assert report["datasets_present"] == ["caches/synthnet-32", "synthnet-64"]
     text = format_report(report)
     assert "synthnet-64" in text and text.count("\n") == len(report) - 1
+
+
+def test_paths_are_shown_without_the_machines_folders(tmp_path, monkeypatch):
+    from course_lib import paths
+
+    root = paths._CHECKOUT_ROOT
+    assert paths.shown(root / "data" / "weights" / "w.pth") == "data/weights/w.pth"
+    assert paths.shown(root) == "."
+    monkeypatch.chdir(tmp_path)
+    assert paths.shown(tmp_path / "runs" / "last.pt") == "runs/last.pt"
+    home = tmp_path.parent / "ana-home"
+    assert paths.shown(home / "data" / "x.txt", {"HOME": str(home)}) == "~/data/x.txt"
+    assert paths.shown("/srv/elsewhere/file", {"HOME": str(home)}) == "/srv/elsewhere/file"
+    assert paths.shown("relative/file") == "relative/file"
+
+
+def test_the_printed_report_shows_no_absolute_checkout_path():
+    from course_lib import paths
+    from course_lib.device import format_report
+
+    root = paths._CHECKOUT_ROOT
+    text = format_report({"executable": str(root / ".venv" / "bin" / "python"),
+                          "data_dir": str(root / "data"), "torch": "2.14.1"})
+    assert str(root) not in text
+    assert "executable  .venv/bin/python" in text and "data_dir    data" in text

@@ -3,6 +3,8 @@ and what a team can (not) learn from it."""
 
 import dataclasses
 import math
+import string
+import unicodedata
 
 import numpy as np
 import pytest
@@ -11,6 +13,9 @@ from course_lib.scoring import (
     WEEK,
     ChallengeOpenError,
     EvaluationServer,
+    FinalRow,
+    LeaderboardRow,
+    SubmissionRecord,
     SubmissionResult,
     adaptive_attack,
     team_key,
@@ -252,10 +257,10 @@ def test_private_scores_wait_for_the_close(labels):
 
 
 @pytest.mark.parametrize("variant", ["Team A", "team a", "  team   a ", "TEAM\tA", "team\u00a0a",
-                                     "ＴＥＡＭ Ａ", "te\u200bam a", "tea\u00adm a\ufe0f",
-                                     "t\u0435am \u0430", "ΤΕΑΜ Α"])
-def test_look_alike_team_names_share_one_quota(labels, variant):
-    # the old server counted each spelling as a new team
+                                     "team\u3000a", "ＴＥＡＭ Ａ",
+                                     "\U0001d42d\U0001d41e\U0001d41a\U0001d426 a"])
+def test_case_space_and_width_variants_share_one_quota(labels, variant):
+    # NFKC makes full-width (and mathematical bold) letters ASCII: the same team, not a refusal
     server = EvaluationServer(labels, quota=2, clock=FakeClock())
     assert team_key(variant) == team_key("team a")
     assert server.submit("team a", labels).accepted
@@ -285,9 +290,11 @@ def test_team_names_must_be_str(labels):
             server.submit(bad, labels)
     assert server.submit(LyingStr("me"), labels).team == "me"
     assert not server.submit("ME", labels).accepted
-    for empty in ("", "   ", "\u200b\u200d"):
+    for empty in ("", "   ", "\u3000\t\n"):
         with pytest.raises(ValueError, match="empty"):
             server.submit(empty, labels)
+    with pytest.raises(ValueError, match=r"character 0 .* \(U\+200B ZERO WIDTH SPACE\)"):
+        server.submit("\u200b\u200d", labels)
     with pytest.raises(ValueError, match="at most 100"):
         server.submit("x" * 101, labels)
     assert len(server.log) == 2
@@ -334,10 +341,11 @@ def test_caller_changing_its_labels_changes_nothing(labels):
 
 def test_label_recovery_under_fresh_looking_names_hits_the_quota():
     # the reported incident: 200 hidden labels recovered with 683 submissions under fresh names;
-    # case, space, width and invisible-character variants of one name are one team now
+    # case, space and width variants of one name are one team; invisible characters and
+    # look-alike letters are refused outright
     labels = np.random.default_rng(6).integers(0, 10, 200)
-    variants = ["attacker", "Attacker", " attacker", "ATTACKER ", "at tacker".replace(" ", ""),
-                "ａｔｔａｃｋｅｒ", "att\u200backer", "\u0430ttacker", "attacker\u2060"]
+    variants = ["attacker", "Attacker", " attacker", "ATTACKER ", "ａｔｔａｃｋｅｒ",
+                "\U0001d41attacker", "attacker\u00a0"]
     server = EvaluationServer(labels, k=1, quota=2, clock=FakeClock())
     history = adaptive_attack(server, variants, 10, rounds=683, flips=1)
     assert len(history["reported"]) == 2
@@ -347,3 +355,197 @@ def test_label_recovery_under_fresh_looking_names_hits_the_quota():
     fresh = EvaluationServer(labels, k=1, quota=2, clock=FakeClock())
     history = adaptive_attack(fresh, [f"account {i}" for i in range(10)], 10, rounds=20)
     assert len(history["reported"]) == 20
+
+
+# --- team names: one readable rule instead of a look-alike table ------------------------------
+
+# (a name a team registers, a variant that looks like it, index of the first refused character
+# in the variant, its code point). The old server's hand-made table let most of these through
+# as new teams, and mapped the rest (zero-width characters, its Cyrillic and Greek letters) to
+# the original team; the rule refuses every one of them.
+HOSTILE_VARIANTS = [
+    ("team a", "te\u0301am a", 2, 0x0301),         # combining acute accent
+    ("team a", "tea\u0308m a", 3, 0x0308),         # combining diaeresis (NFKC composes "ä")
+    ("team a", "team a\u0332", 6, 0x0332),         # combining low line
+    ("team a", "team a\u034f", 6, 0x034F),         # combining grapheme joiner
+    ("team a", "team\u2800a", 4, 0x2800),          # Braille pattern blank
+    ("team a", "\u202ea maet", 0, 0x202E),         # right-to-left override: shows "team a"
+    ("team a", "\u202ba maet\u202c", 0, 0x202B),   # right-to-left embedding
+    ("team a", "te\u200dam a", 2, 0x200D),         # zero-width joiner
+    ("team a", "te\u200cam a", 2, 0x200C),         # zero-width non-joiner
+    ("team a", "team\u200ba", 4, 0x200B),          # zero-width space
+    ("team a", "team a\u2060", 6, 0x2060),         # word joiner
+    ("team a", "\ufeffteam a", 0, 0xFEFF),         # byte order mark
+    ("team a", "tea\u00adm a", 3, 0x00AD),         # soft hyphen
+    ("team a", "team a\ufe0f", 6, 0xFE0F),         # variation selector
+    ("team a", "team\u3164a", 4, 0x3164),          # Hangul filler
+    ("team a", "team\u180ea", 4, 0x180E),          # Mongolian vowel separator
+    ("team a", "team a\U000e0061", 6, 0xE0061),    # tag latin small letter a
+    ("team a", "team a\x00", 6, 0x0000),           # NUL
+    ("hello", "\u0570ello", 0, 0x0570),            # Armenian ho
+    ("good", "g\u0585\u0585d", 1, 0x0585),         # Armenian oh
+    ("TEAM A", "\u13a2\u13ac\u13aa\u13b7 \u13aa", 0, 0x13A2),  # Cherokee
+    ("TEAM A", "\ua4d4\ua4f0\ua4ee\ua4df \ua4ee", 0, 0xA4D4),  # Lisu
+    ("team a", "team \u0430", 5, 0x0430),          # Cyrillic a (in the old table)
+    ("team a", "t\u0435am a", 1, 0x0435),          # Cyrillic ie (in the old table)
+    ("victors", "\u0475ictors", 0, 0x0475),        # Cyrillic izhitsa (not in the old table)
+    ("TEAM A", "\u03a4\u0395\u0391\u039c \u0391", 0, 0x03A4),  # Greek capitals
+    ("cats", "\u03f2ats", 0, 0x03F2),              # Greek lunate sigma
+    ("info", "\u0131nfo", 0, 0x0131),              # Latin dotless i
+]
+
+
+@pytest.mark.parametrize(("original", "variant", "position", "code"), HOSTILE_VARIANTS)
+def test_hostile_look_alike_names_are_refused(labels, original, variant, position, code):
+    server = EvaluationServer(labels, quota=1, clock=FakeClock(), num_classes=10)
+    assert server.submit(original, labels).accepted
+    char = chr(code)
+    with pytest.raises(ValueError) as refused:
+        server.submit(variant, labels)
+    message = str(refused.value)
+    assert message.startswith(f"team name {variant!r} refused")
+    assert f"character {position} (counting from 0)" in message
+    assert f"U+{code:04X} {unicodedata.name(char, 'unnamed')}" in message
+    assert "ASCII letters, digits, spaces, '-' and '_'" in message
+    assert variant[position] == char  # the reference points at the right character
+    with pytest.raises(ValueError, match=f"U\\+{code:04X}"):
+        team_key(variant)
+    with pytest.raises(ValueError, match=f"U\\+{code:04X}"):
+        server.remaining(variant)
+    assert len(server.log) == 1 and [row.team for row in server.leaderboard()] == [original]
+
+
+def _rule_disagreements(codes) -> list[str]:
+    """Code points where ``team_key("a" + ch + "b")`` disagrees with the rule as the module
+    docstring states it (NFKC, case fold, white space collapsed; then ASCII letters, digits,
+    spaces, '-', '_' only), or refuses without naming ``ch`` at position 1."""
+    allowed = set(string.ascii_letters + string.digits + "-_ ")
+    wrong = []
+    for code in codes:
+        name = f"a{chr(code)}b"
+        normal = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+        try:
+            key = team_key(name)
+        except ValueError as exc:
+            if set(normal) <= allowed or "character 1 (counting from 0) is " not in str(exc) \
+                    or f"(U+{code:04X} " not in str(exc):
+                wrong.append(f"U+{code:04X} refused: {exc}")
+        else:
+            if key != normal or not set(normal) <= allowed:
+                wrong.append(f"U+{code:04X} accepted as {key!r}")
+    return wrong
+
+
+def test_the_name_rule_against_every_code_point_of_the_usual_planes():
+    # the Basic Multilingual Plane, mathematical and enclosed letters and digits (which NFKC
+    # makes ASCII), tags and variation selectors; the server checks character by character
+    codes = [*range(0x10000), *range(0x1D400, 0x1D800), *range(0x1F100, 0x1F200),
+             *range(0xE0000, 0xE01F0)]
+    assert _rule_disagreements(codes) == []
+
+
+def test_thirty_accounts_are_thirty_teams(labels):
+    # notebook 10 replays the 2015 incident with "account 1" ... "account 30"
+    names = [f"account {i}" for i in range(1, 31)]
+    server = EvaluationServer(labels, k=1, quota=1, clock=FakeClock(), num_classes=10)
+    assert all(server.submit(name, labels).accepted for name in names)
+    assert sorted(row.team for row in server.leaderboard()) == sorted(names)
+    assert len({team_key(name) for name in names}) == 30
+    # NFKC turns the full-width spelling into "account 1": the same team, out of quota
+    again = server.submit("ａｃｃｏｕｎｔ １", labels)
+    assert not again.accepted and again.team == "account 1"
+    for name in ("Team_B-2", "a b", "x" * 100):
+        assert team_key(name) == name.lower()
+
+
+# --- what the server returns is a copy --------------------------------------------------------
+
+def test_changing_returned_records_changes_nothing_on_the_server(labels):
+    # the old submit() and log returned the server's own records: object.__setattr__ on one
+    # rewrote the leaderboard, and audit() handed out the records behind final_leaderboard()
+    server = EvaluationServer(labels, k=1, quota=2, clock=FakeClock(), num_classes=10,
+                              public_fraction=0.5)
+    wrong = (labels + 1) % 10
+    result = server.submit("a", wrong)
+    expected = SubmissionResult(1, "a", 0.0, True, "", 1.0, 1)
+    assert result == expected
+    for field, value in [("reported_error", 0.0), ("team", "b"), ("accepted", False),
+                         ("number", 7), ("remaining", math.inf)]:
+        object.__setattr__(result, field, value)
+        object.__setattr__(server.log[0], field, value)
+    board = server.leaderboard()
+    object.__setattr__(board[0], "reported_error", 0.0)
+    assert server.log == (expected,)
+    assert server.leaderboard() == (LeaderboardRow("a", 1.0, 1, 0),)
+    assert server.remaining("a") == 1
+    frame = server.log_frame()
+    frame.loc[0, "reported_error"] = 0.0
+    assert server.log_frame().loc[0, "reported_error"] == 1.0
+    server.close()
+    for record in server.audit():
+        object.__setattr__(record, "public_error", 0.0)
+        object.__setattr__(record, "private_error", 0.0)
+        object.__setattr__(record, "accepted", False)
+    object.__setattr__(server.final_leaderboard()[0], "private_error", 0.0)
+    assert server.audit() == (SubmissionRecord(1, "a", 0.0, True, "", 1.0, 1.0, 1.0),)
+    assert server.final_leaderboard() == (FinalRow("a", 1.0, 1.0, 1),)
+    public, private = server.true_errors([1])
+    public[:], private[:] = 0.0, 0.0
+    assert server.true_errors([1])[0].tolist() == [1.0] == server.true_errors([1])[1].tolist()
+
+
+# --- guess arrays: what a submission file could hold, nothing more ----------------------------
+
+def _refused(server, submission, reason):
+    """Submit and check it is refused with ``reason`` in the message, without using quota."""
+    before = server.remaining("t")
+    result = server.submit("t", submission)
+    assert not result.accepted and result.reason.startswith("invalid submission")
+    assert reason in result.reason, result.reason
+    assert server.remaining("t") == before
+
+
+def test_guess_arrays_with_more_than_five_columns_are_refused(labels):
+    # the old server kept the first five columns of a (N, 6) array; a file with six labels on a
+    # line is refused, and so is the array now
+    server = EvaluationServer(labels, quota=2, clock=FakeClock(), num_classes=10)
+    six = np.tile(np.arange(6), (len(labels), 1))
+    _refused(server, six, "6 guesses per image (shape (400, 6)); at most 5 are allowed")
+    assert server.submit("t", six[:, :5]).accepted
+    padded = np.full((len(labels), 5), -1)  # -1 still means "no guess"
+    padded[:, 0] = labels
+    assert server.submit("t", padded).reported_error == 0.0
+
+
+def test_uint64_guesses_do_not_wrap_to_no_guess(labels):
+    # the old server cast uint64 2**64 - 1 to int64 -1, "no guess", and 2**63 to a negative
+    # number, and accepted both
+    server = EvaluationServer(labels, quota=2, clock=FakeClock(), num_classes=10)
+    top = np.full(len(labels), 2**64 - 1, dtype=np.uint64)
+    _refused(server, top, "guess [0] = 18446744073709551615 is >= 10")
+    _refused(server, [2**64 - 1] * len(labels), "guess [0] = 18446744073709551615 is >= 10")
+    half = labels.astype(np.uint64)
+    half[7] = 2**63
+    _refused(server, half, "guess [7] = 9223372036854775808 is >= 10")
+    column = np.zeros((len(labels), 2), dtype=np.uint64)
+    column[3, 1] = 2**64 - 1
+    _refused(server, column, "guess [3, 1] = 18446744073709551615 is >= 10, the number of classes")
+    assert server.submit("t", labels.astype(np.uint64)).reported_error == 0.0
+
+
+def test_every_guess_column_is_checked_against_the_class_range(labels):
+    # the old server checked only the first k columns: with k=1 a second column of 10 (or -7)
+    # with 10 classes was dropped unchecked
+    server = EvaluationServer(labels, k=1, quota=2, clock=FakeClock(), num_classes=10)
+    guesses = np.stack([labels, labels], axis=1)
+    guesses[5, 1] = 10
+    _refused(server, guesses, "guess [5, 1] = 10 is >= 10, the number of classes")
+    guesses[5, 1] = -7
+    _refused(server, guesses, "guess [5, 1] = -7 is below -1")
+    guesses[5, 1] = -1
+    assert server.submit("t", guesses).reported_error == 0.0
+    wide = EvaluationServer(labels, k=5, quota=None, num_classes=10)
+    five = np.tile(np.arange(5), (len(labels), 1))
+    five[9, 4] = 10
+    result = wide.submit("t", five)
+    assert not result.accepted and "guess [9, 4] = 10 is >= 10" in result.reason

@@ -18,30 +18,50 @@ the reported score and the submissions left); :meth:`~EvaluationServer.leaderboa
 team's best reported score. The true public and private errors stay inside until the challenge
 closes (:meth:`~EvaluationServer.close`, or the clock reaching ``deadline``); then
 :meth:`~EvaluationServer.final_leaderboard`, :meth:`~EvaluationServer.audit` and
-:meth:`~EvaluationServer.true_errors` reveal them. Everything returned is an immutable copy.
+:meth:`~EvaluationServer.true_errors` reveal them. Everything returned is a copy: frozen
+records (changing one, even with ``object.__setattr__``, leaves the server's own log as it was),
+tuples and fresh arrays.
 Server and learner share one Python process, so this is the shape of a real boundary, not a
 boundary: the point is that the public API teaches what a team can and cannot see.
 
-A quota is per team name. Names are compared after :func:`team_key` (Unicode NFKC, invisible
-characters removed, spaces collapsed, case folded, common Cyrillic and Greek look-alikes of Latin
-letters mapped to them), so ``"Team A"``, ``"team  a"``, ``"ＴＥＡＭ Ａ"`` and ``"Team\\u200bA"``
-are one team. It cannot see that genuinely different names are one team: that is what the 2015
-rules were about.
+A quota is per team name, and a team name follows one rule a learner can check by eye: after
+Unicode NFKC normalisation, case folding, trimming and collapsing runs of white space to one
+space (:func:`team_key`), it must consist of ASCII letters, digits, spaces, ``-`` and ``_``.
+So ``"Team A"``, ``"team  a"`` and ``"ＴＥＡＭ Ａ"`` (full-width letters, which NFKC makes
+ASCII) are one team, ``"account 1"`` and ``"account 2"`` are two, and a name with any other
+character (an accent, a zero-width space, a Cyrillic ``а`` that looks like a Latin ``a``, a
+right-to-left override) is refused with a ``ValueError`` that names the character and its
+position. Telling look-alikes apart in every script would need Unicode's whole confusables
+table; refusing every other character is simpler, and leaves only ASCII's own look-alikes
+(``l`` and ``1``, ``O`` and ``0``) as different names. The server still cannot see that
+genuinely different names are one team: that is what the 2015 rules were about.
+
+Array submissions are held to what a submission file could say: at most
+:data:`~course_lib.scoring.MAX_GUESSES` guesses per image, each a class index or ``-1`` (no
+guess), checked before any conversion (so a uint64 ``2**64 - 1`` cannot turn into ``-1``).
 """
 
 from __future__ import annotations
 
 import math
+import string
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from numbers import Integral
 from os import PathLike
 
 import numpy as np
 
-from .metrics import MAX_GUESSES, _num_classes, per_image_topk_error, top_guesses
+from .metrics import (
+    MAX_GUESSES,
+    _as_numpy,
+    _is_float,
+    _num_classes,
+    per_image_topk_error,
+    top_guesses,
+)
 from .submission import SubmissionError, read_submission
 
 WEEK = 7 * 24 * 3600.0
@@ -57,57 +77,72 @@ class ChallengeOpenError(RuntimeError):
 
 # --- team names ----------------------------------------------------------------------------
 
-# Default-ignorable characters that are not in category Cf (format) but render as nothing:
-# combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and Unicode
-# variation selectors.
-_INVISIBLE = frozenset([0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
-                        *range(0x180B, 0x1810), *range(0xFE00, 0xFE10),
-                        *range(0xE0100, 0xE01F0)])
-
-# Cyrillic and Greek letters that look like Latin ones (a hand-picked subset of Unicode's
-# confusables.txt; the full table is not in the standard library), mapped before case folding
-# so that each keeps the shape of its own case.
-_LOOK_ALIKES = str.maketrans(
-    "АВЕКМНОРСТХУЅІЈԚԜҮаеорсухѕіјԁԛԝһүΑΒΕΖΗΙΚΜΝΟΡΤΥΧονı",
-    "ABEKMHOPCTXYSIJQWYaeopcyxsijdqwhyABEZHIKMNOPTYXovi")
+_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_ ")
+"""What a team name may contain once normalised: ASCII letters, digits, ``-``, ``_``, space."""
 
 
-def _clean_team_name(name) -> str:
-    """``name`` in NFKC, invisible characters removed, runs of spaces collapsed, stripped."""
+def _shown(name: str) -> str:
+    """``repr(name)``, cut short for a very long name."""
+    if len(name) <= 2 * MAX_TEAM_NAME:
+        return repr(name)
+    return f"{name[:MAX_TEAM_NAME]!r}... ({len(name)} characters)"
+
+
+def _describe(ch: str) -> str:
+    """``'\\u200b' (U+200B ZERO WIDTH SPACE)``: a character with its code point and name."""
+    name = unicodedata.name(ch, f"unnamed, category {unicodedata.category(ch)}")
+    return f"{ascii(ch)} (U+{ord(ch):04X} {name})"  # ascii(): a combining mark shows as such
+
+
+def _first_refused(name: str) -> int | None:
+    """Index of the first character of ``name`` that is not white space and does not become
+    allowed characters under NFKC and case folding (None: all are allowed).
+
+    Checking character by character is the same as checking the normalised name as a whole
+    (NFKC composes only into non-ASCII characters), and it points at what the user typed."""
+    for i, ch in enumerate(name):
+        if not ch.isspace() and not _NAME_CHARACTERS.issuperset(
+                unicodedata.normalize("NFKC", ch).casefold()):
+            return i
+    return None
+
+
+def _clean_team_name(name) -> tuple[str, str]:
+    """``(shown, key)`` for a team name: ``shown`` is ``name`` in NFKC with runs of white space
+    collapsed to one space and stripped (how the leaderboard shows the team), ``key`` is the
+    same case folded (how teams are compared). Raises as :func:`team_key` says."""
     if not isinstance(name, str):
         raise TypeError(f"a team name must be a str, got {type(name).__name__}")
-    name = unicodedata.normalize("NFKC", str.__str__(name))  # a str subclass cannot lie
-    kept = []
-    for ch in name:
-        if ch.isspace():
-            kept.append(" ")
-        elif unicodedata.category(ch) not in ("Cf", "Cc") and ord(ch) not in _INVISIBLE:
-            kept.append(ch)
-    clean = " ".join("".join(kept).split())
-    if not clean:
-        raise ValueError(f"team name {name!r} is empty once spaces and invisible characters "
-                         "are removed")
-    if len(clean) > MAX_TEAM_NAME:
-        raise ValueError(f"team name of {len(clean)} characters; at most {MAX_TEAM_NAME}")
-    return clean
+    name = str.__str__(name)  # a str subclass cannot lie about its value
+    shown = " ".join(unicodedata.normalize("NFKC", name).split())
+    key = " ".join(shown.casefold().split())
+    if not key:
+        raise ValueError(f"team name {_shown(name)} is empty once white space is removed")
+    if len(key) > MAX_TEAM_NAME:
+        raise ValueError(f"team name {_shown(name)} has {len(key)} characters once normalised; "
+                         f"at most {MAX_TEAM_NAME}")
+    bad = _first_refused(name)
+    if bad is not None:
+        raise ValueError(f"team name {_shown(name)} refused: character {bad} (counting from 0) "
+                         f"is {_describe(name[bad])}; a team name may use only ASCII letters, "
+                         "digits, spaces, '-' and '_' (after NFKC normalisation, so full-width "
+                         "letters count as ASCII)")
+    return shown, key
 
 
 def team_key(name: str) -> str:
     """The form under which the server compares team names: two names with the same key are
     one team (one quota, one leaderboard row).
 
-    NFKC (full-width letters, ligatures and compatibility spaces become plain ones), format and
-    control characters and other invisible ones (zero-width spaces and joiners, soft hyphens,
-    variation selectors) removed, runs of white space collapsed to one space and stripped,
-    common Cyrillic/Greek look-alikes mapped to Latin letters, then case folded and NFKC again.
-    Raises ``TypeError`` for a non-str and ``ValueError`` for a name that is empty after this
-    or longer than :data:`MAX_TEAM_NAME` characters.
-    """
-    return _key_of_clean(_clean_team_name(name))
-
-
-def _key_of_clean(clean: str) -> str:
-    return unicodedata.normalize("NFKC", clean.translate(_LOOK_ALIKES).casefold())
+    The name in Unicode NFKC (full-width letters, ligatures and compatibility spaces become
+    plain ones), case folded, with runs of white space collapsed to one space and stripped.
+    The result must consist of ASCII letters, digits, spaces, ``-`` and ``_`` and have 1 to
+    :data:`MAX_TEAM_NAME` characters (so besides characters that NFKC makes ASCII, such as
+    full-width letters, only ``ß`` and ``ẞ`` pass, as they case fold to ``ss``). Raises
+    ``TypeError`` for a non-str and ``ValueError`` otherwise (naming the name and the first
+    character refused, with its position in the name as given, its code point and its
+    Unicode name)."""
+    return _clean_team_name(name)[1]
 
 
 # --- what the server returns ----------------------------------------------------------------
@@ -171,6 +206,37 @@ class FinalRow:
     public_error: float
     private_error: float
     submission: int
+
+
+def _check_guess_array(submission, num_classes: int) -> None:
+    """Refuse integer guesses that a submission file could not hold.
+
+    ``submission``: ``(N,)`` or ``(N, G)`` integer guesses (anything else is left to
+    :func:`~course_lib.scoring.top_guesses`, which says what is wrong). Raises ``ValueError``
+    when ``G`` exceeds :data:`~course_lib.scoring.MAX_GUESSES` (a file line with more labels is
+    refused too) or when a guess, in any column, is not a class index ``0..num_classes-1`` or
+    ``-1`` (no guess). The check runs on the array as given, before any cast to int64, under
+    which a uint64 ``2**64 - 1`` would become ``-1``.
+    """
+    if _is_float(submission):
+        return
+    guesses = _as_numpy(submission)
+    if guesses.dtype == bool or not np.issubdtype(guesses.dtype, np.integer) \
+            or guesses.ndim not in (1, 2):
+        return
+    if guesses.ndim == 2 and guesses.shape[1] > MAX_GUESSES:
+        raise ValueError(f"{guesses.shape[1]} guesses per image (shape {guesses.shape}); at most "
+                         f"{MAX_GUESSES} are allowed, as a submission file allows at most "
+                         f"{MAX_GUESSES} labels on a line")
+    bad = guesses >= num_classes
+    if np.issubdtype(guesses.dtype, np.signedinteger):
+        bad |= guesses < -1
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = int(guesses[where])
+        what = f">= {num_classes}, the number of classes" if value >= 0 else "below -1"
+        raise ValueError(f"guess [{', '.join(map(str, where))}] = {value} is {what}; a guess is a "
+                         f"class index in 0..{num_classes - 1}, or -1 for no guess")
 
 
 class EvaluationServer:
@@ -259,8 +325,9 @@ class EvaluationServer:
 
     @property
     def log(self) -> tuple[SubmissionResult, ...]:
-        """Every answer the server gave, accepted or refused, in order (no hidden errors)."""
-        return tuple(self._results)
+        """Every answer the server gave, accepted or refused, in order (no hidden errors);
+        copies, so changing one (even with ``object.__setattr__``) changes nothing here."""
+        return tuple(replace(r) for r in self._results)
 
     def _now(self) -> float:
         now = self._clock()
@@ -304,6 +371,8 @@ class EvaluationServer:
     # --- submitting -----------------------------------------------------------------------------
 
     def _guesses(self, submission) -> np.ndarray:
+        """``(N, G)`` int64 guesses, best first (-1 = none), from a file or an array; raises
+        :class:`SubmissionError` or ``ValueError`` saying what is wrong."""
         if isinstance(submission, (str, PathLike)):
             return read_submission(submission, expected_lines=self.n_images,
                                    expected_source="the test set", **self._read_options)
@@ -311,13 +380,10 @@ class EvaluationServer:
         width = _num_classes(submission)
         if width is not None and width != num_classes:
             raise ValueError(f"scores for {width} classes; this test set has {num_classes}")
+        _check_guess_array(submission, num_classes)
         guesses = top_guesses(submission, self._k)
         if len(guesses) != self.n_images:
             raise ValueError(f"{len(guesses)} rows; the test set has {self.n_images} images")
-        if guesses.max(initial=-1) >= num_classes:
-            i, j = np.unravel_index(np.argmax(guesses), guesses.shape)
-            raise ValueError(f"guess [{i}, {j}] = {guesses[i, j]} is >= {num_classes}, the "
-                             "number of classes")
         return guesses
 
     def _reported(self, key: str, public_error: float) -> float:
@@ -330,12 +396,13 @@ class EvaluationServer:
         return best
 
     def _log(self, key: str, now: float, record: SubmissionRecord) -> SubmissionResult:
+        """Store ``record`` and the answer to the team; returns a copy of the answer."""
         self._records.append(record)
         result = SubmissionResult(record.number, record.team, now, record.accepted,
                                   record.reason, record.reported_error,
                                   self._remaining(key, now))
         self._results.append(result)
-        return result
+        return replace(result)
 
     def submit(self, team: str, submission) -> SubmissionResult:
         """Score ``submission`` for ``team`` and log it; returns what the team is told.
@@ -343,13 +410,14 @@ class EvaluationServer:
         ``team``: a str (``TypeError`` otherwise), compared by :func:`team_key`.
         ``submission``: a file path (devkit layout) or predictions as for
         :func:`course_lib.scoring.topk_error` (``(N, C)`` scores, ``(N, G)`` guesses or ``(N,)``
-        labels). Refused, and logged with the reason, when the challenge is closed or the team's
-        quota is used up (the submission is not even read), or when the submission is invalid
-        (not counted in the quota).
+        labels; integer guesses: at most ``MAX_GUESSES`` columns, each a class index or -1).
+        Refused, and logged with the reason, when the challenge is closed or the team's quota is
+        used up (the submission is not even read), or when the submission is invalid (not
+        counted in the quota). A team name that :func:`team_key` refuses raises ``ValueError``
+        and is not logged. Returns a copy of the log entry.
         """
-        clean = _clean_team_name(team)
-        key = _key_of_clean(clean)
-        name = self._names.setdefault(key, clean)
+        shown, key = _clean_team_name(team)
+        name = self._names.setdefault(key, shown)
         now = self._now()
         number = len(self._records) + 1
 
@@ -416,7 +484,7 @@ class EvaluationServer:
         Raises :class:`ChallengeOpenError` while the challenge is open.
         """
         self._require_closed("the audit log")
-        return tuple(self._records)
+        return tuple(replace(r) for r in self._records)
 
     def true_errors(self, numbers: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """``(public (R,), private (R,))`` true errors of the accepted submissions with these log
