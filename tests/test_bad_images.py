@@ -232,3 +232,127 @@ def test_an_upright_photo_is_untouched_and_unremarked(tmp_path):
     a, note_a = decode_file(tmp_path / "a.png", size=48)
     b, note_b = decode_file(tmp_path / "b.png", size=48)
     assert np.array_equal(a, b) and "orientation" not in note_a + note_b
+
+
+# --------------------------------------------------------------------------------------------
+# deep images (issue #19, item 5): 16-bit and float pixels brought to 8 bits, not clipped.
+# Before: 16-bit greyscale came out almost all white (every value above 255 clipped to 255) and
+# float images all black (values in [0, 1] truncated to 0 or 1), logged only as "converted".
+
+# a 32 × 32 gradient over the whole 16-bit range, with the ends and the rounding edges by hand
+GRADIENT_16 = np.linspace(0, 65535, SIZE * SIZE).round().astype(np.uint16).reshape(SIZE, SIZE)
+GRADIENT_16.flat[:6] = [0, 128, 129, 257, 385, 386]          # 128/257 < .5 < 129/257 ...
+GRADIENT_16.flat[-3:] = [65406, 65407, 65535]                # ... 65406 → 254, 65407 → 255
+
+
+def by_hand_16(values: np.ndarray) -> np.ndarray:
+    """``round(v / 257)`` pixel by pixel in Python (257 is odd: no value lies on a half)."""
+    return np.array([round(int(v) / 257) for v in values.flat], dtype=np.uint8).reshape(
+        values.shape)
+
+
+def test_the_16_bit_reference_itself():
+    assert by_hand_16(GRADIENT_16).flat[:6].tolist() == [0, 0, 1, 1, 1, 2]
+    assert by_hand_16(GRADIENT_16).flat[-3:].tolist() == [254, 255, 255]
+
+
+@pytest.mark.parametrize("fmt,dtype", [("PNG", "<u2"), ("TIFF", "<u2"), ("TIFF", ">u2")],
+                         ids=["png", "tiff", "tiff-big-endian"])
+def test_16_bit_greyscale_is_divided_by_257(tmp_path, fmt, dtype):
+    path = tmp_path / f"deep.{fmt.lower()}"
+    Image.fromarray(GRADIENT_16.astype(dtype)).save(path, format=fmt)
+    array, note = decode_file(path, SIZE)  # 32 × 32 in, 32 × 32 out: no resampling
+    expected = by_hand_16(GRADIENT_16)
+    for channel in array:
+        assert np.array_equal(channel, expected)
+    assert "converted from I;16" in note and "257" in note
+
+
+def test_16_bit_netpbm_opened_as_32_bit_integers_is_divided_by_257(tmp_path):
+    """PIL opens a 16-bit PGM as mode ``I`` (32-bit integers)."""
+    path = tmp_path / "deep.pgm"
+    path.write_bytes(f"P5 {SIZE} {SIZE} 65535\n".encode() + GRADIENT_16.astype(">u2").tobytes())
+    array, note = decode_file(path, SIZE)
+    assert np.array_equal(array[0], by_hand_16(GRADIENT_16)) and "converted from I " in note
+
+
+def test_float_in_0_1_is_multiplied_by_255(tmp_path):
+    values = (np.arange(SIZE * SIZE) % 256 / 255).astype(np.float32).reshape(SIZE, SIZE)
+    values.flat[256:262] = [0.5, 0.25, 0.1, 1e-3, 0.999, 1.0]
+    path = tmp_path / "float.tif"
+    Image.fromarray(values).save(path)
+    array, note = decode_file(path, SIZE)
+    expected = np.array([k % 256 for k in range(SIZE * SIZE)], dtype=np.uint8).reshape(SIZE, SIZE)
+    expected.flat[256:262] = [128, 64, 26, 0, 255, 255]  # 127.5 rounds up; 63.75; 25.5; 0.255
+    for channel in array:
+        assert np.array_equal(channel, expected)
+    assert "converted from F" in note
+
+
+@pytest.mark.parametrize("values,words", [
+    (np.linspace(0, 4000, SIZE * SIZE), "values from 0 to 4000"),
+    (np.linspace(-1, 1, SIZE * SIZE), "values from -1 to 1"),
+    (np.full(SIZE * SIZE, np.nan), "NaN"),
+], ids=["0-4000", "negative", "nan"])
+def test_float_outside_0_1_is_refused_naming_its_range(tmp_path, values, words):
+    path = tmp_path / "float.tif"
+    Image.fromarray(values.astype(np.float32).reshape(SIZE, SIZE)).save(path)
+    with pytest.raises(BadImageError) as info:
+        decode_file(path, SIZE)
+    assert words in info.value.reason and "[0, 1]" in info.value.reason
+    assert str(path) in str(info.value)
+
+
+def test_32_bit_integers_beyond_16_bits_are_refused_naming_their_range(tmp_path):
+    path = tmp_path / "int32.tif"
+    values = np.arange(SIZE * SIZE, dtype=np.int32).reshape(SIZE, SIZE) * 100
+    Image.fromarray(values).save(path)
+    with pytest.raises(BadImageError, match="values from 0 to 102300"):
+        decode_file(path, SIZE)
+
+
+def write_png_rgb16(path, rgb: np.ndarray) -> None:
+    """A 16-bit-per-channel RGB PNG, written by hand (PIL cannot write one): ``(H, W, 3)``."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb.shape
+    rows = b"".join(b"\0" + rgb[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2,
+                                                                          0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_rgb_is_within_one_level_of_v_over_257(tmp_path):
+    """PIL reads 16-bit RGB itself, keeping each value's high byte (``v >> 8``): never more
+    than one level from ``round(v / 257)`` and exact on multiples of 257."""
+    rgb = np.stack([GRADIENT_16, GRADIENT_16[::-1], GRADIENT_16.T], axis=-1)
+    path = tmp_path / "deep_rgb.png"
+    write_png_rgb16(path, rgb)
+    array, _ = decode_file(path, SIZE)
+    expected = np.stack([by_hand_16(rgb[..., c]) for c in range(3)])
+    assert np.abs(array.astype(int) - expected).max() <= 1
+    exact = (rgb.transpose(2, 0, 1) % 257) == 0
+    assert np.array_equal(array[exact], expected[exact])
+
+
+def test_the_cache_stores_deep_images_right_and_skips_the_out_of_range(tmp_path):
+    deep = tmp_path / "deep.png"
+    Image.fromarray(GRADIENT_16).save(deep)
+    good_float = tmp_path / "float.tif"
+    Image.fromarray(np.full((SIZE, SIZE), 0.5, np.float32)).save(good_float)
+    bad_float = tmp_path / "hdr.tif"
+    Image.fromarray(np.full((SIZE, SIZE), 7.5, np.float32)).save(bad_float)
+    cache = build_cache([(deep, 0), (good_float, 0), (bad_float, 0)], tmp_path / "cache", SIZE,
+                        workers=0, progress=False)
+    assert len(cache) == 2
+    assert np.array_equal(cache.images[0][1], by_hand_16(GRADIENT_16))
+    assert (np.asarray(cache.images[1]) == 128).all()
+    assert cache.skipped == [{"file": str(bad_float), "reason": cache.skipped[0]["reason"]}]
+    assert "values from 7.5 to 7.5" in cache.skipped[0]["reason"]
+    assert "257" in {c["file"]: c["note"] for c in cache.converted}[str(deep)]

@@ -96,3 +96,21 @@ def test_bench_quick_reports_json(tmp_path, capsys):
 def test_bench_unknown_name_is_an_error(capsys):
     assert main(["bench", "no-such-benchmark"]) == 2
     assert "no-such-benchmark" in capsys.readouterr().err
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("args", [("prepare", "synthnet"),
+                                  ("prepare", "imagefolder", "--root", "photos")],
+                         ids=["synthnet", "imagefolder"])
+def test_prepare_with_a_bogus_profile_is_one_clean_line(tmp_path, args):
+    """Without --size, prepare asks the profile for the image size; an unknown COURSE_PROFILE
+    used to escape as a traceback there (issue #19, item 10)."""
+    result = run_cli(*args, COURSE_PROFILE="nonsense", COURSE_DATA=str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: prepare {args[1]}: "), result.stderr
+    assert "'nonsense'" in lines[0]
+    for name in PROFILES:
+        assert name in lines[0]
+    assert not (tmp_path / "data").exists()

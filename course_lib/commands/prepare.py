@@ -10,6 +10,10 @@ For ``synthnet`` and registry datasets one cache per split is written under
 is ``$COURSE_DATA/caches/<name>-<size>`` (``imagefolder-<folder name>-<size>`` for a folder).
 A cache whose inputs have not changed is opened, not rebuilt. Bad files are skipped and listed
 (``--json`` prints them with their reasons); a class whose every file is bad stops the build.
+
+Every refusal is one ``error: prepare <name>: ...`` line on stderr and exit status 2: an unknown
+``COURSE_PROFILE`` (when the profile is needed), an ``--out`` folder that is not a cache, a disk
+without room for the cache (the space needed is checked before writing), and so on.
 """
 
 from __future__ import annotations
@@ -64,15 +68,16 @@ def _parse_knobs(items: list[str]) -> dict:
 def run(args) -> int:
     from ..datasets.cache import CacheError, EmptyClassError
     from ..datasets.images import BadImageError
+    from ..diskspace import DiskFullError
     from ..download import DownloadError
     from ..paths import data_dir
     from ..profiles import resolve
     from ..recipe import prepare_caches, prepare_folder_cache
 
-    size = args.size or resolve(None).image_size
     name = args.name.lower()
     progress = not args.json and sys.stderr.isatty()
     try:
+        size = args.size or resolve(None).image_size  # an unknown COURSE_PROFILE: ValueError
         if name == "imagefolder":
             if not args.root:
                 raise ValueError("imagefolder needs --root DIR (a DIR/<class>/<image> tree)")
@@ -91,6 +96,9 @@ def run(args) -> int:
                 knobs=_parse_knobs(args.knob), num_classes=args.num_classes,
                 per_class=args.per_class, workers=args.workers, force=args.force,
                 progress=progress, allow_empty_classes=args.allow_empty_classes)
+    except DiskFullError as exc:  # its text without the "[Errno 28]" prefix
+        print(f"error: prepare {args.name}: {exc.strerror}", file=sys.stderr)
+        return 2
     except (ValueError, KeyError, OSError, CacheError, EmptyClassError, BadImageError,
             DownloadError) as exc:
         print(f"error: prepare {args.name}: {exc}", file=sys.stderr)

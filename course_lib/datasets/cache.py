@@ -17,10 +17,25 @@ A cache is a folder::
 settings (size, minimum size, JPEG draft decoding, format version). :func:`build_cache` opens the
 existing cache when they match and rebuilds it otherwise (or with ``force=True``).
 
-**Never half-built.** The build runs in a temporary sibling folder; a corrupt image is skipped and
-logged, never fatal; the completion marker is written last and the folder is then renamed into
-place (the previous cache, if any, is replaced only then). An interrupted build leaves the old
-cache, or nothing, never a partial one that looks complete.
+**Never half-built.** The build runs in a temporary sibling folder
+(``.<name>.building-<host>-<pid>-<random>``); a corrupt image is skipped and logged, never
+fatal; the completion marker is written last and the folder is then renamed into place (the
+previous cache, if any, is replaced only then). An interrupted build leaves the old cache, or
+nothing, never a partial one that looks complete: the temporary folder is removed on any error,
+and one left by a build that was killed (its process on this machine is gone) is removed by the
+next build of the same cache.
+
+**Never replaces what is not a cache.** ``out_dir`` may be missing, empty, or a course cache:
+a folder holding only the cache's own files (:data:`CACHE_FILES`, plain files) whose manifest
+reads as a cache manifest. Anything else (a web app's ``manifest.json`` beside the user's
+sources, a stray ``.complete``...) is refused with :class:`CacheError` naming what was found,
+and nothing in it is touched.
+
+**A full disk is a message, not a crash.** The images array's size is known before decoding
+(``N × 3 × S × S`` bytes), so the free space is checked before the array is created, and its
+blocks are reserved (``posix_fallocate``) before any pixel is written through the memory map
+(writing a memory map on a full disk kills the process with SIGBUS). A full disk met anyway
+raises :class:`course_lib.diskspace.DiskFullError` naming the folder and the space needed.
 
 **Never silently drops a class.** If every input of a class is skipped, :func:`build_cache`
 raises :class:`EmptyClassError` naming the class and the reasons, and no cache is written. With
@@ -34,19 +49,24 @@ the memory-mapped array) with a ``tqdm.auto`` progress bar.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import uuid
 import warnings
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .. import diskspace
 from ..paths import COMPLETE_MARKER
 from .images import BadImageError, decode_file, resize_center_crop
 
@@ -56,6 +76,13 @@ LABELS_FILE = "labels.npy"
 MANIFEST_FILE = "manifest.json"
 SKIPPED_FILE = "skipped.json"
 CONVERTED_FILE = "converted.json"
+# every file a finished cache folder holds; a folder holding anything else is not replaced
+CACHE_FILES = frozenset({IMAGES_FILE, LABELS_FILE, MANIFEST_FILE, SKIPPED_FILE, CONVERTED_FILE,
+                         COMPLETE_MARKER})
+# what a manifest written by any version of this module holds (see _write_cache_files)
+_MANIFEST_KEYS = ("version", "size", "counts", "label_names", "inputs_checksum", "settings")
+_SETTINGS_KEYS = ("version", "size", "min_size", "draft")
+WHAT = "the decode-once cache"
 
 
 class CacheError(RuntimeError):
@@ -226,12 +253,15 @@ def _decode_chunk(paths: list[str], start: int, array_path: str, size: int, min_
     for offset, path in enumerate(paths):
         row = start + offset
         try:
-            out[row], note = decode_file(path, size, min_size=min_size, draft=draft)
-            results.append((row, True, note))
+            pixels, note = decode_file(path, size, min_size=min_size, draft=draft)
         except BadImageError as exc:
             results.append((row, False, exc.reason))
+            continue
         except Exception as exc:  # noqa: BLE001 - a build must never die on one file
             results.append((row, False, f"unexpected {type(exc).__name__}: {exc}"))
+            continue
+        out[row] = pixels  # outside the try: a failed write is the build's error, not a skip
+        results.append((row, True, note))
     out.flush()
     del out
     return results
@@ -270,6 +300,18 @@ def _decode_files(inputs: _Inputs, array_path: Path, size: int, min_size: int, d
     return ok, skipped, converted
 
 
+def _worker_died_message(out_dir: Path) -> str:
+    """What to say when a decoding process was killed (no Python error came back)."""
+    try:
+        free = f"{diskspace.human_bytes(diskspace.free_bytes(out_dir.parent))} free there now"
+    except OSError:
+        free = "free space unknown"
+    return (f"building {WHAT} {out_dir}: a decoding process died without a Python error "
+            f"(killed by the system: out of memory, a full disk, or a crash in an image "
+            f"library; {free}). Nothing was written there. Run the same command with "
+            f"--workers 0 (workers=0 in Python) to see the error in this process.")
+
+
 def _copy_arrays(inputs: _Inputs, array_path: Path, size: int, progress: bool) -> None:
     """Store in-memory ``(N, 3, H, W)`` images, resized + centre-cropped when H, W ≠ size."""
     from PIL import Image
@@ -289,11 +331,41 @@ def _copy_arrays(inputs: _Inputs, array_path: Path, size: int, progress: bool) -
     del out
 
 
-def _compact(src: Path, dst: Path, keep: np.ndarray) -> None:
+def _allocate_array(path: Path, shape: tuple[int, ...], out_dir: Path) -> None:
+    """Create the ``.npy`` file of a ``shape`` uint8 array with every block reserved on disk.
+
+    The free space is checked first (a clear :class:`~course_lib.diskspace.DiskFullError`
+    naming ``out_dir``), then the blocks are reserved with ``posix_fallocate`` so that later
+    writes through a memory map cannot meet a full disk (which would be a SIGBUS, not an error).
+    """
+    needed = int(np.prod(shape, dtype=np.int64))
+    # the array is written next to out_dir (in the temporary folder), on its parent's disk
+    diskspace.require_free_space(out_dir.parent, needed, f"{WHAT} {out_dir}")
+    with diskspace.explain_disk_full(out_dir.parent, f"{WHAT} {out_dir}", needed):
+        np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape).flush()
+        _reserve_blocks(path)
+
+
+def _reserve_blocks(path: Path) -> None:
+    """Reserve disk blocks for the whole (sparse) file; a no-op where the file system cannot."""
+    reserve = getattr(os, "posix_fallocate", None)
+    if reserve is None:  # pragma: no cover - not on Linux
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        reserve(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _compact(src: Path, dst: Path, keep: np.ndarray, out_dir: Path) -> None:
     """Write the rows of ``src`` where ``keep`` into a new ``dst`` array, in blocks."""
     full = np.load(src, mmap_mode="r")
-    out = np.lib.format.open_memmap(dst, mode="w+", dtype=np.uint8,
-                                    shape=(int(keep.sum()), *full.shape[1:]))
+    _allocate_array(dst, (int(keep.sum()), *full.shape[1:]), out_dir)
+    out = np.load(dst, mmap_mode="r+")
     rows = np.flatnonzero(keep)
     for start in range(0, len(rows), 1024):
         block = rows[start:start + 1024]
@@ -303,11 +375,86 @@ def _compact(src: Path, dst: Path, keep: np.ndarray) -> None:
 
 
 def _check_replaceable(out_dir: Path) -> None:
-    if out_dir.exists() and (not out_dir.is_dir() or (
-            any(out_dir.iterdir()) and not (out_dir / MANIFEST_FILE).exists()
-            and not (out_dir / COMPLETE_MARKER).exists())):
-        raise CacheError(f"{out_dir} exists and is not a cache folder (no {MANIFEST_FILE}); "
-                         f"refusing to replace it: choose another output folder")
+    """Refuse (:class:`CacheError`, nothing touched) unless ``out_dir`` is missing, empty, or
+    provably a cache: only :data:`CACHE_FILES`, as plain files, and a manifest that reads as
+    one this module wrote."""
+    if not out_dir.exists():
+        return
+    problem = _not_a_cache(out_dir)
+    if problem:
+        raise CacheError(f"{out_dir} exists and is not a cache folder: {problem}. Refusing to "
+                         f"replace it (nothing in it was touched): choose another output "
+                         f"folder, or empty this one yourself")
+
+
+def _not_a_cache(folder: Path) -> str:
+    """Why ``folder`` is not provably a (possibly incomplete or outdated) cache, or ``""``."""
+    if not folder.is_dir():
+        return "it is a file, not a folder"
+    entries = sorted(folder.iterdir())
+    if not entries:
+        return ""
+    foreign = [e.name + ("/" if e.is_dir() else "") for e in entries
+               if e.name not in CACHE_FILES or e.is_symlink() or not e.is_file()]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                          else "")
+        return f"it holds {shown}, which a cache never holds"
+    manifest = folder / MANIFEST_FILE
+    if not manifest.is_file():
+        return f"it has no {MANIFEST_FILE}"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"its {MANIFEST_FILE} cannot be read as JSON ({exc})"
+    settings = data.get("settings") if isinstance(data, dict) else None
+    missing = [k for k in _MANIFEST_KEYS if k not in data] if isinstance(data, dict) \
+        else list(_MANIFEST_KEYS)
+    missing += [f"settings.{k}" for k in _SETTINGS_KEYS
+                if "settings" not in missing and (not isinstance(settings, dict)
+                                                  or k not in settings)]
+    if missing:
+        return (f"its {MANIFEST_FILE} is not a cache manifest (it lacks "
+                f"{', '.join(missing)})")
+    return ""
+
+
+_BUILDING = re.compile(r"(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)-[0-9a-f]{8}")
+
+
+def _host() -> str:
+    """This machine's name as it appears in temporary folder names (letters, digits, _)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+
+
+def _building_dir(out_dir: Path) -> Path:
+    """A fresh temporary sibling of ``out_dir`` that names this machine and process."""
+    return out_dir.with_name(f".{out_dir.name}.building-{_host()}-{os.getpid()}-"
+                             f"{uuid.uuid4().hex[:8]}")
+
+
+def _remove_stale_builds(out_dir: Path) -> None:
+    """Remove temporary folders of earlier builds of ``out_dir`` whose process, on this
+    machine, no longer runs (a build killed before it could clean up)."""
+    prefix = f".{out_dir.name}.building-"
+    for folder in out_dir.parent.iterdir():
+        if not folder.name.startswith(prefix):
+            continue
+        match = _BUILDING.fullmatch(folder.name[len(prefix):])
+        if (match and match["host"] == _host() and folder.is_dir() and not folder.is_symlink()
+                and not _process_alive(int(match["pid"]))):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (signal 0 asks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
@@ -368,24 +515,33 @@ def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None
         return open_cache(out_dir)
     _check_replaceable(out_dir)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.building-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
+    shape = (len(inputs), 3, size, size)
+    with diskspace.explain_disk_full(out_dir.parent, f"{WHAT} {out_dir}"):
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds(out_dir)
+        tmp = _building_dir(out_dir)
+        tmp.mkdir()
     try:
         all_path = tmp / "all.npy"
-        np.lib.format.open_memmap(all_path, mode="w+", dtype=np.uint8,
-                                  shape=(len(inputs), 3, size, size)).flush()
-        if inputs.paths is not None:
-            ok, skipped, converted = _decode_files(
-                inputs, all_path, size, min_size, draft,
-                _default_workers() if workers is None else int(workers), chunk_size, progress)
-        else:
-            _copy_arrays(inputs, all_path, size, progress)
-            ok, skipped, converted = np.ones(len(inputs), bool), [], []
-        empty = _empty_classes(inputs.labels, ok, skipped, names, out_dir, allow_empty_classes)
-        _write_cache_files(tmp, all_path, inputs, ok, skipped, converted, names, empty,
-                           {"size": size, "checksum": checksum, "settings": settings})
-        _replace_dir(tmp, out_dir)
+        _allocate_array(all_path, shape, out_dir)
+        with diskspace.explain_disk_full(out_dir.parent, f"{WHAT} {out_dir}"):
+            if inputs.paths is not None:
+                try:
+                    ok, skipped, converted = _decode_files(
+                        inputs, all_path, size, min_size, draft,
+                        _default_workers() if workers is None else int(workers), chunk_size,
+                        progress)
+                except BrokenProcessPool as exc:
+                    raise CacheError(_worker_died_message(out_dir)) from exc
+            else:
+                _copy_arrays(inputs, all_path, size, progress)
+                ok, skipped, converted = np.ones(len(inputs), bool), [], []
+            empty = _empty_classes(inputs.labels, ok, skipped, names, out_dir,
+                                   allow_empty_classes)
+            _write_cache_files(tmp, all_path, inputs, ok, skipped, converted, names, empty,
+                               {"size": size, "checksum": checksum, "settings": settings,
+                                "out_dir": out_dir})
+            _replace_dir(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -421,7 +577,7 @@ def _write_cache_files(tmp: Path, all_path: Path, inputs: _Inputs, ok: np.ndarra
     if ok.all():
         os.replace(all_path, tmp / IMAGES_FILE)
     else:
-        _compact(all_path, tmp / IMAGES_FILE, ok)
+        _compact(all_path, tmp / IMAGES_FILE, ok, record["out_dir"])
         all_path.unlink()
     np.save(tmp / LABELS_FILE, kept_labels)
     _write_json(tmp / SKIPPED_FILE, skipped)

@@ -3,14 +3,20 @@
 Real collections are messy (ILSVRC-2012's training set holds CMYK JPEGs, greyscale JPEGs and a
 PNG named ``.JPEG``). The rules, applied by :func:`decode_file`:
 
-* **kept, converted to RGB**: CMYK, greyscale (``L``, ``I;16``...), palette (``P``), RGBA/LA
-  (alpha dropped), and any format PIL knows whatever the file is called (a PNG named ``.JPEG``);
+* **kept, converted to RGB**: CMYK, greyscale (``L``), palette (``P``), RGBA/LA (alpha
+  dropped), and any format PIL knows whatever the file is called (a PNG named ``.JPEG``);
+* **kept, brought to 8 bits**: 16-bit greyscale (``I;16``..., and PIL's 32-bit ``I`` when its
+  values fit 0–65535) as ``round(v / 257)``, so 65535 → 255; float images (``F``, e.g. a float
+  TIFF) whose values lie in [0, 1] as ``round(v × 255)``. 16-bit RGB(A) files are reduced by PIL
+  itself to their high byte (``v >> 8``, within one level of ``v / 257``);
 * **kept, turned upright**: a photo whose EXIF orientation tag (phones write it instead of
   rotating the pixels) says it is rotated or mirrored is stored as a person sees it;
 * **skipped, with a reason** (:class:`BadImageError`): zero-byte files, files that are not images
   (a text file named ``.jpg``), truncated or corrupt data, unreadable paths (a directory called
   ``x.jpg``, a broken link, no permission), and images whose shorter side is below ``min_size``
-  (default: the output size — upscaling would invent detail the cache then treats as real).
+  (default: the output size — upscaling would invent detail the cache then treats as real),
+  and deep images whose values lie outside the range above (a float TIFF holding 0–4000, a
+  signed or 32-bit image with negative or huge values): the reason names the range found.
 
 Nothing here changes PIL's global settings (``LOAD_TRUNCATED_IMAGES`` stays False, so a
 truncated JPEG is an error, not silently grey pixels).
@@ -74,6 +80,7 @@ def open_rgb(path, draft_size: int | None = None) -> tuple[Image.Image, str]:
                 img.load()
                 orientation = _orientation(img)
                 upright = ImageOps.exif_transpose(img) if orientation > 1 else img
+                upright, depth_note = _to_8_bits(upright, path)
                 rgb = upright.convert("RGB") if upright.mode != "RGB" else upright.copy()
     except BadImageError:
         raise
@@ -95,10 +102,42 @@ def open_rgb(path, draft_size: int | None = None) -> tuple[Image.Image, str]:
     if expected and fmt != expected:
         notes.append(f"{fmt} file named {path.suffix}")
     if mode != "RGB":
-        notes.append(f"converted from {mode}")
+        notes.append(f"converted from {mode}" + (f" ({depth_note})" if depth_note else ""))
     if orientation > 1:
         notes.append(f"turned upright (EXIF orientation {orientation}: {_ORIENTATIONS[orientation]})")
     return rgb, "; ".join(notes)
+
+
+def _to_8_bits(img: Image.Image, path) -> tuple[Image.Image, str]:
+    """A 16-bit, 32-bit integer or float greyscale image as an 8-bit ``L`` image, and a note
+    saying how; any other image is returned as it is with ``""``.
+
+    Integer modes (``I;16``, ``I;16B``, ``I``...): values must lie in 0–65535 and become
+    ``round(v / 257)``. Float (``F``): values must lie in [0, 1] and become ``round(v × 255)``
+    (halves round up). Out-of-range or non-finite values raise :class:`BadImageError` naming
+    the range found (``(H, W)`` array in, ``(H, W)`` uint8 out).
+    """
+    if img.mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise BadImageError(path, f"float image ({img.mode}) holds NaN or infinite values; "
+                                      "only values in [0, 1] can be stored as 8 bits")
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            raise BadImageError(path, f"float image ({img.mode}) with values from {low:g} to "
+                                      f"{high:g}; only values in [0, 1] can be stored as 8 bits")
+        eight = np.floor(values * 255.0 + 0.5)
+        return Image.fromarray(eight.astype(np.uint8)), "float values in [0, 1] × 255"
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        values = np.asarray(img).astype(np.int64)
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 65535:
+            raise BadImageError(path, f"integer image ({img.mode}) with values from {low} to "
+                                      f"{high}; only values 0-65535 (16 bits) can be stored "
+                                      "as 8 bits")
+        eight = (values * 2 + 257) // 514  # round(v / 257); 257 is odd, so no ties
+        return Image.fromarray(eight.astype(np.uint8)), "16-bit values ÷ 257"
+    return img, ""
 
 
 # EXIF tag 274: how the stored pixels must be turned to look as the photographer saw them
