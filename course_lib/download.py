@@ -32,6 +32,15 @@ runs as well, its refusals reported as :class:`UnsafeArchiveError`. Extraction g
 temporary folder, the result is moved into place and :data:`course_lib.paths.COMPLETE_MARKER` is
 written last, so an interrupted or refused extraction is redone, never trusted.
 
+Extraction is capped against archive bombs (:func:`extraction_caps`): at most
+``max(declared extracted size, 4 × archive size)`` bytes of file content and the declared member
+count + 1 %. The member headers are read one at a time (counted, their declared sizes summed,
+before the next is read and before anything is written), the bytes are counted as they are
+written, and tarfile's own reads of the decompressed data are bounded too (no header record over
+:data:`MAX_HEADER_READ`, no position past the file-byte cap plus room for headers). Past a cap
+extraction stops, the partial extraction is removed, and :class:`ArchiveTooLargeError` names the
+archive, the cap and what was found.
+
 :func:`target_lock` holds an exclusive lock (``fcntl.flock``; ``msvcrt.locking`` on Windows) on a
 file or folder, so two notebooks, or a notebook and the CLI, never download into the same
 ``.part`` or extract into the same folder at once: the second waits, then finds the work done.
@@ -49,9 +58,12 @@ placing the file by hand.
 
 from __future__ import annotations
 
+import bz2
 import errno
+import gzip
 import hashlib
 import http.client
+import lzma
 import os
 import re
 import shutil
@@ -64,6 +76,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -558,6 +571,188 @@ def _transfer(url, dest, part, expected, *, retries, progress, timeout, backoff,
 # Extraction
 
 
+class ArchiveTooLargeError(UnsafeArchiveError):
+    """An archive would unpack to more bytes or more members than its cap (an archive bomb).
+
+    The caps come from :func:`extraction_caps`; the message names the archive, the cap, how it
+    was derived, and what was found when extraction stopped."""
+
+
+# A single tar header record (PAX or GNU long-name data) is read into memory whole by tarfile;
+# real ones are a few hundred bytes, so anything this large is refused before it is read.
+MAX_HEADER_READ = 16 * MIB
+# Room for the tar stream around the file bytes: headers (a PAX header and its data, a GNU
+# long-name record...) per allowed member, and the end-of-archive blocks and record padding.
+_HEADER_ROOM_PER_MEMBER = 4096
+_END_ROOM = MIB
+
+
+@dataclass(frozen=True)
+class ExtractionCaps:
+    """The most an archive may unpack to; see :func:`extraction_caps`.
+
+    ``max_bytes``: bytes of file content written; ``max_members``: member headers (files and
+    folders), None for no count cap; ``bytes_basis`` / ``members_basis``: how each was derived,
+    for messages."""
+
+    max_bytes: int
+    max_members: int | None
+    bytes_basis: str
+    members_basis: str
+
+    @property
+    def max_stream(self) -> int:
+        """Bytes of (decompressed) tar data that may be read: file bytes plus header room, 4 KiB
+        per allowed member (as much again as ``max_bytes`` when no member count is declared),
+        plus 1 MiB for the end of the archive."""
+        headers = (self.max_bytes if self.max_members is None
+                   else _HEADER_ROOM_PER_MEMBER * self.max_members)
+        return self.max_bytes + headers + _END_ROOM
+
+
+def extraction_caps(archive_size: int, extracted_size: int | None = None,
+                    members: int | None = None) -> ExtractionCaps:
+    """The caps for an archive of ``archive_size`` bytes declared to unpack to ``extracted_size``
+    bytes in ``members`` members (either None when not declared).
+
+    Bytes: ``max(extracted_size, 4 * archive_size)``, so an archive of already-compressed images
+    (which unpacks to about its own size) always has room, while a compression bomb (a 285 KB
+    ``.tgz`` of one 287 MB file) is stopped. Members: ``members`` plus 1 %, rounded up; no
+    member cap when ``members`` is None.
+    """
+    ratio_cap = 4 * archive_size
+    if extracted_size is None:
+        max_bytes = ratio_cap
+        bytes_basis = f"4 × the archive's {archive_size:,} bytes; no extracted size declared"
+    else:
+        max_bytes = max(extracted_size, ratio_cap)
+        bytes_basis = (f"max(declared extracted size {extracted_size:,}, "
+                       f"4 × the archive's {archive_size:,} bytes)")
+    if members is None:
+        return ExtractionCaps(max_bytes, None, bytes_basis, "no member count declared")
+    max_members = -(-members * 101 // 100)  # members + 1 %, rounded up
+    return ExtractionCaps(max_bytes, max_members, bytes_basis,
+                          f"declared {members:,} members + 1 %")
+
+
+class _Budget:
+    """What one extraction has used so far, against its :class:`ExtractionCaps`: member headers
+    read, bytes their headers declare, bytes actually written, tar data read."""
+
+    def __init__(self, archive: Path, caps: ExtractionCaps):
+        self.archive, self.caps = archive, caps
+        self.members = self.declared = self.written = 0
+
+    def _refuse(self, what: str, cap: int, basis: str, found: str) -> ArchiveTooLargeError:
+        return ArchiveTooLargeError(
+            f"{self.archive}: refused: it would unpack to more than its cap of {cap:,} {what} "
+            f"({basis}); {found}. Extraction stopped there: nothing was kept (the partial "
+            f"extraction was removed) and no {COMPLETE_MARKER} marker was written.")
+
+    def header(self, name: str) -> None:
+        """One more member header (``name``) was read."""
+        self.members += 1
+        cap = self.caps.max_members
+        if cap is not None and self.members > cap:
+            raise self._refuse("members", cap, self.caps.members_basis,
+                               f"found member {self.members:,} ({name!r}) after reading "
+                               f"{self.members:,} member headers")
+
+    def declare(self, name: str, size: int) -> None:
+        """Member ``name``'s header declares ``size`` bytes of content."""
+        self.declared += size
+        if self.declared > self.caps.max_bytes:
+            raise self._refuse("bytes", self.caps.max_bytes, self.caps.bytes_basis,
+                               f"its first {self.members:,} member headers already declare "
+                               f"{self.declared:,} bytes (member {name!r}: {size:,})")
+
+    def write(self, name: str, size: int) -> None:
+        """``size`` more bytes of member ``name`` are about to be written."""
+        if self.written + size > self.caps.max_bytes:
+            raise self._refuse("bytes", self.caps.max_bytes, self.caps.bytes_basis,
+                               f"{self.written:,} bytes were written and member {name!r} "
+                               f"had {size:,} more")
+        self.written += size
+
+    def read_tar_data(self, position: int) -> None:
+        """The tar data has been (or is about to be) read up to ``position``."""
+        limit = self.caps.max_stream
+        if position > limit:
+            raise self._refuse(
+                "bytes of tar data", limit,
+                f"the file-byte cap {self.caps.max_bytes:,} plus room for headers",
+                f"reading reached byte {position:,} of the decompressed tar data after "
+                f"{self.members:,} member headers")
+
+    def header_read(self, size: int) -> None:
+        """A single read of ``size`` bytes (a header record) is about to happen."""
+        if size < 0 or size > MAX_HEADER_READ:
+            raise self._refuse(
+                "bytes in one header record", MAX_HEADER_READ,
+                "real PAX and GNU long-name records are a few hundred bytes",
+                f"a header record of {'unbounded' if size < 0 else f'{size:,}'} bytes, after "
+                f"{self.members:,} member headers")
+
+
+class _CappedTarData:
+    """A read-only view of the decompressed tar data that refuses to go past the budget.
+
+    tarfile reads headers (PAX and GNU long-name records whole, into memory) and seeks over file
+    data through it; a read larger than :data:`MAX_HEADER_READ` or a position past
+    :attr:`ExtractionCaps.max_stream` raises :class:`ArchiveTooLargeError` before it happens
+    (seeks) or right after (reads), so a bomb hidden in headers or padding is stopped too."""
+
+    def __init__(self, raw, budget: _Budget, name: str):
+        self._raw, self._budget, self.name = raw, budget, name
+
+    def read(self, size: int = -1) -> bytes:
+        self._budget.header_read(size if size is not None else -1)
+        data = self._raw.read(size)
+        self._budget.read_tar_data(self._raw.tell())
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        target = offset if whence == os.SEEK_SET else (
+            self._raw.tell() + offset if whence == os.SEEK_CUR else None)
+        if target is not None:
+            self._budget.read_tar_data(target)
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+
+def _open_tar_data(archive: Path):
+    """The archive's decompressed bytes (gzip, bzip2 or xz, read from the magic bytes; else the
+    file itself, so a plain tar named ``.tar.gz`` works)."""
+    with open(archive, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.open(archive, "rb")
+    if magic[:3] == b"BZh":
+        return bz2.open(archive, "rb")
+    if magic == b"\xfd7zXZ\x00":
+        return lzma.open(archive, "rb")
+    return open(archive, "rb")
+
+
+def _is_tar(archive: Path) -> bool:
+    """Whether the archive's (decompressed) first block is a valid tar header. Unlike
+    ``tarfile.is_tarfile`` this reads 512 bytes only, never a header record of unbounded size."""
+    try:
+        with _open_tar_data(archive) as raw:
+            tarfile.TarInfo.frombuf(raw.read(tarfile.BLOCKSIZE), tarfile.ENCODING, "surrogateescape")
+    except (tarfile.HeaderError, OSError, EOFError, zlib.error, lzma.LZMAError):
+        return False
+    return True
+
+
 def _member_path(name: str, archive: Path) -> PurePosixPath:
     """The member's relative path, or UnsafeArchiveError for absolute names and ``..``."""
     posix = name.replace("\\", "/")
@@ -621,36 +816,102 @@ def _bar(items: list, archive: Path, progress: bool):
     return tqdm(items, desc=f"extracting {archive.name}", unit="file", leave=False)
 
 
-def _extract_tar(archive: Path, into: Path, progress: bool) -> int:
+def _write_member(src, target: str, name: str, budget: _Budget) -> None:
+    """Copy ``src`` to the new file ``target`` in chunks, each counted against ``budget`` before
+    it is written (the cap stops a file half-way). A file of the same name written by an
+    earlier member is replaced (as tar does); a folder of that name is refused."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None:
+        if not stat.S_ISREG(mode):
+            raise UnsafeArchiveError(f"{budget.archive}: member {name!r} would replace a folder "
+                                     "an earlier member made; refusing to extract")
+        os.unlink(target)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        while chunk := src.read(_CHUNK):
+            budget.write(name, len(chunk))
+            out.write(chunk)
+
+
+def _tar_headers(tar: tarfile.TarFile, archive: Path, budget: _Budget) -> list[tarfile.TarInfo]:
+    """Every member header, read one at a time: counted, checked and its size declared before
+    the next is read, so a refused archive writes nothing and a bomb stops at its cap."""
+    members = []
+    for member in tar:
+        budget.header(member.name)
+        _check_tar_member(member, archive)
+        if member.isfile():
+            budget.declare(member.name, member.size)
+        members.append(member)
+    return members
+
+
+def _data_filter(member: tarfile.TarInfo, root: str, archive: Path) -> None:
+    """tarfile's own ``data`` filter as one more check (where this Python has it)."""
+    if not _FILTER_ERRORS:
+        return
+    try:
+        tarfile.data_filter(member, root)
+    except _FILTER_ERRORS as exc:
+        raise UnsafeArchiveError(
+            f"{archive}: member {member.name!r} refused by tarfile's data filter: {exc}; "
+            "refusing to extract") from exc
+
+
+def _extract_tar(archive: Path, into: Path, progress: bool, caps: ExtractionCaps) -> int:
     root = os.path.realpath(into)
-    with tarfile.open(archive, mode="r:*") as tar:
-        members = tar.getmembers()
-        for member in members:  # every member first: a refused archive writes nothing
-            _check_tar_member(member, archive)
+    budget = _Budget(archive, caps)
+    with _open_tar_data(archive) as raw, \
+            tarfile.open(fileobj=_CappedTarData(raw, budget, str(archive)), mode="r:") as tar:
+        members = _tar_headers(tar, archive, budget)
         for member in _bar(members, archive, progress):
             _ensure_inside(root, into, member.name, archive)
-            try:
-                if _FILTER_ERRORS:
-                    tar.extract(member, into, filter="data")
-                else:  # Python without extraction filters: our own checks are the guard
-                    tar.extract(member, into, set_attrs=False)
-            except _FILTER_ERRORS as exc:
-                raise UnsafeArchiveError(
-                    f"{archive}: member {member.name!r} refused by tarfile's data filter: {exc}; "
-                    "refusing to extract") from exc
+            _data_filter(member, root, archive)
+            target = os.path.join(into, member.name)
+            if member.isdir():
+                os.makedirs(target, exist_ok=True)
+                continue
+            if not member.isfile():  # only reachable with the member checks switched off
+                raise _refuse(archive, member.name, f"of type {member.type!r}")
+            with tar.extractfile(member) as src:
+                _write_member(src, target, member.name, budget)
+            try:  # the archive's time stamps, as tarfile kept them (cache fingerprints use them)
+                os.utime(target, (member.mtime, member.mtime))
+            except (OSError, OverflowError, ValueError):
+                pass
     return len(members)
 
 
-def _extract_zip(archive: Path, into: Path, progress: bool) -> int:
+def _extract_zip(archive: Path, into: Path, progress: bool, caps: ExtractionCaps) -> int:
     root = os.path.realpath(into)
+    budget = _Budget(archive, caps)
     with zipfile.ZipFile(archive) as zf:
+        # zipfile reads the whole central directory at once; each entry takes at least 46 bytes
+        # of the archive, so its size (already verified) bounds that memory.
         infos = zf.infolist()
         for info in infos:
+            budget.header(info.filename)
             _check_zip_member(info, archive)
+            if not info.is_dir():
+                budget.declare(info.filename, info.file_size)
         for info in _bar(infos, archive, progress):
             _ensure_inside(root, into, info.filename, archive)
-            zf.extract(info, into)
+            target = os.path.join(into, info.filename)
+            if info.is_dir():
+                os.makedirs(target, exist_ok=True)
+                continue
+            with zf.open(info) as src:
+                _write_member(src, target, info.filename, budget)
     return len(infos)
+
+
+# What a damaged or truncated archive raises while it is read.
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError,
+            gzip.BadGzipFile)
 
 
 def _remove(path: Path) -> None:
@@ -660,7 +921,8 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def extract_archive(archive: Path, dest_dir: Path, *, progress: bool = True) -> Path:
+def extract_archive(archive: Path, dest_dir: Path, *, progress: bool = True,
+                    extracted_size: int | None = None, members: int | None = None) -> Path:
     """Unpack ``archive`` into ``dest_dir`` safely; return ``dest_dir``.
 
     Nothing is done when ``dest_dir`` already holds the completion marker. Otherwise, holding
@@ -669,10 +931,20 @@ def extract_archive(archive: Path, dest_dir: Path, *, progress: bool = True) -> 
     here while we hold the lock), the archive is checked member by member (see the module
     docstring), extracted into a fresh temporary folder inside ``dest_dir``, each top-level entry
     is moved into place (replacing what an earlier interrupted run left there), and the marker is
-    written last; ``progress`` shows a bar per file. Raises :class:`UnsafeArchiveError` for an
-    unsafe member (nothing is moved into place and no marker written) and
-    :class:`DownloadError` for a file that is neither tar nor zip. (On a platform with neither
-    ``fcntl`` nor ``msvcrt`` there is no lock, and every leftover temporary folder is removed.)
+    written last; ``progress`` shows a bar per file.
+
+    ``extracted_size`` (bytes of file content) and ``members`` (files and folders) are what the
+    archive is declared to unpack to; :func:`extraction_caps` turns them into caps (at least 4 ×
+    the archive's size in bytes; members + 1 %). The member headers are read one by one, and
+    their count and declared sizes checked, before anything is written; the bytes actually
+    written are counted as they are written. Past a cap, extraction stops and
+    :class:`ArchiveTooLargeError` names the archive, the cap and what was found.
+
+    Raises :class:`UnsafeArchiveError` (or its :class:`ArchiveTooLargeError`) for an unsafe
+    member or a bomb, and :class:`DownloadError` for a file that is neither tar nor zip or is
+    damaged; in every case the temporary folder is removed, nothing is moved into place and no
+    marker is written. (On a platform with neither ``fcntl`` nor ``msvcrt`` there is no lock,
+    and every leftover temporary folder is removed.)
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     marker = dest_dir / COMPLETE_MARKER
@@ -684,14 +956,10 @@ def extract_archive(archive: Path, dest_dir: Path, *, progress: bool = True) -> 
         dest_dir.mkdir(parents=True, exist_ok=True)
         for stale in dest_dir.glob(f"{TMP_PREFIX}*"):  # left by an interrupted run
             _remove(stale)
+        caps = extraction_caps(archive.stat().st_size, extracted_size, members)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{archive.name}-", dir=dest_dir))
         try:
-            if zipfile.is_zipfile(archive):
-                count = _extract_zip(archive, tmp, progress)
-            elif tarfile.is_tarfile(archive):
-                count = _extract_tar(archive, tmp, progress)
-            else:
-                raise DownloadError(f"{archive} is neither a tar nor a zip archive; cannot extract it")
+            count = _extract_into(archive, tmp, progress, caps)
             for entry in sorted(tmp.iterdir()):
                 target = dest_dir / entry.name
                 if target.exists() or target.is_symlink():
@@ -701,3 +969,20 @@ def extract_archive(archive: Path, dest_dir: Path, *, progress: bool = True) -> 
             shutil.rmtree(tmp, ignore_errors=True)
         marker.write_text(f"extracted {archive.name}: {count} members\n")
     return dest_dir
+
+
+def _extract_into(archive: Path, tmp: Path, progress: bool, caps: ExtractionCaps) -> int:
+    """Extract into ``tmp`` (tar or zip); the number of members. A damaged archive is a
+    DownloadError naming it."""
+    try:
+        if zipfile.is_zipfile(archive):
+            return _extract_zip(archive, tmp, progress, caps)
+        if _is_tar(archive):
+            return _extract_tar(archive, tmp, progress, caps)
+    except UnsafeArchiveError:
+        raise
+    except _DAMAGED as exc:
+        raise DownloadError(
+            f"{archive} is damaged or truncated ({type(exc).__name__}: {exc}); nothing was "
+            "extracted. Delete it and run the same command again to download it afresh.") from exc
+    raise DownloadError(f"{archive} is neither a tar nor a zip archive; cannot extract it")

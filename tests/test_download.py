@@ -718,3 +718,211 @@ def test_without_any_lock_primitive_extraction_still_works(tmp_path, monkeypatch
     _build_tar(archive, FILES)
     out = extract_archive(archive, tmp_path / "out", progress=False)
     assert all((out / n).read_bytes() == d for n, d in FILES.items())
+
+
+# ------------------------------------------------------------------------------ archive bombs
+
+
+def _zeros_tgz(path: Path, name: str, size: int) -> Path:
+    """A .tgz of one file of ``size`` zero bytes: about 1,000 times smaller than its content."""
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        tar.addfile(info, io.BytesIO(bytes(size)))
+    return path
+
+
+def _many_files_tgz(path: Path, count: int, top: str = "demo") -> Path:
+    """A .tgz of ``count`` tiny files (a member-count bomb when ``count`` is large)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for i in range(count):
+            _add_bytes(tar, f"{top}/f{i:06d}.txt", b"x")
+    return path
+
+
+def _nothing_left(dest: Path) -> None:
+    assert not (dest / COMPLETE_MARKER).exists()
+    assert not list(dest.glob(".extracting-*"))  # the partial extraction was removed
+    assert [p for p in dest.rglob("*")] == []
+
+
+def test_extraction_caps_follow_the_formula():
+    # max(declared extracted size, 4 × archive size) bytes; declared members + 1 %, rounded up.
+    assert download.extraction_caps(1000).max_bytes == 4000
+    assert download.extraction_caps(1000).max_members is None
+    assert download.extraction_caps(1000, extracted_size=3999).max_bytes == 4000
+    assert download.extraction_caps(1000, extracted_size=10_000).max_bytes == 10_000
+    assert download.extraction_caps(1000, members=100).max_members == 101
+    assert download.extraction_caps(1000, members=13_418).max_members == 13_553  # 13,552.18 up
+    assert download.extraction_caps(1000, members=9).max_members == 10  # 9.09 up
+
+
+def test_a_compression_bomb_is_refused_before_anything_is_written(tmp_path):
+    archive = _zeros_tgz(tmp_path / "bomb.tgz", "demo/zeros.bin", 20 << 20)
+    size = archive.stat().st_size
+    assert size < 100_000  # 20 MiB of content in a few tens of kB
+    dest = tmp_path / "out"
+    with pytest.raises(download.ArchiveTooLargeError) as info:
+        extract_archive(archive, dest, progress=False, extracted_size=10_000, members=5)
+    message = str(info.value)
+    cap = 4 * size
+    assert str(archive) in message  # the archive
+    assert f"cap of {cap:,} bytes" in message and f"4 × the archive's {size:,} bytes" in message
+    assert f"{20 << 20:,} bytes" in message and "'demo/zeros.bin'" in message  # what was found
+    assert isinstance(info.value, UnsafeArchiveError)
+    _nothing_left(dest)
+
+
+def test_declared_extracted_size_raises_the_cap_above_four_times_the_archive(tmp_path):
+    archive = _zeros_tgz(tmp_path / "sparse-data.tgz", "demo/zeros.bin", 1 << 20)
+    assert 4 * archive.stat().st_size < 1 << 20
+    with pytest.raises(download.ArchiveTooLargeError, match=f"cap of {(1 << 20) - 1:,} bytes"):
+        extract_archive(archive, tmp_path / "low", progress=False, extracted_size=(1 << 20) - 1)
+    out = extract_archive(archive, tmp_path / "ok", progress=False, extracted_size=1 << 20)
+    assert (out / "demo" / "zeros.bin").read_bytes() == bytes(1 << 20)
+
+
+def test_a_member_count_bomb_is_refused_at_the_cap(tmp_path):
+    archive = _many_files_tgz(tmp_path / "many.tgz", 3000)
+    dest = tmp_path / "out"
+    with pytest.raises(download.ArchiveTooLargeError) as info:
+        extract_archive(archive, dest, progress=False, members=10)
+    message = str(info.value)
+    assert str(archive) in message
+    assert "cap of 11 members" in message and "declared 10 members + 1 %" in message
+    assert "found member 12 ('demo/f000011.txt') after reading 12 member headers" in message
+    _nothing_left(dest)
+
+
+def test_the_member_cap_allows_one_percent_more(tmp_path):
+    # 100 files + the folder-less layout: 100 members; declared 99 -> cap 100 (99.99 up).
+    archive = _many_files_tgz(tmp_path / "hundred.tgz", 100)
+    out = extract_archive(archive, tmp_path / "ok", progress=False, members=99)
+    assert len(list((out / "demo").iterdir())) == 100
+    with pytest.raises(download.ArchiveTooLargeError, match="cap of 99 members"):
+        extract_archive(archive, tmp_path / "no", progress=False, members=98)  # 98.98 up: 99
+
+
+def test_a_zip_bomb_is_refused(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("demo/zeros.bin", bytes(20 << 20))
+    size = archive.stat().st_size
+    dest = tmp_path / "out"
+    with pytest.raises(download.ArchiveTooLargeError, match=f"cap of {4 * size:,} bytes") as info:
+        extract_archive(archive, dest, progress=False)
+    assert str(archive) in str(info.value) and f"{20 << 20:,}" in str(info.value)
+    _nothing_left(dest)
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as zf:
+        for i in range(50):
+            zf.writestr(f"demo/f{i}.txt", b"x")
+    with pytest.raises(download.ArchiveTooLargeError, match="cap of 21 members"):
+        extract_archive(many, tmp_path / "zout", progress=False, members=20)
+
+
+def _bomb_after_a_small_file(path: Path) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        _add_bytes(tar, "demo/a-first.txt", b"written before the bomb")
+        info = tarfile.TarInfo("demo/zeros.bin")
+        info.size = 20 << 20
+        tar.addfile(info, io.BytesIO(bytes(20 << 20)))
+    return path
+
+
+def test_without_the_size_check_the_tar_data_read_is_capped(tmp_path, monkeypatch):
+    # The declared sizes switched off: reading the headers would go through 20 MiB of tar
+    # data; the cap on the decompressed data read stops it first.
+    monkeypatch.setattr(download._Budget, "declare", lambda self, name, size: None)
+    archive = _bomb_after_a_small_file(tmp_path / "bomb.tgz")
+    dest = tmp_path / "out"
+    with pytest.raises(download.ArchiveTooLargeError, match="bytes of tar data") as info:
+        extract_archive(archive, dest, progress=False)
+    caps = download.extraction_caps(archive.stat().st_size)
+    assert f"cap of {caps.max_stream:,} bytes of tar data" in str(info.value)
+    _nothing_left(dest)
+
+
+def test_without_the_header_checks_the_written_bytes_are_the_last_guard(tmp_path, monkeypatch):
+    # Both header-level guards switched off: the count of bytes actually written is the last
+    # guard. It stops inside the big file, and the partial extraction (the first file and
+    # part of the second) is removed.
+    monkeypatch.setattr(download._Budget, "declare", lambda self, name, size: None)
+    monkeypatch.setattr(download._Budget, "read_tar_data", lambda self, position: None)
+    asked = []  # (member, bytes written before, chunk size) for every chunk about to be written
+    real_write = download._Budget.write
+
+    def spy(self, name, size):
+        asked.append((name, self.written, size))
+        real_write(self, name, size)
+
+    monkeypatch.setattr(download._Budget, "write", spy)
+    archive = _bomb_after_a_small_file(tmp_path / "bomb.tgz")
+    dest = tmp_path / "out"
+    with pytest.raises(download.ArchiveTooLargeError) as info:
+        extract_archive(archive, dest, progress=False)
+    cap = 4 * archive.stat().st_size
+    assert "'demo/zeros.bin'" in str(info.value) and f"cap of {cap:,} bytes" in str(info.value)
+    assert [name for name, _, _ in asked] == ["demo/a-first.txt", "demo/zeros.bin"]
+    name, before, size = asked[-1]  # the first chunk of the bomb: refused, not written
+    assert before == len(b"written before the bomb") and before + size > cap
+    assert f"{before:,} bytes were written" in str(info.value)
+    _nothing_left(dest)
+
+
+class _Endless(io.RawIOBase):
+    """A source that never ends (what a decompressor of a bomb looks like)."""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        buffer[:] = bytes(len(buffer))
+        return len(buffer)
+
+
+def test_written_bytes_never_pass_the_cap(tmp_path):
+    caps = download.extraction_caps(1000, extracted_size=3 * download.MIB + 5)
+    budget = download._Budget(Path("x.tar"), caps)
+    target = tmp_path / "big.bin"
+    with pytest.raises(download.ArchiveTooLargeError, match="3,145,728 bytes were written"):
+        download._write_member(io.BufferedReader(_Endless()), str(target), "big.bin", budget)
+    assert target.stat().st_size == 3 * download.MIB <= caps.max_bytes
+
+
+def test_a_huge_pax_header_is_refused_before_it_is_read(tmp_path):
+    # tarfile reads a PAX header's records into memory whole: 20 MB of them (a few kB of gzip)
+    # would be read, and 20 GB could be, before anything is written. Refused at 16 MiB.
+    archive = tmp_path / "pax.tgz"
+    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("demo/ok.txt")
+        info.size = 2
+        info.pax_headers = {"comment": "x" * 20_000_000}
+        tar.addfile(info, io.BytesIO(b"ok"))
+    dest = tmp_path / "out"
+    with pytest.raises(download.ArchiveTooLargeError, match="header record") as info:
+        extract_archive(archive, dest, progress=False)
+    assert str(archive) in str(info.value) and f"{download.MAX_HEADER_READ:,}" in str(info.value)
+    _nothing_left(dest)
+
+
+def test_a_damaged_archive_is_an_error_naming_it(tmp_path):
+    good = tmp_path / "demo.tar.gz"
+    data = _build_tar(good, FILES)
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(data[: len(data) // 2])  # a truncated download placed by hand
+    dest = tmp_path / "out"
+    with pytest.raises(DownloadError, match="damaged or truncated") as info:
+        extract_archive(cut, dest, progress=False)
+    assert str(cut) in str(info.value)
+    _nothing_left(dest)
+
+
+def test_extracted_files_keep_the_archive_time_stamps(tmp_path):
+    archive = tmp_path / "demo.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("demo/old.txt")
+        info.size, info.mtime = 3, 1_000_000_000
+        tar.addfile(info, io.BytesIO(b"old"))
+    out = extract_archive(archive, tmp_path / "out", progress=False)
+    assert (out / "demo" / "old.txt").stat().st_mtime == 1_000_000_000

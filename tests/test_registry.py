@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -48,6 +49,32 @@ def test_every_downloadable_spec_is_complete():
         enforced = spec.enforced_checksum()
         assert enforced is not None and enforced.trust != registry.UNVERIFIED, name
         assert spec.download_checks() == {"size": spec.size, enforced.kind: enforced.value}
+
+
+def test_every_downloadable_spec_declares_what_it_unpacks_to():
+    # Hand counts from DATASETS.md's counts and layouts (none publishes a member count):
+    nette = 9_469 + 3_925 + 1 + (1 + 2 + 20)  # images, noisy_imagenette.csv, folders
+    woof = 9_025 + 3_929 + 1 + (1 + 2 + 20)
+    tiny = (2 + 200 * 501 + 10_001 + 10_000) + (1 + 1 + 400 + 4)  # files, then folders
+    expected_members = {
+        "imagenette2": nette, "imagenette2-320": nette, "imagenette2-160": nette,
+        "imagewoof2": woof, "imagewoof2-320": woof, "imagewoof2-160": woof,
+        "tiny-imagenet-200": tiny, "cifar10": 9,
+        "imagenetv2-matched-frequency": 11_001, "imagenetv2-threshold0.7": 11_001,
+        "imagenetv2-top-images": 11_001,
+    }
+    downloadable = {n for n, s in registry.DATASETS.items() if s.layout != "ilsvrc2012"}
+    assert downloadable == set(expected_members)
+    for name, members in expected_members.items():
+        spec = registry.get(name)
+        assert spec.members == members, name
+        assert spec.extraction_source and "derived" in spec.extraction_source, name
+        # An upper bound that never lowers the cap below 4 × the archive's size.
+        assert spec.size <= spec.extracted_size <= 4 * spec.size, name
+    # A plain tar's files cannot exceed the tar itself.
+    assert registry.get("imagenetv2-top-images").extracted_size == 1_245_927_936
+    assert registry.get("cifar10").extracted_size >= 6 * 10_000 * 3_072
+    assert registry.get("ilsvrc2012").members is None  # read in place, never extracted here
 
 
 def test_checksum_choice_follows_trust_then_strength():
@@ -321,8 +348,9 @@ def test_cli_fetch_list_and_errors(capsys, monkeypatch):
     assert "checks" in lines["name"]
     assert "size + sha256" in lines["imagenette2-160"]
     woof = lines["imagewoof2-160"]
-    assert "size + md5(first MiB) + recorded sha256" in woof
+    assert "size + md5(first MiB) + sha256" in woof
     assert "third-party value: b5ffa16037e0" in woof and "UNVERIFIED" in woof
+    assert "a mismatch is refused" in woof
     assert "md5 (3rd-party)" in lines["tiny-imagenet-200"]
     assert main(["fetch", "nope"]) == 2
     assert "imagenette2-160" in capsys.readouterr().err
@@ -441,19 +469,102 @@ def test_imagewoof_records_its_sha256_and_refuses_a_later_different_download(loc
     assert json.loads(record.read_text())["sha256"] == first  # the record is kept
 
 
-def test_imagewoof_third_party_mismatch_warns_with_both_hashes_and_still_fetches(local_server, tmp_path):
-    archive = _woof_archive(tmp_path / "src", local_server.root / "imagewoof2-160.tgz")
-    third_party = "ab" * 32
-    spec = _woof_spec(local_server, archive, third_party_sha256=third_party)
+def _genuine_and_tampered(tmp_path: Path, served: Path) -> tuple[bytes, bytes]:
+    """An Imagewoof-shaped archive and a copy of it with a rewritten tail: same size, same first
+    MiB (so fastai's check passes both), another whole-file sha256. ``served`` is left holding
+    the tampered one."""
+    archive = _woof_archive(tmp_path / "src", served)
+    genuine = archive.read_bytes()
+    _change_after_the_first_mib(archive)
+    tampered = archive.read_bytes()
+    assert len(tampered) == len(genuine) and tampered[: 1 << 20] == genuine[: 1 << 20]
+    return genuine, tampered
+
+
+def _sha_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_imagewoof_tampered_tail_is_refused_by_default_and_nothing_recorded(local_server, tmp_path):
+    served = local_server.root / "imagewoof2-160.tgz"
+    genuine, tampered = _genuine_and_tampered(tmp_path, served)
+    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
     root = tmp_path / "data"
+    record = spec.sha256_record_path(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ThirdPartyChecksumWarning)
+        with pytest.raises(DownloadError) as info:
+            spec.fetch(root, progress=False)
+    message = str(info.value)
+    assert _sha_bytes(genuine) in message and _sha_bytes(tampered) in message  # both hashes
+    assert "third-party value" in message and "--accept-unverified-archive" in message
+    assert not record.exists()  # a hash that failed its check is never recorded
+    assert not spec.is_present(root) and not (root / spec.name).exists()
+    assert list(spec.archive_path(root).parent.iterdir()) == []  # archive and .part deleted
+
+    # The genuine archive afterwards: accepted, and its (checked) sha256 recorded.
+    served.write_bytes(genuine)
+    assert spec.fetch(root, progress=False) == root / spec.name
+    saved = json.loads(record.read_text())
+    assert saved["sha256"] == _sha_bytes(genuine) and saved["third_party_agrees"] is True
+
+
+def test_imagewoof_opt_in_accepts_a_mismatch_with_a_warning_and_records_nothing(local_server, tmp_path):
+    served = local_server.root / "imagewoof2-160.tgz"
+    genuine, tampered = _genuine_and_tampered(tmp_path, served)
+    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
+    root = tmp_path / "data"
+    record = spec.sha256_record_path(root)
     with pytest.warns(ThirdPartyChecksumWarning) as caught:
-        spec.fetch(root, progress=False)
+        spec.fetch(root, progress=False, accept_unverified_archive=True)
     message = str(caught[0].message)
-    assert third_party in message and _sha(archive) in message
+    assert _sha_bytes(genuine) in message and _sha_bytes(tampered) in message
+    assert "NOT recorded as trusted" in message and "tampered" in message
     assert spec.is_present(root)
-    saved = json.loads(spec.sha256_record_path(root).read_text())
-    assert saved["sha256"] == _sha(archive) and saved["third_party_agrees"] is False
-    assert saved["third_party_sha256"] == third_party
+    assert not record.exists()
+
+    # Not trusted: the genuine archive is still accepted afterwards, without the opt-in.
+    shutil.rmtree(root / spec.name)
+    served.write_bytes(genuine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ThirdPartyChecksumWarning)
+        spec.fetch(root, progress=False)
+    assert json.loads(record.read_text())["sha256"] == _sha_bytes(genuine)
+
+
+def test_a_record_that_failed_the_third_party_check_is_not_trusted(local_server, tmp_path):
+    # What earlier versions wrote after a mismatching first download: the tampered hash.
+    served = local_server.root / "imagewoof2-160.tgz"
+    genuine, tampered = _genuine_and_tampered(tmp_path, served)
+    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
+    root = tmp_path / "data"
+    record = spec.sha256_record_path(root)
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"sha256": _sha_bytes(tampered), "third_party_agrees": False,
+                                  "third_party_sha256": _sha_bytes(genuine)}))
+    with pytest.warns(ThirdPartyChecksumWarning, match="earlier version"):  # tampered: refused
+        with pytest.raises(DownloadError, match=_sha_bytes(genuine)):
+            spec.fetch(root, progress=False)
+    served.write_bytes(genuine)
+    with pytest.warns(ThirdPartyChecksumWarning, match="not trusted"):  # genuine: accepted
+        spec.fetch(root, progress=False)
+    saved = json.loads(record.read_text())
+    assert saved["sha256"] == _sha_bytes(genuine) and saved["third_party_agrees"] is True
+
+
+def test_cli_accept_unverified_archive_flag(local_server, tmp_path, capsys, monkeypatch):
+    served = local_server.root / "imagewoof2-160.tgz"
+    genuine, tampered = _genuine_and_tampered(tmp_path, served)
+    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
+    monkeypatch.setitem(registry.DATASETS, spec.name, spec)
+    root = tmp_path / "data"
+    args = ["fetch", spec.name, "--root", str(root), "--no-progress"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert _sha_bytes(tampered) in err and "--accept-unverified-archive" in err
+    with pytest.warns(ThirdPartyChecksumWarning, match=_sha_bytes(tampered)):
+        assert main([*args, "--accept-unverified-archive"]) == 0
+    assert spec.is_present(root) and not spec.sha256_record_path(root).exists()
 
 
 def test_a_damaged_sha256_record_is_reported_before_any_download(local_server, tmp_path):
@@ -467,6 +578,67 @@ def test_a_damaged_sha256_record_is_reported_before_any_download(local_server, t
         spec.fetch(root, progress=False)
     assert str(record) in str(info.value)
     assert local_server.state.requests == []
+
+
+# ------------------------------------------------------------------ archive bombs
+
+
+def _bomb_entry(server, archive: Path):
+    """A test registry entry for ``archive``: imagenette2-160 with small declared values."""
+    return _served(registry.get("imagenette2-160"), server, archive,
+                   extracted_size=50_000, members=30)
+
+
+def test_fetch_refuses_a_compression_bomb(local_server, tmp_path):
+    archive = local_server.root / "imagenette2-160.tgz"
+    with tarfile.open(archive, "w:gz") as tar:  # one highly compressible 30 MB "image"
+        info = tarfile.TarInfo("imagenette2-160/train/n01440764/bomb.JPEG")
+        info.size = 30_000_000
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    spec = _bomb_entry(local_server, archive)
+    assert archive.stat().st_size < 100_000  # 30 MB of content in a few tens of kB
+    cap = max(50_000, 4 * archive.stat().st_size)
+    root = tmp_path / "data"
+    with pytest.raises(download.ArchiveTooLargeError) as info:
+        spec.fetch(root, progress=False)
+    message = str(info.value)
+    assert str(spec.archive_path(root)) in message and f"cap of {cap:,} bytes" in message
+    assert "declared extracted size 50,000" in message and "30,000,000 bytes" in message
+    assert not spec.is_present(root)
+    assert list((root / spec.name).iterdir()) == []  # the partial extraction is gone
+    assert spec.archive_path(root).is_file()  # the verified download is kept, not lost
+    with pytest.raises(DatasetNotReadyError):
+        spec.samples(root, "train")
+
+
+def test_fetch_refuses_a_member_count_bomb(local_server, tmp_path):
+    archive = local_server.root / "imagenette2-160.tgz"
+    with tarfile.open(archive, "w:gz") as tar:  # 5,000 tiny files
+        for i in range(5000):
+            info = tarfile.TarInfo(f"imagenette2-160/train/n01440764/{i:05d}.JPEG")
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    spec = _bomb_entry(local_server, archive)
+    root = tmp_path / "data"
+    with pytest.raises(download.ArchiveTooLargeError) as info:
+        spec.fetch(root, progress=False)
+    message = str(info.value)
+    assert str(spec.archive_path(root)) in message
+    assert "cap of 31 members (declared 30 members + 1 %)" in message
+    assert "after reading 32 member headers" in message
+    assert not spec.is_present(root) and list((root / spec.name).iterdir()) == []
+
+
+def test_an_archive_within_its_declared_members_is_extracted(local_server, tmp_path):
+    top = _make_imagenette(tmp_path / "src", registry.IMAGENETTE_WNIDS[:2])  # 8 images
+    archive = _tar_folder(local_server.root / "imagenette2-160.tgz", top)
+    with tarfile.open(archive) as tar:
+        count = len(tar.getmembers())  # images, csv, folders
+    spec = _served(registry.get("imagenette2-160"), local_server, archive, members=count)
+    root = tmp_path / "data"
+    spec.fetch(root, progress=False)
+    assert len(spec.samples(root, "train")) == 4
+    assert f"{count} members" in (root / spec.name / COMPLETE_MARKER).read_text()
 
 
 # ------------------------------------------------------------------ mirrors, two at once

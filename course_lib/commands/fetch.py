@@ -8,9 +8,13 @@ Each step is skipped when already done: a verified archive is not downloaded aga
 dataset whose folder carries the completion marker is not extracted again. A download that does
 not match its published checksum is deleted and reported. Without network, the error says which
 file to download by hand and where to put it (ROOT/downloads/FILE); then run fetch again.
-Imagewoof's archives have only fastai's check of their first MiB, so their whole-file sha256 is
-recorded at the first download (ROOT/downloads/FILE.sha256.json) and enforced from then on; the
-`checks` column of --list says which checks each dataset gets. Two fetches of the same dataset
+Imagewoof's archives have only fastai's check of their first MiB, so the whole file is also checked
+against a third-party sha256 (unconfirmed, but the only check of the rest of the file): a
+mismatch is refused unless you add --accept-unverified-archive, which takes the risk of using a
+corrupted or tampered archive (with a warning; its sha256 is then not recorded). An archive that
+passes every check has its sha256 recorded (ROOT/downloads/FILE.sha256.json) and enforced from
+then on; the `checks` column of --list says which checks each dataset gets. An archive that would
+unpack to far more bytes or files than the dataset has (an archive bomb) is refused. Two fetches of the same dataset
 at once (two notebooks, or a notebook and this command) do not collide: the second waits.
 
 ILSVRC-2012 is never downloaded: `fetch ilsvrc2012` checks IMAGENET_ROOT (or --root) and
@@ -35,6 +39,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--keep-archive", action="store_true",
                         help="keep the downloaded archive after extracting it")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--accept-unverified-archive", action="store_true",
+                        help="Imagewoof: use an archive whose whole-file sha256 differs from the "
+                             "unconfirmed third-party value, at the risk that it is corrupted or "
+                             "tampered with after its first MiB (warns; never recorded as trusted)")
 
 
 def _human(size: int | None) -> str:
@@ -78,7 +86,8 @@ def run(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        path = spec.fetch(args.root, progress=not args.no_progress, keep_archive=args.keep_archive)
+        path = spec.fetch(args.root, progress=not args.no_progress, keep_archive=args.keep_archive,
+                          accept_unverified_archive=args.accept_unverified_archive)
     except (registry.DatasetNotReadyError, DownloadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -6,13 +6,19 @@ The generic parts (verified download, checksums, safe extraction, the lock) live
 
 * :func:`fetch_archive`: a dataset's archive, trying each mirror in turn (a failed mirror is
   reported on stderr and the next one tried).
-* A recorded whole-file sha256 for archives whose only primary check covers the first MiB
-  (Imagewoof: fastai publishes size and the MD5 of the first 2**20 bytes). After the first
-  download passes that check, the whole file's sha256 is computed, compared with the third-party
-  value from ../shared/DATASETS.md (unconfirmed: a mismatch is a loud
-  :class:`ThirdPartyChecksumWarning` naming both hashes, not a refusal) and recorded in
-  ``downloads/<archive>.sha256.json``. Every later download or hand-placed copy must match the
-  recorded value, or it is refused (:class:`DownloadError` naming both hashes).
+* A whole-file sha256 check for archives whose only primary check covers the first MiB
+  (Imagewoof: fastai publishes size and the MD5 of the first 2**20 bytes). When a third-party
+  sha256 is known (../shared/DATASETS.md; unconfirmed), it is enforced like any checksum: an
+  archive that differs is deleted and refused (:class:`DownloadError` naming both hashes), and
+  nothing is recorded. Only an archive that passed every check has its sha256 recorded, in
+  ``downloads/<archive>.sha256.json``; every later download or hand-placed copy must match that
+  record. (Without a third-party value, the first download that passes the primary check is
+  recorded.)
+* ``accept_unverified_archive=True`` (``fetch --accept-unverified-archive``): the explicit
+  opt-in that takes the risk of using an archive whose bytes after the first MiB are not
+  confirmed: one whose whole-file sha256 differs from the third-party (or recorded) value is
+  used with a loud :class:`ThirdPartyChecksumWarning` naming both hashes, and its sha256 is
+  never recorded as trusted.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from ..download import (
     DownloadError,
@@ -37,20 +44,25 @@ from ..download import (
     target_lock,
 )
 
-__all__ = ["DownloadError", "DownloadUnavailableError", "ThirdPartyChecksumWarning",
-           "UnsafeArchiveError", "check_file", "download_file", "extract_archive", "fetch_archive",
-           "read_sha256_record", "target_lock"]
+__all__ = ["ACCEPT_UNVERIFIED_FLAG", "DownloadError", "DownloadUnavailableError",
+           "ThirdPartyChecksumWarning", "UnsafeArchiveError", "check_file", "download_file",
+           "extract_archive", "fetch_archive", "read_sha256_record", "target_lock"]
+
+# The command-line spelling of ``accept_unverified_archive=True``, named in refusals.
+ACCEPT_UNVERIFIED_FLAG = "--accept-unverified-archive"
 
 
 class ThirdPartyChecksumWarning(UserWarning):
-    """A downloaded archive's whole-file sha256 differs from an unconfirmed third-party value."""
+    """An archive's whole-file sha256 differs from the unconfirmed third-party value (or from an
+    earlier record), and it is used anyway because the caller accepted unverified archives; or
+    a record that failed that check is ignored."""
 
 
 def read_sha256_record(path: Path) -> dict:
     """The record written at an archive's first download; a damaged one raises DownloadError."""
     path = Path(path)
-    fix = (" Delete it to record the archive's sha256 again at the next download (until then the "
-           "archive is checked only by its size and the md5 of its first MiB).")
+    fix = (" Delete it to record the archive's sha256 again at the next download that passes "
+           "every check.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -75,61 +87,126 @@ def _write_json(path: Path, data: dict) -> None:
         raise
 
 
-def _record_sha256(spec, archive: Path, record: Path) -> dict:
-    digests = file_digests(archive)
+def _record_sha256(spec, archive: Path, record: Path, sha256: str) -> None:
+    """Record ``sha256``, the whole-file hash of ``archive`` after it passed every check."""
     third = spec.third_party_sha256()
-    agrees = None if third is None else digests.sha256 == third.value
     data = {
-        "file": archive.name, "urls": list(spec.urls), "size": digests.size,
-        "sha256": digests.sha256, "md5_first_mib": digests.md5_first_mib,
+        "file": archive.name, "urls": list(spec.urls), "size": archive.stat().st_size,
+        "sha256": sha256,
         "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "note": ("whole-file sha256 of the archive at its first verified download; later "
-                 "downloads must match it"),
+        "note": ("whole-file sha256 of the archive at its first download that passed every "
+                 "check; later downloads must match it"),
     }
     if third is not None:
         data.update(third_party_sha256=third.value, third_party_source=third.source,
-                    third_party_trust=third.trust, third_party_agrees=agrees)
+                    third_party_trust=third.trust, third_party_agrees=sha256 == third.value)
     _write_json(record, data)
-    if agrees is False:
-        warnings.warn(ThirdPartyChecksumWarning(
-            f"{spec.name}: the archive's whole-file sha256 is {digests.sha256}, but the "
-            f"third-party value ({third.source}; {third.trust}) is {third.value}. The archive "
-            "passed its primary check (size and md5 of the first MiB), so it is used, and its "
-            f"sha256 is recorded in {record}: a later download that differs will be refused. "
-            "The third-party value may be a copy error, or the server's file may have changed; "
-            "if in doubt, compare with someone else's download."), stacklevel=3)
-    return data
 
 
-def fetch_archive(spec, root: Path | None = None, *, progress: bool = True) -> Path:
-    """Download ``spec``'s archive to ``spec.archive_path(root)``, verified; return that path.
+def _opt_in_hint(spec) -> str:
+    return (f"if you accept the risk of using an archive whose bytes after the first MiB are "
+            f"unconfirmed (corrupted or tampered with), run `python -m course_lib fetch "
+            f"{spec.name} {ACCEPT_UNVERIFIED_FLAG}` (in Python: accept_unverified_archive=True)")
 
-    Mirrors (``spec.urls``) are tried in order; when all fail, the
-    :class:`DownloadUnavailableError` holds each one's message. For a spec whose enforced check
-    covers only the first MiB (``spec.records_sha256``) the whole-file sha256 is recorded at the
-    first download and enforced from then on (see the module docstring).
+
+class _Expected(NamedTuple):
+    """The whole-file sha256 an archive must have: ``value``, ``origin`` (where it comes from,
+    for messages) and ``from_record`` (True: the recorded value, False: the third-party one)."""
+
+    value: str
+    origin: str
+    from_record: bool
+
+
+def _expected_sha256(spec, record: Path) -> _Expected | None:
+    """The whole-file sha256 an archive of ``spec`` must have, or None when there is none yet.
+
+    A valid record is used; one that contradicts the third-party value holds a hash that failed
+    that check (written by an earlier version of the course) and is ignored, with a warning.
     """
-    archive = spec.archive_path(root)
-    checks, sources = spec.download_checks(), {}
-    record = spec.sha256_record_path(root) if spec.records_sha256 else None
-    recorded = read_sha256_record(record) if record is not None and record.exists() else None
-    if recorded is not None:
-        checks["sha256"] = recorded["sha256"]
-        sources["sha256"] = (f"recorded at this archive's first download on "
-                             f"{recorded.get('recorded', '?')} in {record}; delete that file only "
-                             "if the dataset was re-published")
+    third = spec.third_party_sha256()
+    if record.exists():
+        recorded = read_sha256_record(record)
+        if third is None or recorded["sha256"] == third.value:
+            return _Expected(recorded["sha256"],
+                             f"recorded at this archive's first verified download on "
+                             f"{recorded.get('recorded', '?')} in {record}; delete that file "
+                             "only if the dataset was re-published", True)
+        warnings.warn(ThirdPartyChecksumWarning(
+            f"{record} holds sha256 {recorded['sha256']}, which differs from the third-party "
+            f"value {third.value} ({third.source}; {third.trust}): an earlier version of the "
+            "course recorded a hash that failed that check. It is not trusted: the archive is "
+            "checked against the third-party value, and the record is replaced once an archive "
+            "passes."), stacklevel=4)
+    if third is None:
+        return None
+    return _Expected(third.value, f"third-party value, {third.source}, {third.trust}: the only "
+                                  "check of this archive's bytes after its first MiB", False)
+
+
+def _download_from_mirrors(spec, archive: Path, checks: dict, sources: dict, progress: bool) -> None:
+    """``download_file`` from each of ``spec.urls`` in turn until one works."""
     errors = []
     for i, url in enumerate(spec.urls):
         try:
             download_file(url, archive, progress=progress, sources=sources, **checks)
-            break
+            return
         except DownloadUnavailableError as exc:  # try the next mirror
             errors.append(str(exc))
             if i + 1 < len(spec.urls):
                 print(f"{spec.name}: {str(exc).splitlines()[0]}\n  trying the next mirror, "
                       f"{spec.urls[i + 1]}", file=sys.stderr, flush=True)
-    else:
-        raise DownloadUnavailableError("\n\n".join(errors))
-    if record is not None and recorded is None:
-        _record_sha256(spec, archive, record)
+    raise DownloadUnavailableError("\n\n".join(errors))
+
+
+def _accepted_unverified(spec, archive: Path, record: Path, expected: _Expected | None) -> None:
+    """After an opt-in download with no whole-file check: record it only if it matches."""
+    actual = file_digests(archive).sha256
+    if expected is None:  # nothing to compare with: the first download is recorded
+        _record_sha256(spec, archive, record, actual)
+        return
+    if actual == expected.value:
+        if not expected.from_record:
+            _record_sha256(spec, archive, record, actual)
+        return
+    warnings.warn(ThirdPartyChecksumWarning(
+        f"{spec.name}: the archive's whole-file sha256 is {actual}, but the expected value "
+        f"({expected.origin}) is {expected.value}. It passed only its primary check (size and md5 of "
+        f"the first MiB) and is used because unverified archives were accepted "
+        f"(accept_unverified_archive / {ACCEPT_UNVERIFIED_FLAG}); it may be corrupted or tampered "
+        f"with after its first MiB. Its sha256 is NOT recorded as trusted (nothing written to "
+        f"{record}); if in doubt, compare with someone else's download."), stacklevel=4)
+
+
+def fetch_archive(spec, root: Path | None = None, *, progress: bool = True,
+                  accept_unverified_archive: bool = False) -> Path:
+    """Download ``spec``'s archive to ``spec.archive_path(root)``, verified; return that path.
+
+    Mirrors (``spec.urls``) are tried in order; when all fail, the
+    :class:`DownloadUnavailableError` holds each one's message. For a spec whose enforced check
+    covers only the first MiB (``spec.records_sha256``) the whole file's sha256 must also match
+    the recorded value or else the third-party one (a mismatch is refused, the archive deleted,
+    nothing recorded); ``accept_unverified_archive`` turns that refusal into a
+    :class:`ThirdPartyChecksumWarning` and the archive is then not recorded (see the module
+    docstring). Raises :class:`DownloadError` for a damaged sha256 record, before any download.
+    """
+    archive = spec.archive_path(root)
+    checks, sources = spec.download_checks(), {}
+    if not spec.records_sha256:
+        _download_from_mirrors(spec, archive, checks, sources, progress)
+        return archive
+    record = spec.sha256_record_path(root)
+    expected = _expected_sha256(spec, record)
+    if accept_unverified_archive:
+        _download_from_mirrors(spec, archive, checks, sources, progress)
+        _accepted_unverified(spec, archive, record, expected)
+        return archive
+    if expected is not None:
+        checks["sha256"] = expected.value
+        sources["sha256"] = f"{expected.origin}; {_opt_in_hint(spec)}"
+    _download_from_mirrors(spec, archive, checks, sources, progress)
+    if expected is None:  # nothing to compare with: the first download is recorded
+        _record_sha256(spec, archive, record, file_digests(archive).sha256)
+    elif not expected.from_record:  # matched the third-party value: recorded (a bad record replaced)
+        _record_sha256(spec, archive, record, expected.value)
     return archive

@@ -21,13 +21,22 @@ Where things go: ``root`` (default :func:`course_lib.paths.data_dir`, ``COURSE_D
 downloaded: it is read from ``IMAGENET_ROOT`` (see :data:`ILSVRC_HELP`).
 
 Which checksum is enforced: the strongest *primary* one (sha256 > whole-file md5 > fastai's md5 of
-the first MiB), else the strongest third-party one; values marked UNVERIFIED in DATASETS.md are
-recorded but never enforced; the size is always checked. Imagewoof's only primary check is
-fastai's (size, md5 of the first MiB), so its whole-file sha256 is recorded at the first download
-(``downloads/<archive>.sha256.json``, compared with the third-party value with a warning on
-mismatch) and every later download must match it (:mod:`course_lib.datasets.download`; the gzip
-CRC checked during extraction also catches a corruption after the first MiB);
-:meth:`DatasetSpec.checks_summary` says which checks a dataset gets (``fetch --list``).
+the first MiB), else the strongest third-party one; the size is always checked. Imagewoof's only
+primary check is fastai's (size, md5 of the first MiB), so its whole file is also checked
+against the third-party sha256 (UNVERIFIED in DATASETS.md, yet the only check of the bytes after
+the first MiB): a mismatch is refused, unless the learner opts in with
+``accept_unverified_archive=True`` (``fetch --accept-unverified-archive``), which uses it with a
+warning and never records it. An archive that passed every check has its sha256 recorded
+(``downloads/<archive>.sha256.json``) and every later download must match it
+(:mod:`course_lib.datasets.download`); :meth:`DatasetSpec.checks_summary` says which checks a
+dataset gets (``fetch --list``).
+
+Extraction is capped against archive bombs (:func:`course_lib.download.extraction_caps`): each
+entry declares ``extracted_size`` (an upper bound of the bytes of file content) and ``members``
+(files and folders), with ``extraction_source`` saying where both come from; DATASETS.md
+publishes neither, so they are derived from its counts and layouts (see the comments in the
+table below). An archive beyond ``max(extracted_size, 4 × archive size)`` bytes or ``members``
++ 1 % is refused while it is being extracted.
 
 How a dataset folder is recognised and read depends on its ``layout``, a key of
 :data:`LAYOUTS` (one :class:`Layout` per kind of folder).
@@ -89,6 +98,11 @@ class DatasetSpec:
     wnids: tuple[str, ...] = ()  # empty: all 1000 ILSVRC-2012 classes
     notes: str = ""
     size_source: str = ""
+    # What the archive unpacks to, for the caps on extraction (see the module docstring): an
+    # upper bound of the bytes of file content, and the members (files and folders).
+    extracted_size: int | None = None
+    members: int | None = None
+    extraction_source: str = ""
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -155,10 +169,12 @@ class DatasetSpec:
             parts.append(label if chosen.trust == PRIMARY else f"{label} ({chosen.trust})")
         summary = " + ".join(parts) or "none"
         if self.records_sha256:
-            summary += " + recorded sha256"
             third = self.third_party_sha256()
-            if third is not None:
-                summary += f" (third-party value: {third.value[:12]}…, {third.trust})"
+            if third is None:
+                summary += " + recorded sha256"
+            else:
+                summary += (f" + sha256 (third-party value: {third.value[:12]}…, {third.trust}; "
+                            "a mismatch is refused)")
         return summary
 
     def sha256_record_path(self, root: Path | None = None) -> Path:
@@ -187,13 +203,18 @@ class DatasetSpec:
         return (self.dataset_dir(root) / COMPLETE_MARKER).is_file()
 
     def fetch(self, root: Path | None = None, *, progress: bool = True,
-              keep_archive: bool = False) -> Path:
+              keep_archive: bool = False, accept_unverified_archive: bool = False) -> Path:
         """Download, verify and extract (each step skipped when already done); return the
         dataset folder ``root/<name>``. For ILSVRC-2012 only checks ``root`` or ``IMAGENET_ROOT``.
 
-        The archive is deleted after a successful extraction unless ``keep_archive``. Raises
+        The archive is deleted after a successful extraction unless ``keep_archive``.
+        ``accept_unverified_archive`` (Imagewoof only) takes the risk of using an archive whose
+        whole-file sha256 differs from the unconfirmed third-party value: used with a
+        :class:`download.ThirdPartyChecksumWarning`, never recorded as trusted. Extraction is
+        capped by :attr:`extracted_size` and :attr:`members` (module docstring). Raises
         :class:`download.DownloadError` (or its ``DownloadUnavailableError``, with what to download
-        by hand and where to put it). Download and extraction run under a lock on the dataset
+        by hand and where to put it; or ``ArchiveTooLargeError`` for an archive bomb, the archive
+        then kept in ``downloads/``). Download and extraction run under a lock on the dataset
         folder: a second notebook or process fetching the same dataset waits, then finds it done.
         """
         if self._layout.local_root is not None:
@@ -204,8 +225,10 @@ class DatasetSpec:
         with target_lock(target, what=f"fetching {self.name}"):
             if (target / COMPLETE_MARKER).is_file():  # done by whoever held the lock before us
                 return target
-            archive = fetch_archive(self, root, progress=progress)
-            extract_archive(archive, target, progress=progress)
+            archive = fetch_archive(self, root, progress=progress,
+                                    accept_unverified_archive=accept_unverified_archive)
+            extract_archive(archive, target, progress=progress,
+                            extracted_size=self.extracted_size, members=self.members)
             if not keep_archive:
                 archive.unlink()
         return target
@@ -447,12 +470,35 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 
 
+# What the archives unpack to. DATASETS.md publishes no extracted sizes and no member counts, so
+# each entry's values are derived, conservatively (an overestimate never refuses the real
+# archive; the cap on members is the value + 1 %, so every member that may exist is counted):
+#
+# * bytes: the images are JPEG, whose data deflate/gzip cannot shrink by more than a few per
+#   cent, so the files total about the archive's size; declared as the upper bound 2 × the
+#   archive's size (not a measured figure), which keeps the cap at 4 × the archive's size.
+# * members: the image counts (verified in DATASETS.md) plus the other files and every folder
+#   the documented layout has, folder entries counted although an archive may omit them.
+_JPEG_ARCHIVE_BYTES = ("not published: JPEG data barely compresses, so the files total about the "
+                       "archive's size; declared as the upper bound 2 × the archive's size")
+# fast.ai: <top>/, train/, val/ and 10 wnid folders in each split, plus noisy_*.csv.
+_FASTAI_FOLDERS, _FASTAI_OTHER_FILES = 1 + 2 + 2 * 10, 1
+
+
+def _fastai_members(counts: Mapping[str, int]) -> int:
+    """Members of a fast.ai archive: its images, noisy_*.csv and at most 23 folder entries."""
+    return sum(counts.values()) + _FASTAI_OTHER_FILES + _FASTAI_FOLDERS
+
+
 def _fastai(name, title, wnids, size, checksums, counts, notes=""):
     return DatasetSpec(
         name=name, title=title, layout="wnid-folders", urls=(f"{_FASTAI}{name}.tgz",),
         filename=f"{name}.tgz", size=size, top_dir=name, splits=("train", "val"), counts=counts,
         licence=_FASTAI_LICENCE, checksums=tuple(checksums), wnids=wnids, size_source=_FASTAI_CHECKS,
         notes="Re-packed Feb 2021 with noisy_*.csv; older checksums do not apply. " + notes,
+        extracted_size=2 * size, members=_fastai_members(counts),
+        extraction_source=(f"{_JPEG_ARCHIVE_BYTES}. Members: the {sum(counts.values()):,} images "
+                           "(DATASETS.md), noisy_*.csv and up to 23 folders (derived)"),
     )
 
 
@@ -466,6 +512,11 @@ _V2_LICENCE = ("Code MIT; images from Flickr, usable 'the same way as the origin
                "dataset' (ImageNetV2 README)")
 
 
+# ImageNetV2: 10,000 images in folders 0..999 under one top folder: 10,000 + 1,000 + 1 members.
+# The archive is a plain tar, so its files cannot total more than the archive's own size.
+_V2_MEMBERS = 10_000 + 1_000 + 1
+
+
 def _imagenetv2(variant, size, sha256, note):
     return DatasetSpec(
         name=f"imagenetv2-{variant}", title=f"ImageNetV2 {note}", layout="numbered-folders",
@@ -475,6 +526,10 @@ def _imagenetv2(variant, size, sha256, note):
         checksums=(Checksum("sha256", sha256, _V2_SOURCE),),
         notes=("A plain (uncompressed) tar despite its .tar.gz name. Folders 0..999 are the class "
                "index, read numerically. Recht et al. 2019; FACTS.md §6.1."),
+        extracted_size=size, members=_V2_MEMBERS,
+        extraction_source=("not published: at most the archive's size, since a plain tar stores "
+                           "its files uncompressed. Members: 10,000 images, 1,000 class folders "
+                           "and the top folder (DATASETS.md §2.5 layout; derived)"),
     )
 
 
@@ -524,6 +579,12 @@ _SPECS = [
         checksums=(Checksum("md5", "90528d7ca1a48142e341f4ef8d21d0de",
                             "community value, widely copied (cs231n publishes none)", THIRD_PARTY),),
         wnids=TINY_IMAGENET_WNIDS, size_source="3rd-party, several agree",
+        # Files: wnids.txt, words.txt; train: 200 × (500 JPEG + <wnid>_boxes.txt); val: 10,000
+        # JPEG + val_annotations.txt; test: 10,000 JPEG = 120,203. Folders: top, train/, 200
+        # <wnid>/ and 200 <wnid>/images/, val/, val/images/, test/, test/images/ = 406.
+        extracted_size=2 * 248_100_043, members=120_203 + 406,
+        extraction_source=(f"{_JPEG_ARCHIVE_BYTES}. Members: 120,203 files and 406 folders, "
+                           "from the layout and counts in DATASETS.md §2.3 (derived)"),
         notes=("val/ is not in class folders: labels come from val/val_annotations.txt. test/ has no "
                "labels. All 200 wnids are ILSVRC-2012 classes."),
     ),
@@ -539,6 +600,13 @@ _SPECS = [
             Checksum("md5", "c58f30108f718f92721af3b95e74349a", "torchvision datasets/cifar.py"),
         ),
         wnids=CIFAR10_CLASSES, size_source="3rd-party: many download logs",
+        # 6 batches × 10,000 images × 3,072 bytes = 184,320,000 bytes of pixels, plus per batch
+        # pickled labels and file names (well under 1 MB each), batches.meta and readme.html:
+        # declared as the upper bound 2.0e8. Members: the folder and its 8 files (§2.4).
+        extracted_size=200_000_000, members=1 + 8,
+        extraction_source=("not published: 184,320,000 bytes of pixels plus labels and names, "
+                           "declared as the upper bound 2.0e8 bytes. Members: "
+                           "cifar-10-batches-py/ and its 8 files (DATASETS.md §2.4; derived)"),
         notes="Pickled arrays, not image files: read with readers.load_cifar10. Labels 0..9.",
     ),
     _imagenetv2("matched-frequency", 1_264_079_360,
