@@ -13,7 +13,11 @@ The model is trained by the one recipe (:mod:`course_lib.recipe`) with the profi
 ``$COURSE_DATA/models/reference-<profile>-<recipe hash>.pt``: a different recipe (another
 profile, size or number of classes) has another hash, so one never stands in for another. The
 file is written atomically and read with ``torch.load(weights_only=True)``; anything that is not
-a reference file of this format is refused with the reason.
+a reference file of this format is refused with the reason: every entry is checked for its type,
+the network options for their values, and every weight for its name, shape and dtype before the
+network is built. Before training, the folder is checked to be writable with room for the file,
+so a read-only or full ``COURSE_DATA`` fails at once, not after minutes of training; a disk that
+fills up during the save raises :class:`course_lib.diskspace.DiskFullError`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .diskspace import explain_disk_full, require_free_space
 from .paths import data_dir
 from .profiles import Profile, resolve
 
@@ -95,20 +100,93 @@ def _read(path: Path) -> dict:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ReferenceModelError(f"{path}: not a course reference model (format {found!r}, "
                                   f"expected {FORMAT!r}); delete it to train a new one")
+    problem = _payload_problem(payload)
+    if problem:
+        raise ReferenceModelError(f"{path}: not a usable reference model: {problem}; delete it to "
+                                  "train a new one")
     return payload
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# what a reference file holds (besides "format"): key -> (check, what it should be)
+_ENTRIES = {
+    "profile": (lambda v: isinstance(v, str), "a profile name"),
+    "recipe": (lambda v: isinstance(v, dict), "a dict of the profile's recipe fields"),
+    "image_size": (_is_int, "a positive integer"),
+    "crop_size": (_is_int, "a positive integer"),
+    "class_names": (lambda v: _is_str_list(v) and len(v) >= 1, "a non-empty list of class names"),
+    "model": (lambda v: isinstance(v, dict), "a dict of the network's options"),
+    "state_dict": (lambda v: isinstance(v, dict), "a dict of weight tensors"),
+    "history": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
+                "a list of dicts (one per epoch)"),
+}
+# the network options the file records (see _model_options): key -> (check, what it should be)
+_OPTIONS = {
+    "variant": (lambda v: isinstance(v, str), "an AlexNet variant name"),
+    "num_classes": (_is_int, "a positive integer"),
+    "width": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+              "a positive number"),
+    "input_size": (_is_int, "a positive integer"),
+}
+
+
+def _shown(value) -> str:
+    """A value for a message: short, and a tensor by its shape only."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _payload_problem(payload: dict) -> str | None:
+    """The first entry of a reference file that is missing or of the wrong kind (None: all
+    fine). The weights themselves are checked against the network in :func:`_model_from`."""
+    for key, (ok, want) in _ENTRIES.items():
+        if key not in payload:
+            return f"{key!r} is missing"
+        if not ok(payload[key]):
+            return f"{key!r} should be {want}, found {_shown(payload[key])}"
+    options = payload["model"]
+    if sorted(map(str, options)) != sorted(_OPTIONS):
+        return (f"'model' should hold the options {sorted(_OPTIONS)}, found "
+                f"{sorted(map(str, options))}")
+    for key, (ok, want) in _OPTIONS.items():
+        if not ok(options[key]):
+            return f"'model' option {key!r} should be {want}, found {_shown(options[key])}"
+    if options["num_classes"] != len(payload["class_names"]):
+        return (f"'model' has {options['num_classes']} classes but 'class_names' lists "
+                f"{len(payload['class_names'])}")
+    return None
+
+
 def _model_from(payload: dict, path: Path) -> torch.nn.Module:
+    """The recorded network with the file's weights (``payload`` checked by :func:`_read`);
+    :class:`ReferenceModelError` naming the first weight whose name, shape or dtype differs."""
     from .models import alexnet
+    from .train.checkpoint import state_mismatch
 
     options = dict(payload["model"])
     variant = options.pop("variant")
+    try:  # first without memory ("meta" tensors): crafted options may ask for a huge network
+        with torch.device("meta"):
+            shapes = alexnet(variant, **options).state_dict()
+    except (ValueError, TypeError, RuntimeError, ArithmeticError) as exc:
+        raise ReferenceModelError(f"{path}: its network options {payload['model']} do not make "
+                                  f"an AlexNet ({str(exc)[:200]}); delete it to train a new "
+                                  "one") from exc
+    problem = state_mismatch(shapes, payload["state_dict"], "weights")
+    if problem:
+        raise ReferenceModelError(f"{path}: the weights do not fit the recorded network: "
+                                  f"{problem}; delete it to train a new one")
     model = alexnet(variant, **options)
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise ReferenceModelError(f"{path}: the weights do not fit the recorded network "
-                                  f"({str(exc)[:300]})") from exc
+    model.load_state_dict(payload["state_dict"])
     return model.eval()
 
 
@@ -157,10 +235,46 @@ def _describe(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
+def check_writable(folder: Path) -> None:
+    """Make ``folder`` (and its parents) and check that this process may create files in it;
+    :class:`ReferenceModelError` naming the folder and the fix otherwise (a read-only
+    ``COURSE_DATA``, or a file where a folder should be)."""
+    folder = Path(folder)
+    fix = ("point COURSE_DATA at a folder you can write to (or make this one writable), then "
+           "run the same command again")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReferenceModelError(f"cannot create {folder} to save the reference model in "
+                                  f"({exc.strerror or exc}): {fix}") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ReferenceModelError(f"{folder} is not writable, so the reference model could not "
+                                  f"be saved there after training: {fix}")
+
+
+def _write(payload: dict, path: Path) -> None:
+    """Save ``payload`` to ``path`` atomically (a temporary file, flushed, then renamed); a full
+    disk raises :class:`~course_lib.diskspace.DiskFullError` naming the folder and the size,
+    and no partial file is left."""
+    from .train.checkpoint import tensor_bytes
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with explain_disk_full(path.parent, "the reference model", tensor_bytes(payload)):
+            with open(tmp, "wb") as f:
+                torch.save(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def train_reference(profile: Profile | str | None = None, *, path: Path | None = None,
                     progress: bool = True, data=None) -> Reference:
     """Train the reference model of ``profile`` now and save it (replacing none: a file already
-    at ``path`` is an error). Returns the :class:`Reference`."""
+    at ``path`` is an error). Before training, the folder must be writable
+    (:func:`check_writable`) with room for the weights. Returns the :class:`Reference`."""
     from .device import seed_everything
     from .recipe import build_model, open_splits
     from .train import TrainConfig, fit
@@ -170,9 +284,12 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
     if path.exists():
         raise ReferenceModelError(f"{path} already exists: load it with reference_model(), or "
                                   "delete it to train again")
+    check_writable(path.parent)
     data = data or open_splits(profile)
     seed_everything(SEED)
     model = build_model(profile, data.num_classes, image_size=data.image_size)
+    weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    require_free_space(path.parent, weight_bytes + 2**20, "the reference model")
     config = TrainConfig.from_profile(profile, image_size=data.image_size,
                                       epochs=profile.reference_epochs, seed=SEED,
                                       progress=progress)
@@ -197,12 +314,7 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _write(payload, path)
     return _reference(payload, model.eval(), data, path, trained_now=True)
 
 
@@ -237,10 +349,25 @@ def load_reference(profile: Profile | str | None = None, path: Path | None = Non
     if not with_data:
         return _reference(payload, model, None, path, trained_now=False)
     data = data or open_splits(profile, image_size=payload["image_size"])
-    if list(data.class_names) != list(payload["class_names"]):
-        raise ReferenceModelError(f"{path}: its classes differ from the dataset's now "
-                                  f"({len(payload['class_names'])} vs {data.num_classes})")
+    difference = _class_difference(list(payload["class_names"]), list(data.class_names))
+    if difference:
+        raise ReferenceModelError(f"{path}: its classes differ from the dataset's now: "
+                                  f"{difference}; delete it to train a new one")
     return _reference(payload, model, data, path, trained_now=False)
+
+
+def _class_difference(saved: list[str], now: list[str]) -> str | None:
+    """The first difference between the file's class list and the dataset's, e.g. ``"class 3
+    is 'tench' in the file, 'goldfish' in the dataset"`` (None: the lists are equal)."""
+    for i, (a, b) in enumerate(zip(saved, now)):
+        if a != b:
+            return f"class {i} is {a!r} in the file, {b!r} in the dataset"
+    if len(saved) != len(now):
+        first = min(len(saved), len(now))
+        longer, which = (saved, "file") if len(saved) > len(now) else (now, "dataset")
+        return (f"the file has {len(saved)} classes and the dataset {len(now)} (class {first}, "
+                f"{longer[first]!r}, is only in the {which})")
+    return None
 
 
 def reference_model(profile: Profile | str | None = None, *, train: bool = True,
@@ -264,6 +391,7 @@ def reference_model(profile: Profile | str | None = None, *, train: bool = True,
     if not train:
         raise ReferenceModelError(f"no reference model for profile {profile.name!r} at {path}; "
                                   "train it with: python -m course_lib train --reference")
+    check_writable(path.parent)  # before minutes of estimating and training, not after
     data = open_splits(profile)
     seconds = estimate_seconds(profile, data)
     limit = profile.minutes_per_notebook if max_minutes is None else max_minutes

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import io
+import os
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
-from course_lib import reference
+import course_lib.train
+from course_lib import diskspace, reference
+from course_lib.diskspace import DiskFullError
 from course_lib.profiles import get_profile
 from course_lib.recipe import open_splits
 
@@ -87,3 +95,148 @@ def test_weights_only_loading_skips_the_data(smoke_reference):
     assert light.data is None and not light.trained_now
     images = torch.rand(2, 3, light.crop_size, light.crop_size)
     assert torch.equal(light.model(images), smoke_reference.model(images))
+
+
+# --------------------------------------------------------------------------------------------
+# crafted files: each a ReferenceModelError naming the file and what is wrong
+
+
+def first_weight(payload: dict) -> str:
+    return next(iter(payload["state_dict"]))
+
+
+def set_key(key, value):
+    def change(payload):
+        payload[key] = value
+    return change
+
+
+def set_option(key, value):
+    def change(payload):
+        payload["model"][key] = value
+    return change
+
+
+def set_weight(value_of):
+    def change(payload):
+        key = first_weight(payload)
+        payload["state_dict"][key] = value_of(payload["state_dict"][key])
+    return change
+
+
+CRAFTED = {
+    "weights missing": (lambda p: p.pop("state_dict"), "'state_dict' is missing"),
+    "weights a list": (set_key("state_dict", [1, 2]), "'state_dict' should be a dict"),
+    "options a list": (set_key("model", ["scaled"]), "'model' should be a dict"),
+    "options incomplete": (lambda p: p["model"].pop("width"),
+                           r"'model' should hold the options \['input_size', 'num_classes', "
+                           r"'variant', 'width'\]"),
+    "num_classes a string": (set_option("num_classes", "8"),
+                             "option 'num_classes' should be a positive integer, found '8'"),
+    "width negative": (set_option("width", -1.0), "option 'width' should be a positive number"),
+    "unknown variant": (set_option("variant", "resnet"), "do not make an AlexNet"),
+    # a huge input size would make a huge first fully connected layer: refused without building
+    "input size far too big": (set_option("input_size", 100_000),
+                               r"weights do not fit the recorded network: weights '[\w.]+': "
+                               r"expected \(.*\) float32, found"),
+    "weight of the wrong shape": (set_weight(lambda t: torch.zeros(1)),
+                                  r"weights '[\w.]+': expected \(\d+, 3, \d+, \d+\) float32, "
+                                  r"found \(1,\) float32"),
+    "weight of the wrong dtype": (set_weight(lambda t: t.double()), r"found \(.*\) float64"),
+    "weight not a tensor": (set_weight(lambda t: "x"), "found a str"),
+    "extra weight": (lambda p: p["state_dict"].update(extra=torch.zeros(1)),
+                     "unexpected key 'extra'"),
+    "recipe a list": (set_key("recipe", []), "'recipe' should be a dict"),
+    "class names a string": (set_key("class_names", "abc"),
+                             "'class_names' should be a non-empty list of class names"),
+    "class names too few": (lambda p: p["class_names"].pop(),
+                            "'model' has 8 classes but 'class_names' lists 7"),
+    "history a dict": (set_key("history", {"epoch": 1}), "'history' should be a list of dicts"),
+    "crop size a string": (set_key("crop_size", "28"), "'crop_size' should be a positive integer"),
+    "image size missing": (lambda p: p.pop("image_size"), "'image_size' is missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_a_crafted_file_is_refused_naming_the_file_and_the_problem(trained_file, case):
+    change, expected = CRAFTED[case]
+    path = reference.reference_path("smoke")
+    path.parent.mkdir(parents=True)
+    payload = torch.load(io.BytesIO(trained_file), weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+    with pytest.raises(reference.ReferenceModelError) as refused:
+        reference.load_reference("smoke", with_data=False)
+    message = str(refused.value)
+    assert message.startswith(str(path)) and re.search(expected, message), message
+
+
+def test_classes_that_differ_name_the_first_difference(trained_file):
+    names = list(open_splits("smoke").class_names)
+    path = reference.reference_path("smoke")
+    path.parent.mkdir(parents=True)
+    payload = torch.load(io.BytesIO(trained_file), weights_only=True)
+    payload["class_names"][3] = "teapot"
+    torch.save(payload, path)
+    with pytest.raises(reference.ReferenceModelError,
+                       match=f"class 3 is 'teapot' in the file, {names[3]!r} in the dataset"):
+        reference.load_reference("smoke")
+
+
+def test_class_difference_names_the_first_extra_class():
+    assert reference._class_difference(["a", "b"], ["a", "b"]) is None
+    assert reference._class_difference(["a", "b", "c"], ["a", "b"]) == (
+        "the file has 3 classes and the dataset 2 (class 2, 'c', is only in the file)")
+
+
+# --------------------------------------------------------------------------------------------
+# an unwritable or full COURSE_DATA fails before training, not after
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training (or timing it) fails the test: the refusal must come first."""
+    def never(*args, **kwargs):
+        raise AssertionError("trained before checking that the model can be saved")
+
+    monkeypatch.setattr(reference, "estimate_seconds", never)
+    monkeypatch.setattr(course_lib.train, "fit", never)
+
+
+def test_a_file_where_the_models_folder_belongs_is_refused_before_training(no_training):
+    models = reference.reference_path("smoke").parent
+    models.parent.mkdir(parents=True)
+    models.write_text("not a folder")
+    with pytest.raises(reference.ReferenceModelError, match=f"cannot create {models}.*COURSE_DATA"):
+        reference.reference_model("smoke")
+    with pytest.raises(reference.ReferenceModelError, match=f"cannot create {models}"):
+        reference.train_reference("smoke")
+
+
+def test_a_read_only_models_folder_is_refused_before_training(no_training, monkeypatch):
+    # tests run as root, where a chmod'ed folder stays writable: the permission is faked
+    models = reference.reference_path("smoke").parent
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == models
+                        else real_access(p, mode))
+    with pytest.raises(reference.ReferenceModelError, match=f"{models} is not writable"):
+        reference.reference_model("smoke")
+
+
+def test_no_room_for_the_weights_is_refused_before_training(no_training, monkeypatch):
+    monkeypatch.setattr(diskspace, "free_bytes", lambda folder: 1000)
+    with pytest.raises(DiskFullError, match=r"the reference model needs [\d.]+ MiB in .*models"):
+        reference.train_reference("smoke", data=open_splits("smoke"))
+
+
+def test_a_full_disk_during_the_save_leaves_no_partial_file(trained_file, monkeypatch, tmp_path):
+    payload = torch.load(io.BytesIO(trained_file), weights_only=True)
+
+    def full(obj, f, *args, **kwargs):
+        f.write(b"half a model")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(DiskFullError, match=f"the reference model needs .* in {tmp_path}"):
+        reference._write(payload, tmp_path / "reference.pt")
+    assert list(tmp_path.iterdir()) == []

@@ -181,7 +181,10 @@ def test_fit_learns_and_records_history(data, tmp_path):
     payload = load_checkpoint(tmp_path / "last.pt")
     assert payload["epoch"] == 2 and payload["config"]["batch_size"] == 8
     # what the position counts in (32 images in batches of 8), checked by every resume
-    assert payload["data"] == {"train_images": 32, "steps_per_epoch": 4}
+    data_record = dict(payload["data"])
+    assert len(data_record.pop("fingerprint")) == 16
+    assert data_record == {"train_images": 32, "steps_per_epoch": 4}
+    assert payload["resolved"] == {"crop_size": 28, "precision": "fp32"}
     assert (payload["step_in_epoch"], payload["global_step"], payload["partial"]) == (0, 8, None)
     assert_same_weights(payload["model"], model.state_dict())
 
@@ -326,7 +329,7 @@ def test_resume_with_another_batch_size_is_refused(data, tmp_path, new_batch):
     stopped_mid_epoch(data[0], config(), tmp_path)
     model = tiny_net(seed=9)
     before = weights(model)
-    with pytest.raises(CheckpointError, match=f"batch size 8 in the checkpoint, {new_batch} now"):
+    with pytest.raises(CheckpointError, match=f"batch_size 8 in the checkpoint, {new_batch} now"):
         fit(model, data[0], None, config(batch_size=new_batch, out_dir=str(tmp_path),
                                          resume="auto"))
     assert_same_weights(weights(model), before)  # refused before touching anything
@@ -392,7 +395,7 @@ def test_resume_mismatch_weights_starts_a_fresh_schedule_from_the_weights(data, 
     history = fit(model, train, None, cfg.replace(out_dir=str(tmp_path / "old"), resume="auto",
                                                   resume_mismatch="weights"))
     err = capsys.readouterr().err
-    assert "batch size 8 in the checkpoint, 16 now" in err
+    assert "batch_size 8 in the checkpoint, 16 now" in err
     assert "starts a fresh schedule at epoch 1 from its weights" in err
     assert history["epoch"].tolist() == [1, 2]
     # a new cosine over 2 × 2 steps: epoch 1 ends at its step 1, not at the old run's step 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 from test_train import colour_data
 
+from course_lib import reference
 from course_lib.__main__ import main
 from course_lib.bench import BENCHMARKS, BenchResult
 from course_lib.commands import COMMANDS
@@ -178,3 +180,64 @@ def test_reference_trains_once_then_finds_it(capsys, monkeypatch):
     assert code == 0 and out["state"] == "trained" and out["profile"] == "smoke"
     code, out, _ = run_json(capsys, "--reference", "--json")
     assert code == 0 and out["state"] == "already there"
+
+
+# --------------------------------------------------------------------------------------------
+# resuming from the command line: exactly, or refused naming the setting
+
+
+def smoke_argv(out, *extra) -> list[str]:
+    return ["--dataset", "synthnet", "--width", "0.125", "--schedule", "constant",
+            "--out", str(out), *extra]
+
+
+def test_a_changed_seed_is_refused_not_trained_on_other_images(capsys, tmp_path, monkeypatch):
+    # --seed also re-renders SynthNet: continuing would train on other images in another order
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    out = tmp_path / "run"
+    assert run_json(capsys, *smoke_argv(out, "--epochs", "1", "--json"))[0] == 0
+    before = (out / "last.pt").read_bytes()
+    code, _, err = run_json(capsys, *smoke_argv(out, "--epochs", "2", "--resume", "auto",
+                                                "--seed", "1"))
+    assert code == 2 and "seed 0 in the checkpoint, 1 now" in err, err
+    assert "training set fingerprint" in err  # the re-rendered images are told apart too
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_an_adamw_checkpoint_resumed_without_adamw_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    out = tmp_path / "run"
+    assert run_json(capsys, *smoke_argv(out, "--epochs", "1", "--optimizer", "adamw",
+                                        "--json"))[0] == 0
+    code, _, err = run_json(capsys, *smoke_argv(out, "--epochs", "2", "--resume", "auto"))
+    assert code == 2 and "optimizer 'adamw' in the checkpoint, 'sgd' now" in err, err
+    code, result, err = run_json(capsys, *smoke_argv(out, "--epochs", "2", "--resume", "auto",
+                                                     "--optimizer", "adamw", "--json"))
+    assert code == 0 and result["epochs"] == 2 and "resumed from" in err
+
+
+def test_a_full_disk_is_one_clear_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+
+    def full(obj, f, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    out = tmp_path / "run"
+    code, _, err = run_json(capsys, *smoke_argv(out, "--epochs", "1"))
+    assert code == 2 and "not enough disk space: a checkpoint needs" in err and str(out) in err
+    assert "Traceback" not in err and list(out.iterdir()) == []
+
+
+def test_reference_with_an_unwritable_course_data_fails_before_training(capsys, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    models = reference.reference_path("smoke").parent
+    models.parent.mkdir(parents=True)
+    models.write_text("a file where the models folder belongs")
+    monkeypatch.setattr(reference, "estimate_seconds", lambda *a, **k: pytest.fail("trained"))
+    code, _, err = run_json(capsys, "--reference")
+    assert code == 2 and f"cannot create {models}" in err and "COURSE_DATA" in err

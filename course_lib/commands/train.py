@@ -69,9 +69,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default=None, help="checkpoint folder (default: see above)")
     parser.add_argument("--resume", default=None, help="'auto' or a checkpoint path")
     parser.add_argument("--resume-mismatch", default="refuse", choices=("refuse", "weights"),
-                        help="when the checkpoint's batch size, data or schedule length differ "
-                             "from this run's: refuse (default), or start a fresh schedule from "
-                             "its weights (and say so)")
+                        help="when the checkpoint's data or a setting that changes the result "
+                             "(seed, batch size, optimiser, lr, schedule, augmentation, ...) "
+                             "differs from this run's: refuse (default), or start a fresh "
+                             "schedule from its weights (and say so)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over even if --out holds a checkpoint")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: pick_device())")

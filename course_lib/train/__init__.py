@@ -11,7 +11,8 @@ module                 what it does
 :mod:`.loop`           :func:`fit`: epochs, progress bars, validation, history, checkpoints
 :mod:`.step`           one optimiser step: on-device augmentation, autocast, OOM fallback
 :mod:`.schedule`       fused/foreach SGD and the learning-rate schedule (plateau, cosine, ...)
-:mod:`.checkpoint`     atomic, ``weights_only`` checkpoints with every random state
+:mod:`.checkpoint`     atomic, ``weights_only`` checkpoints with every random state, checked
+:mod:`.resume`         which settings a resume must share with its checkpoint (one rule a field)
 :mod:`.distributed`    torchrun / DistributedDataParallel (NCCL on GPUs, gloo on CPUs)
 :mod:`.throughput`     FLOPs per image, achieved TFLOP/s and the device's peak
 :mod:`.plot`           :func:`plot_history`

@@ -53,10 +53,11 @@ class TrainConfig:
 
     Safety: ``out_dir`` (where ``last.pt`` and ``history.csv`` go; None: no checkpoints);
     ``checkpoint_every_steps`` (also mid-epoch); ``resume`` (None, "auto" or a checkpoint path);
-    ``resume_mismatch`` (when the checkpoint's batch size, number of training images or schedule
-    length differ from this config's, so it cannot be continued exactly: "refuse" raises
-    ``CheckpointError``; "weights" starts a fresh schedule at epoch 1 from its weights, and says
-    so; a checkpoint that fits is always continued exactly);
+    ``resume_mismatch`` (when the checkpoint's training set or a setting that changes the result
+    differs from this config's, so it cannot be continued exactly; which fields must match is
+    :data:`course_lib.train.resume.RESUME_RULES`: "refuse" raises ``CheckpointError`` naming the
+    field and both values; "weights" starts a fresh schedule at epoch 1 from its weights, and
+    says so; a checkpoint that fits is always continued exactly);
     ``overwrite`` (allow a fresh run to replace an existing checkpoint); ``seed``;
     ``deterministic``; ``explode_factor`` (stop when a batch's loss exceeds this × ln C).
 

@@ -19,13 +19,15 @@ history row, a checkpoint and one summary line. What each of those guarantees is
 the device only every ``log_every`` steps (and at checkpoints), never per step.
 
 **Resuming continues exactly, or refuses.** A checkpoint's position (epoch, step in the epoch,
-global step) counts batches of its batch size over its number of training images, and its
-learning rate at a step depends on its schedule; a resume whose batch size, training images,
-schedule kind, warm-up or schedule length (``epochs`` under cosine or one-cycle) differ raises
-:class:`~course_lib.train.checkpoint.CheckpointError` naming both values, unless
-``resume_mismatch="weights"``, which starts a fresh schedule from the checkpoint's weights and
-says so. The number of ranks may change: a mid-epoch checkpoint keeps the epoch's sums over all
-ranks, added back once.
+global step) counts batches of its batch size over its training images, in the order its seed
+gives, and every later step depends on its optimiser, schedule, loss and augmentation settings;
+a resume that differs in any setting that changes the result (the table
+:data:`course_lib.train.resume.RESUME_RULES`, one rule per config field) or in its training set
+raises :class:`~course_lib.train.checkpoint.CheckpointError` naming the field and both values,
+unless ``resume_mismatch="weights"``, which starts a fresh schedule from the checkpoint's weights
+and says so. Before anything is restored, every model and optimiser tensor is checked against
+this run (a crafted file is refused, never loaded). The number of ranks may change: a mid-epoch
+checkpoint keeps the epoch's sums over all ranks, added back once.
 
 **Each image once per epoch under torchrun.** With array data, step ``t`` of an epoch feeds the
 ranks the global batch ``order[t·B : (t+1)·B]`` split round-robin, exactly the batches one
@@ -53,19 +55,23 @@ import torch
 from ..datasets.augment import PCAColour
 from ..datasets.loader import UInt8Loader
 from ..device import pick_device, resolve_precision, seed_everything
+from ..diskspace import explain_disk_full
 from ..memory import release_freed_memory
 from ..progress import live_progress
 from .checkpoint import (
     LAST,
     CheckpointError,
+    check_resume_state,
     load_checkpoint,
     load_model_state,
+    optimizer_state_for,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from .config import TrainConfig
 from .distributed import Dist, setup
+from .resume import data_fingerprint, resume_mismatches
 from .schedule import LRSchedule, make_optimizer
 from .step import TrainStep
 from .throughput import achieved_tflops, peak_tflops, training_flops_per_image
@@ -136,6 +142,29 @@ def _on_device(images, device: torch.device, setting) -> object:
         return images
     tensor = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
     return tensor.to(device)
+
+
+def _position(payload: dict) -> str:
+    """Where a checkpoint stands, for messages: ``"epoch 2, step 3 of 4"`` (``?`` for what it
+    does not record as an integer)."""
+    def number(value, add: int = 0) -> str:
+        return str(value + add) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    return (f"epoch {number(payload.get('epoch'), 1)}, step {number(payload.get('step_in_epoch'))} "
+            f"of {number(data.get('steps_per_epoch'))}")
+
+
+def _write_history(rows: list[dict], out_dir: Path) -> None:
+    """``out_dir/history.csv`` (columns :data:`HISTORY_COLUMNS`), replaced atomically; a full
+    disk raises :class:`~course_lib.diskspace.DiskFullError` and leaves the old file."""
+    tmp = out_dir / f".history.csv.tmp-{os.getpid()}"
+    try:
+        with explain_disk_full(out_dir, "the training history (history.csv)"):
+            pd.DataFrame(rows, columns=list(HISTORY_COLUMNS)).to_csv(tmp, index=False)
+            os.replace(tmp, out_dir / "history.csv")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -214,9 +243,11 @@ class _Run:
         self.train_loader = self._loader(train_data, config.batch_size // dist.world_size, True)
         self.val_loader = None if val_data is None else self._loader(
             val_data, config.val_batch_size or config.batch_size // dist.world_size, False)
+        self.fingerprint = None
         if self.train_arrays is not None:
             self.train_size = len(self.train_arrays[1])
             self.steps_per_epoch = math.ceil(self.train_size / config.batch_size)
+            self.fingerprint = data_fingerprint(*self.train_arrays)
         else:
             if not hasattr(self.train_loader, "__len__"):
                 raise ValueError("train_data: a loader must have a length (batches per epoch)")
@@ -297,41 +328,19 @@ class _Run:
 
     def _data_record(self) -> dict:
         """What the checkpoint's position (epoch, step, global step) is counted in."""
-        return {"train_images": self.train_size, "steps_per_epoch": self.steps_per_epoch}
+        return {"train_images": self.train_size, "steps_per_epoch": self.steps_per_epoch,
+                "fingerprint": self.fingerprint}
+
+    def _resolved(self) -> dict:
+        """The config values as this machine resolved them (compared "as used" on resume)."""
+        return {"crop_size": int(self.crop_size), "precision": self.precision.name}
 
     def _mismatches(self, payload: dict) -> list[str]:
-        """Why ``payload`` cannot be continued exactly by this run (empty: it can).
-
-        Its steps count batches of its batch size over its number of training images, and its
-        learning rate at a step depends on its schedule's kind, warm-up and (cosine, one-cycle)
-        total length or (step) step interval: all must be this run's.
-        """
-        saved, data = payload.get("config"), payload.get("data")
-        if not isinstance(saved, dict) or not isinstance(data, dict):
-            return ["it does not record its batch size and number of training images (written "
-                    "by an older course_lib), so this run cannot check that it continues it"]
-        config, ours, out = self.config, self._data_record(), []
-
-        def differ(what: str, theirs, mine) -> None:
-            out.append(f"{what} {theirs} in the checkpoint, {mine} now")
-
-        if saved.get("batch_size") != config.batch_size:
-            differ("batch size", saved.get("batch_size"), config.batch_size)
-        if None not in (data.get("train_images"), ours["train_images"]) and (
-                data["train_images"] != ours["train_images"]):
-            differ("training images", data["train_images"], ours["train_images"])
-        if not out and data.get("steps_per_epoch") != ours["steps_per_epoch"]:
-            differ("batches per epoch", data.get("steps_per_epoch"), ours["steps_per_epoch"])
-        if saved.get("schedule") != config.schedule:
-            differ("schedule", repr(saved.get("schedule")), repr(config.schedule))
-        elif config.schedule in ("cosine", "onecycle") and saved.get("epochs") != config.epochs:
-            differ(f"epochs (the length of the {config.schedule} schedule)", saved.get("epochs"),
-                   config.epochs)
-        elif config.schedule == "step" and saved.get("step_epochs") != config.step_epochs:
-            differ("step_epochs", saved.get("step_epochs"), config.step_epochs)
-        if saved.get("warmup_epochs") != config.warmup_epochs:
-            differ("warmup_epochs", saved.get("warmup_epochs"), config.warmup_epochs)
-        return out
+        """Why ``payload`` cannot be continued exactly by this run (empty: it can): every
+        setting and data record :func:`~course_lib.train.resume.resume_mismatches` compares."""
+        ours = {"config": self.config.as_dict(), "resolved": self._resolved(),
+                "data": self._data_record()}
+        return resume_mismatches(payload, ours)
 
     def _resume(self) -> None:
         path = self._checkpoint_to_resume()
@@ -339,30 +348,32 @@ class _Run:
             return
         payload = load_checkpoint(path)
         reasons = self._mismatches(payload)
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-        where = (f"epoch {int(payload.get('epoch', 0)) + 1}, step {payload.get('step_in_epoch')} "
-                 f"of {data.get('steps_per_epoch', '?')}")
+        where = _position(payload)
         if reasons and self.config.resume_mismatch != "weights":
             raise CheckpointError(
                 f"{path} cannot be continued exactly by this run: {'; '.join(reasons)}. Its "
-                f"position ({where}) counts the old run's batches and schedule. Resume with its "
-                "settings, or pass resume_mismatch='weights' to start a fresh schedule from its "
-                "weights")
-        load_model_state(self.model, payload["model"], path)
+                f"position ({where}) counts the old run's batches and schedule, and the rest of "
+                "the run would differ from the one it started. Resume with its settings, or pass "
+                "resume_mismatch='weights' to start a fresh schedule from its weights")
         if reasons:
+            load_model_state(self.model, payload.get("model"), path)
             self.say(f"{path} cannot be continued exactly ({'; '.join(reasons)}): "
                      "resume_mismatch='weights' starts a fresh schedule at epoch 1 from its "
                      f"weights (saved at {where}); its optimizer state, schedule, history and "
                      "random states are not carried over")
             return
+        check_resume_state(payload, self.model, self.optimizer, self.steps_per_epoch, path)
+        load_model_state(self.model, payload["model"], path)
         self._restore(payload, path)
 
     def _restore(self, payload: dict, path: Path) -> None:
+        """Take over a checked checkpoint's optimiser, schedule, scaler, position, history and
+        random states (:func:`~.checkpoint.check_resume_state` passed)."""
         try:
-            self.optimizer.load_state_dict(payload["optimizer"])
+            self.optimizer.load_state_dict(optimizer_state_for(self.optimizer, payload["optimizer"]))
             self.schedule.load_state_dict(payload["schedule"])
             self.scaler.load_state_dict(payload["scaler"])
-        except (KeyError, ValueError, RuntimeError) as exc:
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: optimiser/schedule state does not fit: {exc}") from exc
         self.epoch, self.step_in_epoch = int(payload["epoch"]), int(payload["step_in_epoch"])
         self.global_step = int(payload["global_step"])
@@ -371,7 +382,11 @@ class _Run:
         self.resumed_micro_batch = payload.get("micro_batch")
         rngs, ranks = payload["rng"], int(payload["world_size"])
         if ranks == self.dist.world_size and len(rngs) == ranks:
-            set_rng_state(rngs[self.dist.rank], self.generator)
+            try:
+                set_rng_state(rngs[self.dist.rank], self.generator)
+            except (KeyError, IndexError, ValueError, TypeError, RuntimeError) as exc:
+                raise CheckpointError(f"{path}: its random states cannot be restored "
+                                      f"({type(exc).__name__}: {str(exc)[:200]})") from exc
         else:
             self.say(f"{path} was written by {ranks} rank(s), this run has "
                      f"{self.dist.world_size}: random states are re-seeded, not restored")
@@ -400,19 +415,19 @@ class _Run:
                 "step_in_epoch": self.step_in_epoch,
                 "global_step": self.global_step,
                 "partial": partial,
-                # what the position counts in: a resume must match it (with the config's batch
-                # size and schedule); the loader's order depends only on (seed, epoch)
+                # what the position counts in, and which images (a fingerprint): a resume must
+                # match it (with the config's batch size, seed and schedule; the loader's order
+                # depends only on (seed, epoch))
                 "data": self._data_record(),
+                # the config as this machine resolved it (crop side, precision actually used)
+                "resolved": self._resolved(),
                 "micro_batch": self.step.micro_batch,
                 "rng": rngs,
                 "config": self.config.as_dict(),
                 "history": self.rows,
                 "world_size": self.dist.world_size,
             }, path)
-            frame = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
-            tmp = self.out_dir / f".history.csv.tmp-{os.getpid()}"
-            frame.to_csv(tmp, index=False)
-            os.replace(tmp, self.out_dir / "history.csv")
+            _write_history(self.rows, self.out_dir)
         self.dist.barrier()
         self.checkpoint = path
         return path
@@ -604,7 +619,9 @@ class _Run:
         step = int(step)
         where = f"step {step} (epoch {step // self.steps_per_epoch + 1}, batch " \
                 f"{step % self.steps_per_epoch + 1} of {self.steps_per_epoch})"
-        kept = f"; the last good checkpoint is {self.checkpoint}" if self.checkpoint else ""
+        kept = (f"; the last good checkpoint is {self.checkpoint} (a lower rate cannot continue "
+                "it exactly: start from its weights with resume_mismatch='weights')"
+                if self.checkpoint else "")
         raise TrainingDiverged(
             f"the training loss became {value:.4g} at {where} with learning rate "
             f"{lr:.3g}: the run diverged. Try a lower learning rate, e.g. lr={lr / 10:.3g} "
