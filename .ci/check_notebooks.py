@@ -15,7 +15,7 @@ Checks every ``notebooks/NN_*.ipynb`` (or the files/folders given):
 * the course conventions: the first cell is markdown with the Colab and Binder badges, and one
   code cell is tagged ``parameters``;
 * kept outputs hold nothing of the machine that ran them and no stray values: no absolute path
-  (a home, temporary or checkout folder: print paths relative to the data folder), no object
+  (a home, checkout or mount folder: print paths relative to the data folder), no object
   reprs such as ``<pandas.io.formats.style.Styler at 0x...>`` (a table with no text form), and
   no cell whose result is a bare number (a ``gc.collect()`` count left as the last line).
 
@@ -72,10 +72,11 @@ def strip(nb: dict) -> bool:
     return changed
 
 
-# An absolute path of the machine that ran the notebook: a home, temporary, checkout or mount
-# folder (POSIX), or a drive-letter path (Windows). Relative paths and URLs are fine.
+# An absolute path of the machine that ran the notebook: a home, checkout or mount folder
+# (POSIX), or a drive-letter path (Windows). Relative paths and URLs are fine, and so is a
+# throw-away folder under /tmp (its name is random and says nothing of the machine).
 MACHINE_PATH = re.compile(
-    r"(?<![\w.:/])(?:/(?:root|home|Users|tmp|work|mnt|media|private|var/folders|opt|srv|content)"
+    r"(?<![\w.:/])(?:/(?:root|home|Users|work|mnt|media|private|var/folders|opt|srv|content)"
     r"(?:/[^\s'\"),:;]*)?|[A-Za-z]:\\[^\s'\"]+)")
 OBJECT_REPR = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
 BARE_NUMBER = re.compile(r"-?\d[\d_,]*(?:\.\d+)?(?:e[+-]?\d+)?")

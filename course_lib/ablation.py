@@ -12,6 +12,8 @@ call                           what it does
 :func:`remove_layer`           cut a middle convolution out of an AlexNet (paper, Sec. 7)
 :func:`layer_gradient_norms`   per-layer weight-gradient norms of a network on one batch
 :func:`images_to_detect`       validation images per system that a d-point drop at error p needs
+:func:`seed_threshold`         how far from 0 a mean of per-seed differences must be (t test)
+:func:`decide`                 notebook 06's decision rule: agree, disagree, undetectable here
 =============================  ===============================================================
 
 Every run goes through the course's one recipe (:func:`course_lib.recipe.build_model`,
@@ -32,10 +34,12 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from torch import nn
 
 MIDDLE_LAYERS = ("conv3", "conv4", "conv5")
 EVAL_BATCH = 512
+VERDICTS = ("agree", "disagree", "undetectable here")
 
 
 @dataclass(frozen=True)
@@ -250,3 +254,75 @@ def images_to_detect(difference: float, error: float, alpha: float = 0.05,
     root_n = (z_alpha * math.sqrt(2 * pooled * (1 - pooled))
               + z_beta * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) / difference
     return max(1, math.ceil(root_n ** 2 - 1e-9))
+
+
+def _per_seed(differences) -> np.ndarray:
+    """``differences`` as a ``(k,)`` float array, k ≥ 1, every value finite; ValueError otherwise."""
+    try:
+        values = np.array(differences, dtype=float)  # a copy: the caller's data stays as it is
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"differences must be numbers, one per seed; got {differences!r} "
+                         f"({error})") from None
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"differences must be a non-empty 1-D sequence, one value per seed; got "
+                         f"shape {values.shape}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"differences must be finite; seed position {int(bad[0])} holds "
+                         f"{values[bad[0]]}")
+    return values
+
+
+def seed_threshold(differences, alpha: float = 0.05) -> float:
+    """How far from zero the mean of per-seed differences must be before seed-to-seed noise alone
+    would put it there with probability below ``alpha`` (two-sided): a paired t test across seeds.
+
+    ``differences``: ``(k,)`` one difference per seed (a list, array or Series; any unit, the
+    result has the same one). With ``s`` their sample standard deviation (``ddof=1``) the mean's
+    standard error is ``s / √k``, and when the compared choice makes no difference the mean
+    divided by that estimate follows Student's t with ``k − 1`` degrees of freedom, so::
+
+        threshold = t(1 − α/2, k − 1) · s / √k
+
+    It shrinks as seeds are added (the 1/√k, and the quantile falling from 12.7 at k = 2 towards
+    the normal 1.96). ``math.inf`` with one seed: one run says nothing about run-to-run noise.
+    Raises ValueError for an empty, non-1-D or non-finite ``differences`` or ``alpha`` outside
+    (0, 1).
+    """
+    values = _per_seed(differences)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    k = values.size
+    if k < 2:
+        return math.inf
+    quantile = float(stats.t.ppf(1 - alpha / 2, k - 1))
+    return quantile * float(values.std(ddof=1)) / math.sqrt(k)
+
+
+def decide(differences, mdd: float, claimed: float | None = None, alpha: float = 0.05) -> str:
+    """Notebook 06's decision rule: ``"agree"``, ``"disagree"`` or ``"undetectable here"``.
+
+    ``differences``: ``(k,)`` per-seed differences, *error without the choice minus error with
+    it* (positive: the choice helps, as the paper claims); ``mdd``: the validation set's minimum
+    detectable difference, in the same unit (0 where no validation set is involved);
+    ``claimed``: the paper's effect in that unit, or None where it gives no number.
+
+    The threshold is ``max(mdd, seed_threshold(differences, alpha))``. A mean difference beyond
+    it (strictly, in absolute value) is detected: agree if positive, disagree if negative.
+    Otherwise, if ``claimed − mean`` exceeds the threshold, an effect of the paper's size would
+    have been seen and was not: disagree. Otherwise: undetectable here.
+    """
+    values = _per_seed(differences)
+    if not (isinstance(mdd, (int, float, np.number)) and math.isfinite(mdd) and mdd >= 0):
+        raise ValueError(f"mdd must be a finite number ≥ 0, got {mdd!r}")
+    if claimed is not None and not (isinstance(claimed, (int, float, np.number))
+                                    and math.isfinite(claimed)):
+        raise ValueError(f"claimed must be a finite number, or None where the paper gives no "
+                         f"size; got {claimed!r}")
+    threshold = max(float(mdd), seed_threshold(values, alpha))
+    mean = float(values.mean())
+    if abs(mean) > threshold:
+        return "agree" if mean > 0 else "disagree"
+    if claimed is not None and claimed - mean > threshold:
+        return "disagree"
+    return "undetectable here"

@@ -1,5 +1,6 @@
-"""course_lib.ablation: sizing against the independent root finder and a simulation, layer
-removal, per-layer gradients against the analytic gradient of the last layer, short runs."""
+"""course_lib.ablation: sizing against the independent root finder and a simulation, the
+decision rule's seed threshold against printed t tables and a simulation, layer removal,
+per-layer gradients against the analytic gradient of the last layer, short runs."""
 
 import math
 
@@ -9,11 +10,13 @@ import torch
 
 from course_lib.ablation import (
     Arm,
+    decide,
     images_to_detect,
     layer_gradient_norms,
     remove_layer,
     results_table,
     run_arm,
+    seed_threshold,
 )
 from course_lib.models import alexnet
 from course_lib.recipe import open_splits
@@ -60,6 +63,84 @@ def test_images_to_detect_grows_with_the_inverse_square_of_the_difference():
 def test_images_to_detect_rejects_bad_input(d, p, alpha, power, match):
     with pytest.raises(ValueError, match=match):
         images_to_detect(d, p, alpha, power)
+
+
+# Student's t quantiles t(0.975, df) from a printed table (Fisher & Yates; any statistics text)
+T_TABLE = {1: 12.706, 2: 4.303, 3: 3.182, 9: 2.262}
+
+
+@pytest.mark.parametrize("differences,df,sd", [
+    ([1.0, 3.0], 1, math.sqrt(2)),
+    ([2.0, 4.0, 6.0], 2, 2.0),
+    ([1.0, 2.0, 3.0, 4.0], 3, math.sqrt(5 / 3)),
+    (list(range(10)), 9, math.sqrt(55 / 6)),
+])
+def test_seed_threshold_is_the_tabled_t_quantile_times_the_standard_error(differences, df, sd):
+    # sd: the sample standard deviation worked out by hand (sum of squares / (k − 1))
+    k = len(differences)
+    want = T_TABLE[df] * sd / math.sqrt(k)
+    assert seed_threshold(differences) == pytest.approx(want, rel=2e-4)
+
+
+def test_seed_threshold_with_one_seed_is_infinite():
+    assert seed_threshold([3.7]) == math.inf
+
+
+def test_seed_threshold_takes_lists_arrays_and_series_and_leaves_them_alone():
+    import pandas as pd
+
+    values = [3.0, 1.0, 2.0]
+    for given in (list(values), np.array(values), pd.Series(values)):
+        assert seed_threshold(given) == pytest.approx(seed_threshold(values))
+        assert list(given) == values
+
+
+def test_seed_threshold_false_alarms_in_5_percent_of_null_experiments():
+    # four seeds, no real effect: the mean of the differences is beyond the threshold in about
+    # 5 % of simulated ablations
+    rng = np.random.default_rng(0)
+    trials = rng.normal(0.0, 1.7, size=(8_000, 4))
+    alarms = np.mean([abs(d.mean()) > seed_threshold(d) for d in trials])
+    assert 0.043 < alarms < 0.057, alarms
+
+
+def test_seed_threshold_detects_more_with_more_seeds():
+    # an effect of one seed-SD: rarely detected with 3 seeds, almost always with 16
+    rng = np.random.default_rng(1)
+    power = {k: np.mean([abs(d.mean()) > seed_threshold(d)
+                         for d in rng.normal(1.0, 1.0, size=(2_000, k))]) for k in (3, 16)}
+    assert power[3] < 0.35 and power[16] > 0.95, power
+
+
+@pytest.mark.parametrize("differences,mdd,claimed,want", [
+    ([2.6, 2.8, 3.2, 3.4], 1.0, 1.4, "agree"),          # mean 3, threshold max(1, 0.41)
+    ([-3.4, -3.2, -2.8, -2.6], 1.0, None, "disagree"),  # detected, the other way
+    ([2.9, 3.1], 1.0, None, "agree"),                   # two seeds: t 12.7 · 0.1 = 1.27
+    ([1.0, 5.0], 1.0, None, "undetectable here"),       # 12.7 · 2 = 25.4
+    ([0.0, 0.1, 0.3, 0.4], 0.8, 1.4, "disagree"),       # 1.4 − 0.2 beyond the MDD of 0.8
+    ([0.3, 0.4, 0.6, 0.7], 0.8, 1.2, "undetectable here"),  # 1.2 − 0.5 within it
+    ([1.5, 1.5, 1.5], 1.5, None, "undetectable here"),  # exactly at the threshold
+    ([5.0], 1.0, 1.4, "undetectable here"),             # one seed
+    ([3.0, 3.0, 3.0, 3.0], 0.0, None, "agree"),         # no noise at all, no validation set
+])
+def test_decide_on_hand_made_cases(differences, mdd, claimed, want):
+    assert decide(differences, mdd, claimed) == want
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: seed_threshold([]), "non-empty 1-D"),
+    (lambda: seed_threshold([[1.0, 2.0], [3.0, 4.0]]), r"shape \(2, 2\)"),
+    (lambda: seed_threshold([1.0, float("nan"), 2.0]), "seed position 1 holds nan"),
+    (lambda: seed_threshold(["a", "b"]), "must be numbers"),
+    (lambda: seed_threshold([1.0, 2.0], alpha=1.5), "alpha must be in"),
+    (lambda: decide([1.0, 2.0], -0.5), "mdd must be a finite number ≥ 0, got -0.5"),
+    (lambda: decide([1.0, 2.0], float("nan")), "mdd must be"),
+    (lambda: decide([1.0, 2.0], 1.0, float("nan")), "pass None|or None where"),
+    (lambda: decide([1.0, 2.0], 1.0, "1.4"), "claimed must be a finite number"),
+])
+def test_decision_rule_rejects_bad_input_with_the_value(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 def _scaled(**options):

@@ -5,11 +5,13 @@ checks compare with.
 """
 
 import math
+import statistics
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 from check_helpers import not_attempted_test
+from scipy import stats as scipy_stats
 
 from course_lib.checks.ablations import (
     check_epochs_to_threshold,
@@ -82,15 +84,30 @@ def test_images_needed_message_names_the_case():
 
 
 # --- exercise 2: the verdict ------------------------------------------------------------------
+# The right answer and every slip are written here from the exercise statement, each as the
+# function a learner would write (statistics.stdev and scipy's t quantile), not from the check's
+# model of slips.
 
 
-def verdict(difference, spread, mdd, claimed):
-    threshold = max(mdd, 2 * spread)
-    if abs(difference) > threshold:
-        return "agree" if difference > 0 else "disagree"
-    if claimed is not None and claimed - difference > threshold:
+def _mean_sd(differences):
+    values = [float(x) for x in differences]
+    return statistics.fmean(values), statistics.stdev(values), len(values)
+
+
+def _decision(mean, threshold, claimed):
+    if abs(mean) > threshold:
+        return "agree" if mean > 0 else "disagree"
+    if claimed is not None and claimed - mean > threshold:
         return "disagree"
     return "undetectable here"
+
+
+def verdict(differences, mdd, claimed):
+    if len(differences) < 2:
+        return "undetectable here"
+    mean, sd, k = _mean_sd(differences)
+    return _decision(mean, max(mdd, scipy_stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k)),
+                     claimed)
 
 
 def test_verdict_right_answer_passes(capsys):
@@ -102,33 +119,123 @@ def test_verdict_accepts_case_and_spaces():
     assert check_verdict(lambda *a: " " + verdict(*a).upper()) is True
 
 
-def _slip(kind):
-    def fn(difference, spread, mdd, claimed):
-        threshold = {"no spread": mdd, "spread once": max(mdd, spread),
-                     "no mdd": 2 * spread}.get(kind, max(mdd, 2 * spread))
-        value = difference if kind == "no abs" else abs(difference)
-        beyond = value >= threshold if kind == "at threshold" else value > threshold
-        if beyond:
-            return "agree" if difference > 0 else "disagree"
-        if claimed is not None and kind != "no claim rule":
-            if (claimed if kind == "claim alone" else claimed - difference) > threshold:
-                return "disagree"
-        return "undetectable here"
+def test_verdict_numpy_version_passes():
+    # np.std(ddof=1) and a threshold of inf for one seed, the other common way to write it
+    def with_numpy(differences, mdd, claimed):
+        d = np.asarray(differences, dtype=float)
+        k = d.size
+        seeds = (scipy_stats.t.ppf(0.975, k - 1) * d.std(ddof=1) / np.sqrt(k)) if k > 1 \
+            else math.inf
+        return _decision(d.mean(), max(mdd, seeds), claimed)
+    assert check_verdict(with_numpy) is True
+
+
+def _with_threshold(seed_part, floor=True):
+    """A verdict function whose threshold is max(mdd, seed_part(differences)) (or seed_part
+    alone when floor is False); one seed gives an infinite seed part."""
+    def fn(differences, mdd, claimed):
+        if len(differences) < 2:
+            return "undetectable here"
+        seeds = seed_part([float(x) for x in differences])
+        return _decision(statistics.fmean(float(x) for x in differences),
+                         max(mdd, seeds) if floor else seeds, claimed)
     return fn
 
 
-@pytest.mark.parametrize("kind,match", [
-    ("no spread", "twice the spread across seeds"),
-    ("spread once", "twice the spread \\(2·spread\\)"),
-    ("no mdd", "minimum detectable difference \\*and\\* twice"),
-    ("no abs", "wrong direction"),
-    ("no claim rule", "would have seen an effect of the paper's size"),
-    ("claim alone", "claimed − difference > threshold"),
-    ("at threshold", "strictly beyond"),
-])
-def test_verdict_wrong_answers_get_their_hint(kind, match):
+def _t(q, df):
+    return scipy_stats.t.ppf(q, df)
+
+
+sd_not_se = _with_threshold(lambda d: _t(0.975, len(d) - 1) * statistics.stdev(d))
+two_sd = _with_threshold(lambda d: 2 * statistics.stdev(d))  # the rule of the first edition
+over_k = _with_threshold(lambda d: _t(0.975, len(d) - 1) * statistics.stdev(d) / len(d))
+normal_quantile = _with_threshold(lambda d: 1.96 * statistics.stdev(d) / math.sqrt(len(d)))
+two_se = _with_threshold(lambda d: 2 * statistics.stdev(d) / math.sqrt(len(d)))
+k_degrees = _with_threshold(lambda d: _t(0.975, len(d)) * statistics.stdev(d) / math.sqrt(len(d)))
+one_sided = _with_threshold(lambda d: _t(0.95, len(d) - 1) * statistics.stdev(d)
+                            / math.sqrt(len(d)))
+ddof_0 = _with_threshold(lambda d: _t(0.975, len(d) - 1) * statistics.pstdev(d)
+                         / math.sqrt(len(d)))
+no_mdd = _with_threshold(lambda d: _t(0.975, len(d) - 1) * statistics.stdev(d)
+                         / math.sqrt(len(d)), floor=False)
+
+
+def no_seeds(differences, mdd, claimed):
+    return _decision(statistics.fmean(float(x) for x in differences), mdd, claimed)
+
+
+def no_abs(differences, mdd, claimed):
+    mean, sd, k = (_mean_sd(differences) if len(differences) > 1
+                   else (float(differences[0]), math.inf, 1))
+    threshold = max(mdd, _t(0.975, k - 1) * sd / math.sqrt(k)) if k > 1 else math.inf
+    if mean > threshold:  # a negative mean is never "beyond"
+        return "agree"
+    if claimed is not None and claimed - mean > threshold:
+        return "disagree"
+    return "undetectable here"
+
+
+def no_claim_rule(differences, mdd, claimed):
+    return verdict(differences, mdd, None)
+
+
+def claim_alone(differences, mdd, claimed):
+    if len(differences) < 2:
+        return "undetectable here"
+    mean, sd, k = _mean_sd(differences)
+    threshold = max(mdd, _t(0.975, k - 1) * sd / math.sqrt(k))
+    if abs(mean) > threshold:
+        return "agree" if mean > 0 else "disagree"
+    return "disagree" if claimed is not None and claimed > threshold else "undetectable here"
+
+
+def at_threshold(differences, mdd, claimed):
+    if len(differences) < 2:
+        return "undetectable here"
+    mean, sd, k = _mean_sd(differences)
+    threshold = max(mdd, _t(0.975, k - 1) * sd / math.sqrt(k))
+    if abs(mean) >= threshold:
+        return "agree" if mean > 0 else "disagree"
+    if claimed is not None and claimed - mean > threshold:
+        return "disagree"
+    return "undetectable here"
+
+
+def one_seed_as_mdd(differences, mdd, claimed):
+    # one seed: no seed part at all, only the MDD
+    if len(differences) < 2:
+        return _decision(float(differences[0]), mdd, claimed)
+    return verdict(differences, mdd, claimed)
+
+
+def one_seed_raises(differences, mdd, claimed):
+    mean, sd, k = _mean_sd(differences)  # statistics.stdev raises with one value
+    return _decision(mean, max(mdd, _t(0.975, k - 1) * sd / math.sqrt(k)), claimed)
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (sd_not_se, "standard deviation of single differences"),
+    (two_sd, "standard deviation of single differences"),
+    (over_k, "not by k"),
+    (normal_quantile, "Student's t quantile with k − 1"),
+    (two_se, "Student's t quantile with k − 1"),
+    (k_degrees, "k − 1 degrees of freedom, not k"),
+    (one_sided, "two-sided"),
+    (ddof_0, "ddof=1"),
+    (no_mdd, "at least the minimum detectable difference"),
+    (no_seeds, "per-seed differences vary too"),
+    (no_abs, "wrong direction"),
+    (no_claim_rule, "would have seen an effect of the paper's size"),
+    (claim_alone, "claimed − mean > threshold"),
+    (at_threshold, "strictly beyond"),
+    (one_seed_as_mdd, "threshold is infinite"),
+    (one_seed_raises, "your function raised StatisticsError.*threshold is infinite"),
+], ids=["sd", "two-sd", "over-k", "normal", "two-se", "k-df", "one-sided", "ddof-0", "no-mdd",
+        "no-seeds", "no-abs", "no-claim-rule", "claim-alone", "at-threshold", "one-seed",
+        "one-seed-raises"])
+def test_verdict_wrong_answers_get_their_hint(wrong, match):
     with pytest.raises(ExerciseError, match=match):
-        check_verdict(_slip(kind))
+        check_verdict(wrong)
 
 
 def test_verdict_not_a_verdict_string():
@@ -136,8 +243,34 @@ def test_verdict_not_a_verdict_string():
         check_verdict(lambda *a: True)
 
 
+def test_verdict_message_names_the_case_and_the_threshold():
+    # four seeds [0.6, 1.4, 2.2, 3.0]: mean 1.8, s = 1.0328, t(0.975, 3) = 3.1824,
+    # threshold 3.1824 · 1.0328 / 2 = 1.643 > the MDD of 0.5
+    with pytest.raises(ExerciseError, match=r"differences \[0.6, 1.4, 2.2, 3.0\], mdd 0.5, "
+                                            r"claimed None: the mean is \+1.8 points and the "
+                                            r"threshold 1.64 points, so expected 'agree', got "
+                                            r"'undetectable here'"):
+        check_verdict(sd_not_se)
+
+
+def test_verdict_refuses_a_function_that_sorts_its_input():
+    def sorts(differences, mdd, claimed):
+        if isinstance(differences, list):
+            differences.sort(reverse=True)
+        return verdict(differences, mdd, claimed)
+    with pytest.raises(ExerciseError, match="changed the differences it was given"):
+        check_verdict(sorts)
+
+
 def test_verdict_one_seed_never_detects():
-    assert verdict(50.0, math.inf, 0.1, 1.0) == "undetectable here"
+    assert verdict([50.0], 0.1, 1.0) == "undetectable here"
+
+
+def test_verdict_threshold_shrinks_with_more_seeds():
+    # the same per-seed spread (±1 around 2) detected with eight seeds but not with two:
+    # t(0.975, 1)·1.414/√2 = 12.7, t(0.975, 7)·1.069/√8 = 0.89
+    assert verdict([1.0, 3.0], 0.5, None) == "undetectable here"
+    assert verdict([1.0, 3.0] * 4, 0.5, None) == "agree"
 
 
 # --- exercise 3: epochs to threshold ------------------------------------------------------------

@@ -3,7 +3,7 @@ wrong answer is caught with its own hint, and unfinished exercises are reported,
 
 The right answers here are written from the exercise statements, and checked against
 independent references (scipy's binomial test, the library's two-proportion test, numpy's
-interpolation), not taken from the check module.
+interpolation, a simulation of fresh test sets), not taken from the check module.
 """
 
 import math
@@ -243,29 +243,138 @@ def test_crossover_wrong_answers_get_their_hint(wrong, match):
         check_crossover(wrong)
 
 
-# --- exercise 4: the test size at which a gap becomes significant ----------------------------
+# --- exercise 4: the test size at which a gap shows with a given power ----------------------
+# The right answers are written from the exercise statement; the wrong ones are what a learner
+# might write, each in its own way (searches, textbook formulas), not the check's slip list.
 
 
-def significant_test_size(error_a, error_b, alpha=0.05):
-    z = NormalDist().inv_cdf(1 - alpha / 2)
+def significant_test_size(error_a, error_b, alpha=0.05, power=0.8):
+    """sqrt(n)·|a − b| must reach z·sd0 + z_power·sd1 (sd0 the pooled test's, sd1 the true)."""
+    z, z_power = NormalDist().inv_cdf(1 - alpha / 2), NormalDist().inv_cdf(power)
     p = (error_a + error_b) / 2
-    return math.ceil(z ** 2 * 2 * p * (1 - p) / (error_a - error_b) ** 2)
+    sd0 = math.sqrt(2 * p * (1 - p))
+    sd1 = math.sqrt(error_a * (1 - error_a) + error_b * (1 - error_b))
+    return math.ceil(((z * sd0 + z_power * sd1) / abs(error_a - error_b)) ** 2)
 
 
-def test_significant_test_size_right_answer_passes(capsys):
-    assert check_significant_test_size(significant_test_size) is True
+def power_by_normal_approximation(a, b, n, alpha, both_tails=False):
+    """P(the pooled z test is significant) when the true rates are a and b, n images each."""
+    threshold = NormalDist().inv_cdf(1 - alpha / 2) * math.sqrt(2 * ((a + b) / 2)
+                                                                * (1 - (a + b) / 2) / n)
+    observed = NormalDist(abs(a - b), math.sqrt((a * (1 - a) + b * (1 - b)) / n))
+    return 1 - observed.cdf(threshold) + (observed.cdf(-threshold) if both_tails else 0.0)
+
+
+def significant_test_size_by_search(error_a, error_b, alpha=0.05, power=0.8):
+    n = 1
+    while power_by_normal_approximation(error_a, error_b, n, alpha, both_tails=True) < power:
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("answer", [significant_test_size, significant_test_size_by_search])
+def test_significant_test_size_right_answers_pass(capsys, answer):
+    assert check_significant_test_size(answer) is True
     assert "correct" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("a,b,alpha", SIGNIFICANCE_CASES)
-def test_significant_test_size_is_where_the_librarys_test_turns(a, b, alpha):
-    n = significant_test_size(a, b, alpha)
-    assert compare_error_rates(a, b, n).p_value < alpha
-    assert compare_error_rates(a, b, n - 1).p_value >= alpha
+def simulated_power(a, b, n, alpha, trials=200_000, seed=0):
+    """Share of fresh test sets (binomial errors, n images per system) on which notebook 02's
+    pooled z test is significant: no normal approximation for the errors themselves."""
+    rng = np.random.default_rng(seed)
+    wrong_a, wrong_b = rng.binomial(n, a, trials), rng.binomial(n, b, trials)
+    pooled = (wrong_a + wrong_b) / (2 * n)
+    z = (wrong_a - wrong_b) / n / np.sqrt(pooled * (1 - pooled) * 2 / n)
+    return float(np.mean(stats.norm.sf(np.abs(z)) * 2 < alpha))
 
 
-def test_the_2012_gap_needs_about_a_hundred_test_images():
-    assert significant_test_size(0.26172, 0.15315) == 108
+def test_the_2012_gap_needs_218_images_for_80_percent_power():
+    n = significant_test_size(0.26172, 0.15315)
+    assert n == 218
+    assert simulated_power(0.26172, 0.15315, n, 0.05) == pytest.approx(0.80, abs=0.015)
+
+
+def test_108_images_is_where_the_observed_rates_sit_at_p_005_a_coin_flip():
+    n = 1
+    while compare_error_rates(0.26172, 0.15315, n).p_value >= 0.05:
+        n += 1
+    assert n == 108
+    assert significant_test_size(0.26172, 0.15315, power=0.5) == 108
+    assert simulated_power(0.26172, 0.15315, n, 0.05) == pytest.approx(0.50, abs=0.03)
+
+
+@pytest.mark.parametrize("a,b,alpha,power", SIGNIFICANCE_CASES)
+def test_significant_test_size_has_the_asked_power_and_one_image_fewer_lacks_it(a, b, alpha,
+                                                                               power):
+    n = significant_test_size(a, b, alpha, power)
+    assert power_by_normal_approximation(a, b, n, alpha) >= power
+    assert power_by_normal_approximation(a, b, n - 1, alpha, both_tails=True) < power
+
+
+def _observed_at_threshold(a, b, alpha, power):
+    n = 1
+    while compare_error_rates(a, b, n).p_value >= alpha:
+        n += 1
+    return n
+
+
+def _power_term_subtracted(a, b, alpha, power):
+    z_beta = NormalDist().inv_cdf(1 - power)  # the lower tail's z, negative for power > 1/2
+    p = (a + b) / 2
+    root_n = (_z(alpha) * math.sqrt(2 * p * (1 - p))
+              + z_beta * math.sqrt(a * (1 - a) + b * (1 - b))) / abs(a - b)
+    return math.ceil(root_n ** 2)
+
+
+def _one_sided_alpha(a, b, alpha, power):
+    n = 1
+    while True:
+        threshold = NormalDist().inv_cdf(1 - alpha) * math.sqrt((a + b) * (1 - (a + b) / 2) / n)
+        sd = math.sqrt((a * (1 - a) + b * (1 - b)) / n)
+        if 1 - NormalDist(abs(a - b), sd).cdf(threshold) >= power:
+            return n
+        n += 1
+
+
+def _textbook_pooled(a, b, alpha, power):
+    # the common shortcut: the pooled variance under the alternative too
+    p_bar = (a + b) / 2
+    return math.ceil((_z(alpha) + NormalDist().inv_cdf(power)) ** 2 * 2 * p_bar * (1 - p_bar)
+                     / (a - b) ** 2)
+
+
+def _unpooled_threshold(a, b, alpha, power):
+    return math.ceil((_z(alpha) + NormalDist().inv_cdf(power)) ** 2
+                     * (a * (1 - a) + b * (1 - b)) / (a - b) ** 2)
+
+
+def _squares_added(a, b, alpha, power):
+    p = (a + b) / 2
+    n = (_z(alpha) ** 2 * 2 * p * (1 - p)
+         + NormalDist().inv_cdf(power) ** 2 * (a * (1 - a) + b * (1 - b))) / (a - b) ** 2
+    return math.ceil(n)
+
+
+def _one_variance_each(a, b, alpha, power):
+    p = (a + b) / 2
+    n = ((_z(alpha) * math.sqrt(p * (1 - p)) + NormalDist().inv_cdf(power)
+          * math.sqrt((a * (1 - a) + b * (1 - b)) / 2)) / (a - b)) ** 2
+    return math.ceil(n)
+
+
+def _both_systems(a, b, alpha, power):
+    return 2 * significant_test_size_by_search(a, b, alpha, power)
+
+
+def _rounded_down(a, b, alpha, power):
+    return significant_test_size_by_search(a, b, alpha, power) - 1
+
+
+def _not_rounded(a, b, alpha, power):
+    z, zp = _z(alpha), NormalDist().inv_cdf(power)
+    p = (a + b) / 2
+    return ((z * (2 * p * (1 - p)) ** 0.5 + zp * (a * (1 - a) + b * (1 - b)) ** 0.5)
+            / (a - b)) ** 2
 
 
 def _z(alpha):
@@ -273,18 +382,17 @@ def _z(alpha):
 
 
 @pytest.mark.parametrize("wrong,match", [
-    (lambda a, b, al: math.floor(_z(al) ** 2 * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2),
-     "Round up"),
-    (lambda a, b, al: _z(al) ** 2 * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2, "Round up"),
-    (lambda a, b, al: math.ceil(_z(al) ** 2 * (a + b) / 2 * (1 - (a + b) / 2) / (a - b) ** 2),
-     "factor 2 is missing"),
-    (lambda a, b, al: math.ceil(NormalDist().inv_cdf(1 - al) ** 2 * (a + b) * (1 - (a + b) / 2)
-                                / (a - b) ** 2), "one-sided z"),
-    (lambda a, b, al: math.ceil(_z(al) * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2), "Square z"),
-    (lambda a, b, al: math.ceil(_z(al) ** 2 * (a * (1 - a) + b * (1 - b)) / (a - b) ** 2),
-     "pooled rate"),
-    (lambda a, b, al: math.ceil(1.96 ** 2 * (a + b) * (1 - (a + b) / 2) / (a - b) ** 2),
-     "z depends on alpha"),
+    (_observed_at_threshold, "sit exactly at p = 0.05"),
+    (_power_term_subtracted, "wrong sign"),
+    (_one_sided_alpha, "one-sided z"),
+    (_textbook_pooled, "each system's own variance"),
+    (_unpooled_threshold, "not each rate's own variance"),
+    (_squares_added, "square the whole sum"),
+    (_one_variance_each, "factor 2 is missing"),
+    (_both_systems, "images of both systems"),
+    (_rounded_down, "not down"),
+    (_not_rounded, "Round up"),
+    (lambda a, b, alpha, power: 218, "expected 369 images per system"),
 ])
 def test_significant_test_size_wrong_answers_get_their_hint(wrong, match):
     with pytest.raises(ExerciseError, match=match):

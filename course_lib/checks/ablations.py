@@ -3,7 +3,8 @@
 * :func:`check_images_needed`: validation images per system for a d-point drop at error p,
   compared with :func:`course_lib.ablation.images_to_detect` and with the independent root
   finder behind :func:`course_lib.scoring.stats.minimum_detectable_difference`;
-* :func:`check_verdict`: the decision rule (agree / disagree / undetectable here);
+* :func:`check_verdict`: the decision rule (agree / disagree / undetectable here), whose
+  threshold the learner derives (the MDD and a paired t test across seeds);
 * :func:`check_epochs_to_threshold`: the first epoch whose training error reaches a threshold.
 
 Each recognises the usual slips and names them in a hint.
@@ -18,7 +19,8 @@ from statistics import NormalDist
 from .core import ExerciseError, as_number, attempt, passed
 from .start import _describe
 
-VERDICTS = ("agree", "disagree", "undetectable here")
+VERDICTS = ("agree", "disagree", "undetectable here")  # as course_lib.ablation.VERDICTS
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,99 +115,166 @@ def check_images_needed(fn: Callable | None) -> bool:
 # exercise 2: the decision rule
 
 
-def _verdict(difference: float, spread: float, mdd: float, claimed: float | None) -> str:
-    threshold = max(mdd, 2 * spread)
-    if abs(difference) > threshold:
-        return "agree" if difference > 0 else "disagree"
-    if claimed is not None and claimed - difference > threshold:
-        return "disagree"
-    return "undetectable here"
-
-
-# (difference, spread, mdd, claimed, the slip this case catches)
+# (per-seed differences, mdd, claimed): each case after the first catches one slip or more
 VERDICT_CASES = [
-    (3.0, 0.5, 1.5, 1.4, None),
-    (3.0, 2.0, 1.5, 1.4, "no spread"),
-    (2.0, 1.2, 1.0, None, "spread once"),
-    (2.0, 2.5, 1.0, None, "no spread"),
-    (2.0, 0.3, 2.5, None, "no mdd"),
-    (-3.0, 0.5, 1.0, None, "no abs"),
-    (0.2, 0.3, 0.8, 1.4, "no claim rule"),
-    (0.5, 0.3, 0.8, 1.2, "claim alone"),
-    (1.6, 0.8, 1.0, None, "at threshold"),
-    (5.0, math.inf, 1.0, 1.4, None),
-    (-0.3, 0.2, 0.6, 2.0, None),
+    ([2.6, 2.8, 3.2, 3.4], 1.0, 1.4),
+    ([0.6, 1.4, 2.2, 3.0], 0.5, None),  # the SD instead of the SE
+    ([0.4, 1.0, 1.8, 2.6], 0.5, None),  # every threshold that is too small
+    ([0.2, 0.8, 1.6, 2.6], 0.5, None),  # the normal or one-sided quantile, s/k
+    ([-0.2, 0.5, 1.1, 2.2], 0.5, None),  # s/k, the MDD alone
+    ([0.0, 0.6, 1.4, 2.4], 0.5, None),  # the normal quantile (1.96 or 2)
+    ([1.0, 2.0, 3.0], 0.5, None),  # three seeds: k degrees of freedom
+    ([1.2, 2.2, 3.2], 0.5, None),  # three seeds: ddof=0
+    ([1.8, 1.9, 2.0, 2.1, 2.2], 2.5, None),  # the MDD forgotten
+    ([-0.5, 1.0, 3.0, 4.5], 0.5, None),  # the seeds forgotten
+    ([-3.4, -3.2, -2.8, -2.6], 1.0, None),  # a detection in the wrong direction
+    ([0.0, 0.1, 0.3, 0.4], 0.8, 1.4),  # the claim rule forgotten
+    ([0.3, 0.4, 0.6, 0.7], 0.8, 1.2),  # the claim compared alone
+    ([1.5, 1.5, 1.5], 1.5, None),  # exactly at the threshold
+    ([5.0], 1.0, 1.4),  # one seed
+    ([-0.5, -0.4, -0.3, -0.3, -0.2, -0.1], 0.6, 2.0),  # a miss of the claimed size
 ]
 
 VERDICT_HINTS = {
-    "no spread": " The threshold is the larger of the minimum detectable difference and *twice "
-                 "the spread across seeds*: a difference smaller than the seed-to-seed noise is "
-                 "not detected, however many validation images there are.",
-    "spread once": " Use twice the spread (2·spread), not the spread itself.",
-    "no mdd": " The threshold is the larger of the minimum detectable difference *and* twice "
-              "the spread: both the validation-set noise and the seed noise must be beaten.",
+    "sd": " The seed part of the threshold uses the standard deviation of single differences. "
+          "The mean of k differences varies less than one of them: its standard error is "
+          "s/√k, and that is what the quantile multiplies.",
+    "over k": " Divide the standard deviation by √k, not by k: the variance of a mean of k "
+              "independent differences is s²/k, so its standard error is s/√k.",
+    "normal": " With a handful of seeds the standard error is itself estimated from k values, "
+              "so the 5 % point is Student's t quantile with k − 1 degrees of freedom "
+              "(scipy.stats.t.ppf(0.975, k − 1): 3.18 for four seeds), not the normal 1.96 "
+              "(or 2), which calls seed noise an effect far more often than 5 % of the time.",
+    "k df": " Use k − 1 degrees of freedom, not k: estimating the mean uses one of them up.",
+    "one-sided": " The rule is two-sided (a choice may help or hurt): take the 0.975 quantile of "
+                 "t, not the 0.95 one.",
+    "ddof 0": " Use the sample standard deviation (ddof=1): np.std divides by k by default, "
+              "which understates the spread of a few seeds.",
+    "no mdd": " The threshold must also be at least the minimum detectable difference: the "
+              "validation images add their own noise, whatever the seeds say.",
+    "no seeds": " The minimum detectable difference covers only the validation images: the "
+                "per-seed differences vary too, and their mean must also beat what that "
+                "variation alone would produce.",
     "no abs": " A difference detected in the wrong direction (negative: the component hurts) "
-              "is a disagreement: compare |difference| with the threshold.",
+              "is a disagreement: compare the absolute value of the mean with the threshold.",
     "no claim rule": " When nothing is detected but the paper's claimed effect exceeds the "
-                     "measured difference by more than the threshold, this set-up would have "
-                     "seen an effect of the paper's size: that is 'disagree', not "
-                     "'undetectable here'.",
-    "claim alone": " Compare the claim with the measurement: 'disagree' without detection "
-                   "needs claimed − difference > threshold, not just claimed > threshold.",
+                     "measured mean by more than the threshold, this set-up would have seen an "
+                     "effect of the paper's size: that is 'disagree', not 'undetectable here'.",
+    "claim alone": " Compare the claim with the measurement: 'disagree' without a detection "
+                   "needs claimed − mean > threshold, not just claimed > threshold.",
     "at threshold": " Detected means strictly beyond the threshold (>), not equal to it.",
+    "one seed": " With one seed there is no estimate of run-to-run noise (the standard deviation "
+                "of one value is undefined), so nothing can be detected: the threshold is "
+                "infinite and the verdict 'undetectable here'.",
 }
 
 
-def _verdict_slip(slip: str, difference, spread, mdd, claimed) -> str:
-    """What the verdict function with ``slip`` returns."""
-    threshold = {"no spread": mdd, "spread once": max(mdd, spread),
-                 "no mdd": 2 * spread}.get(slip, max(mdd, 2 * spread))
-    value = difference if slip == "no abs" else abs(difference)
+def _slip_thresholds(slip: str, values, mdd: float) -> list[float]:
+    """The thresholds a verdict function with ``slip`` uses (one per variant of the slip)."""
+    from scipy import stats
+
+    k = len(values)
+    if k < 2:
+        return [mdd] if slip in ("one seed", "no seeds") else [math.inf]
+    mean = sum(values) / k
+    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (k - 1))
+    t = float(stats.t.ppf(0.975, k - 1))
+    variants = {
+        "sd": [q * sd for q in (t, 1.96, 2.0)],
+        "over k": [t * sd / k],
+        "normal": [q * sd / math.sqrt(k) for q in (1.96, 2.0)],
+        "k df": [float(stats.t.ppf(0.975, k)) * sd / math.sqrt(k)],
+        "one-sided": [float(stats.t.ppf(0.95, k - 1)) * sd / math.sqrt(k)],
+        "ddof 0": [t * sd * math.sqrt((k - 1) / k) / math.sqrt(k)],
+        "no mdd": [t * sd / math.sqrt(k)],
+        "no seeds": [mdd],
+    }.get(slip, [t * sd / math.sqrt(k)])
+    return variants if slip in ("no mdd", "no seeds") else [max(mdd, v) for v in variants]
+
+
+def _slip_verdict(slip: str, mean: float, claimed, threshold: float) -> str:
+    """What the verdict function with ``slip`` answers, given the threshold it uses."""
+    value = mean if slip == "no abs" else abs(mean)
     beyond = value >= threshold if slip == "at threshold" else value > threshold
     if beyond:
-        return "agree" if difference > 0 else "disagree"
+        return "agree" if mean > 0 else "disagree"
     if claimed is not None and slip != "no claim rule":
-        gap = claimed if slip == "claim alone" else claimed - difference
-        if gap > threshold:
+        if (claimed if slip == "claim alone" else claimed - mean) > threshold:
             return "disagree"
     return "undetectable here"
 
 
-def check_verdict(fn: Callable | None) -> bool:
-    """Exercise of notebook 06: ``fn(difference, spread, mdd, claimed)`` returns "agree",
-    "disagree" or "undetectable here". All in points; ``difference``: error without the
-    component minus error with it (positive: the component helps, as the paper claims);
-    ``spread``: standard deviation of that difference across seeds (inf with one seed);
-    ``mdd``: minimum detectable difference; ``claimed``: the paper's effect, or None.
+def _slip_explains(slip: str, cases, answers) -> bool:
+    """Whether one variant of ``slip`` gives every answer in ``answers`` for ``cases``."""
+    per_case = [_slip_thresholds(slip, d, mdd) for d, mdd, _ in cases]
+    variants = max(len(t) for t in per_case)
+    return any(all(_slip_verdict(slip, sum(d) / len(d), claimed,
+                                 thresholds[min(v, len(thresholds) - 1)]) == answer
+                   for (d, _, claimed), thresholds, answer in zip(cases, per_case, answers))
+               for v in range(variants))
 
-    The hint names the slip that explains every answer given (else the first wrong one)."""
+
+def _as_given(values: list[float], i: int):
+    """Case ``i``'s differences as a list, a numpy array or a pandas Series, in turn (a copy)."""
+    import numpy as np
+    import pandas as pd
+
+    return (list(values), np.array(values), pd.Series(values))[i % 3]
+
+
+def check_verdict(fn: Callable | None) -> bool:
+    """Exercise of notebook 06: ``fn(differences, mdd, claimed)`` returns "agree", "disagree"
+    or "undetectable here". ``differences``: the per-seed differences in points (error without
+    the component minus error with it; positive: the component helps, as the paper claims), a
+    list, numpy array or pandas Series; ``mdd``: the minimum detectable difference in points;
+    ``claimed``: the paper's effect in points, or None. The reference is
+    :func:`course_lib.ablation.decide`.
+
+    The learner gets a copy of each input; a function that changes it is refused. The hint
+    names the slip that explains every answer given (else one that explains the first wrong
+    one)."""
+    from ..ablation import decide, seed_threshold
+
     name = "verdict"
     answers = []
-    for difference, spread, mdd, claimed, _ in VERDICT_CASES:
-        ok, got = attempt(name, fn, difference, spread, mdd, claimed)
+    for i, (values, mdd, claimed) in enumerate(VERDICT_CASES):
+        given = _as_given(values, i)
+        if len(values) < 2:  # one seed: a function that cannot cope has made the slip
+            try:
+                ok, got = attempt(name, fn, given, mdd, claimed)
+            except Exception as error:  # the learner's code: any error it raises
+                raise ExerciseError(
+                    f"{name}: with one seed (differences {values}) your function raised "
+                    f"{type(error).__name__}: {error}.{VERDICT_HINTS['one seed']}") from None
+        else:
+            ok, got = attempt(name, fn, given, mdd, claimed)
         if not ok:
             return False
+        if list(given) != values:
+            raise ExerciseError(f"{name}: your function changed the differences it was given "
+                                f"({values} became {list(given)}); work on a copy instead.")
         answers.append(got.strip().lower() if isinstance(got, str) else got)
-    wrong = [(case, got) for case, got in zip(VERDICT_CASES, answers)
-             if got != _verdict(*case[:4])]
+    wanted = [decide(d, mdd, claimed) for d, mdd, claimed in VERDICT_CASES]
+    wrong = [(case, got, want) for case, got, want in zip(VERDICT_CASES, answers, wanted)
+             if got != want]
     if not wrong:
-        return passed(name, f"Right on all {len(VERDICT_CASES)} cases, edges included.")
-    (difference, spread, mdd, claimed, _), got = wrong[0]
-    hint = ""
+        return passed(name, f"Right on all {len(VERDICT_CASES)} cases: one to six seeds, "
+                            "edges included.")
+    (values, mdd, claimed), got, want = wrong[0]
     if not isinstance(got, str) or got not in VERDICTS:
         hint = f" Return one of the strings {VERDICTS}."
     else:
-        explains_all = [slip for slip in VERDICT_HINTS if all(
-            _verdict_slip(slip, *case[:4]) == answer
-            for case, answer in zip(VERDICT_CASES, answers))]
+        explains_all = [slip for slip in VERDICT_HINTS
+                        if _slip_explains(slip, VERDICT_CASES, answers)]
         explains_this = [slip for slip in VERDICT_HINTS
-                         if _verdict_slip(slip, difference, spread, mdd, claimed) == got]
+                         if _slip_explains(slip, [(values, mdd, claimed)], [got])]
         slips = explains_all or explains_this
         hint = VERDICT_HINTS[slips[0]] if slips else ""
-    want = _verdict(difference, spread, mdd, claimed)
+    threshold = max(mdd, seed_threshold(values))
+    said = "infinite" if math.isinf(threshold) else f"{threshold:.3g} points"
     raise ExerciseError(
-        f"{name}: difference {difference:+g}, spread {spread:g}, mdd {mdd:g}, claimed "
-        f"{claimed}: threshold max(mdd, 2·spread) = {max(mdd, 2 * spread):g}, so expected "
+        f"{name}: per-seed differences {values}, mdd {mdd:g}, claimed {claimed}: the mean is "
+        f"{sum(values) / len(values):+.3g} points and the threshold {said}, so expected "
         f"{want!r}, got {_describe(got)}.{hint}")
 
 
