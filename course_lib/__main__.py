@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from .commands import COMMANDS
+from .errors import CourseError, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an error of the course's family (:mod:`course_lib.errors`) that the
+    command did not report itself becomes one line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except CourseError as exc:
+        print(f"error: {args.command}: {one_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import torch
 from scipy import stats
 from torch import nn
 
+from .errors import CourseValueError
+
 MIDDLE_LAYERS = ("conv3", "conv4", "conv5")
 EVAL_BATCH = 512
 VERDICTS = ("agree", "disagree", "undetectable here")
@@ -96,18 +98,18 @@ def remove_layer(model: nn.Module, name: str) -> nn.Module:
     ``ValueError`` naming the widths. ``model.config`` still describes the uncut network.
     """
     if name not in MIDDLE_LAYERS:
-        raise ValueError(f"remove_layer: {name!r} is not a middle convolution; choose one of "
+        raise CourseValueError(f"remove_layer: {name!r} is not a middle convolution; choose one of "
                          f"{MIDDLE_LAYERS}")
     layer = model.learned_layers()[name]
     if layer.in_channels != layer.out_channels:
-        raise ValueError(
+        raise CourseValueError(
             f"remove_layer: {name} maps {layer.in_channels} to {layer.out_channels} channels, so "
             "the layers around it would have to change; only a layer with equal input and output "
             "widths can be cut out")
     features = model.features
     index = next(i for i, m in enumerate(features) if m is layer)
     if index + 1 >= len(features) or not isinstance(features[index + 1], (nn.ReLU, nn.Tanh)):
-        raise ValueError(f"remove_layer: {name} is not followed by its activation in "
+        raise CourseValueError(f"remove_layer: {name} is not followed by its activation in "
                          f"model.features (found {features[index + 1:index + 2]})")
     features[index] = nn.Identity()
     features[index + 1] = nn.Identity()
@@ -243,10 +245,10 @@ def images_to_detect(difference: float, error: float, alpha: float = 0.05,
     n at which that function's answer is at most ``difference``.
     """
     if not 0 < difference <= error <= 1:
-        raise ValueError(f"need 0 < difference <= error <= 1 (fractions), got "
+        raise CourseValueError(f"need 0 < difference <= error <= 1 (fractions), got "
                          f"difference={difference}, error={error}")
     if not (0 < alpha < 1 and 0 < power < 1):
-        raise ValueError(f"alpha and power must be in (0, 1), got {alpha}, {power}")
+        raise CourseValueError(f"alpha and power must be in (0, 1), got {alpha}, {power}")
     z_alpha = NormalDist().inv_cdf(1 - alpha / 2)
     z_beta = NormalDist().inv_cdf(power)
     p1, p2 = error, error - difference
@@ -261,14 +263,14 @@ def _per_seed(differences) -> np.ndarray:
     try:
         values = np.array(differences, dtype=float)  # a copy: the caller's data stays as it is
     except (TypeError, ValueError) as error:
-        raise ValueError(f"differences must be numbers, one per seed; got {differences!r} "
+        raise CourseValueError(f"differences must be numbers, one per seed; got {differences!r} "
                          f"({error})") from None
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"differences must be a non-empty 1-D sequence, one value per seed; got "
+        raise CourseValueError(f"differences must be a non-empty 1-D sequence, one value per seed; got "
                          f"shape {values.shape}")
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise ValueError(f"differences must be finite; seed position {int(bad[0])} holds "
+        raise CourseValueError(f"differences must be finite; seed position {int(bad[0])} holds "
                          f"{values[bad[0]]}")
     return values
 
@@ -291,7 +293,7 @@ def seed_threshold(differences, alpha: float = 0.05) -> float:
     """
     values = _per_seed(differences)
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise CourseValueError(f"alpha must be in (0, 1), got {alpha}")
     k = values.size
     if k < 2:
         return math.inf
@@ -314,10 +316,10 @@ def decide(differences, mdd: float, claimed: float | None = None, alpha: float =
     """
     values = _per_seed(differences)
     if not (isinstance(mdd, (int, float, np.number)) and math.isfinite(mdd) and mdd >= 0):
-        raise ValueError(f"mdd must be a finite number ≥ 0, got {mdd!r}")
+        raise CourseValueError(f"mdd must be a finite number ≥ 0, got {mdd!r}")
     if claimed is not None and not (isinstance(claimed, (int, float, np.number))
                                     and math.isfinite(claimed)):
-        raise ValueError(f"claimed must be a finite number, or None where the paper gives no "
+        raise CourseValueError(f"claimed must be a finite number, or None where the paper gives no "
                          f"size; got {claimed!r}")
     threshold = max(float(mdd), seed_threshold(values, alpha))
     mean = float(values.mean())

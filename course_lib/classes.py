@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import CourseValueError
+
 NUM_CLASSES = 1000
 
 
@@ -38,7 +40,7 @@ def _table() -> pd.DataFrame:
         )
     df["index"] = df["index"].astype(np.int64)
     if len(df) != NUM_CLASSES or not (df["index"].to_numpy() == np.arange(NUM_CLASSES)).all():
-        raise ValueError(f"{path}: expected indices 0..999 in order; file corrupt?")
+        raise CourseValueError(f"{path}: expected indices 0..999 in order; file corrupt?")
     return df
 
 
@@ -74,7 +76,7 @@ def _meta_path(devkit_dir: str | os.PathLike) -> Path:
 def _scalar(value: object) -> object:
     arr = np.asarray(value).ravel()
     if arr.size != 1:
-        raise ValueError(f"expected one value, got {arr.size}")
+        raise CourseValueError(f"expected one value, got {arr.size}")
     return arr[0]
 
 
@@ -97,11 +99,11 @@ def read_devkit(devkit_dir: str | os.PathLike) -> dict[int, str]:
     try:
         mat = loadmat(str(path), squeeze_me=True)
     except Exception as exc:  # scipy raises several types for non-.mat input
-        raise ValueError(f"{path}: not a readable MATLAB .mat file ({exc})") from exc
+        raise CourseValueError(f"{path}: not a readable MATLAB .mat file ({exc})") from exc
     syn = mat.get("synsets")
     fields = getattr(getattr(syn, "dtype", None), "names", None) or ()
     if "ILSVRC2012_ID" not in fields or "WNID" not in fields:
-        raise ValueError(
+        raise CourseValueError(
             f"{path}: no struct array 'synsets' with fields ILSVRC2012_ID and WNID "
             f"(variables: {sorted(k for k in mat if not k.startswith('__'))}); "
             "is this the ILSVRC-2012 devkit's meta.mat?"
@@ -111,19 +113,19 @@ def read_devkit(devkit_dir: str | os.PathLike) -> dict[int, str]:
         try:
             sid, wnid = int(_scalar(rec["ILSVRC2012_ID"])), str(_scalar(rec["WNID"]))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: synsets({k + 1}) has a malformed ID or WNID: {exc}") from exc
+            raise CourseValueError(f"{path}: synsets({k + 1}) has a malformed ID or WNID: {exc}") from exc
         if 1 <= sid <= NUM_CLASSES:
             if sid in out:
-                raise ValueError(f"{path}: ILSVRC2012_ID {sid} appears twice (synsets({k + 1}))")
+                raise CourseValueError(f"{path}: ILSVRC2012_ID {sid} appears twice (synsets({k + 1}))")
             out[sid] = wnid
     missing = sorted(set(range(1, NUM_CLASSES + 1)) - set(out))
     if missing:
-        raise ValueError(
+        raise CourseValueError(
             f"{path}: leaf ILSVRC2012_IDs missing: {missing[:5]} ({len(missing)} in all)"
         )
     foreign = sorted(set(out.values()) - set(_table()["wnid"]))
     if foreign:
-        raise ValueError(
+        raise CourseValueError(
             f"{path}: {len(foreign)} leaf wnids are not ILSVRC-2012 classes (e.g. {foreign[:3]}); "
             "is this another year's devkit?"
         )
@@ -153,7 +155,7 @@ def _as_labels(values, low: int, high: int, what: str) -> np.ndarray:
     bad = np.flatnonzero((arr < low) | (arr > high))
     if bad.size:
         pos = np.unravel_index(bad[0], arr.shape)
-        raise ValueError(
+        raise CourseValueError(
             f"{what} out of range {low}..{high}: {arr.flat[bad[0]]} at position "
             f"{pos[0] if arr.ndim == 1 else pos} ({bad.size} bad in all)"
         )

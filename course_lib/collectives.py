@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.distributed as torch_dist
 
+from .errors import CourseValueError
+
 _OPS = ("sum", "min", "max")
 
 
@@ -34,7 +36,7 @@ def collective_device() -> torch.device:
 def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     """Reduce ``tensor`` in place over the ranks (``op``: "sum", "min" or "max"); returns it."""
     if op not in _OPS:
-        raise ValueError(f"all_reduce: op must be one of {_OPS}, got {op!r}")
+        raise CourseValueError(f"all_reduce: op must be one of {_OPS}, got {op!r}")
     if world_size() > 1:
         ops = {"sum": torch_dist.ReduceOp.SUM, "min": torch_dist.ReduceOp.MIN,
                "max": torch_dist.ReduceOp.MAX}
@@ -76,7 +78,7 @@ def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
     sizes = [shape[0] for shape in shapes]
     rests = {shape[1:] for shape in shapes if shape[0] > 0}
     if len(rests) > 1:
-        raise ValueError(f"ranks disagree on the shape of their rows: {sorted(rests)}")
+        raise CourseValueError(f"ranks disagree on the shape of their rows: {sorted(rests)}")
     rest = rests.pop() if rests else tuple(tensor.shape[1:])
     device = collective_device()
     padded = torch.zeros((max(sizes), *rest), dtype=tensor.dtype, device=device)

@@ -13,6 +13,8 @@ import time
 import numpy as np
 import torch
 
+from .errors import CourseValueError
+
 BASELINE_MAX_IMAGES = 100_000  # HOG features take about 2 ms an image on one core
 METHOD = "HOG + color histograms + logistic regression (HandcraftedBaseline)"
 
@@ -23,9 +25,9 @@ def check_baseline_inputs(train, val) -> None:
     ``train``, ``val``: ``(images, labels)`` pairs (``val`` may be None, which is refused).
     """
     if val is None:
-        raise ValueError("the baseline comparison needs validation images to score on")
+        raise CourseValueError("the baseline comparison needs validation images to score on")
     if len(train[1]) > BASELINE_MAX_IMAGES:
-        raise ValueError(f"the baseline fits hand-made features on every training image: "
+        raise CourseValueError(f"the baseline fits hand-made features on every training image: "
                          f"{len(train[1]):,} is more than {BASELINE_MAX_IMAGES:,} (hours on a CPU)")
 
 
@@ -37,7 +39,7 @@ def center_crops(images, crop_size: int) -> np.ndarray:
 
     side = images.shape[-1]
     if not 1 <= crop_size <= min(images.shape[-2:]):
-        raise ValueError(f"crop_size={crop_size}: must be 1..{side} for {side}-px images")
+        raise CourseValueError(f"crop_size={crop_size}: must be 1..{side} for {side}-px images")
     top, left = _center_offsets((crop_size, crop_size), tuple(images.shape[-2:]))
     return images[:, :, top:top + crop_size, left:left + crop_size]
 
@@ -90,7 +92,7 @@ def against_baseline(model: torch.nn.Module, val, crop_size: int, baseline_score
     labels = np.asarray(val[1])
     baseline_scores = np.asarray(baseline_scores)
     if baseline_scores.ndim != 2 or len(baseline_scores) != len(labels):
-        raise ValueError(f"baseline_scores must be (N, C) for the N = {len(labels):,} "
+        raise CourseValueError(f"baseline_scores must be (N, C) for the N = {len(labels):,} "
                          f"validation images, got shape {baseline_scores.shape}")
     device = next(model.parameters()).device
     network = predict(model, UInt8Loader(val[0], labels, batch_size, shuffle=False),

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import CourseValueError
+
 #: Deng et al. 2009, Fig. 7 (right): (#yes, #no) → (confidence for "cat", for "Burmese cat"),
 #: as read from the table in FACTS.md §1.3.
 FIG7: Mapping[tuple[int, int], tuple[float, float]] = {
@@ -72,7 +74,7 @@ def _check_rate(name: str, value: float, open_interval: bool = False) -> None:
     ok = 0 < value < 1 if open_interval else 0 <= value <= 1
     if not ok:
         bounds = "(0, 1)" if open_interval else "[0, 1]"
-        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+        raise CourseValueError(f"{name} must be in {bounds}, got {value!r}")
 
 
 def _log_likelihood(yes, no, mean: float, concentration: float) -> np.ndarray:
@@ -107,9 +109,9 @@ class Crowd:
         _check_rate("false_positive_rate", self.false_positive_rate)
         _check_rate("prior", self.prior, open_interval=True)
         if not self.concentration > 0:
-            raise ValueError(f"concentration must be positive, got {self.concentration!r}")
+            raise CourseValueError(f"concentration must be positive, got {self.concentration!r}")
         if self.sensitivity <= self.false_positive_rate:
-            raise ValueError(
+            raise CourseValueError(
                 f"sensitivity ({self.sensitivity}) must exceed the false-positive rate "
                 f"({self.false_positive_rate}): otherwise a yes vote is no evidence"
             )
@@ -136,7 +138,7 @@ class Crowd:
         (so comparing methods on the same seed compares them on the same crowd).
         """
         if num_images < 0 or num_votes < 0:
-            raise ValueError(f"need num_images, num_votes >= 0, got {num_images}, {num_votes}")
+            raise CourseValueError(f"need num_images, num_votes >= 0, got {num_images}, {num_votes}")
         rng = np.random.default_rng(seed)
         good = rng.random(num_images) < self.prior
         q = np.where(
@@ -166,7 +168,7 @@ def fit_crowd(table: Mapping[tuple[int, int], float]) -> Crowd:
     from scipy.special import expit, logit
 
     if len(table) < 4:
-        raise ValueError(f"need at least 4 table entries to fit 4 parameters, got {len(table)}")
+        raise CourseValueError(f"need at least 4 table entries to fit 4 parameters, got {len(table)}")
     keys = list(table)
     yes = np.array([k[0] for k in keys])
     no = np.array([k[1] for k in keys])
@@ -207,7 +209,7 @@ def difficulty_from_depth(depth, easy_depth: float, hard_depth: float) -> np.nda
     """A crude fine-grainedness score from WordNet depth: 0 at ``easy_depth`` or shallower,
     1 at ``hard_depth`` or deeper, linear between (any shape → float array)."""
     if hard_depth <= easy_depth:
-        raise ValueError(f"hard_depth ({hard_depth}) must be deeper than easy_depth ({easy_depth})")
+        raise CourseValueError(f"hard_depth ({hard_depth}) must be deeper than easy_depth ({easy_depth})")
     d = (np.asarray(depth, dtype=float) - easy_depth) / (hard_depth - easy_depth)
     return np.clip(d, 0.0, 1.0)
 
@@ -216,12 +218,12 @@ def difficulty_from_depth(depth, easy_depth: float, hard_depth: float) -> np.nda
 def _as_votes(votes) -> np.ndarray:
     arr = np.asarray(votes)
     if arr.ndim != 2:
-        raise ValueError(f"votes must be (N, V), got shape {arr.shape}")
+        raise CourseValueError(f"votes must be (N, V), got shape {arr.shape}")
     if arr.dtype != bool:
         bad = ~np.isin(arr, (0, 1))
         if bad.any():
             i, j = np.unravel_index(np.argmax(bad), arr.shape)
-            raise ValueError(f"votes must be booleans or 0/1 (True / 1 = yes): votes[{i}, {j}] "
+            raise CourseValueError(f"votes must be booleans or 0/1 (True / 1 = yes): votes[{i}, {j}] "
                              f"= {arr[i, j].item()!r}")
         arr = arr.astype(bool)
     return arr
@@ -234,7 +236,7 @@ def majority_vote(votes, k: int | None = None) -> np.ndarray:
     votes = _as_votes(votes)
     k = votes.shape[1] if k is None else k
     if not 1 <= k <= votes.shape[1]:
-        raise ValueError(f"k must be in 1..{votes.shape[1]} (votes per image), got {k}")
+        raise CourseValueError(f"k must be in 1..{votes.shape[1]} (votes per image), got {k}")
     return 2 * votes[:, :k].sum(axis=1) > k
 
 
@@ -289,10 +291,10 @@ def confidence_table(votes, labels=None) -> ConfidenceTable:
     votes = _as_votes(votes)
     s, v = votes.shape
     if s == 0 or v == 0:
-        raise ValueError(f"need at least one seed image with at least one vote, got shape {votes.shape}")
+        raise CourseValueError(f"need at least one seed image with at least one vote, got shape {votes.shape}")
     labels = majority_vote(votes) if labels is None else np.asarray(labels, dtype=bool)
     if labels.shape != (s,):
-        raise ValueError(f"labels must be ({s},), got shape {labels.shape}")
+        raise CourseValueError(f"labels must be ({s},), got shape {labels.shape}")
     yes_total = votes.sum(axis=1)
     # Seed images with the same (Y, label) contribute identical weights: count them once.
     count = np.zeros((v + 1, 2))
@@ -337,10 +339,10 @@ def dynamic_consensus(votes, table: ConfidenceTable, threshold: float,
     """
     votes = _as_votes(votes)
     if not 0.5 <= threshold <= 1:
-        raise ValueError(f"threshold must be in [0.5, 1], got {threshold}")
+        raise CourseValueError(f"threshold must be in [0.5, 1], got {threshold}")
     cap = min(votes.shape[1], table.max_votes) if max_votes is None else max_votes
     if not 1 <= cap <= min(votes.shape[1], table.max_votes):
-        raise ValueError(
+        raise CourseValueError(
             f"max_votes must be in 1..{min(votes.shape[1], table.max_votes)} (votes per image "
             f"{votes.shape[1]}, table up to {table.max_votes} votes), got {max_votes}"
         )
@@ -383,7 +385,7 @@ def compare_methods(crowd: Crowd, num_images: int, thresholds: Sequence[float] =
     """
     seed_images = max(10, num_images // 10) if seed_images is None else seed_images
     if not 1 <= seed_images < num_images:
-        raise ValueError(f"seed_images must be in 1..{num_images - 1}, got {seed_images}")
+        raise CourseValueError(f"seed_images must be in 1..{num_images - 1}, got {seed_images}")
     width = max([seed_votes, *majority_ks])  # majority_ks may be empty
     good, votes = crowd.simulate(num_images, width, seed)
     if seed_labels == "majority":
@@ -391,7 +393,7 @@ def compare_methods(crowd: Crowd, num_images: int, thresholds: Sequence[float] =
     elif seed_labels == "truth":
         seed_accepted = good[:seed_images]
     else:
-        raise ValueError(f"seed_labels must be 'majority' or 'truth', got {seed_labels!r}")
+        raise CourseValueError(f"seed_labels must be 'majority' or 'truth', got {seed_labels!r}")
     table = confidence_table(votes[:seed_images, :seed_votes], seed_accepted)
     rows = []
     for t in thresholds:
@@ -418,11 +420,11 @@ def votes_for_majority_accuracy(accuracy: float, target: float, max_votes: int =
     from scipy.stats import binom
 
     if not 0.5 < accuracy <= 1:
-        raise ValueError(f"accuracy must be in (0.5, 1] for majorities to help, got {accuracy}")
+        raise CourseValueError(f"accuracy must be in (0.5, 1] for majorities to help, got {accuracy}")
     for k in range(1, max_votes + 1, 2):
         if binom.sf(k // 2, k, accuracy) >= target:
             return k
-    raise ValueError(f"no odd k <= {max_votes} reaches {target} with accuracy {accuracy}")
+    raise CourseValueError(f"no odd k <= {max_votes} reaches {target} with accuracy {accuracy}")
 
 
 # ---------------------------------------------------------------------------- candidates
@@ -446,7 +448,7 @@ def candidate_pool_growth(synonyms: int = 2, expansions: int = 3, languages: int
     rng = np.random.default_rng(seed)
     lo, hi = results_per_query
     if not 1 <= lo <= hi <= images_per_language:
-        raise ValueError(f"results_per_query {results_per_query} must fit in 1..{images_per_language}")
+        raise CourseValueError(f"results_per_query {results_per_query} must fit in 1..{images_per_language}")
     weights = 1 / np.sqrt(np.arange(1, images_per_language + 1))
     weights /= weights.sum()
     rows, seen, good_seen = [], set(), 0

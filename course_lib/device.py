@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import CourseError, CourseValueError
 from .paths import shown
 
 VALID_DEVICES = ("cuda", "mps", "cpu")
 
 
-class DeviceError(RuntimeError):
+class DeviceError(CourseError, RuntimeError):
     """A requested device is unknown or not available on this machine."""
 
 
@@ -125,7 +126,7 @@ def resolve_precision(precision, device: torch.device | str) -> Precision:
     if isinstance(precision, torch.dtype):
         names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
         if precision not in names:
-            raise ValueError(f"precision {precision} is not one of float32, bfloat16, float16")
+            raise CourseValueError(f"precision {precision} is not one of float32, bfloat16, float16")
         precision = names[precision]
     if precision is None or precision == "auto":
         return pick_precision(device)
@@ -135,7 +136,7 @@ def resolve_precision(precision, device: torch.device | str) -> Precision:
         return Precision(torch.bfloat16, False, "bf16 was requested")
     if precision == "fp16":
         return Precision(torch.float16, device.type == "cuda", "fp16 was requested")
-    raise ValueError(f"precision must be a Precision, a torch dtype or one of {PRECISION_NAMES}, "
+    raise CourseValueError(f"precision must be a Precision, a torch dtype or one of {PRECISION_NAMES}, "
                      f"got {precision!r}")
 
 

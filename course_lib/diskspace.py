@@ -21,10 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import CourseError
+
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-class DiskFullError(OSError):
+class DiskFullError(CourseError, OSError):
     """A write needs more space than the folder's file system has (or had, when it failed)."""
 
 

@@ -82,6 +82,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .errors import CourseError
 from .paths import COMPLETE_MARKER
 
 try:  # POSIX
@@ -106,7 +107,7 @@ _FILTER_ERRORS: tuple[type[BaseException], ...] = tuple(
     e for e in (getattr(tarfile, "FilterError", None),) if e is not None)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(CourseError, RuntimeError):
     """A download failed or its file did not match the expected size or checksum."""
 
 

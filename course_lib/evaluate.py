@@ -39,6 +39,7 @@ from . import collectives
 from .datasets import augment
 from .datasets.augment import IMAGENET_MEAN, IMAGENET_STD
 from .device import pick_device, resolve_precision
+from .errors import CourseValueError
 from .progress import live_progress
 from .scoring import topk_error
 
@@ -67,7 +68,7 @@ class Predictions:
         with fewer than ``k`` classes every class is a guess). For larger ``k`` use
         ``scoring.topk_error(result.scores, result.labels, k)``."""
         if not 1 <= k <= TOP_K:
-            raise ValueError(f"k={k}: predictions hold the top {TOP_K} guesses; for other k use "
+            raise CourseValueError(f"k={k}: predictions hold the top {TOP_K} guesses; for other k use "
                              "course_lib.scoring.topk_error(result.scores, result.labels, k)")
         return topk_error(self.predictions, self.labels, k)
 
@@ -93,12 +94,12 @@ def with_indices(batches: Iterable, indices) -> Iterable:
         images, labels = batch[0], batch[1]
         stop = start + len(labels)
         if stop > len(indices):
-            raise ValueError(f"with_indices: the batches hold more than the {len(indices)} "
+            raise CourseValueError(f"with_indices: the batches hold more than the {len(indices)} "
                              "indices given")
         yield images, labels, indices[start:stop]
         start = stop
     if start != len(indices):
-        raise ValueError(f"with_indices: {len(indices)} indices given but the batches held {start} images")
+        raise CourseValueError(f"with_indices: {len(indices)} indices given but the batches held {start} images")
 
 
 def _resolve_normalize(normalize_spec) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -121,15 +122,15 @@ def _views(images: torch.Tensor, mode: str, crop_size) -> torch.Tensor:
 
 def _unpack(batch, position: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
-        raise ValueError(f"batch {position}: expected (images, labels) or (images, labels, "
+        raise CourseValueError(f"batch {position}: expected (images, labels) or (images, labels, "
                          f"indices), got {type(batch).__name__}")
     images, labels = batch[0], torch.as_tensor(batch[1])
     indices = None if len(batch) == 2 else torch.as_tensor(batch[2])
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"batch {position}: images must be a (B, C, H, W) tensor, got "
+        raise CourseValueError(f"batch {position}: images must be a (B, C, H, W) tensor, got "
                          f"{getattr(images, 'shape', type(images).__name__)}")
     if labels.shape != (len(images),) or (indices is not None and indices.shape != labels.shape):
-        raise ValueError(f"batch {position}: {len(images)} images but labels of shape "
+        raise CourseValueError(f"batch {position}: {len(images)} images but labels of shape "
                          f"{tuple(labels.shape)}"
                          + ("" if indices is None else f" and indices of shape {tuple(indices.shape)}"))
     return images, labels, indices
@@ -146,7 +147,7 @@ def _deduplicate(scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tens
     clash = (labels != first_label).nonzero()
     if len(clash):
         i = int(clash[0, 0])
-        raise ValueError(f"dataset index {int(indices[i])} appears with two labels: "
+        raise CourseValueError(f"dataset index {int(indices[i])} appears with two labels: "
                          f"{int(first_label[i])} and {int(labels[i])}")
     return scores[kept], labels[kept], indices[kept]
 
@@ -172,12 +173,12 @@ def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode:
     NHWC tensors (and convert the models, in place).
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        raise CourseValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode != "full" and crop_size is None:
-        raise ValueError(f"mode={mode!r} needs a crop_size (e.g. 224)")
+        raise CourseValueError(f"mode={mode!r} needs a crop_size (e.g. 224)")
     models = list(models)
     if not models:
-        raise ValueError("predict_ensemble: no models given")
+        raise CourseValueError("predict_ensemble: no models given")
     device = pick_device() if device is None else torch.device(device)
     scorer = _Scorer(models, mode, crop_size, device,
                      resolve_precision(precision, device).autocast_dtype,
@@ -199,12 +200,12 @@ def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode:
             m.train(was_training)
     if collectives.initialized():
         if not collectives.all_ranks_agree(has_indices is not False):  # all raise, none hangs
-            raise ValueError("under torch.distributed, batches must carry dataset indices "
+            raise CourseValueError("under torch.distributed, batches must carry dataset indices "
                              "(images, labels, indices) so that every image is counted once; "
                              "see course_lib.evaluate.with_indices")
         scores, labels, indices = (collectives.gather_rows(t) for t in (scores, labels, indices))
     if len(labels) == 0:
-        raise ValueError("predict: the batches held no images")
+        raise CourseValueError("predict: the batches held no images")
     scores, labels, indices = _deduplicate(scores, labels, indices)
     top = torch.topk(scores, min(TOP_K, scores.shape[1]), dim=1).indices
     return Predictions(scores, labels, indices, top, mode, len(models))
@@ -235,7 +236,7 @@ class _Scorer:
                 logits = m(x)
             if logits.ndim != 2 or logits.shape[0] != b * v or (
                     number and logits.shape[1] != probs.shape[1]):
-                raise ValueError(f"model {number} returned shape {tuple(logits.shape)}, "
+                raise CourseValueError(f"model {number} returned shape {tuple(logits.shape)}, "
                                  f"expected ({b * v}, C) logits"
                                  + (f" with C = {probs.shape[1]} as model 0" if number else ""))
             probs = probs + logits.float().softmax(dim=1).reshape(b, v, -1).mean(dim=1)
@@ -252,7 +253,7 @@ def _score_all(scorer: _Scorer, batches: Iterable):
         if has_indices is None:
             has_indices = indices is not None
         elif has_indices != (indices is not None):
-            raise ValueError(f"batch {position}: some batches carry indices and some do not")
+            raise CourseValueError(f"batch {position}: some batches carry indices and some do not")
         if indices is None:
             indices = torch.arange(seen, seen + len(labels))
         seen += len(labels)

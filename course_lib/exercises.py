@@ -24,9 +24,10 @@ import io
 from collections.abc import Callable
 
 from .checks.core import ExerciseError
+from .errors import CourseError
 
 
-class NoSolutionError(RuntimeError):
+class NoSolutionError(CourseError, RuntimeError):
     """A copy of the course without solutions, and an exercise not solved yet."""
 
 

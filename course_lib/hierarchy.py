@@ -68,6 +68,8 @@ from importlib import resources
 
 import numpy as np
 
+from .errors import CourseValueError
+
 ENTITY = "n00001740"  # entity.n.01, the root of the WordNet noun hierarchy
 DOG = "n02084071"  # dog.n.01
 
@@ -93,6 +95,7 @@ IMAGENET_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("equipment or implement", ("n03294048", "n03563967")),  # tools, utensils, sports gear
     ("landscape", ("n00019128", "n09287968")),  # natural object, geological formation
 )
+
 _GROUP_OF = {w: label for label, ws in IMAGENET_GROUPS for w in ws}  # synset → group label
 
 
@@ -122,9 +125,9 @@ class Hierarchy:
         self._leaves = tuple(leaves)
         if len(set(self._leaves)) != len(self._leaves):
             dup = sorted({x for x in self._leaves if self._leaves.count(x) > 1})
-            raise ValueError(f"duplicate leaves: {dup[:5]}")
+            raise CourseValueError(f"duplicate leaves: {dup[:5]}")
         if not self._leaves:
-            raise ValueError("a hierarchy needs at least one leaf")
+            raise CourseValueError("a hierarchy needs at least one leaf")
         par: dict[str, tuple[str, ...]] = {}
         for node, ps in parents.items():
             ps = () if ps is None else ps
@@ -144,12 +147,12 @@ class Hierarchy:
         leaf_set = set(self._leaves)
         for n, c in self._children.items():
             if n in leaf_set and c:
-                raise ValueError(f"leaf {n!r} has children {list(c)[:5]}")
+                raise CourseValueError(f"leaf {n!r} has children {list(c)[:5]}")
             if n not in leaf_set and not c:
-                raise ValueError(f"node {n!r} has no children and is not a leaf")
+                raise CourseValueError(f"node {n!r} has no children and is not a leaf")
         roots = sorted(n for n, ps in par.items() if not ps)
         if len(roots) != 1:
-            raise ValueError(f"a hierarchy needs exactly one root, found {len(roots)}: {roots[:5]}")
+            raise CourseValueError(f"a hierarchy needs exactly one root, found {len(roots)}: {roots[:5]}")
         self._root = roots[0]
 
         # Topological order, root first (Kahn); a cycle leaves nodes unvisited.
@@ -164,7 +167,7 @@ class Hierarchy:
                     frontier.append(c)
         if len(order) != len(par):
             stuck = sorted(n for n, k in pending.items() if k > 0)
-            raise ValueError(f"the parent links contain a cycle through {stuck[:5]}")
+            raise CourseValueError(f"the parent links contain a cycle through {stuck[:5]}")
         self._order = tuple(order)
 
         self._height: dict[str, int] = {}
@@ -251,7 +254,7 @@ class Hierarchy:
         """Distance from the root (root: 0): along the primary path, or the ``"min"`` / ``"max"``
         path length over all paths."""
         if how not in self._depth:
-            raise ValueError(f"how must be 'primary', 'min' or 'max', not {how!r}")
+            raise CourseValueError(f"how must be 'primary', 'min' or 'max', not {how!r}")
         return self._depth[how][self._check(node)]
 
     def primary_path(self, node: str) -> list[str]:
@@ -291,7 +294,7 @@ class Hierarchy:
         """The node at ``depth`` on the primary path of ``leaf`` (``leaf`` itself if its path is
         shorter). With depth 1 this is the child of the root the leaf descends from."""
         if depth < 0:
-            raise ValueError(f"depth must be >= 0, got {depth}")
+            raise CourseValueError(f"depth must be >= 0, got {depth}")
         path = self.primary_path(leaf)
         return path[min(depth, len(path) - 1)]
 
@@ -352,7 +355,7 @@ def load_imagenet_hierarchy() -> Hierarchy:
     names = {r["wnid"]: r["name"] for r in rows}
     h = Hierarchy(parents, list(load_class_table()["wnid"]), names)
     if h.root != ENTITY or len(h) != len(rows):
-        raise ValueError(f"imagenet_hierarchy.tsv: root {h.root}, {len(h)} nodes; file corrupt?")
+        raise CourseValueError(f"imagenet_hierarchy.tsv: root {h.root}, {len(h)} nodes; file corrupt?")
     return h
 
 

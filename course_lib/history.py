@@ -17,6 +17,8 @@ from importlib import resources
 
 import pandas as pd
 
+from .errors import CourseValueError
+
 #: Top-5 error of a trained human annotator (Karpathy) on 1,500 ILSVRC test images, in percent
 #: (S10, FACTS.md §3). Caveats in :data:`HUMAN_ESTIMATE`.
 HUMAN_TOP5_ERROR = 5.1
@@ -64,7 +66,7 @@ def _leaderboard() -> pd.DataFrame:
     extra = {"True": True, "False": False, "": pd.NA}
     bad = sorted(set(df["extra_data"].astype(str)) - set(extra))
     if bad:
-        raise ValueError(f"ilsvrc_leaderboard.csv: extra_data must be True, False or empty: {bad}")
+        raise CourseValueError(f"ilsvrc_leaderboard.csv: extra_data must be True, False or empty: {bad}")
     df["extra_data"] = df["extra_data"].astype(str).map(extra).astype("boolean")
     return df
 

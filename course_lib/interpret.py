@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .datasets.augment import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize
+from .errors import CourseValueError
 
 HIDDEN_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
 """The layers whose activities a probe or a neighbour search reads (fc8 is the classifier)."""
@@ -100,7 +101,7 @@ def activation_modules(model: nn.Module) -> dict[str, nn.Module]:
         position = next(i for i, m in enumerate(order) if m is layer)
         after = order[position + 1] if position + 1 < len(order) else None
         if not isinstance(after, (nn.ReLU, nn.Tanh)):
-            raise ValueError(f"activation_modules: {name} is not followed by a ReLU or tanh "
+            raise CourseValueError(f"activation_modules: {name} is not followed by a ReLU or tanh "
                              f"(found {type(after).__name__})")
         found[name] = after
     return found
@@ -134,18 +135,18 @@ def capture_activations(model: nn.Module, inputs, layers: Iterable[str] = HIDDEN
     """
     inputs = _as_tensor(inputs, "capture_activations")
     if inputs.ndim != 4 or not (inputs.is_floating_point() or inputs.dtype == torch.uint8):
-        raise ValueError(f"capture_activations: inputs must be (N, 3, H, W) floats or uint8, "
+        raise CourseValueError(f"capture_activations: inputs must be (N, 3, H, W) floats or uint8, "
                          f"got {tuple(inputs.shape)} {inputs.dtype}")
     if inputs.dtype == torch.uint8 and crop is None:
-        raise ValueError("capture_activations: uint8 images need crop= (the side the model "
+        raise CourseValueError("capture_activations: uint8 images need crop= (the side the model "
                          "takes), to be preprocessed as preprocess() does")
     if grid is not None and (not isinstance(grid, int) or grid < 1):
-        raise ValueError(f"capture_activations: grid must be a positive int or None, got {grid!r}")
+        raise CourseValueError(f"capture_activations: grid must be a positive int or None, got {grid!r}")
     modules = activation_modules(model)
     layers = list(layers)
     unknown = [name for name in layers if name not in modules and name != INPUT]
     if unknown:
-        raise ValueError(f"capture_activations: unknown layer(s) {unknown}; choose from "
+        raise CourseValueError(f"capture_activations: unknown layer(s) {unknown}; choose from "
                          f"{[INPUT, *modules]}")
     if device is None:
         device = next(model.parameters()).device
@@ -194,12 +195,12 @@ def unit_scores(activations: torch.Tensor, reduce: str = "max") -> torch.Tensor:
     if x.ndim == 2:
         return x
     if x.ndim != 4:
-        raise ValueError(f"unit_scores: expected (N, C, h, w) or (N, D), got {tuple(x.shape)}")
+        raise CourseValueError(f"unit_scores: expected (N, C, h, w) or (N, D), got {tuple(x.shape)}")
     if reduce == "max":
         return x.flatten(2).amax(dim=2)
     if reduce == "mean":
         return x.flatten(2).mean(dim=2)
-    raise ValueError(f"unit_scores: reduce must be 'max' or 'mean', got {reduce!r}")
+    raise CourseValueError(f"unit_scores: reduce must be 'max' or 'mean', got {reduce!r}")
 
 
 def top_activating(activations: torch.Tensor, unit: int, k: int = 9,
@@ -208,7 +209,7 @@ def top_activating(activations: torch.Tensor, unit: int, k: int = 9,
     (ties: the lower index first). Returns ``(indices (k,) int64, scores (k,))``."""
     scores = unit_scores(activations, reduce)
     if not 0 <= unit < scores.shape[1]:
-        raise ValueError(f"top_activating: unit {unit} out of range (the layer has "
+        raise CourseValueError(f"top_activating: unit {unit} out of range (the layer has "
                          f"{scores.shape[1]} units)")
     column = scores[:, unit]
     order = torch.sort(-column, stable=True).indices[:k]
@@ -264,9 +265,9 @@ def occlusion_positions(size: int, patch: int, stride: int) -> list[int]:
     """The top/left offsets of the patches along one side: ``0, stride, …`` while the patch
     still fits (``range(0, size - patch + 1, stride)``)."""
     if not (isinstance(patch, int) and isinstance(stride, int)) or patch < 1 or stride < 1:
-        raise ValueError(f"patch and stride must be positive ints, got {patch!r} and {stride!r}")
+        raise CourseValueError(f"patch and stride must be positive ints, got {patch!r} and {stride!r}")
     if patch > size:
-        raise ValueError(f"patch {patch} is larger than the image side {size}")
+        raise CourseValueError(f"patch {patch} is larger than the image side {size}")
     return list(range(0, size - patch + 1, stride))
 
 
@@ -282,7 +283,7 @@ def occlusion_map(model: nn.Module, image: torch.Tensor, target: int, *, patch: 
     """
     image = _as_tensor(image, "occlusion_map")
     if image.ndim != 3 or not image.is_floating_point():
-        raise ValueError(f"occlusion_map: image must be one (3, H, W) float tensor, got "
+        raise CourseValueError(f"occlusion_map: image must be one (3, H, W) float tensor, got "
                          f"{tuple(image.shape)} {image.dtype}")
     height, width = image.shape[-2:]
     rows = occlusion_positions(height, patch, stride)
@@ -328,16 +329,16 @@ def nearest_neighbors(queries, bank, k: int, *, exclude=None,
     b = _as_tensor(bank, "nearest_neighbors").double()
     q = b if same else _as_tensor(queries, "nearest_neighbors")  # converted a chunk at a time
     if q.ndim != 2 or b.ndim != 2 or q.shape[1] != b.shape[1]:
-        raise ValueError(f"nearest_neighbors: queries (Q, D) and bank (N, D) must share D, got "
+        raise CourseValueError(f"nearest_neighbors: queries (Q, D) and bank (N, D) must share D, got "
                          f"{tuple(q.shape)} and {tuple(b.shape)}")
     available = len(b) - (0 if exclude is None else 1)
     if not 1 <= k <= available:
-        raise ValueError(f"nearest_neighbors: k={k} but only {available} bank rows can be "
+        raise CourseValueError(f"nearest_neighbors: k={k} but only {available} bank rows can be "
                          "returned per query")
     if exclude is not None:
         exclude = _as_tensor(exclude, "nearest_neighbors").long().reshape(-1)
         if len(exclude) != len(q):
-            raise ValueError(f"nearest_neighbors: exclude has {len(exclude)} entries for "
+            raise CourseValueError(f"nearest_neighbors: exclude has {len(exclude)} entries for "
                              f"{len(q)} queries")
     bank_sq = (b * b).sum(dim=1)
     all_idx, all_dist = [], []
@@ -361,7 +362,7 @@ def neighbor_agreement(neighbor_labels, query_labels) -> float:
     n = np.asarray(neighbor_labels)
     q = np.asarray(query_labels).reshape(-1, 1)
     if n.ndim != 2 or len(n) != len(q):
-        raise ValueError(f"neighbor_agreement: expected (Q, k) and (Q,), got {n.shape} and "
+        raise CourseValueError(f"neighbor_agreement: expected (Q, k) and (Q,), got {n.shape} and "
                          f"{q.shape[:1]}")
     return float((n == q).mean())
 
@@ -403,7 +404,7 @@ def linear_probe(train_x, train_y, val_x, val_y, *, C: float = 1.0,
     train_x = np.asarray(train_x, dtype=np.float32).reshape(len(train_x), -1)
     val_x = np.asarray(val_x, dtype=np.float32).reshape(len(val_x), -1)
     if train_x.shape[1] != val_x.shape[1]:
-        raise ValueError(f"linear_probe: train has {train_x.shape[1]} features, val "
+        raise CourseValueError(f"linear_probe: train has {train_x.shape[1]} features, val "
                          f"{val_x.shape[1]}")
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     with warnings.catch_warnings(), threadpool_limits(1):
@@ -438,7 +439,7 @@ def color_fraction(kernels, std: Sequence[float] | None = None) -> np.ndarray:
     """
     w = _as_tensor(kernels, "color_fraction").detach().double().cpu()
     if w.ndim != 4 or w.shape[1] != 3:
-        raise ValueError(f"color_fraction: expected (K, 3, h, w) kernels, got {tuple(w.shape)}")
+        raise CourseValueError(f"color_fraction: expected (K, 3, h, w) kernels, got {tuple(w.shape)}")
     if std is not None:
         w = w / torch.as_tensor(std, dtype=w.dtype).view(1, 3, 1, 1)
     grey = w.mean(dim=1, keepdim=True)
@@ -457,7 +458,7 @@ def kernel_grid(kernels, columns: int = 8, pad: int = 1) -> np.ndarray:
     """
     w = _as_tensor(kernels, "kernel_grid").detach().float().cpu()
     if w.ndim != 4 or w.shape[1] != 3:
-        raise ValueError(f"kernel_grid: expected (K, 3, h, w) kernels, got {tuple(w.shape)}")
+        raise CourseValueError(f"kernel_grid: expected (K, 3, h, w) kernels, got {tuple(w.shape)}")
     count, _, h, wd = w.shape
     rows = -(-count // columns)
     peak = w.abs().flatten(1).amax(dim=1).clamp(min=1e-12).view(-1, 1, 1, 1)
@@ -479,7 +480,7 @@ def tower_color_gap(fractions, towers: int = 2, permutations: int = 5000,
     largest gap between tower means is at least the observed one (a permutation test)."""
     f = np.asarray(fractions, dtype=np.float64)
     if len(f) % towers:
-        raise ValueError(f"tower_color_gap: {len(f)} kernels do not split into {towers} towers")
+        raise CourseValueError(f"tower_color_gap: {len(f)} kernels do not split into {towers} towers")
 
     def gap(values):
         means = values.reshape(towers, -1).mean(axis=1)

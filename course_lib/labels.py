@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CourseError, CourseValueError
+
 NUM_CLASSES = 1000
 NUM_VAL_IMAGES = 50_000
 MAX_FILE_BYTES = 16 * 2**20  # the real files are 0.4 MB and 1.8 MB
@@ -39,7 +41,7 @@ ORIGINAL_FILE = "val_image_to_1k_label.json"
 _VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG")
 
 
-class LabelFileError(ValueError):
+class LabelFileError(CourseError, ValueError):
     """A label file is missing, too large, not JSON, or holds an entry that is not a label."""
 
 
@@ -175,7 +177,7 @@ def label_statistics(real: list, original) -> LabelStatistics:
     """
     original = np.asarray(original)
     if original.ndim != 1 or len(original) != len(real):
-        raise ValueError(f"{len(real)} ReaL label sets but original labels of shape "
+        raise CourseValueError(f"{len(real)} ReaL label sets but original labels of shape "
                          f"{original.shape}: both must cover the same images in the same order")
     sizes = Counter(len(s) for s in real)
     evaluated = [i for i, s in enumerate(real) if s]
@@ -192,8 +194,8 @@ def real_accuracy(predictions, real: list) -> tuple[float, int]:
     ``(accuracy, images evaluated)``."""
     predictions = np.asarray(predictions)
     if predictions.shape != (len(real),):
-        raise ValueError(f"predictions of shape {predictions.shape} for {len(real)} images")
+        raise CourseValueError(f"predictions of shape {predictions.shape} for {len(real)} images")
     hits = [int(p) in s for p, s in zip(predictions, real, strict=True) if s]
     if not hits:
-        raise ValueError("no image has a ReaL label: nothing to evaluate")
+        raise CourseValueError("no image has a ReaL label: nothing to evaluate")
     return float(np.mean(hits)), len(hits)

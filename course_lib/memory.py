@@ -19,13 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import CourseError
+
 CGROUP = Path("/sys/fs/cgroup")
 MEMINFO = Path("/proc/meminfo")
 _UNLIMITED = 1 << 60  # cgroup v1 writes a huge number for "no limit"
 GB = 2**30
 
 
-class MemoryBudgetError(MemoryError):
+class MemoryBudgetError(CourseError, MemoryError):
     """A step needs more memory than the container has free; the message says what to do."""
 
 

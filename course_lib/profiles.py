@@ -20,6 +20,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .errors import CourseError
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -167,7 +169,7 @@ PROFILES: Mapping[str, Profile] = {
 }
 
 
-class UnknownProfileError(ValueError):
+class UnknownProfileError(CourseError, ValueError):
     """Raised for a profile name that is not one of :data:`PROFILES`."""
 
 

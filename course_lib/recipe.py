@@ -36,6 +36,7 @@ import numpy as np
 
 from .datasets import synthnet
 from .datasets.augment import default_crop_size
+from .errors import CourseError, CourseValueError
 from .paths import CACHES, data_dir
 from .profiles import Profile, resolve
 
@@ -43,7 +44,7 @@ SPLIT_NAMES = ("train", "val", "test")
 SYNTHNET = "synthnet"
 
 
-class DatasetUnavailableError(FileNotFoundError):
+class DatasetUnavailableError(CourseError, FileNotFoundError):
     """A dataset :func:`open_splits` knows but cannot open yet (not prepared, not fetched)."""
 
 
@@ -109,7 +110,7 @@ def _check_dataset(name: str) -> str:
     key = name.strip().lower()
     known = known_datasets()
     if key not in known:
-        raise ValueError(f"unknown dataset {name!r}: the course knows {', '.join(known)}")
+        raise CourseValueError(f"unknown dataset {name!r}: the course knows {', '.join(known)}")
     return key
 
 
@@ -117,7 +118,7 @@ def _check_splits(splits: Iterable[str]) -> tuple[str, ...]:
     splits = tuple(splits)
     bad = [s for s in splits if s not in SPLIT_NAMES]
     if bad or not splits:
-        raise ValueError(f"splits={splits!r}: choose from {SPLIT_NAMES}")
+        raise CourseValueError(f"splits={splits!r}: choose from {SPLIT_NAMES}")
     return splits
 
 
@@ -151,7 +152,7 @@ def open_splits(profile: Profile | str | None = None, dataset: str | None = None
     if name == SYNTHNET and cache_dir is None:
         return _synthnet_splits(profile, size, splits, seed, knobs)
     if knobs is not None:
-        raise ValueError(f"knobs are SynthNet's; dataset {name!r} has none")
+        raise CourseValueError(f"knobs are SynthNet's; dataset {name!r} has none")
     folder = Path(cache_dir) if cache_dir else data_dir() / CACHES / f"{name}-{size}"
     return _cached_splits(name, size, folder, splits)
 

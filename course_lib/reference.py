@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from .diskspace import explain_disk_full, require_free_space
+from .errors import CourseError
 from .paths import data_dir
 from .profiles import Profile, resolve
 
@@ -48,7 +49,7 @@ RECIPE_FIELDS = ("dataset", "image_size", "crop_size", "num_classes", "train_per
                  "batch_size", "lr", "schedule")
 
 
-class ReferenceModelError(RuntimeError):
+class ReferenceModelError(CourseError, RuntimeError):
     """A reference model is missing and may not be trained here, or its file is unusable."""
 
 

@@ -156,7 +156,7 @@ def test_cache_keeps_converted_skips_bad_and_logs_both(files, tmp_path):
     cache = build_cache(samples, tmp_path / "cache", SIZE, classes=["good", "bad"], workers=0,
                         progress=False)
     assert len(cache) == len(KEPT) + 1
-    assert cache.manifest["counts"] == {"good": len(KEPT), "bad": 1}
+    assert cache.manifest["counts"] == {"0": len(KEPT), "1": 1}  # keyed by label
     reasons = {item["file"]: item["reason"] for item in cache.skipped}
     assert set(reasons) == {str(files[c]) for c in SKIPPED}
     for case, words in SKIPPED.items():

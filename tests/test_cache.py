@@ -47,7 +47,7 @@ def test_cache_holds_each_decoded_image_with_its_label(tree, tmp_path):
         assert np.array_equal(cache.images[i], decode_file(path, SIZE)[0])
         assert cache.labels[i] == label
     m = cache.manifest
-    assert m["counts"] == {"cat": 4, "dog": 4, "eel": 4} and m["size"] == SIZE
+    assert m["counts"] == {"0": 4, "1": 4, "2": 4} and m["size"] == SIZE  # keyed by label
     assert m["n_images"] == 12 and m["n_skipped"] == 0 and len(m["inputs_checksum"]) == 64
     assert cache.classes == ["cat", "dog", "eel"] and cache.class_labels == [0, 1, 2]
     assert (cache.path / COMPLETE_MARKER).is_file()
@@ -151,7 +151,8 @@ def test_prepare_imagefolder_through_the_cli(tmp_path, capsys):
     assert summary["classes"] == ["a_class", "b_class"]  # sorted folder names
     assert summary["cache"] == str(out)
     cache = open_cache(out)
-    assert cache.manifest["counts"] == {"a_class": 3, "b_class": 3}
+    assert cache.manifest["counts"] == {"0": 3, "1": 3}
+    assert summary["splits"]["all"]["counts"] == [3, 3]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["splits"]["all"]["rebuilt"] is False
 
@@ -189,3 +190,22 @@ def test_prepare_a_registry_dataset_from_a_local_copy(tmp_path, capsys):
     # ImageNet index: n01440764 (tench) is 0, n03888257 (parachute) is 701
     assert sorted(set(train.labels.tolist())) == [0, 701]
     assert train.class_labels == [0, 701]
+
+
+def test_two_classes_with_one_name_keep_their_own_counts(tmp_path):
+    # ILSVRC has two synsets named "crane" (the bird and the machine); here every file of the
+    # machine is bad: the bird must still be a class of the cache, with its own count
+    samples = write_tree(tmp_path / "tree", classes=("bird", "machine", "dog"), per_class=3)
+    for path, label in samples:
+        if label == 1:
+            path.write_text("not a jpeg")
+    names = {0: "crane", 1: "crane", 2: "dog"}
+    with pytest.warns(UserWarning, match="crane"):
+        built = build_cache(samples, tmp_path / "c", SIZE, classes=names, workers=0,
+                            progress=False, allow_empty_classes=True)
+    opened = open_cache(tmp_path / "c")
+    for cache in (built, opened):
+        assert cache.class_labels == [0, 2]
+        assert cache.classes == ["crane", "dog"]
+    assert opened.manifest["counts"] == {"0": 3, "1": 0, "2": 3}
+    assert opened.summary()["counts"] == [3, 3]  # one per class of the cache, in its order

@@ -31,7 +31,7 @@ RULES = [
 ]
 # the bottom layer may import only itself
 BOTTOM = ("course_lib.profiles", "course_lib.device", "course_lib.paths", "course_lib.memory",
-          "course_lib.diskspace")
+          "course_lib.diskspace", "course_lib.errors")
 BOTTOM_MAY_IMPORT = BOTTOM + ("course_lib",)  # the package itself, for __version__
 # the top layers: nothing below may import them
 TOP = ("course_lib.commands", "course_lib.recipe", "course_lib.reference",

@@ -633,3 +633,52 @@ def test_plot_history_draws_loss_and_error(data):
     with pytest.raises(ValueError, match="train_loss"):
         plot_history(history.drop(columns="train_loss"))
     assert math.isclose(loss_ax.lines[-1].get_xdata()[0], 3)
+
+
+def test_a_mid_epoch_resume_reads_only_the_batches_it_trains_on(data, tmp_path, monkeypatch):
+    # resuming at step 2 of 4 must not copy the two batches before the checkpoint out of the
+    # array again (at ILSVRC scale that was hundreds of GB read before the first step)
+    from course_lib.datasets.loader import UInt8Loader
+
+    (train, _val) = data
+    cfg = config(epochs=1, deterministic=True)
+    stopped_mid_epoch(train, cfg, tmp_path)
+    taken = []
+    original = UInt8Loader._take
+
+    def counting(self, idx):
+        if self.shuffle:  # the training loader (validation is off here)
+            taken.append(len(idx))
+        return original(self, idx)
+
+    monkeypatch.setattr(UInt8Loader, "_take", counting)
+    fit(tiny_net(), train, None, cfg.replace(out_dir=str(tmp_path), resume="auto",
+                                             checkpoint_every_steps=2))
+    steps = math.ceil(len(train[1]) / cfg.batch_size)
+    assert steps == 4 and len(taken) == steps - 2, taken
+
+
+def test_a_loader_starts_at_a_batch_without_reading_the_ones_before(data):
+    from course_lib.datasets.loader import UInt8Loader
+
+    images, labels = data[0]
+    loader = UInt8Loader(images, labels, 8, seed=3)
+    loader.set_epoch(2)
+    whole = [b[1].tolist() for b in loader]
+    assert [b[1].tolist() for b in loader.batches(2)] == whole[2:]
+    assert list(loader.batches(len(whole))) == []
+    with pytest.raises(ValueError, match="start=-1"):
+        next(loader.batches(-1))
+
+
+def test_a_model_that_cannot_be_summarised_is_said_not_silent(data, monkeypatch):
+    import course_lib.models.summary as summary
+    from course_lib.errors import CourseWarning
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a layer the counter does not know")
+
+    monkeypatch.setattr(summary, "summarize", broken)
+    with pytest.warns(CourseWarning, match="TFLOP/s will not be reported.*does not know"):
+        history = fit(tiny_net(), data[0], None, config(epochs=1))
+    assert history.attrs["flops_per_image"] is None and history["tflops"].isna().all()

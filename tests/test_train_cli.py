@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 
@@ -241,3 +242,26 @@ def test_reference_with_an_unwritable_course_data_fails_before_training(capsys, 
     monkeypatch.setattr(reference, "estimate_seconds", lambda *a, **k: pytest.fail("trained"))
     code, _, err = run_json(capsys, "--reference")
     assert code == 2 and f"cannot create {models}" in err and "COURSE_DATA" in err
+
+
+def test_reference_refuses_the_flags_it_would_ignore(capsys, monkeypatch):
+    from course_lib.commands import train as train_command
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing may be trained when flags would be ignored")
+
+    monkeypatch.setattr(reference, "reference_model", never)
+    assert main(["train", "--reference", "--epochs", "3", "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--epochs, --lr" in err and "would ignore" in err
+    args = argparse.Namespace(**{**vars(_parsed(["--reference", "--json"]))})
+    assert train_command._ignored_by_reference(args) == []
+
+
+def _parsed(argv):
+    from course_lib.commands import train as train_command
+
+    parser = argparse.ArgumentParser()
+    train_command.add_arguments(parser)
+    return parser.parse_args(argv)

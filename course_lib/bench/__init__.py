@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from ..errors import CourseValueError
+
 # Module names under course_lib.bench, run in this order.
 BENCHMARKS: tuple[str, ...] = ("scoring", "loader", "synthnet", "augment", "train")
 
@@ -58,7 +60,7 @@ class BenchResult:
         out.update(ratio=self.ratio, met=self.met)
         clash = sorted(set(extra) & set(out))
         if clash:
-            raise ValueError(f"benchmark {self.name}: extra fields {clash} clash with standard ones")
+            raise CourseValueError(f"benchmark {self.name}: extra fields {clash} clash with standard ones")
         return {**out, **extra}
 
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from ..errors import CourseError
 
-class ExerciseError(AssertionError):
+
+class ExerciseError(CourseError, AssertionError):
     """The answer to an exercise is wrong; the message says how."""
 
 

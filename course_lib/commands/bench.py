@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import CourseError, one_line
+
 NAME = "bench"
 HELP = "speed benchmarks, as ratios against baselines run in the same process"
 
@@ -57,12 +59,12 @@ def run(args) -> int:
     from ..bench import BENCHMARKS
     from ..bench.machine import cpu_report
     from ..bench.memory import PeakMemory
-    from ..device import DeviceError, environment_report, pick_device
+    from ..device import environment_report, pick_device
 
     try:
         device = pick_device(args.device)
-    except DeviceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except CourseError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     unknown = sorted(set(args.names) - set(BENCHMARKS))
     if unknown:

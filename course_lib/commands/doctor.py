@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..errors import CourseError, one_line
+
 NAME = "doctor"
 HELP = "check the environment: versions, device, profile, datasets"
 
@@ -17,13 +19,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..device import DeviceError, environment_report, format_report
-    from ..profiles import UnknownProfileError
+    from ..device import environment_report, format_report
 
     try:
         report = environment_report()
-    except (UnknownProfileError, DeviceError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except CourseError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

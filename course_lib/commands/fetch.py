@@ -26,6 +26,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import CourseError, one_line
+
 NAME = "fetch"
 HELP = "download, verify and extract a dataset (fetch --list shows them)"
 
@@ -71,7 +73,6 @@ def format_listing(datasets) -> str:
 
 def run(args) -> int:
     from ..datasets import registry
-    from ..download import DownloadError
 
     if args.list:
         print(format_listing(registry.DATASETS))
@@ -82,14 +83,14 @@ def run(args) -> int:
         return 2
     try:
         spec = registry.get(args.name)
-    except registry.UnknownDatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except CourseError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     try:
         path = spec.fetch(args.root, progress=not args.no_progress, keep_archive=args.keep_archive,
                           accept_unverified_archive=args.accept_unverified_archive)
-    except (registry.DatasetNotReadyError, DownloadError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (CourseError, OSError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     where = spec.locate(args.root) if spec.layout != "ilsvrc2012" else path
     print(f"{spec.name}: ready at {where}")

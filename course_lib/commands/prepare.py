@@ -22,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import CourseError, CourseValueError, one_line
+
 NAME = "prepare"
 HELP = "build the decode-once uint8 cache of SynthNet, a registry dataset or an image folder"
 
@@ -56,20 +58,16 @@ def _parse_knobs(items: list[str]) -> dict:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"--knob {item!r}: expected NAME=VALUE, e.g. clutter=0.9")
+            raise CourseValueError(f"--knob {item!r}: expected NAME=VALUE, e.g. clutter=0.9")
         try:
             lo, _, hi = value.partition(":")
             knobs[name.strip()] = (float(lo), float(hi)) if hi else float(lo)
         except ValueError:
-            raise ValueError(f"--knob {item!r}: {value!r} is not a number or lo:hi") from None
+            raise CourseValueError(f"--knob {item!r}: {value!r} is not a number or lo:hi") from None
     return knobs
 
 
 def run(args) -> int:
-    from ..datasets.cache import CacheError, EmptyClassError
-    from ..datasets.images import BadImageError
-    from ..diskspace import DiskFullError
-    from ..download import DownloadError
     from ..paths import data_dir
     from ..profiles import resolve
     from ..recipe import prepare_caches, prepare_folder_cache
@@ -80,7 +78,7 @@ def run(args) -> int:
         size = args.size or resolve(None).image_size  # an unknown COURSE_PROFILE: ValueError
         if name == "imagefolder":
             if not args.root:
-                raise ValueError("imagefolder needs --root DIR (a DIR/<class>/<image> tree)")
+                raise CourseValueError("imagefolder needs --root DIR (a DIR/<class>/<image> tree)")
             root = Path(args.root)
             out = Path(args.out) if args.out else (
                 data_dir() / "caches" / f"imagefolder-{root.resolve().name}-{size}")
@@ -96,12 +94,8 @@ def run(args) -> int:
                 knobs=_parse_knobs(args.knob), num_classes=args.num_classes,
                 per_class=args.per_class, workers=args.workers, force=args.force,
                 progress=progress, allow_empty_classes=args.allow_empty_classes)
-    except DiskFullError as exc:  # its text without the "[Errno 28]" prefix
-        print(f"error: prepare {args.name}: {exc.strerror}", file=sys.stderr)
-        return 2
-    except (ValueError, KeyError, OSError, CacheError, EmptyClassError, BadImageError,
-            DownloadError) as exc:
-        print(f"error: prepare {args.name}: {exc}", file=sys.stderr)
+    except (CourseError, OSError) as exc:
+        print(f"error: prepare {args.name}: {one_line(exc)}", file=sys.stderr)
         return 2
     summary = _summary(args.name, size, out, caches)
     if args.json:

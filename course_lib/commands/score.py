@@ -31,6 +31,8 @@ import json
 import sys
 import warnings
 
+from ..errors import CourseError
+
 HIERARCHY_NOTE = ("heights are measured in the course's WordNet 3.0 DAG above the 1000 classes "
                   "(course_lib.hierarchy); the 2010 devkit's cost matrix used the full ImageNet "
                   "hierarchy, so the numbers are not comparable with published ones")
@@ -148,7 +150,7 @@ def run(args) -> int:
         warnings.simplefilter("always")
         try:
             result = compute(args)
-        except (ValueError, OSError) as exc:  # SubmissionError is a ValueError
+        except (CourseError, OSError) as exc:
             error = exc
     for w in caught:
         print(f"warning: {_printable(str(w.message))}", file=sys.stderr)

@@ -36,6 +36,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..errors import CourseError, one_line
+
 NAME = "train"
 HELP = "train an AlexNet with the training core (one device or many under torchrun)"
 
@@ -105,15 +107,34 @@ def _config(args, profile, image_size: int, out: Path, resume):
         **{k: v for k, v in given.items() if v is not None})
 
 
+def _ignored_by_reference(args) -> list[str]:
+    """The flags given with ``--reference`` that it would ignore (all but ``--json``): the
+    reference model is trained by the profile's fixed recipe."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    return [f"--{name.replace('_', '-')}" for name, default in defaults.items()
+            if name not in ("reference", "json") and getattr(args, name, default) != default]
+
+
 def _reference(args) -> int:
     from ..profiles import resolve
-    from ..reference import ReferenceModelError, reference_model
+    from ..reference import reference_model
 
+    ignored = _ignored_by_reference(args)
+    if ignored:
+        them = "it" if len(ignored) == 1 else "them"
+        print(f"error: train --reference trains the profile's reference model by its fixed "
+              f"recipe and would ignore {', '.join(ignored)}: drop {them}, or train without "
+              "--reference", file=sys.stderr)
+        return 2
     try:
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
             ref = reference_model(resolve(None), max_minutes=float("inf"))
-    except (ReferenceModelError, ValueError, OSError) as exc:
-        print(f"error: train --reference: {exc}", file=sys.stderr)
+    except (CourseError, OSError) as exc:
+        print(f"error: train --reference: {one_line(exc)}", file=sys.stderr)
         return 2
     state = "trained" if ref.trained_now else "already there"
     last = ref.history.iloc[-1]
@@ -126,18 +147,17 @@ def _reference(args) -> int:
 
 def run(args) -> int:
     from ..comparison import check_baseline_inputs, compare_with_baseline
-    from ..datasets.cache import CacheError
-    from ..device import DeviceError, seed_everything
-    from ..profiles import UnknownProfileError, resolve
+    from ..device import seed_everything
+    from ..profiles import resolve
     from ..recipe import build_model, open_splits
-    from ..train import CheckpointError, TrainingDiverged, fit
+    from ..train import fit
 
     if args.reference:
         return _reference(args)
     try:
         profile = resolve(None)
-    except UnknownProfileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except CourseError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     dataset = (args.dataset or profile.dataset).lower()
     variant = args.model or profile.model_variant
@@ -164,8 +184,8 @@ def run(args) -> int:
                                              normalize=(config.mean, config.std),
                                              num_classes=data.num_classes)
             baseline.pop("baseline_scores")
-    except (CacheError, CheckpointError, TrainingDiverged, DeviceError, ValueError, OSError) as exc:
-        print(f"error: train {dataset}: {exc}", file=sys.stderr)
+    except (CourseError, OSError) as exc:
+        print(f"error: train {dataset}: {one_line(exc)}", file=sys.stderr)
         return 2
     if not rank0:
         return 0

@@ -34,6 +34,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ..errors import CourseValueError
+
 # The ImageNet training-set channel statistics on the 0–1 scale, as torchvision's pretrained
 # ImageNet weights use them (``torchvision.transforms._presets.ImageClassification``).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -73,7 +75,7 @@ def _pair(size: int | Sequence[int], name: str = "size") -> tuple[int, int]:
     else:
         pair = tuple(int(s) for s in size)
     if len(pair) != 2 or min(pair) <= 0:
-        raise ValueError(f"{name} must be a positive int or (height, width), got {size!r}")
+        raise CourseValueError(f"{name} must be a positive int or (height, width), got {size!r}")
     return pair  # type: ignore[return-value]
 
 
@@ -81,7 +83,7 @@ def _check_images(images: torch.Tensor, where: str) -> tuple[int, int, int, int]
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{where}: images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}")
     if images.ndim != 4:
-        raise ValueError(f"{where}: images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        raise CourseValueError(f"{where}: images must have shape (N, C, H, W), got {tuple(images.shape)}")
     if not (images.dtype == torch.uint8 or images.is_floating_point()):
         raise TypeError(f"{where}: images must be uint8 or floating point, got {images.dtype}")
     return tuple(images.shape)  # type: ignore[return-value]
@@ -89,7 +91,7 @@ def _check_images(images: torch.Tensor, where: str) -> tuple[int, int, int, int]
 
 def _check_fits(crop: tuple[int, int], image: tuple[int, int], where: str) -> None:
     if crop[0] > image[0] or crop[1] > image[1]:
-        raise ValueError(f"{where}: crop size {crop} is larger than the images {image}")
+        raise CourseValueError(f"{where}: crop size {crop} is larger than the images {image}")
 
 
 def _gen_device(generator: torch.Generator | None) -> torch.device:
@@ -161,7 +163,7 @@ def _check_method(method: str, device: torch.device, where: str) -> str:
     if method == "auto":
         return "loop" if device.type == "cpu" else "batched"
     if method not in ("loop", "batched"):
-        raise ValueError(f"{where}: method must be 'auto', 'batched' or 'loop', got {method!r}")
+        raise CourseValueError(f"{where}: method must be 'auto', 'batched' or 'loop', got {method!r}")
     return method
 
 
@@ -184,12 +186,12 @@ def crop_flip(images: torch.Tensor, params: CropFlip, size: int | Sequence[int],
     method = _check_method(method, images.device, "crop_flip")
     top, left, flip = params
     if not (top.shape == left.shape == flip.shape == (n,)):
-        raise ValueError(f"crop_flip: params must each have shape ({n},), got "
+        raise CourseValueError(f"crop_flip: params must each have shape ({n},), got "
                          f"{tuple(top.shape)}, {tuple(left.shape)}, {tuple(flip.shape)}")
     bad = (top < 0) | (top > height - crop_h) | (left < 0) | (left > width - crop_w)
     if bool(bad.any()):
         i = int(bad.nonzero()[0, 0])
-        raise ValueError(f"crop_flip: image {i}: a {crop_h}×{crop_w} crop at top={int(top[i])}, "
+        raise CourseValueError(f"crop_flip: image {i}: a {crop_h}×{crop_w} crop at top={int(top[i])}, "
                          f"left={int(left[i])} does not fit in {height}×{width}")
     if method == "loop":
         out = images.new_empty((n, c, crop_h, crop_w))
@@ -259,9 +261,9 @@ def draw_resized_crop(n: int, image_size: int | Sequence[int], generator: torch.
     """
     height, width = _pair(image_size, "image_size")
     if not (0 < scale[0] <= scale[1]):
-        raise ValueError(f"draw_resized_crop: scale must be (low, high) with 0 < low <= high, got {scale}")
+        raise CourseValueError(f"draw_resized_crop: scale must be (low, high) with 0 < low <= high, got {scale}")
     if not (0 < ratio[0] <= ratio[1]):
-        raise ValueError(f"draw_resized_crop: ratio must be (low, high) with 0 < low <= high, got {ratio}")
+        raise CourseValueError(f"draw_resized_crop: ratio must be (low, high) with 0 < low <= high, got {ratio}")
     area = height * width
     target_area = area * _uniform((n, attempts), scale[0], scale[1], generator)
     aspect = torch.exp(_uniform((n, attempts), math.log(ratio[0]), math.log(ratio[1]), generator))
@@ -334,12 +336,12 @@ def resized_crop(images: torch.Tensor, params: ResizedCrop, size: int | Sequence
     method = _check_method(method, images.device, "resized_crop")
     top, left, box_h, box_w, flip = params
     if not all(p.shape == (n,) for p in params):
-        raise ValueError(f"resized_crop: params must each have shape ({n},)")
+        raise CourseValueError(f"resized_crop: params must each have shape ({n},)")
     bad = ((box_h <= 0) | (box_w <= 0) | (top < 0) | (left < 0)
            | (top + box_h > height) | (left + box_w > width))
     if bool(bad.any()):
         i = int(bad.nonzero()[0, 0])
-        raise ValueError(f"resized_crop: image {i}: box top={int(top[i])}, left={int(left[i])}, "
+        raise CourseValueError(f"resized_crop: image {i}: box top={int(top[i])}, left={int(left[i])}, "
                          f"height={int(box_h[i])}, width={int(box_w[i])} does not fit in "
                          f"{height}×{width}")
     if method == "loop":
@@ -452,12 +454,12 @@ def normalize(images: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
     ``normalize(to_dtype(images, dtype, scale=True), mean, std)``.
     """
     if images.ndim < 3:
-        raise ValueError(f"normalize: images must have shape (..., C, H, W), got {tuple(images.shape)}")
+        raise CourseValueError(f"normalize: images must have shape (..., C, H, W), got {tuple(images.shape)}")
     channels = images.shape[-3]
     if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"normalize: {channels} channels but mean has {len(mean)} and std {len(std)} values")
+        raise CourseValueError(f"normalize: {channels} channels but mean has {len(mean)} and std {len(std)} values")
     if any(s == 0 for s in std):
-        raise ValueError(f"normalize: std contains zero: {tuple(std)}")
+        raise CourseValueError(f"normalize: std contains zero: {tuple(std)}")
     x = to_float(images, dtype)
     mean_t = torch.as_tensor(mean, dtype=dtype, device=x.device).view(-1, 1, 1)
     std_t = torch.as_tensor(std, dtype=dtype, device=x.device).view(-1, 1, 1)
@@ -476,7 +478,7 @@ def _as_tensor_batch(batch, where: str) -> torch.Tensor:
         batch = torch.from_numpy(batch)
     _check_images(batch, where)
     if batch.shape[1] != 3:
-        raise ValueError(f"{where}: images must have 3 (RGB) channels, got {batch.shape[1]}")
+        raise CourseValueError(f"{where}: images must have 3 (RGB) channels, got {batch.shape[1]}")
     return batch
 
 
@@ -501,7 +503,7 @@ def sample_pixels(images: torch.Tensor, pixels_per_image: int | None,
     flat = images.reshape(n, c, height * width)
     if pixels_per_image is not None:
         if pixels_per_image <= 0:
-            raise ValueError(f"sample_pixels: pixels_per_image must be positive, got {pixels_per_image}")
+            raise CourseValueError(f"sample_pixels: pixels_per_image must be positive, got {pixels_per_image}")
         index = torch.randint(0, height * width, (n, 1, pixels_per_image), generator=generator,
                               device=_gen_device(generator)).to(images.device)
         flat = flat.gather(2, index.expand(n, c, pixels_per_image))
@@ -536,7 +538,7 @@ class PCAColour:
     def _from_moments(cls, total: torch.Tensor, outer: torch.Tensor, count: int,
                       sigma: float) -> PCAColour:
         if count < 2:
-            raise ValueError(f"PCAColour.fit: need at least 2 pixels, got {count}")
+            raise CourseValueError(f"PCAColour.fit: need at least 2 pixels, got {count}")
         mean = total / count
         covariance = outer / count - torch.outer(mean, mean)
         values, vectors = torch.linalg.eigh(covariance)  # ascending
@@ -567,7 +569,7 @@ class PCAColour:
                 total, outer = total + pixels.sum(0), outer + pixels.T @ pixels
             count += len(pixels)
         if total is None:
-            raise ValueError("PCAColour.fit: no images were given")
+            raise CourseValueError("PCAColour.fit: no images were given")
         return cls._from_moments(total, outer, count, sigma)
 
     def draw(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -592,7 +594,7 @@ class PCAColour:
         """
         n, c, _, _ = _check_images(images, "PCAColour")
         if c != 3 or alpha.shape != (n, 3):
-            raise ValueError(f"PCAColour: need (N, 3, H, W) images and (N, 3) alpha, got "
+            raise CourseValueError(f"PCAColour: need (N, 3, H, W) images and (N, 3) alpha, got "
                              f"{tuple(images.shape)} and {tuple(alpha.shape)}")
         x = to_float(images, torch.float32 if images.dtype == torch.uint8 else images.dtype)
         return x + self.shift(alpha.to(x.device, non_blocking=True)).to(x.dtype)[:, :, None, None]

@@ -4,7 +4,7 @@ A cache is a folder::
 
     images.npy      (N, 3, S, S) uint8, opened memory-mapped (never read whole into RAM)
     labels.npy      (N,) int64, the labels the samples came with (e.g. the 0–999 index)
-    manifest.json   source, size, counts per class, checksum of the inputs, version, settings
+    manifest.json   source, size, counts per label, checksum of the inputs, version, settings
     skipped.json    [{"file", "reason"}]: every input that could not be used, and why
     converted.json  [{"file", "note"}]: inputs kept after a conversion (CMYK, greyscale, a PNG
                     named .JPEG...)
@@ -67,10 +67,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import diskspace
+from ..errors import CourseError, CourseValueError
 from ..paths import COMPLETE_MARKER
 from .images import BadImageError, decode_file, resize_center_crop
 
-CACHE_VERSION = 2  # 2: EXIF orientation applied when decoding
+CACHE_VERSION = 3  # 2: EXIF orientation applied when decoding; 3: counts keyed by label
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
 MANIFEST_FILE = "manifest.json"
@@ -85,11 +86,11 @@ _SETTINGS_KEYS = ("version", "size", "min_size", "draft")
 WHAT = "the decode-once cache"
 
 
-class CacheError(RuntimeError):
+class CacheError(CourseError, RuntimeError):
     """A cache folder that is missing, incomplete or inconsistent; the message says which file."""
 
 
-class EmptyClassError(ValueError):
+class EmptyClassError(CourseError, ValueError):
     """Every input of one or more classes was skipped; ``empty`` maps class → its skip reasons."""
 
     def __init__(self, empty: Mapping[str, list[str]], out_dir):
@@ -141,7 +142,7 @@ class Cache:
             "n_converted": len(self.converted),
             "skipped": self.skipped,
             "classes": self.classes,
-            "counts": self.manifest["counts"],
+            "counts": [int(self.manifest["counts"][str(lab)]) for lab in self.class_labels],
             "rebuilt": self.rebuilt,
         }
 
@@ -173,11 +174,11 @@ def _as_inputs(samples, source: str | None) -> _Inputs:
     if images is not None:
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"images must be (N, 3, H, W) uint8, got {images.shape} "
+            raise CourseValueError(f"images must be (N, 3, H, W) uint8, got {images.shape} "
                              f"{images.dtype}")
         labels = np.asarray(labels, dtype=np.int64)
         if labels.shape != (len(images),):
-            raise ValueError(f"labels must be ({len(images)},), got {labels.shape}")
+            raise CourseValueError(f"labels must be ({len(images)},), got {labels.shape}")
         default = type(samples).__name__ if not isinstance(samples, tuple) else "arrays"
         return _Inputs(None, images, labels, source or default)
     paths, label_list = [], []
@@ -185,14 +186,14 @@ def _as_inputs(samples, source: str | None) -> _Inputs:
         try:
             path, label = item
         except (TypeError, ValueError):
-            raise ValueError(f"sample {i} is {item!r}: expected (path, label)") from None
+            raise CourseValueError(f"sample {i} is {item!r}: expected (path, label)") from None
         paths.append(str(path))
         label_list.append(int(label))
     if not paths:
-        raise ValueError("no samples to cache (the sample list is empty)")
+        raise CourseValueError("no samples to cache (the sample list is empty)")
     labels = np.asarray(label_list, dtype=np.int64)
     if labels.min() < 0:
-        raise ValueError(f"labels must be >= 0, got {labels.min()} "
+        raise CourseValueError(f"labels must be >= 0, got {labels.min()} "
                          f"(sample {int(np.argmin(labels))}: {paths[int(np.argmin(labels))]})")
     return _Inputs(paths, None, labels, source or "files")
 
@@ -206,14 +207,14 @@ def _label_names(labels: np.ndarray, classes) -> dict[int, str]:
     if isinstance(classes, Mapping):
         missing = [lab for lab in present if lab not in classes]
         if missing:
-            raise ValueError(f"classes has no name for label(s) {missing[:10]}")
+            raise CourseValueError(f"classes has no name for label(s) {missing[:10]}")
         return {lab: str(classes[lab]) for lab in present}
     classes = list(classes)
     if len(classes) > present[-1]:
         return {lab: str(classes[lab]) for lab in present}
     if len(classes) == len(present):
         return {lab: str(name) for lab, name in zip(present, classes)}
-    raise ValueError(f"{len(classes)} class names for labels up to {present[-1]} "
+    raise CourseValueError(f"{len(classes)} class names for labels up to {present[-1]} "
                      f"({len(present)} distinct): give one name per label or per distinct label")
 
 
@@ -501,7 +502,7 @@ def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None
     arguments.
     """
     if not 1 <= int(size) <= 4096:
-        raise ValueError(f"size={size}: expected a side in pixels between 1 and 4096")
+        raise CourseValueError(f"size={size}: expected a side in pixels between 1 and 4096")
     size = int(size)
     min_size = size if min_size is None else int(min_size)
     out_dir = Path(out_dir)
@@ -590,7 +591,8 @@ def _write_cache_files(tmp: Path, all_path: Path, inputs: _Inputs, ok: np.ndarra
         "n_images": int(ok.sum()),
         "n_skipped": len(skipped),
         "n_converted": len(converted),
-        "counts": {names[lab]: int((kept_labels == lab).sum()) for lab in names},
+        # keyed by label, not by name: two classes may share a name (ILSVRC has two "crane"s)
+        "counts": {str(lab): int((kept_labels == lab).sum()) for lab in names},
         "label_names": {str(k): v for k, v in names.items()},
         "empty_classes": [names[lab] for lab in empty],
         "inputs_checksum": record["checksum"],
@@ -637,7 +639,9 @@ def open_cache(path) -> Cache:
         raise CacheError(f"{path}: images {images.shape} / labels {labels.shape} disagree with "
                          f"the manifest ({manifest['n_images']} images at {size}px)")
     names = {int(k): v for k, v in manifest["label_names"].items()}
-    present = [lab for lab in sorted(names) if manifest["counts"][names[lab]] > 0]
+    counts = np.bincount(labels.astype(np.int64), minlength=max(names, default=-1) + 1) \
+        if len(labels) else np.zeros(max(names, default=-1) + 1, dtype=np.int64)
+    present = [lab for lab in sorted(names) if counts[lab] > 0]
     return Cache(
         path=path,
         images=images,

@@ -43,6 +43,7 @@ from ..download import (
     file_digests,
     target_lock,
 )
+from ..errors import CourseWarning
 
 __all__ = ["ACCEPT_UNVERIFIED_FLAG", "DownloadError", "DownloadUnavailableError",
            "ThirdPartyChecksumWarning", "UnsafeArchiveError", "check_file", "download_file",
@@ -52,7 +53,7 @@ __all__ = ["ACCEPT_UNVERIFIED_FLAG", "DownloadError", "DownloadUnavailableError"
 ACCEPT_UNVERIFIED_FLAG = "--accept-unverified-archive"
 
 
-class ThirdPartyChecksumWarning(UserWarning):
+class ThirdPartyChecksumWarning(CourseWarning):
     """An archive's whole-file sha256 differs from the unconfirmed third-party value (or from an
     earlier record), and it is used anyway because the caller accepted unverified archives; or
     a record that failed that check is ignored."""

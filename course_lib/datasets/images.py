@@ -35,11 +35,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import CourseError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff",
                     ".webp")
 
 
-class BadImageError(ValueError):
+class BadImageError(CourseError, ValueError):
     """An image file that cannot be used; ``path`` and ``reason`` say which and why."""
 
     def __init__(self, path, reason: str):

@@ -9,6 +9,7 @@ and moved with ``non_blocking=True``. Augmentation then runs batched on the devi
 ``numpy.random.default_rng([seed, epoch])``: the same seed and epoch give the same order on every
 machine and rank, and :meth:`UInt8Loader.set_epoch` changes it (call it at the start of every
 epoch, as with ``DistributedSampler``; the loader never advances the epoch by itself).
+:meth:`UInt8Loader.batches` starts an epoch at a given batch, reading nothing before it.
 
 **Sharding across ranks** (torchrun): rank ``r`` of ``world_size`` takes positions
 ``r, r + world_size, r + 2 world_size, ...`` of the epoch's order. With ``drop_last=False`` every
@@ -26,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import CourseValueError
+
 
 class UInt8Loader:
     """Iterate over ``(images (B, 3, H, W) uint8, labels (B,) int64)`` tensor batches.
@@ -41,13 +44,13 @@ class UInt8Loader:
                  pin_memory: bool | None = None):
         n = len(images)
         if len(labels) != n:
-            raise ValueError(f"{n} images but {len(labels)} labels")
+            raise CourseValueError(f"{n} images but {len(labels)} labels")
         if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: must be at least 1")
+            raise CourseValueError(f"batch_size={batch_size}: must be at least 1")
         if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"rank={rank}, world_size={world_size}: need 0 <= rank < world_size")
+            raise CourseValueError(f"rank={rank}, world_size={world_size}: need 0 <= rank < world_size")
         if tuple(images.shape[1:2]) != (3,) or len(images.shape) != 4:
-            raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
+            raise CourseValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
         self.images = images
         self.labels = (labels.to(torch.int64) if isinstance(labels, torch.Tensor)
                        else torch.as_tensor(np.asarray(labels, dtype=np.int64)))
@@ -99,9 +102,16 @@ class UInt8Loader:
         return torch.from_numpy(block)
 
     def __iter__(self):
+        return self.batches()
+
+    def batches(self, start: int = 0):
+        """The epoch's batches from batch ``start`` on (0: all of them). A resumed run starts
+        mid-epoch here without reading the batches before ``start``."""
+        if start < 0:
+            raise CourseValueError(f"start={start}: must be at least 0")
         idx = self.indices()
-        for start in range(0, len(idx), self.batch_size):
-            batch = idx[start:start + self.batch_size]
+        for first in range(start * self.batch_size, len(idx), self.batch_size):
+            batch = idx[first:first + self.batch_size]
             if self.drop_last and len(batch) < self.batch_size:
                 return
             images = self._take(batch)

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CourseError, CourseValueError
 from .images import is_image_file
 
 Samples = list[tuple[Path, int]]
 
 
-class LayoutError(ValueError):
+class LayoutError(CourseError, ValueError):
     """A dataset folder does not have the layout its reader expects."""
 
 
@@ -245,7 +246,7 @@ def load_cifar10(root: Path, split: str = "train") -> tuple[np.ndarray, np.ndarr
     Returns ``images: (N, 3, 32, 32) uint8`` (RGB) and ``labels: (N,) int64`` in 0..9, in file order.
     """
     if split not in CIFAR10_FILES:
-        raise ValueError(f"CIFAR-10 split must be 'train' or 'test', got {split!r}")
+        raise CourseValueError(f"CIFAR-10 split must be 'train' or 'test', got {split!r}")
     folder = _cifar_folder(root)
     images, labels = [], []
     for name in CIFAR10_FILES[split]:

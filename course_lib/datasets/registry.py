@@ -49,6 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import CourseError, CourseValueError
 from ..paths import COMPLETE_MARKER, data_dir
 from . import readers
 from .download import DownloadError, extract_archive, fetch_archive, target_lock
@@ -58,14 +59,14 @@ _KIND_STRENGTH = {"sha256": 0, "md5": 1, "md5_first_mib": 2}
 _TRUST = {PRIMARY: 0, THIRD_PARTY: 1}
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(CourseError, KeyError):
     """A dataset name that is not in :data:`DATASETS`."""
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-class DatasetNotReadyError(FileNotFoundError):
+class DatasetNotReadyError(CourseError, FileNotFoundError):
     """The dataset is not on disk (or only half extracted); the message says what to run."""
 
 
@@ -106,7 +107,7 @@ class DatasetSpec:
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
-            raise ValueError(f"dataset {self.name!r}: unknown layout {self.layout!r}; "
+            raise CourseValueError(f"dataset {self.name!r}: unknown layout {self.layout!r}; "
                              f"known: {', '.join(LAYOUTS)}")
 
     @property
@@ -126,7 +127,7 @@ class DatasetSpec:
     def label_map(self) -> dict[int, int]:
         """ImageNet index (0-999) → contiguous label (0..K-1, position in :attr:`classes`)."""
         if self._layout.own_labels:
-            raise ValueError(self._layout.own_labels)
+            raise CourseValueError(self._layout.own_labels)
         index = _wnid_to_index()
         return {index[w]: k for k, w in enumerate(self.classes)}
 
@@ -274,9 +275,9 @@ class DatasetSpec:
         """
         layout = self._layout
         if layout.read is None:
-            raise ValueError(layout.not_image_files)
+            raise CourseValueError(layout.not_image_files)
         if split not in self.splits:
-            raise ValueError(f"{self.name} has splits {list(self.splits)}, not {split!r}")
+            raise CourseValueError(f"{self.name} has splits {list(self.splits)}, not {split!r}")
         folder = self.locate(root)
         samples = layout.read(folder, self, split, _wnid_to_index())
         if contiguous:

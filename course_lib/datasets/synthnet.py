@@ -48,6 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import CourseValueError
+
 SPLITS = {"train": 0, "val": 1, "test": 2}
 FAMILIES = ("fish", "flower", "house", "star", "wheel")
 PATTERNS = ("plain", "stripes", "dots", "checker")
@@ -93,7 +95,7 @@ class Knobs:
             value = getattr(self, field.name)
             lo, hi = _as_range(value)
             if not (0.0 <= lo <= hi <= 1.0):
-                raise ValueError(
+                raise CourseValueError(
                     f"knob {field.name}={value!r}: expected a number in [0, 1] or a range "
                     f"(lo, hi) with 0 <= lo <= hi <= 1"
                 )
@@ -120,7 +122,7 @@ class Knobs:
 def _as_range(value: KnobValue) -> tuple[float, float]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError(f"a knob range must be (lo, hi), got {value!r}")
+            raise CourseValueError(f"a knob range must be (lo, hi), got {value!r}")
         return float(value[0]), float(value[1])
     return float(value), float(value)
 
@@ -157,11 +159,11 @@ def class_specs(num_classes: int, num_super: int | None = None) -> list[ClassSpe
     evenly spaced proportions, alternating patterns and hues a few degrees apart.
     """
     if not 2 <= num_classes <= MAX_CLASSES:
-        raise ValueError(f"num_classes={num_classes}: SynthNet has 2 to {MAX_CLASSES} classes")
+        raise CourseValueError(f"num_classes={num_classes}: SynthNet has 2 to {MAX_CLASSES} classes")
     if num_super is None:
         num_super = min(len(FAMILIES), max(2, math.ceil(math.sqrt(num_classes))))
     if not 1 <= num_super <= min(len(FAMILIES), num_classes):
-        raise ValueError(
+        raise CourseValueError(
             f"num_super={num_super}: must be between 1 and min({len(FAMILIES)}, num_classes)"
         )
     specs = []
@@ -243,10 +245,10 @@ def make_synthnet(
     Images are ordered by class (``labels`` is sorted).
     """
     if split not in SPLITS:
-        raise ValueError(f"split={split!r}: expected one of {list(SPLITS)}")
+        raise CourseValueError(f"split={split!r}: expected one of {list(SPLITS)}")
     check_image_size(image_size)
     if per_class < 1:
-        raise ValueError(f"per_class={per_class}: need at least one image per class")
+        raise CourseValueError(f"per_class={per_class}: need at least one image per class")
     knobs = _resolve_knobs(knobs, knob_values)
     specs = class_specs(num_classes, num_super)
     labels = np.repeat(np.arange(num_classes, dtype=np.int64), per_class)
@@ -270,7 +272,7 @@ def check_image_size(image_size) -> int:
     the value and the allowed range :data:`MIN_SIZE`..:data:`MAX_SIZE`."""
     if (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
             or not MIN_SIZE <= image_size <= MAX_SIZE):
-        raise ValueError(
+        raise CourseValueError(
             f"image_size={image_size!r}: SynthNet renders square images of MIN_SIZE..MAX_SIZE "
             f"= {MIN_SIZE}..{MAX_SIZE} px (an integer); choose a size in that range")
     return int(image_size)
@@ -286,7 +288,7 @@ def from_profile(profile=None, split: str = "train", **overrides) -> SynthNetSpl
 
     profile = resolve(profile)
     if split not in SPLITS:
-        raise ValueError(f"split={split!r}: expected one of {list(SPLITS)}")
+        raise CourseValueError(f"split={split!r}: expected one of {list(SPLITS)}")
     per_class = getattr(profile, f"{split}_per_class")
     if per_class < 1:  # profiles of real datasets may have no test split; SynthNet always has
         per_class = profile.val_per_class
@@ -328,9 +330,9 @@ def draw_params(labels: np.ndarray, specs: Sequence[ClassSpec], image_size: int,
     knobs = Knobs() if knobs is None else knobs
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+        raise CourseValueError(f"labels must be 1-D, got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= len(specs)):
-        raise ValueError(f"labels must be in 0..{len(specs) - 1}, got {labels.min()}..{labels.max()}")
+        raise CourseValueError(f"labels must be in 0..{len(specs) - 1}, got {labels.min()}..{labels.max()}")
     entropy = [int(s) for s in (seed if isinstance(seed, Sequence) else (seed,))]
     return _draw_params(labels, specs, knobs, np.random.default_rng(entropy)), entropy
 
@@ -463,7 +465,7 @@ def _family_shape(family: str, u, v, t):
         shape = np.minimum(ring, spoke)
         part = r - 0.2
     else:  # pragma: no cover - FAMILIES is closed
-        raise ValueError(family)
+        raise CourseValueError(family)
     return shape, part
 
 
@@ -663,7 +665,7 @@ def plot_knob_grid(knob_names: Sequence[str] | None = None,
     knob_names = list(Knobs.names() if knob_names is None else knob_names)
     unknown = sorted(set(knob_names) - set(Knobs.names()))
     if unknown:
-        raise ValueError(f"unknown knob(s) {unknown}; valid: {list(Knobs.names())}")
+        raise CourseValueError(f"unknown knob(s) {unknown}; valid: {list(Knobs.names())}")
     specs = class_specs(num_classes)
     labels = np.full(examples, label, dtype=np.int64)
     rows = []

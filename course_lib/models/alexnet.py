@@ -71,6 +71,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import CourseValueError
 from .lrn import CONVENTIONS, PAPER_LRN, LocalResponseNorm
 
 VARIANTS = ("paper", "torchvision", "scaled")
@@ -126,7 +127,7 @@ class CeilModeConv2d(nn.Conv2d):
         k, s, p = self.kernel_size[dim], self.stride[dim], self.padding[dim]
         span = size + 2 * p - k
         if span < 0:
-            raise ValueError(f"input side {size} is smaller than the {k}×{k} kernel of {self}")
+            raise CourseValueError(f"input side {size} is smaller than the {k}×{k} kernel of {self}")
         out = 1 + math.ceil(span / s)
         return (out - 1) * s + k - (size + 2 * p)
 
@@ -242,7 +243,7 @@ def initialise(model: AlexNet, scheme: str) -> None:
       ln C; zero biases. The modern choice, which trains the small networks reliably.
     """
     if scheme not in INITS:
-        raise ValueError(f"unknown init {scheme!r}: use one of {INITS}")
+        raise CourseValueError(f"unknown init {scheme!r}: use one of {INITS}")
     hidden_gain = nn.init.calculate_gain(model.config.activation)
     for name, layer in model.learned_layers().items():
         if scheme == "torchvision":
@@ -317,25 +318,25 @@ def alexnet(
     sizes run too, through the adaptive pool) and giving ``(N, num_classes)`` logits.
     """
     if variant not in VARIANTS:
-        raise ValueError(f"unknown AlexNet variant {variant!r}: use one of {VARIANTS}")
+        raise CourseValueError(f"unknown AlexNet variant {variant!r}: use one of {VARIANTS}")
     if not (isinstance(num_classes, int) and num_classes >= 1):
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        raise CourseValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if not width > 0:
-        raise ValueError(f"width must be positive, got {width!r}")
+        raise CourseValueError(f"width must be positive, got {width!r}")
     if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        raise CourseValueError(f"dropout must be in [0, 1), got {dropout!r}")
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}: use one of {ACTIVATIONS}")
+        raise CourseValueError(f"unknown activation {activation!r}: use one of {ACTIVATIONS}")
     if pool not in POOLS:
-        raise ValueError(f"unknown pool {pool!r}: use one of {tuple(POOLS)}")
+        raise CourseValueError(f"unknown pool {pool!r}: use one of {tuple(POOLS)}")
     if lrn_convention not in CONVENTIONS:
-        raise ValueError(f"unknown lrn_convention {lrn_convention!r}: use one of {CONVENTIONS}")
+        raise CourseValueError(f"unknown lrn_convention {lrn_convention!r}: use one of {CONVENTIONS}")
     if towers is not None and towers not in (1, 2):
-        raise ValueError(f"towers must be 1 or 2, got {towers!r}")
+        raise CourseValueError(f"towers must be 1 or 2, got {towers!r}")
 
     paper, tv = variant == "paper", variant == "torchvision"
     if variant == "scaled" and input_size is None:
-        raise ValueError(
+        raise CourseValueError(
             "variant 'scaled' needs input_size, the crop side it is built for (about 28–128 px),"
             " e.g. alexnet('scaled', input_size=profile.crop_size)"
         )
@@ -351,7 +352,7 @@ def alexnet(
     chain = spatial_chain(size, conv1, "overlapping", conv1_ceil=ceil)
     switched_chain = spatial_chain(size, conv1, pool, conv1_ceil=ceil)
     if min(chain.values()) < 1 or min(switched_chain.values()) < 1:
-        raise ValueError(
+        raise CourseValueError(
             f"input_size {size} is too small for variant {variant!r} with {pool} pooling: "
             f"feature map sides {switched_chain}"
         )
@@ -375,5 +376,5 @@ def alexnet(
         final_size=6 if variant != "scaled" else chain["pool3"],
     )
     if config.init not in INITS:
-        raise ValueError(f"unknown init {config.init!r}: use one of {INITS}")
+        raise CourseValueError(f"unknown init {config.init!r}: use one of {INITS}")
     return AlexNet(config)

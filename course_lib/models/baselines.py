@@ -23,6 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import CourseValueError
+
 FEATURES = ("hog", "color")
 CHUNK = 128  # images whose features are computed together (bounds the working memory)
 HOG_ORIENTATIONS, HOG_BLOCK, COLOR_GRID = 9, 2, 2
@@ -32,7 +34,7 @@ CLASSIFIERS = ("linear_svm", "logistic")
 def _check_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1] != 3 or images.dtype != np.uint8:
-        raise ValueError(
+        raise CourseValueError(
             "images must be a (N, 3, H, W) uint8 array, got "
             f"shape {images.shape} dtype {images.dtype}"
         )
@@ -157,7 +159,7 @@ def extract_features(
     """
     unknown = [f for f in features if f not in FEATURES]
     if unknown or not features:
-        raise ValueError(f"unknown or no features {list(features)}: choose from {FEATURES}")
+        raise CourseValueError(f"unknown or no features {list(features)}: choose from {FEATURES}")
     images = _check_images(images)
     n = len(images)
     hog_dim = 0
@@ -213,7 +215,7 @@ class HandcraftedBaseline:
         max_iter: int = 2000,
     ) -> None:
         if classifier not in CLASSIFIERS:
-            raise ValueError(f"unknown classifier {classifier!r}: use one of {CLASSIFIERS}")
+            raise CourseValueError(f"unknown classifier {classifier!r}: use one of {CLASSIFIERS}")
         self.features = tuple(features)
         self.classifier = classifier
         self.C = C
@@ -239,13 +241,13 @@ class HandcraftedBaseline:
 
         labels = np.asarray(labels)
         if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(
+            raise CourseValueError(
                 f"labels must be (N,) with N = {len(images)} images, got shape {labels.shape}"
             )
         if labels.size and (labels.min() < 0 or not np.issubdtype(labels.dtype, np.integer)):
-            raise ValueError(f"labels must be integers 0..C-1, got min {labels.min()!r}")
+            raise CourseValueError(f"labels must be integers 0..C-1, got min {labels.min()!r}")
         if len(np.unique(labels)) < 2:
-            raise ValueError("need at least two classes to train a classifier")
+            raise CourseValueError("need at least two classes to train a classifier")
         if self.classifier == "linear_svm":
             model = LinearSVC(
                 C=self.C, dual=False, max_iter=self.max_iter, random_state=self.seed

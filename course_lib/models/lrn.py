@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import CourseValueError
+
 CONVENTIONS = ("pytorch", "paper")
 
 
@@ -94,13 +96,13 @@ class LocalResponseNorm(nn.LocalResponseNorm):
         convention: str = "pytorch",
     ) -> None:
         if convention not in CONVENTIONS:
-            raise ValueError(
+            raise CourseValueError(
                 f"LRN convention {convention!r} is not one of {CONVENTIONS}: 'pytorch' divides "
                 "alpha by the window size (cuda-convnet, torch.nn.LocalResponseNorm), 'paper' uses "
                 "the formula as printed in Sec. 3.3"
             )
         if size < 1 or size % 2 == 0:
-            raise ValueError(f"LRN window size must be a positive odd number, got {size}")
+            raise CourseValueError(f"LRN window size must be a positive odd number, got {size}")
         torch_alpha = alpha * size if convention == "paper" else alpha
         super().__init__(size=size, alpha=torch_alpha, beta=beta, k=k)
         self.paper_alpha = alpha
@@ -108,7 +110,7 @@ class LocalResponseNorm(nn.LocalResponseNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
-            raise ValueError(f"LocalResponseNorm expects (N, C, H, W), got shape {tuple(x.shape)}")
+            raise CourseValueError(f"LocalResponseNorm expects (N, C, H, W), got shape {tuple(x.shape)}")
         # fp16 holds at most 65504: a sum of n squares overflows there once the window's RMS
         # passes sqrt(65504 / n) (114 for n = 5), making the output 0. So the squares, sums and
         # denominator are computed in float32 (float64 stays float64), with autocast off so that

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from ..errors import CourseError
 from .alexnet import AlexNet, alexnet
 
 # DATASETS.md §1 item 6 and §2.6.
@@ -30,7 +31,7 @@ SIZE = 244_408_911
 HEAD_KEYS = ("classifier.6.weight", "classifier.6.bias")  # fc8, the 1000-way classifier
 
 
-class PretrainedWeightsError(ValueError):
+class PretrainedWeightsError(CourseError, ValueError):
     """The model cannot take the weights, or the weights file is not what it should be."""
 
 

@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..errors import CourseValueError
+
 COLUMNS = (
     "name",
     "layer",
@@ -65,7 +67,7 @@ def _input_shape(input_size: int | Sequence[int]) -> tuple[int, ...]:
         return (1, *shape)
     if len(shape) == 4:
         return shape
-    raise ValueError(
+    raise CourseValueError(
         f"input_size must be a side (224), (H, W), (C, H, W) or (N, C, H, W); got {input_size!r}"
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import CourseValueError
 from .metrics import _as_numpy, _is_tensor
 
 
@@ -21,16 +22,16 @@ def _confidence_and_correct(scores, labels) -> tuple[np.ndarray, np.ndarray]:
         scores = scores.detach().double().cpu()
     scores, labels = _as_numpy(scores), _as_numpy(labels)
     if scores.ndim != 2 or labels.shape != (scores.shape[0],):
-        raise ValueError(f"need scores (N, C) and labels (N,), got {tuple(scores.shape)} and "
+        raise CourseValueError(f"need scores (N, C) and labels (N,), got {tuple(scores.shape)} and "
                          f"{tuple(labels.shape)}")
     if len(labels) == 0 or scores.shape[1] == 0:
-        raise ValueError("no images to calibrate on")
+        raise CourseValueError("no images to calibrate on")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        raise CourseValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
     scores = scores.astype(np.float64, copy=False)
     if np.isnan(scores).any():
         row = int(np.isnan(scores).any(axis=1).argmax())
-        raise ValueError(f"scores contain NaN (first in row {row})")
+        raise CourseValueError(f"scores contain NaN (first in row {row})")
     guess = scores.argmax(axis=1)
     confidence = scores[np.arange(len(scores)), guess]
     return confidence, guess == labels
@@ -47,7 +48,7 @@ def calibration_bins(scores, labels, n_bins: int = 15):
     import pandas as pd
 
     if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+        raise CourseValueError(f"n_bins must be at least 1, got {n_bins}")
     confidence, correct = _confidence_and_correct(scores, labels)
     edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins  # exactly b / n_bins
     which = np.searchsorted(edges[1:-1], confidence, side="left")  # (lower, upper]

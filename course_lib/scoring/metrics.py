@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import CourseValueError
+
 MAX_GUESSES = 5
 """ILSVRC allows at most five guesses per image (FACTS.md §2.3, devkit readme)."""
 
@@ -69,17 +71,17 @@ def _is_float(array) -> bool:
 def _check_targets(targets, n: int, num_classes: int | None) -> np.ndarray:
     targets = _as_numpy(targets)
     if targets.ndim != 1:
-        raise ValueError(f"targets must be (N,) class indices, got shape {targets.shape}")
+        raise CourseValueError(f"targets must be (N,) class indices, got shape {targets.shape}")
     if not np.issubdtype(targets.dtype, np.integer):
-        raise ValueError(f"targets must be integer class indices, got dtype {targets.dtype}")
+        raise CourseValueError(f"targets must be integer class indices, got dtype {targets.dtype}")
     if len(targets) != n:
-        raise ValueError(f"{n} predictions but {len(targets)} targets")
+        raise CourseValueError(f"{n} predictions but {len(targets)} targets")
     if n and targets.min() < 0:
         i = int(np.argmin(targets))
-        raise ValueError(f"targets[{i}] = {targets[i]} is negative; targets are 0-based indices")
+        raise CourseValueError(f"targets[{i}] = {targets[i]} is negative; targets are 0-based indices")
     if n and num_classes is not None and targets.max() >= num_classes:
         i = int(np.argmax(targets))
-        raise ValueError(f"targets[{i}] = {targets[i]} is outside 0..{num_classes - 1} "
+        raise CourseValueError(f"targets[{i}] = {targets[i]} is outside 0..{num_classes - 1} "
                          f"(the scores have {num_classes} classes)")
     return targets.astype(np.int64, copy=False)
 
@@ -91,28 +93,28 @@ def top_guesses(predictions, k: int = MAX_GUESSES) -> np.ndarray:
     (the first ``k`` columns) or ``(N,)`` integer predictions (one column).
     """
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise CourseValueError(f"k must be at least 1, got {k}")
     if _is_float(predictions):
         import torch
 
         scores = _as_tensor(predictions)
         if scores.ndim != 2:
-            raise ValueError(f"scores must be (N, C), got shape {tuple(scores.shape)}")
+            raise CourseValueError(f"scores must be (N, C), got shape {tuple(scores.shape)}")
         values, indices = torch.topk(scores, min(k, scores.shape[1]), dim=1)
         if torch.isnan(values).any():  # topk ranks NaN first, so any NaN in a row shows here
             row = int(torch.isnan(values).any(dim=1).nonzero()[0])
-            raise ValueError(f"scores contain NaN (first in row {row})")
+            raise CourseValueError(f"scores contain NaN (first in row {row})")
         return indices.cpu().numpy().astype(np.int64, copy=False)
     guesses = _as_numpy(predictions)
     if guesses.dtype == bool or not np.issubdtype(guesses.dtype, np.integer):
-        raise ValueError(f"predictions must be float scores or integer labels, got {guesses.dtype}")
+        raise CourseValueError(f"predictions must be float scores or integer labels, got {guesses.dtype}")
     if guesses.ndim == 1:
         guesses = guesses[:, None]
     if guesses.ndim != 2:
-        raise ValueError(f"guesses must be (N,) or (N, G), got shape {guesses.shape}")
+        raise CourseValueError(f"guesses must be (N,) or (N, G), got shape {guesses.shape}")
     if guesses.size and guesses.min() < -1:
         i, j = np.unravel_index(np.argmin(guesses), guesses.shape)
-        raise ValueError(f"guess [{i}, {j}] = {guesses[i, j]}: class indices are >= 0 "
+        raise CourseValueError(f"guess [{i}, {j}] = {guesses[i, j]}: class indices are >= 0 "
                          "(-1 means no guess)")
     return guesses[:, :k].astype(np.int64, copy=False)
 
@@ -146,7 +148,7 @@ def topk_error(predictions, targets, k: int = 1) -> float:
     """
     errors = per_image_topk_error(predictions, targets, k)
     if len(errors) == 0:
-        raise ValueError("no images to score")
+        raise CourseValueError("no images to score")
     return float(errors.mean())
 
 
@@ -166,7 +168,7 @@ def per_class_error(predictions, targets, k: int = 1, num_classes: int | None = 
     c = num_classes or _num_classes(predictions) or int(targets.max()) + 1
     if targets.max(initial=-1) >= c:
         i = int(np.argmax(targets))
-        raise ValueError(f"targets[{i}] = {targets[i]} is >= num_classes = {c}")
+        raise CourseValueError(f"targets[{i}] = {targets[i]} is >= num_classes = {c}")
     counts = np.bincount(targets, minlength=c).astype(float)
     wrong = np.bincount(targets, weights=errors.astype(float), minlength=c)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,13 +185,13 @@ def confusion_matrix(predictions, targets, num_classes: int | None = None) -> np
     first = top_guesses(predictions, 1)[:, 0]
     targets = _check_targets(targets, len(first), _num_classes(predictions))
     if (first < 0).any():
-        raise ValueError(f"image {int(np.argmax(first < 0))} has no guess")
+        raise CourseValueError(f"image {int(np.argmax(first < 0))} has no guess")
     c = num_classes or _num_classes(predictions) or int(max(first.max(initial=0),
                                                            targets.max(initial=0))) + 1
     for what, labels in (("first guess", first), ("target", targets)):
         if labels.max(initial=0) >= c:
             i = int(np.argmax(labels))
-            raise ValueError(f"image {i}: {what} {labels[i]} is >= num_classes = {c}")
+            raise CourseValueError(f"image {i}: {what} {labels[i]} is >= num_classes = {c}")
     return np.bincount(targets * c + first, minlength=c * c).reshape(c, c).astype(np.int64)
 
 
@@ -229,13 +231,13 @@ def _lca_matrix_and_height(hierarchy_or_matrix, max_height) -> tuple[np.ndarray,
         matrix = _as_numpy(hierarchy_or_matrix)
         height = matrix.max() if max_height is None else max_height
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"the LCA-height matrix must be (C, C), got shape {matrix.shape}")
+        raise CourseValueError(f"the LCA-height matrix must be (C, C), got shape {matrix.shape}")
     if np.any(np.diagonal(matrix) != 0):
         i = int(np.argmax(np.diagonal(matrix) != 0))
-        raise ValueError(f"LCA-height matrix [{i}, {i}] = {matrix[i, i]}: a leaf's own height "
+        raise CourseValueError(f"LCA-height matrix [{i}, {i}] = {matrix[i, i]}: a leaf's own height "
                          "must be 0 (devkit convention, FACTS.md §2.3)")
     if height <= 0 or height < matrix.max():
-        raise ValueError(f"max_height = {height} must be positive and >= every entry of the "
+        raise CourseValueError(f"max_height = {height} must be positive and >= every entry of the "
                          f"matrix (largest: {matrix.max()})")
     return matrix, float(height)
 
@@ -269,13 +271,13 @@ def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalize: bool
     guesses = top_guesses(predictions, k)
     width = _num_classes(predictions)
     if width is not None and width != c:
-        raise ValueError(f"scores have {width} classes, the hierarchy {c} leaves")
+        raise CourseValueError(f"scores have {width} classes, the hierarchy {c} leaves")
     targets = _check_targets(targets, len(guesses), c)
     if guesses.size and guesses.max() >= c:
         i, j = np.unravel_index(np.argmax(guesses), guesses.shape)
-        raise ValueError(f"guess [{i}, {j}] = {guesses[i, j]} is outside 0..{c - 1}")
+        raise CourseValueError(f"guess [{i}, {j}] = {guesses[i, j]} is outside 0..{c - 1}")
     if len(guesses) == 0:
-        raise ValueError("no images to score")
+        raise CourseValueError("no images to score")
     valid = guesses >= 0
     costs = matrix[np.where(valid, guesses, 0), targets[:, None]].astype(float)
     costs[~valid] = height
@@ -296,7 +298,7 @@ def lca_matrix_in_order(hierarchy, order) -> np.ndarray:
     position = {leaf: i for i, leaf in enumerate(leaves)}
     missing = [leaf for leaf in order if leaf not in position]
     if missing or len(order) != len(leaves):
-        raise ValueError(f"order has {len(order)} ids, the hierarchy {len(leaves)} leaves; "
+        raise CourseValueError(f"order has {len(order)} ids, the hierarchy {len(leaves)} leaves; "
                          f"not leaves: {missing[:5]}")
     matrix = np.asarray(hierarchy.lca_height_matrix())
     if order == leaves:

@@ -54,6 +54,7 @@ from os import PathLike
 
 import numpy as np
 
+from ..errors import CourseError, CourseValueError
 from .metrics import (
     MAX_GUESSES,
     _as_numpy,
@@ -71,7 +72,7 @@ MAX_TEAM_NAME = 100
 """Longest team name accepted, in characters (after :func:`team_key`'s clean-up)."""
 
 
-class ChallengeOpenError(RuntimeError):
+class ChallengeOpenError(CourseError, RuntimeError):
     """Private scores were asked for while the challenge is still open."""
 
 
@@ -117,13 +118,13 @@ def _clean_team_name(name) -> tuple[str, str]:
     shown = " ".join(unicodedata.normalize("NFKC", name).split())
     key = " ".join(shown.casefold().split())
     if not key:
-        raise ValueError(f"team name {_shown(name)} is empty once white space is removed")
+        raise CourseValueError(f"team name {_shown(name)} is empty once white space is removed")
     if len(key) > MAX_TEAM_NAME:
-        raise ValueError(f"team name {_shown(name)} has {len(key)} characters once normalised; "
+        raise CourseValueError(f"team name {_shown(name)} has {len(key)} characters once normalised; "
                          f"at most {MAX_TEAM_NAME}")
     bad = _first_refused(name)
     if bad is not None:
-        raise ValueError(f"team name {_shown(name)} refused: character {bad} (counting from 0) "
+        raise CourseValueError(f"team name {_shown(name)} refused: character {bad} (counting from 0) "
                          f"is {_describe(name[bad])}; a team name may use only ASCII letters, "
                          "digits, spaces, '-' and '_' (after NFKC normalisation, so full-width "
                          "letters count as ASCII)")
@@ -225,7 +226,7 @@ def _check_guess_array(submission, num_classes: int) -> None:
             or guesses.ndim not in (1, 2):
         return
     if guesses.ndim == 2 and guesses.shape[1] > MAX_GUESSES:
-        raise ValueError(f"{guesses.shape[1]} guesses per image (shape {guesses.shape}); at most "
+        raise CourseValueError(f"{guesses.shape[1]} guesses per image (shape {guesses.shape}); at most "
                          f"{MAX_GUESSES} are allowed, as a submission file allows at most "
                          f"{MAX_GUESSES} labels on a line")
     bad = guesses >= num_classes
@@ -235,7 +236,7 @@ def _check_guess_array(submission, num_classes: int) -> None:
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         value = int(guesses[where])
         what = f">= {num_classes}, the number of classes" if value >= 0 else "below -1"
-        raise ValueError(f"guess [{', '.join(map(str, where))}] = {value} is {what}; a guess is a "
+        raise CourseValueError(f"guess [{', '.join(map(str, where))}] = {value} is {what}; a guess is a "
                          f"class index in 0..{num_classes - 1}, or -1 for no guess")
 
 
@@ -268,25 +269,25 @@ class EvaluationServer:
                  zero_based: bool = False, devkit_dir=None):
         labels = np.array(test_labels)  # a copy: the caller's array may change later
         if labels.ndim != 1 or len(labels) == 0 or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"test_labels must be a non-empty (N,) integer array, got "
+            raise CourseValueError(f"test_labels must be a non-empty (N,) integer array, got "
                              f"{labels.dtype} {labels.shape}")
         bad = (labels < 0) | (labels >= num_classes)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"test_labels must be class indices in 0..{num_classes - 1}; "
+            raise CourseValueError(f"test_labels must be class indices in 0..{num_classes - 1}; "
                              f"test_labels[{i}] = {labels[i]}")
         if not 0 < public_fraction <= 1:
-            raise ValueError(f"public_fraction must be in (0, 1], got {public_fraction}")
+            raise CourseValueError(f"public_fraction must be in (0, 1], got {public_fraction}")
         if quota is not None and (isinstance(quota, bool) or not isinstance(quota, Integral)
                                   or quota < 1):
-            raise ValueError(f"quota must be an int of at least 1 (or None), got {quota!r}")
+            raise CourseValueError(f"quota must be an int of at least 1 (or None), got {quota!r}")
         if period <= 0 or (ladder_step is not None and ladder_step <= 0):
-            raise ValueError(f"period and ladder_step must be positive, got period={period}, "
+            raise CourseValueError(f"period and ladder_step must be positive, got period={period}, "
                              f"ladder_step={ladder_step}")
         if not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
         if deadline is not None and not math.isfinite(deadline):
-            raise ValueError(f"deadline must be a finite clock time or None, got {deadline}")
+            raise CourseValueError(f"deadline must be a finite clock time or None, got {deadline}")
         self._labels = labels.astype(np.int64)
         self._labels.flags.writeable = False
         n_public = max(1, round(public_fraction * len(labels)))
@@ -333,7 +334,7 @@ class EvaluationServer:
         now = self._clock()
         if isinstance(now, bool) or not isinstance(now, (int, float, np.floating, np.integer)) \
                 or not math.isfinite(now):
-            raise ValueError(f"clock() must return finite seconds, got {now!r}")
+            raise CourseValueError(f"clock() must return finite seconds, got {now!r}")
         self._time = max(self._time, float(now))
         if self._deadline is not None and self._time >= self._deadline:
             self._closed = True
@@ -379,11 +380,11 @@ class EvaluationServer:
         num_classes = self._read_options["num_classes"]
         width = _num_classes(submission)
         if width is not None and width != num_classes:
-            raise ValueError(f"scores for {width} classes; this test set has {num_classes}")
+            raise CourseValueError(f"scores for {width} classes; this test set has {num_classes}")
         _check_guess_array(submission, num_classes)
         guesses = top_guesses(submission, self._k)
         if len(guesses) != self.n_images:
-            raise ValueError(f"{len(guesses)} rows; the test set has {self.n_images} images")
+            raise CourseValueError(f"{len(guesses)} rows; the test set has {self.n_images} images")
         return guesses
 
     def _reported(self, key: str, public_error: float) -> float:
@@ -496,7 +497,7 @@ class EvaluationServer:
         for number in numbers:
             number = int(number)
             if not 1 <= number <= len(self._records) or not self._records[number - 1].accepted:
-                raise ValueError(f"submission {number} is not an accepted submission of this "
+                raise CourseValueError(f"submission {number} is not an accepted submission of this "
                                  f"server (log numbers 1..{len(self._records)})")
             r = self._records[number - 1]
             public.append(r.public_error)
@@ -529,7 +530,7 @@ def adaptive_attack(server: EvaluationServer, team: str | Sequence[str], num_cla
     """
     names = [team] if isinstance(team, str) else list(team)
     if not names:
-        raise ValueError("adaptive_attack: no team name given")
+        raise CourseValueError("adaptive_attack: no team name given")
     rng = np.random.default_rng(seed)
     n = server.n_images
     current = rng.integers(0, num_classes, n) if start is None else np.array(start, dtype=np.int64)

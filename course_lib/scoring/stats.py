@@ -20,6 +20,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ..errors import CourseValueError
+
 # scipy is imported inside the two functions that need it: it is slow to import, and the
 # command line imports this package just to read and score files.
 
@@ -28,7 +30,7 @@ _RESAMPLE_CHUNK = 4_000_000  # indices drawn at a time by the generic bootstrap
 
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise CourseValueError(f"confidence must be in (0, 1), got {confidence}")
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
@@ -41,9 +43,9 @@ def wilson_interval(errors: float, n: int, confidence: float = 0.95) -> tuple[fl
     method 3). Unlike the Wald interval it stays inside [0, 1] and is sensible at 0 errors.
     """
     if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
+        raise CourseValueError(f"n must be positive, got {n}")
     if not 0 <= errors <= n:
-        raise ValueError(f"errors must be between 0 and n = {n}, got {errors}")
+        raise CourseValueError(f"errors must be between 0 and n = {n}, got {errors}")
     z = _z(confidence)
     p = errors / n
     denominator = 1 + z * z / n
@@ -55,10 +57,10 @@ def wilson_interval(errors: float, n: int, confidence: float = 0.95) -> tuple[fl
 def _per_image(values, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"{name} must be a non-empty (N,) array, got shape {values.shape}")
+        raise CourseValueError(f"{name} must be a non-empty (N,) array, got shape {values.shape}")
     if not np.isfinite(values).all():
         i = int(np.argmin(np.isfinite(values)))
-        raise ValueError(f"{name} contains NaN or infinity: {name}[{i}] = {values[i]}")
+        raise CourseValueError(f"{name} contains NaN or infinity: {name}[{i}] = {values[i]}")
     return values
 
 
@@ -66,13 +68,13 @@ def _paired(errors_a, errors_b) -> tuple[np.ndarray, np.ndarray]:
     a = _per_image(errors_a, "errors_a")
     b = _per_image(errors_b, "errors_b")
     if len(a) != len(b):
-        raise ValueError(f"errors_a has {len(a)} images, errors_b {len(b)}: pair the same images")
+        raise CourseValueError(f"errors_a has {len(a)} images, errors_b {len(b)}: pair the same images")
     return a, b
 
 
 def _check_n_boot(n_boot: int) -> None:
     if n_boot < 1:
-        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+        raise CourseValueError(f"n_boot must be at least 1, got {n_boot}")
 
 
 def _is_binary(values: np.ndarray) -> bool:
@@ -93,7 +95,7 @@ def _resampled_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) 
 
 def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise CourseValueError(f"confidence must be in (0, 1), got {confidence}")
     lo, hi = np.quantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(lo), float(hi)
 
@@ -145,7 +147,7 @@ def mcnemar_exact(errors_a, errors_b) -> McNemarResult:
     for name, values in (("errors_a", a), ("errors_b", b)):
         if not _is_binary(values):
             i = int(np.argmax((values != 0) & (values != 1)))
-            raise ValueError(f"McNemar needs 0/1 per-image errors: {name}[{i}] = {values[i]}")
+            raise CourseValueError(f"McNemar needs 0/1 per-image errors: {name}[{i}] = {values[i]}")
     only_a = int(np.sum((a == 1) & (b == 0)))
     only_b = int(np.sum((a == 0) & (b == 1)))
     discordant = only_a + only_b
@@ -216,9 +218,9 @@ def minimum_detectable_difference(n: int, error: float, alpha: float = 0.05,
     is the conservative one.
     """
     if n <= 0 or not 0 < error <= 1:
-        raise ValueError(f"need n > 0 and 0 < error <= 1, got n={n}, error={error}")
+        raise CourseValueError(f"need n > 0 and 0 < error <= 1, got n={n}, error={error}")
     if not (0 < alpha < 1 and 0 < power < 1):
-        raise ValueError(f"alpha and power must be in (0, 1), got {alpha}, {power}")
+        raise CourseValueError(f"alpha and power must be in (0, 1), got {alpha}, {power}")
     from scipy import optimize
 
     z_alpha = NormalDist().inv_cdf(1 - alpha / 2)
@@ -270,7 +272,7 @@ def compare_error_rates(error_a: float, error_b: float, n: int, n_b: int | None 
     n_b = n if n_b is None else n_b
     for rate in (error_a, error_b):
         if not 0 <= rate <= 1:
-            raise ValueError(f"error rates are in [0, 1], got {rate} (a percentage?)")
+            raise CourseValueError(f"error rates are in [0, 1], got {rate} (a percentage?)")
     lo_a, hi_a = wilson_interval(error_a * n, n, confidence)
     lo_b, hi_b = wilson_interval(error_b * n_b, n_b, confidence)
     d = error_a - error_b

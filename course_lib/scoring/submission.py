@@ -38,6 +38,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .. import classes
+from ..errors import CourseError, CourseValueError, CourseWarning
 from .metrics import MAX_GUESSES, top_guesses
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -57,7 +58,7 @@ def printable_name(path) -> str:
     return text if text.isprintable() else repr(text)
 
 
-class SubmissionError(ValueError):
+class SubmissionError(CourseError, ValueError):
     """A submission or ground-truth file that cannot be scored; says file, line and problem.
 
     ``path``: the file name as given; the message shows it through :func:`printable_name`."""
@@ -69,14 +70,14 @@ class SubmissionError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-class DuplicateLabelWarning(UserWarning):
+class DuplicateLabelWarning(CourseWarning):
     """The same label appears more than once on a line of a submission."""
 
 
 def label_convention(zero_based: bool = False, devkit_dir=None) -> str:
     """One sentence saying what the labels in a file mean under these options."""
     if zero_based and devkit_dir is not None:
-        raise ValueError("devkit ILSVRC2012_IDs are 1-based: do not combine zero_based with a "
+        raise CourseValueError("devkit ILSVRC2012_IDs are 1-based: do not combine zero_based with a "
                          "devkit directory")
     if devkit_dir is not None:
         return (f"1-based ILSVRC2012_IDs, mapped to class-table indices with the devkit in "
@@ -490,17 +491,17 @@ def write_submission(path: str | PathLike, predictions, *, k: int = MAX_GUESSES,
     path = Path(path)
     label_convention(zero_based, devkit_dir)
     if not 1 <= k <= MAX_GUESSES:
-        raise ValueError(f"k = {k}: a submission line holds 1 to {MAX_GUESSES} labels")
+        raise CourseValueError(f"k = {k}: a submission line holds 1 to {MAX_GUESSES} labels")
     guesses = top_guesses(predictions, k)
     if len(guesses) == 0:
-        raise ValueError("no images: a submission has one line per image")
+        raise CourseValueError("no images: a submission has one line per image")
     if guesses.max(initial=-1) >= num_classes:
         i = int(np.argmax(guesses.max(axis=1)))
-        raise ValueError(f"row {i}: class index {guesses[i].max()} >= num_classes {num_classes}")
+        raise CourseValueError(f"row {i}: class index {guesses[i].max()} >= num_classes {num_classes}")
     valid = guesses >= 0
     if not valid.any(axis=1).all():
         i = int(np.argmin(valid.any(axis=1)))
-        raise ValueError(f"row {i} has no guess; every line needs one to five labels")
+        raise CourseValueError(f"row {i} has no guess; every line needs one to five labels")
     labels = np.full_like(guesses, -1)
     labels[valid] = _indices_to_labels(guesses[valid], zero_based, devkit_dir)
     return _write_lines(path, ([x for x in row if x >= 0] for row in labels.tolist()))
@@ -513,11 +514,11 @@ def write_ground_truth(path: str | PathLike, targets, *, num_classes: int = 1000
     label_convention(zero_based, devkit_dir)
     targets = np.asarray(targets)
     if targets.ndim != 1 or not np.issubdtype(targets.dtype, np.integer) or not len(targets):
-        raise ValueError(f"targets must be (N,) integer indices with N > 0, got {targets.dtype} "
+        raise CourseValueError(f"targets must be (N,) integer indices with N > 0, got {targets.dtype} "
                          f"{targets.shape}")
     bad = (targets < 0) | (targets >= num_classes)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"targets[{i}] = {targets[i]} is outside 0..{num_classes - 1}")
+        raise CourseValueError(f"targets[{i}] = {targets[i]} is outside 0..{num_classes - 1}")
     labels = _indices_to_labels(targets.astype(np.int64), zero_based, devkit_dir)
     return _write_lines(path, ([x] for x in labels.tolist()))

@@ -34,12 +34,13 @@ import numpy as np
 import torch
 
 from ..diskspace import explain_disk_full
+from ..errors import CourseError
 
 FORMAT = "course_lib.train/1"
 LAST = "last.pt"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(CourseError, RuntimeError):
     """A checkpoint is unreadable, foreign, or does not fit the model being trained."""
 
 

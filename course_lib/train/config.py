@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD, default_crop_size
+from ..errors import CourseValueError
 
 OPTIMIZERS = ("sgd", "adamw")
 # AdamW's usual starting point (ImageNet recipes since Loshchilov & Hutter 2019): a tenth of
@@ -105,7 +106,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         def bad(field: str, why: str):
-            raise ValueError(f"TrainConfig.{field}={getattr(self, field)!r}: {why}")
+            raise CourseValueError(f"TrainConfig.{field}={getattr(self, field)!r}: {why}")
 
         for field in ("epochs", "batch_size", "log_every", "step_epochs"):
             if not (isinstance(getattr(self, field), int) and getattr(self, field) >= 1):
@@ -181,5 +182,5 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"TrainConfig: unknown field(s) {unknown}")
+            raise CourseValueError(f"TrainConfig: unknown field(s) {unknown}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

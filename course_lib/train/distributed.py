@@ -19,6 +19,7 @@ import torch
 import torch.distributed as torch_dist
 
 from .. import collectives
+from ..errors import CourseValueError
 
 
 @dataclass
@@ -65,9 +66,9 @@ def env_world(environ: Mapping[str, str] | None = None) -> tuple[int, int, int]:
         rank = int(env.get("RANK", "0"))
         local = int(env.get("LOCAL_RANK", str(rank)))
     except ValueError as exc:
-        raise ValueError(f"torchrun variables must be integers: {exc}") from None
+        raise CourseValueError(f"torchrun variables must be integers: {exc}") from None
     if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"RANK={rank}, WORLD_SIZE={world}: need 0 <= RANK < WORLD_SIZE")
+        raise CourseValueError(f"RANK={rank}, WORLD_SIZE={world}: need 0 <= RANK < WORLD_SIZE")
     return rank, world, local
 
 

@@ -56,6 +56,7 @@ from ..datasets.augment import PCAColour
 from ..datasets.loader import UInt8Loader
 from ..device import pick_device, resolve_precision, seed_everything
 from ..diskspace import explain_disk_full
+from ..errors import CourseError, CourseValueError
 from ..memory import release_freed_memory
 from ..progress import live_progress
 from .checkpoint import (
@@ -81,7 +82,7 @@ HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_top1_error", "val_loss", 
                    "tflops", "peak_share")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(CourseError, RuntimeError):
     """The loss became NaN/inf or exploded; the message names the step and a lower rate."""
 
 
@@ -203,7 +204,7 @@ class _Run:
         self.callbacks = callbacks
         self.precision = resolve_precision(config.precision, device)
         if config.batch_size % dist.world_size:
-            raise ValueError(f"batch_size={config.batch_size} does not split evenly over "
+            raise CourseValueError(f"batch_size={config.batch_size} does not split evenly over "
                              f"{dist.world_size} ranks")
         seed_everything(config.seed + dist.rank, deterministic=config.deterministic)
         self.generator = torch.Generator().manual_seed(config.seed * 1_000_003 + dist.rank)
@@ -250,23 +251,23 @@ class _Run:
             self.fingerprint = data_fingerprint(*self.train_arrays)
         else:
             if not hasattr(self.train_loader, "__len__"):
-                raise ValueError("train_data: a loader must have a length (batches per epoch)")
+                raise CourseValueError("train_data: a loader must have a length (batches per epoch)")
             labels = getattr(self.train_loader, "labels", None)
             self.train_size = None if labels is None else len(labels)
             self.steps_per_epoch = len(self.train_loader)
         if self.steps_per_epoch < 1:
-            raise ValueError("train_data holds no images")
+            raise CourseValueError("train_data holds no images")
 
     def _loader(self, data, batch_size: int, train: bool):
         arrays = _arrays(data)
         if arrays is None:
             if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
-                raise ValueError(f"expected (images, labels) arrays or a loader of batches, got "
+                raise CourseValueError(f"expected (images, labels) arrays or a loader of batches, got "
                                  f"{type(data).__name__}")
             return data
         images, labels = arrays
         if getattr(images, "dtype", None) not in (np.uint8, torch.uint8):
-            raise ValueError(f"images must be uint8 (N, 3, S, S), got dtype "
+            raise CourseValueError(f"images must be uint8 (N, 3, S, S), got dtype "
                              f"{getattr(images, 'dtype', type(images).__name__)}")
         images = _on_device(images, self.device, self.config.data_on_device)
         return UInt8Loader(images, labels, batch_size, shuffle=train, seed=self.config.seed,
@@ -313,7 +314,7 @@ class _Run:
         config, last = self.config, self.out_dir / LAST if self.out_dir else None
         if config.resume == "auto":
             if last is None:
-                raise ValueError("resume='auto' needs an out_dir to look for checkpoints in")
+                raise CourseValueError("resume='auto' needs an out_dir to look for checkpoints in")
             if last.exists():
                 return last
             self.say(f"no checkpoint in {self.out_dir}: starting a fresh run")
@@ -484,7 +485,10 @@ class _Run:
         loader = self.train_loader
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(self.epoch)
-        it = itertools.islice(iter(loader), self.step_in_epoch, None)
+        if isinstance(loader, UInt8Loader):  # starts at the step, reading nothing before it
+            it = loader.batches(self.step_in_epoch)
+        else:  # a loader of the caller's: its batches up to the step are read and dropped
+            it = itertools.islice(iter(loader), self.step_in_epoch, None)
         empty = None
         for _ in range(self.step_in_epoch, self.steps_per_epoch):
             batch = next(it, None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..errors import CourseValueError
+
 
 def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
     """Two panels: loss (train, val) and error (train top-1, val top-1, val top-5) per epoch,
@@ -16,9 +18,9 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
 
     missing = {"epoch", "lr", "train_loss", "train_top1_error"} - set(history.columns)
     if missing:
-        raise ValueError(f"plot_history: the history lacks column(s) {sorted(missing)}")
+        raise CourseValueError(f"plot_history: the history lacks column(s) {sorted(missing)}")
     if len(history) == 0:
-        raise ValueError("plot_history: the history is empty (no epoch has finished)")
+        raise CourseValueError("plot_history: the history is empty (no epoch has finished)")
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     else:

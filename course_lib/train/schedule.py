@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from ..errors import CourseValueError
 from .config import TrainConfig
 
 
@@ -30,7 +31,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig,
     ``betas=(momentum, 0.999)`` and decoupled ``weight_decay``."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("the model has no trainable parameters")
+        raise CourseValueError("the model has no trainable parameters")
     speed = {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, betas=(config.momentum, 0.999),
@@ -55,7 +56,7 @@ class LRSchedule:
 
     def __init__(self, config: TrainConfig, steps_per_epoch: int):
         if steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch={steps_per_epoch}: the training data gives no batch")
+            raise CourseValueError(f"steps_per_epoch={steps_per_epoch}: the training data gives no batch")
         self.config = config
         self.steps_per_epoch = int(steps_per_epoch)
         self.total_steps = config.epochs * self.steps_per_epoch

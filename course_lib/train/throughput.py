@@ -13,7 +13,11 @@ other GPUs) get ``None``: the share is then not reported rather than guessed.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
+
+from ..errors import CourseWarning
 
 # Substring of torch.cuda.get_device_name() -> dense bf16/fp16 tensor TFLOP/s (NVIDIA data
 # sheets; the first match wins, so the more specific names come first).
@@ -38,12 +42,17 @@ def peak_tflops(device: torch.device | str, dtype: torch.dtype | None) -> float 
 
 
 def training_flops_per_image(model: torch.nn.Module, crop_size: int) -> float | None:
-    """``6 × MACs`` of one ``(3, crop, crop)`` image, or None if the model cannot be summarised."""
+    """``6 × MACs`` of one ``(3, crop, crop)`` image, or None if the model cannot be summarised;
+    then a :class:`~course_lib.errors.CourseWarning` says why, so the empty TFLOP/s columns of
+    ``fit``'s history are explained, not silent."""
     from ..models.summary import summarize
 
     try:
         macs = summarize(model, (3, crop_size, crop_size)).attrs["total_macs"]
-    except (TypeError, RuntimeError, ValueError):
+    except (TypeError, RuntimeError, ValueError) as exc:
+        warnings.warn(f"TFLOP/s will not be reported: {type(model).__name__} could not be "
+                      f"summarised for a {crop_size}-px crop ({type(exc).__name__}: "
+                      f"{str(exc)[:200]})", CourseWarning, stacklevel=2)
         return None
     return 6.0 * float(macs)
 
