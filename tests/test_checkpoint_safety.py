@@ -162,6 +162,7 @@ HOSTILE = {
                                   "'schedule': expected a dict of numbers"),
     "scaler state a string": (set_entry("scaler", "x"), "'scaler': expected a dict of numbers"),
     "history not a list": (set_entry("history", {"epoch": 1}), "'history': expected a list"),
+    "step history not a list": (set_entry("step_history", 7), "'step_history': expected a list"),
     "micro-batch negative": (set_entry("micro_batch", -1),
                              "'micro_batch': expected None or an integer >= 1, found -1"),
     "partial sums missing": (set_entry("partial", {"loss": 1.0}), "'partial': expected None"),

@@ -31,6 +31,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..diskspace import explain_disk_full
@@ -281,6 +282,9 @@ def payload_mismatch(payload: dict, steps_per_epoch: int) -> str | None:
             value = payload[key]
             shown = repr(value)[:80] if not isinstance(value, torch.Tensor) else _describe(value)
             return f"{key!r}: expected {want}, found {shown}"
+    steps = payload.get("step_history", [])  # optional: older checkpoints have none
+    if not (isinstance(steps, list) and all(isinstance(r, dict) for r in steps)):
+        return f"'step_history': expected a list of dicts, found {repr(steps)[:80]}"
     if payload["step_in_epoch"] >= steps_per_epoch:
         return (f"'step_in_epoch': expected below the {steps_per_epoch} batches per epoch, found "
                 f"{payload['step_in_epoch']}")
@@ -333,3 +337,37 @@ def set_rng_state(state: dict, generator: torch.Generator | None = None) -> None
         torch.cuda.set_rng_state_all(cuda)
     if generator is not None and "generator" in state:
         generator.set_state(state["generator"])
+
+
+def restore_training_state(payload: dict, path, optimizer, schedule, scaler) -> None:
+    """Load a checked checkpoint's optimiser, schedule and gradient-scaler states
+    (:func:`check_resume_state` passed); anything that still does not fit raises
+    :class:`CheckpointError` naming the file."""
+    try:
+        optimizer.load_state_dict(optimizer_state_for(optimizer, payload["optimizer"]))
+        schedule.load_state_dict(payload["schedule"])
+        scaler.load_state_dict(payload["scaler"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: optimiser/schedule state does not fit: {exc}") from exc
+
+
+def write_history(rows: list[dict], columns, out_dir: Path) -> None:
+    """``out_dir/history.csv`` (one row per epoch, ``columns``), replaced atomically; a full
+    disk raises :class:`~course_lib.diskspace.DiskFullError` and leaves the old file."""
+    tmp = out_dir / f".history.csv.tmp-{os.getpid()}"
+    try:
+        with explain_disk_full(out_dir, "the training history (history.csv)"):
+            pd.DataFrame(rows, columns=list(columns)).to_csv(tmp, index=False)
+            os.replace(tmp, out_dir / "history.csv")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def restore_rng_state(state: dict, generator: torch.Generator, path) -> None:
+    """:func:`set_rng_state` for a resume: a state that cannot be restored raises
+    :class:`CheckpointError` naming the file."""
+    try:
+        set_rng_state(state, generator)
+    except (KeyError, IndexError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: its random states cannot be restored "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from exc

@@ -63,7 +63,9 @@ class TrainConfig:
     ``deterministic``; ``explode_factor`` (stop when a batch's loss exceeds this × ln C).
 
     Display: ``progress`` (a tqdm bar per epoch), ``log_every`` (steps between bar updates and
-    divergence checks; each costs one device synchronisation).
+    divergence checks; each costs one device synchronisation); ``val_every_steps`` (also score
+    the validation set every that many optimiser steps, for learning curves with more points
+    than epochs: ``history.attrs["steps"]``).
     """
 
     epochs: int = 90
@@ -95,6 +97,7 @@ class TrainConfig:
     micro_batch: int | None = None
     out_dir: str | None = None
     checkpoint_every_steps: int | None = None
+    val_every_steps: int | None = None
     resume: str | None = None
     resume_mismatch: str = "refuse"
     overwrite: bool = False
@@ -133,7 +136,8 @@ class TrainConfig:
             bad("grad_clip", "must be positive or None")
         if self.warmup_epochs < 0:
             bad("warmup_epochs", "must be >= 0")
-        for field in ("micro_batch", "checkpoint_every_steps", "crop_size", "val_batch_size"):
+        for field in ("micro_batch", "checkpoint_every_steps", "val_every_steps", "crop_size",
+                      "val_batch_size"):
             value = getattr(self, field)
             if value is not None and not (isinstance(value, int) and value >= 1):
                 bad(field, "must be a positive integer or None")

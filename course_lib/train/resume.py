@@ -25,9 +25,12 @@ Everything here is a plain function of dicts: no model, no file.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from .checkpoint import LAST, CheckpointError
 
 SAME, FREE, AS_USED = "same", "free", "as used"
 ANNEALED, PLATEAU, STEP = "under cosine/onecycle", "under plateau", "under step"
@@ -65,6 +68,7 @@ RESUME_RULES: dict[str, tuple[str, str]] = {
                           "the checkpoint's micro-batch anyway)"),
     "out_dir": (FREE, "where checkpoints go"),
     "checkpoint_every_steps": (FREE, "how often checkpoints are written"),
+    "val_every_steps": (FREE, "how often the validation set is scored (it changes no weight)"),
     "resume": (FREE, "which checkpoint to read"),
     "resume_mismatch": (FREE, "what to do about a mismatch"),
     "overwrite": (FREE, "whether a fresh run may replace a checkpoint"),
@@ -184,3 +188,59 @@ def _data_mismatches(theirs: dict, ours: dict, implied: bool) -> list[str]:
         if not _same(old, new):
             out.append(f"{label} {_show(old)} in the checkpoint, {_show(new)} now")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# the resume policy as decisions: which checkpoint, and whether it continues exactly
+
+
+def position(payload: dict) -> str:
+    """Where a checkpoint stands, for messages: ``"epoch 2, step 3 of 4"`` (``?`` for what it
+    does not record as an integer)."""
+    def number(value, add: int = 0) -> str:
+        return str(value + add) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    return (f"epoch {number(payload.get('epoch'), 1)}, step {number(payload.get('step_in_epoch'))} "
+            f"of {number(data.get('steps_per_epoch'))}")
+
+
+def checkpoint_to_resume(resume, out_dir: Path | None, overwrite: bool) -> tuple[Path | None, str]:
+    """``(the checkpoint a run continues, or None; a line to say, or "")`` for the config's
+    ``resume`` ("auto", a path or None), ``out_dir`` and ``overwrite``. Refuses (raises
+    :class:`~.checkpoint.CheckpointError`) to start over silently on top of an earlier run."""
+    last = out_dir / LAST if out_dir else None
+    if resume == "auto":
+        if last is None:
+            raise CheckpointError("resume='auto' needs an out_dir to look for checkpoints in")
+        if last.exists():
+            return last, ""
+        return None, f"no checkpoint in {out_dir}: starting a fresh run"
+    if resume:
+        return Path(resume), ""
+    if last is not None and last.exists() and not overwrite:
+        raise CheckpointError(
+            f"{last} exists from an earlier run: pass resume='auto' (--resume auto) to continue "
+            "it, overwrite=True (--overwrite) to start over, or choose another out_dir")
+    return None, ""
+
+
+def resume_decision(path: Path, payload: dict, ours: dict, mismatch: str) -> tuple[bool, str]:
+    """``(exact, line to say)``: whether ``payload`` (read from ``path``) is continued exactly by
+    the run described by ``ours`` (the record of :func:`resume_mismatches`). A mismatch raises
+    :class:`~.checkpoint.CheckpointError` naming each field and both values, unless
+    ``mismatch == "weights"``: then ``(False, why a fresh schedule starts from its weights)``."""
+    reasons = resume_mismatches(payload, ours)
+    where = position(payload)
+    if not reasons:
+        return True, ""
+    if mismatch != "weights":
+        raise CheckpointError(
+            f"{path} cannot be continued exactly by this run: {'; '.join(reasons)}. Its "
+            f"position ({where}) counts the old run's batches and schedule, and the rest of "
+            "the run would differ from the one it started. Resume with its settings, or pass "
+            "resume_mismatch='weights' to start a fresh schedule from its weights")
+    return False, (f"{path} cannot be continued exactly ({'; '.join(reasons)}): "
+                   "resume_mismatch='weights' starts a fresh schedule at epoch 1 from its "
+                   f"weights (saved at {where}); its optimizer state, schedule, history and "
+                   "random states are not carried over")

@@ -130,3 +130,19 @@ class TrainStep:
         self.notify(f"CUDA out of memory with {current} images at once: halving the batch the "
                     f"model sees to {self.micro_batch} ({math.ceil(batch / self.micro_batch)} "
                     f"accumulated micro-batches keep the optimiser's batch at {batch}); continuing")
+
+
+def make_train_step(model, optimizer, scaler, precision, device, config, crop_size: int,
+                    generator, pca, dist, notify) -> TrainStep:
+    """The :class:`TrainStep` of one run: ``model`` wrapped in DDP under torchrun and compiled
+    when ``config.compile``; ``precision`` is a resolved :class:`course_lib.device.Precision`."""
+    net = model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [device.index] if device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=device_ids)
+    if config.compile:
+        net = torch.compile(net, dynamic=False)  # a short last batch compiles once more
+    return TrainStep(model, net, optimizer, scaler, precision.autocast_dtype, device, config,
+                     crop_size, generator, pca, distributed=dist.enabled, notify=notify)

@@ -1,0 +1,192 @@
+"""What one call to ``fit`` reads: its training and validation data, set up once.
+
+``fit`` knows nothing about datasets. ``train_data`` / ``val_data`` are either arrays
+(``(images, labels)`` or anything with ``.images`` and ``.labels``: ``images (N, 3, S, S) uint8``,
+numpy, memmap or tensor, ``labels (N,) int``), read here with
+:class:`~course_lib.datasets.loader.UInt8Loader` (sharded across ranks under torchrun, copied whole
+to a CUDA device when asked or when they fit easily), or any iterable of
+``(images uint8 (B, 3, S, S), labels (B,))`` batches with a length, used as it is.
+
+**Each image once per epoch under torchrun.** With array data, step ``t`` of an epoch feeds the
+ranks the global batch ``order[t·B : (t+1)·B]`` split round-robin, exactly the batches one
+process would take with the same global batch ``B``; the last, short batch is split too (a rank
+left without an image runs an empty batch so the gradient all-reduce still meets), and each
+rank's loss is scaled by ``world_size / (images in the global batch)`` so the averaged gradient
+is the mean over the global batch, as in one process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..datasets.augment import PCAColour
+from ..datasets.loader import UInt8Loader
+from ..errors import CourseValueError
+from .config import TrainConfig
+from .distributed import Dist
+from .resume import data_fingerprint
+
+
+def _arrays(data):
+    """``(images, labels)`` if ``data`` is array-like data, else None (a loader)."""
+    if isinstance(data, UInt8Loader):
+        return None
+    if isinstance(data, tuple) and len(data) == 2:
+        return data
+    if hasattr(data, "images") and hasattr(data, "labels"):
+        return data.images, data.labels
+    return None
+
+
+def _on_device(images, device: torch.device, setting) -> object:
+    """Copy ``images`` whole to a CUDA device when asked (or, "auto", when they take under a
+    quarter of its free memory)."""
+    if device.type != "cuda" or setting is False:
+        return images
+    nbytes = int(np.prod(images.shape))  # uint8: one byte each
+    if setting == "auto" and nbytes > torch.cuda.mem_get_info(device)[0] // 4:
+        return images
+    tensor = images if isinstance(images, torch.Tensor) else torch.from_numpy(
+        np.ascontiguousarray(images))
+    return tensor.to(device)
+
+
+def _loader(data, batch_size: int, train: bool, config: TrainConfig, dist: Dist,
+            device: torch.device):
+    arrays = _arrays(data)
+    if arrays is None:
+        if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+            raise CourseValueError(f"expected (images, labels) arrays or a loader of batches, "
+                                   f"got {type(data).__name__}")
+        return data
+    images, labels = arrays
+    if getattr(images, "dtype", None) not in (np.uint8, torch.uint8):
+        raise CourseValueError(f"images must be uint8 (N, 3, S, S), got dtype "
+                               f"{getattr(images, 'dtype', type(images).__name__)}")
+    images = _on_device(images, device, config.data_on_device)
+    return UInt8Loader(images, labels, batch_size, shuffle=train, seed=config.seed,
+                       rank=dist.rank, world_size=dist.world_size, drop_last=False, device=device)
+
+
+@dataclass
+class RunData:
+    """The loaders of one run and what a checkpoint records about them.
+
+    ``arrays``: the training ``(images, labels)`` when given as arrays (else None: a loader of
+    the caller's); ``size``: training images (None when a loader does not say);
+    ``fingerprint``: :func:`~course_lib.train.resume.data_fingerprint` of array data."""
+
+    train: object
+    val: object | None
+    arrays: tuple | None
+    size: int | None
+    steps_per_epoch: int
+    fingerprint: str | None
+    device: torch.device
+    distributed: bool
+
+    def record(self) -> dict:
+        """What a checkpoint's position (epoch, step, global step) is counted in."""
+        return {"train_images": self.size, "steps_per_epoch": self.steps_per_epoch,
+                "fingerprint": self.fingerprint}
+
+    def default_crop(self) -> int:
+        """224/256 of the stored side, the paper's ratio."""
+        side = int(self.arrays[0].shape[-1]) if self.arrays is not None else \
+            int(next(iter(self.train))[0].shape[-1])
+        return max(1, round(side * 224 / 256))
+
+    def pca(self, sigma: float, seed: int) -> PCAColour:
+        """PCA colour fitted on up to 2,048 training images (16 batches of a loader)."""
+        if self.arrays is not None:
+            images = self.arrays[0]
+            n = len(images)
+            pick = np.sort(np.random.default_rng(seed).choice(n, min(n, 2048), replace=False))
+            sample = images[pick]
+        else:
+            sample = (b[0] for b in itertools.islice(iter(self.train), 16))
+        return PCAColour.fit(sample, sigma=sigma)
+
+    def loss_scale(self, n: int, step_in_epoch: int, batch_size: int,
+                   dist: Dist) -> float | torch.Tensor:
+        """What this rank's summed loss of ``n`` images is multiplied by: ``world_size / images
+        in the global batch`` (DDP averages the gradients over the ranks), ``1 / n`` alone."""
+        if not dist.enabled:
+            return 1.0 / max(n, 1)
+        if self.arrays is not None:  # step t's global batch is order[t·B : (t+1)·B]
+            return dist.world_size / min(batch_size, self.size - step_in_epoch * batch_size)
+        # a loader that shards itself: count over the ranks (torch.full: no host-device sync)
+        total = dist.all_reduce(torch.full((), float(n), device=self.device))
+        return dist.world_size / total.clamp_min(1.0)
+
+    def validate(self, model, crop_size: int, precision, config: TrainConfig) -> dict:
+        """Centre-crop validation, every image once across ranks: ``val_loss``,
+        ``val_top1_error``, ``val_top5_error`` (None each without validation data)."""
+        out = {"val_loss": None, "val_top1_error": None, "val_top5_error": None}
+        if self.val is None:
+            return out
+        from ..evaluate import predict, with_indices
+
+        batches = self.val
+        if self.distributed and isinstance(batches, UInt8Loader):
+            batches = with_indices(batches, batches.indices())
+        preds = predict(model, batches, mode="center", crop_size=crop_size, device=self.device,
+                        precision=precision, normalize=(config.mean, config.std),
+                        channels_last=config.channels_last)
+        picked = preds.scores[torch.arange(len(preds.labels)), preds.labels]
+        out["val_loss"] = float(-picked.clamp_min(1e-12).log().mean())
+        out["val_top1_error"] = preds.error(1)
+        out["val_top5_error"] = preds.error(min(5, preds.predictions.shape[1]))
+        return out
+
+    def batches(self, epoch: int, start: int) -> Iterator:
+        """The epoch's training batches from step ``start`` on. An array loader starts there
+        without reading the batches before it; a caller's loader is read and skipped. Under
+        torchrun a rank whose shard ran out one step early gets an empty batch, so that every
+        rank meets the gradient all-reduce."""
+        loader = self.train
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        if isinstance(loader, UInt8Loader):
+            it = loader.batches(start)
+        else:
+            it = itertools.islice(iter(loader), start, None)
+        empty = None
+        for _ in range(start, self.steps_per_epoch):
+            batch = next(it, None)
+            if batch is None:
+                if not (self.distributed and self.arrays is not None):
+                    return
+                if empty is None:
+                    shape = tuple(loader.images.shape[1:])
+                    empty = (torch.zeros((0, *shape), dtype=torch.uint8, device=self.device),
+                             torch.zeros(0, dtype=torch.int64, device=self.device))
+                batch = empty
+            yield batch
+
+
+def set_up_data(train_data, val_data, config: TrainConfig, dist: Dist,
+                device: torch.device) -> RunData:
+    """Loaders for ``train_data`` and ``val_data`` (None: no validation), checked."""
+    train = _loader(train_data, config.batch_size // dist.world_size, True, config, dist, device)
+    val = None if val_data is None else _loader(
+        val_data, config.val_batch_size or config.batch_size // dist.world_size, False, config,
+        dist, device)
+    arrays = _arrays(train_data)
+    if arrays is not None:
+        size, fingerprint = len(arrays[1]), data_fingerprint(*arrays)
+        steps = math.ceil(size / config.batch_size)
+    else:
+        if not hasattr(train, "__len__"):
+            raise CourseValueError("train_data: a loader must have a length (batches per epoch)")
+        labels = getattr(train, "labels", None)
+        size, fingerprint, steps = (None if labels is None else len(labels)), None, len(train)
+    if steps < 1:
+        raise CourseValueError("train_data holds no images")
+    return RunData(train, val, arrays, size, steps, fingerprint, device, dist.enabled)
