@@ -16,8 +16,8 @@ call                           what it does
 :func:`decide`                 notebook 06's decision rule: agree, disagree, undetectable here
 =============================  ===============================================================
 
-Every run goes through the course's one recipe (:func:`course_lib.recipe.build_model`,
-:class:`course_lib.train.TrainConfig`, :func:`course_lib.train.fit`,
+Every run goes through a plan (:func:`course_lib.plan.plan`: its network and training
+settings for one crop), :func:`course_lib.train.fit` and
 :func:`course_lib.evaluate.predict`), so an ablation changes only what its :class:`Arm` says.
 """
 
@@ -128,18 +128,19 @@ def _error_per_image(model: nn.Module, images, labels, crop: int, config) -> np.
     return (preds.predictions[:, 0] != preds.labels).numpy()
 
 
-def run_arm(arm: Arm, train, val=None, *, profile, image_size: int, num_classes: int,
-            seed: int = 0, width: float | None = None, stop_below: float | None = None,
-            score_train: bool = True, quiet: bool = True, **config) -> RunResult:
+def run_arm(arm: Arm, train, val=None, *, plan, num_classes: int | None = None,
+            seed: int = 0, stop_below: float | None = None, score_train: bool = True,
+            quiet: bool = True, **config) -> RunResult:
     """Train ``arm`` once from seed ``seed`` and score it.
 
-    ``train``, ``val``: splits (``.images (N, 3, S, S) uint8``, ``.labels (N,)``) at side
-    ``image_size``; ``val=None`` skips validation. ``profile``: whose recipe (variant, width,
-    batch, learning rate, schedule) the run follows; ``width`` overrides its width. ``config``:
-    any :class:`~course_lib.train.TrainConfig` field (``epochs=3``, ``schedule="constant"``);
-    the arm's own ``train`` changes win over them. Validation is scored once, after training
-    (not after every epoch). ``stop_below``: stop at the end of the first epoch whose running
-    training top-1 error is at or below it (the epoch goes in :attr:`RunResult.reached`).
+    ``train``, ``val``: splits (``.images (N, 3, S, S) uint8``, ``.labels (N,)``) at the plan's
+    image size; ``val=None`` skips validation. ``plan``: a :class:`course_lib.plan.Plan` whose
+    network (variant, width, crop) and training settings (epochs, batch, learning rate,
+    schedule) the run follows; ``num_classes`` (default: the plan's). ``config``: other
+    :class:`~course_lib.train.TrainConfig` fields (``schedule="constant"``); the arm's own
+    ``train`` changes win over them. Validation is scored once, after training (not after
+    every epoch). ``stop_below``: stop at the end of the first epoch whose running training
+    top-1 error is at or below it (the epoch goes in :attr:`RunResult.reached`).
     ``score_train``: also score the training images in evaluation mode. ``quiet``: keep
     :func:`~course_lib.train.fit`'s line per epoch out of the output (the history has it); a
     run that fails still raises, with its message.
@@ -148,15 +149,13 @@ def run_arm(arm: Arm, train, val=None, *, profile, image_size: int, num_classes:
     ``seed``, so two arms with the same seed see the same images in the same order.
     """
     from .device import seed_everything
-    from .recipe import build_model
-    from .train import TrainConfig, fit
+    from .train import fit
 
     start = time.perf_counter()
-    config = TrainConfig.from_profile(profile, image_size=image_size, **{
-        "seed": seed, "progress": False, "out_dir": None, **config, **dict(arm.train)})
+    config = plan.train_config(**{"seed": seed, "progress": False, "out_dir": None, **config,
+                                  **dict(arm.train)})
     seed_everything(seed)
-    model = build_model(profile, num_classes, image_size=image_size, width=width,
-                        **dict(arm.model))
+    model = plan.model(num_classes, **dict(arm.model))
     for name in arm.remove:
         remove_layer(model, name)
 
@@ -178,7 +177,7 @@ def run_arm(arm: Arm, train, val=None, *, profile, image_size: int, num_classes:
             fit(model, train, None, config, callbacks=watch)
     except _Reached:
         pass
-    crop = config.crop_size or round(image_size * 224 / 256)
+    crop = plan.crop
     val_errors = None if val is None else _error_per_image(model, val.images, val.labels, crop,
                                                            config)
     train_error = (float(_error_per_image(model, train.images, train.labels, crop, config).mean())

@@ -1,29 +1,22 @@
-"""One recipe from a profile to a trained model: data, network and training settings.
+"""The course's datasets as splits in memory, and the decode-once caches behind them.
 
-The notebooks and the ``train``/``prepare`` commands all go through these calls, so nobody
-rebuilds the step from a profile to a run by hand::
+Below :mod:`course_lib.plan` (which turns a profile into a run and calls these with its sizes):
+nothing here knows a profile. ::
 
-    from course_lib.recipe import build_model, open_splits
-    from course_lib.train import TrainConfig, fit
-
-    data = open_splits(profile)                          # train / val / test, uint8 in memory
-    model = build_model(profile, num_classes=data.num_classes)
-    history = fit(model, data.train, data.val, TrainConfig.from_profile(profile))
+    from course_lib.recipe import open_splits
+    data = open_splits("synthnet", 32, splits=("val",), num_classes=10, per_class=50)
+    data = open_splits("imagenette2-160", 160, splits=("train", "val"))   # from its cache
 
 ==============================  ============================================================
 call                            what it gives
 ==============================  ============================================================
-:func:`open_splits`             the profile's (or a named dataset's) splits: SynthNet rendered
-                                in memory, anything else read from its decode-once cache
-:func:`build_model`             the profile's AlexNet (variant, width, crop) for C classes
-:func:`crop_size`               the crop side a run uses at a given stored size
+:func:`open_splits`             a dataset's splits: SynthNet rendered in memory, anything
+                                else read from its decode-once cache
+:func:`cache_folder`            the one place a dataset's cache folder is named
 :func:`prepare_caches`          build the decode-once caches of SynthNet or a registry dataset
 :func:`prepare_folder_cache`    the same for a ``<class>/<image>`` folder of the learner's own
 :func:`known_datasets`          every name :func:`open_splits` accepts
 ==============================  ============================================================
-
-``TrainConfig.from_profile(profile, **overrides)`` (in :mod:`course_lib.train.config`) gives the
-profile's training settings; :mod:`course_lib.reference` keeps a trained model per profile.
 """
 
 from __future__ import annotations
@@ -35,10 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import synthnet
-from .datasets.augment import default_crop_size
 from .errors import CourseError, CourseValueError
 from .paths import CACHES, data_dir
-from .profiles import Profile, resolve
 
 SPLIT_NAMES = ("train", "val", "test")
 SYNTHNET = "synthnet"
@@ -106,12 +97,20 @@ def known_datasets() -> list[str]:
     return [SYNTHNET, *sorted(registry.DATASETS)]
 
 
-def _check_dataset(name: str) -> str:
+def check_dataset(name: str) -> str:
+    """``name`` lower-cased if :func:`open_splits` knows it, else an error listing the names."""
     key = name.strip().lower()
     known = known_datasets()
     if key not in known:
         raise CourseValueError(f"unknown dataset {name!r}: the course knows {', '.join(known)}")
     return key
+
+
+def cache_folder(name: str, size: int) -> Path:
+    """Where the decode-once caches of dataset ``name`` at ``size`` px live:
+    ``$COURSE_DATA/caches/<name>-<size>`` (one sub-folder per split). The one place the rule
+    lives."""
+    return data_dir() / CACHES / f"{name.strip().lower()}-{int(size)}"
 
 
 def _check_splits(splits: Iterable[str]) -> tuple[str, ...]:
@@ -122,46 +121,47 @@ def _check_splits(splits: Iterable[str]) -> tuple[str, ...]:
     return splits
 
 
-def open_splits(profile: Profile | str | None = None, dataset: str | None = None, *,
-                image_size: int | None = None, splits: Sequence[str] = SPLIT_NAMES,
-                seed: int = 0, cache_dir: str | Path | None = None, knobs=None,
-                **profile_changes) -> Splits:
-    """The splits a profile trains and scores on.
+def open_splits(dataset: str, image_size: int, *, splits: Sequence[str] = SPLIT_NAMES,
+                num_classes: int | None = None, per_class: int | dict | None = None,
+                seed: int = 0, knobs=None, cache_dir: str | Path | None = None) -> Splits:
+    """The splits of ``dataset`` at ``image_size`` px (a run reaches this through
+    :func:`course_lib.plan.plan`, which passes its sizes).
 
-    ``profile``: a profile, its name, or None (:func:`course_lib.profiles.resolve`).
-    ``dataset``: None for the profile's, ``"synthnet"`` or a registry name.
-    ``image_size``: stored side in px (default: the profile's). ``splits``: which to open.
-    ``profile_changes``: profile fields to change for this call (``train_per_class=200``,
-    ``num_classes=10``, ...). SynthNet only: ``seed`` and ``knobs`` (a
-    :class:`~course_lib.datasets.synthnet.Knobs` or a mapping).
-
-    SynthNet is rendered in memory (``*_per_class`` images per class of ``num_classes``).
-    Any other dataset is read from its decode-once cache: ``cache_dir`` (holding ``train/``,
-    ``val/``, ``test/``) or ``$COURSE_DATA/caches/<dataset>-<image_size>``; labels are
-    renumbered ``0..C-1`` over the classes present. A cache that is not there raises
+    ``"synthnet"`` is rendered in memory: ``num_classes`` classes with ``per_class`` images
+    each (an int, or ``{split: n}``; a split with 0 takes the validation count, as SynthNet
+    always has a test split), from ``seed`` with ``knobs`` (a
+    :class:`~course_lib.datasets.synthnet.Knobs` or a mapping). Any other dataset is read from
+    its decode-once cache: ``cache_dir`` (holding ``train/``, ``val/``, ``test/``; any name then
+    labels the learner's own) or :func:`cache_folder`; labels are renumbered ``0..C-1`` over
+    the classes present, and a split the cache lacks is None. A cache that is not there raises
     :class:`DatasetUnavailableError` with the command that builds it.
     """
-    profile = resolve(profile)
-    if profile_changes:
-        profile = profile.replace(**profile_changes)
-    name = (dataset or profile.dataset).strip().lower()
-    if cache_dir is None:  # a named dataset; with cache_dir, any name labels the learner's own
-        name = _check_dataset(name)
-    size = profile.image_size if image_size is None else int(image_size)
+    name = dataset.strip().lower()
+    if cache_dir is None:
+        name = check_dataset(name)
+    size = int(image_size)
     splits = _check_splits(splits)
     if name == SYNTHNET and cache_dir is None:
-        return _synthnet_splits(profile, size, splits, seed, knobs)
+        if num_classes is None or per_class is None:
+            raise CourseValueError("SynthNet is rendered on demand: open_splits needs "
+                                   "num_classes and per_class (course_lib.plan passes them)")
+        return _synthnet_splits(size, splits, num_classes, per_class, seed, knobs)
     if knobs is not None:
         raise CourseValueError(f"knobs are SynthNet's; dataset {name!r} has none")
-    folder = Path(cache_dir) if cache_dir else data_dir() / CACHES / f"{name}-{size}"
+    folder = Path(cache_dir) if cache_dir else cache_folder(name, size)
     return _cached_splits(name, size, folder, splits)
 
 
-def _synthnet_splits(profile: Profile, size: int, splits, seed: int, knobs) -> Splits:
+def _synthnet_splits(size: int, splits, num_classes: int, per_class, seed: int,
+                     knobs) -> Splits:
     synthnet.check_image_size(size)
     opened, first = {}, None
     for split in splits:
-        part = synthnet.from_profile(profile, split, image_size=size, seed=seed, knobs=knobs)
+        n = per_class[split] if isinstance(per_class, dict) else per_class
+        if n < 1:  # a real dataset's profile may have no test split; SynthNet always has
+            n = per_class["val"] if isinstance(per_class, dict) else n
+        part = synthnet.make_synthnet(split, num_classes=num_classes, per_class=n,
+                                      image_size=size, seed=seed, knobs=knobs)
         opened[split] = Split(part.images, part.labels)
         first = first or part
     return Splits(dataset=SYNTHNET, image_size=size, class_names=list(first.class_names),
@@ -170,15 +170,29 @@ def _synthnet_splits(profile: Profile, size: int, splits, seed: int, knobs) -> S
                   **{s: opened.get(s) for s in SPLIT_NAMES})
 
 
+def _missing(name: str, size: int, folder: Path, splits) -> str:
+    return (f"{name} at {size} px has no decode-once cache in {folder} (looked for "
+            f"{', '.join(splits)}); build it with: python -m course_lib prepare {name} "
+            f"--size {size}")
+
+
+def missing_cache(name: str, size: int, splits: Sequence[str] = ("train",)) -> str | None:
+    """None when dataset ``name`` at ``size`` px can be opened (SynthNet always can; any other
+    needs the decode-once caches of ``splits`` in :func:`cache_folder`), else what is missing
+    and the command that builds it. Opens nothing."""
+    name = check_dataset(name)
+    folder = cache_folder(name, size)
+    if name == SYNTHNET or all((folder / s).is_dir() for s in splits):
+        return None
+    return _missing(name, size, folder, splits)
+
+
 def _cached_splits(name: str, size: int, folder: Path, splits) -> Splits:
     from .datasets.cache import open_cache
 
     present = [s for s in splits if (folder / s).is_dir()]
     if "train" in splits and "train" not in present or not present:
-        raise DatasetUnavailableError(
-            f"{name} at {size} px has no decode-once cache in {folder} (looked for "
-            f"{', '.join(splits)}); build it with: python -m course_lib prepare {name} "
-            f"--size {size}")
+        raise DatasetUnavailableError(_missing(name, size, folder, splits))
     caches = {s: open_cache(folder / s) for s in present}
     labels = sorted(set().union(*(c.class_labels for c in caches.values())))
     remap = np.full(max(labels) + 1, -1, dtype=np.int64)
@@ -193,70 +207,36 @@ def _cached_splits(name: str, size: int, folder: Path, splits) -> Splits:
                   **{s: opened.get(s) for s in SPLIT_NAMES})
 
 
-def crop_size(profile: Profile | str | None = None, image_size: int | None = None) -> int:
-    """The crop side a run uses: the profile's ``crop_size`` at the profile's image size, else
-    the paper's ratio (:func:`course_lib.datasets.augment.default_crop_size`)."""
-    profile = resolve(profile)
-    if image_size is None or int(image_size) == profile.image_size:
-        return profile.crop_size
-    return default_crop_size(image_size)
-
-
-def build_model(profile: Profile | str | None = None, num_classes: int | None = None, *,
-                variant: str | None = None, width: float | None = None,
-                image_size: int | None = None, crop: int | None = None, **alexnet_options):
-    """The profile's AlexNet for ``num_classes`` classes (default: the profile's).
-
-    ``variant`` (default: the profile's ``model_variant``), ``width`` (default: the profile's
-    for "scaled", else 1.0). A "scaled" network is built for the crop side ``crop`` (default:
-    :func:`crop_size` of the profile at ``image_size``); "paper" and "torchvision" keep their
-    224-px design (other sizes run through the adaptive pool). ``alexnet_options`` go to
-    :func:`course_lib.models.alexnet` (``activation="tanh"``, ``lrn=False``, ``dropout=0``, ...).
-    Returns an :class:`~course_lib.models.alexnet.AlexNet` giving ``(N, num_classes)`` logits.
-    """
-    from .models import alexnet
-
-    profile = resolve(profile)
-    variant = variant or profile.model_variant
-    if width is None:
-        width = profile.width if variant == "scaled" else 1.0
-    if variant == "scaled":
-        alexnet_options["input_size"] = crop or crop_size(profile, image_size)
-    return alexnet(variant, num_classes=num_classes or profile.num_classes, width=width,
-                   **alexnet_options)
-
-
 def prepare_caches(name: str, size: int, *, splits: Sequence[str] | None = None,
                    out: str | Path | None = None, root: str | Path | None = None,
-                   profile: Profile | str | None = None, seed: int = 0, knobs=None,
-                   num_classes: int | None = None, per_class: int | None = None,
-                   workers: int | None = None, force: bool = False, progress: bool = False,
+                   seed: int = 0, knobs=None, num_classes: int | None = None,
+                   per_class: int | dict | None = None, workers: int | None = None,
+                   force: bool = False, progress: bool = False,
                    allow_empty_classes: bool = False) -> dict:
     """Build (or open, when up to date) the decode-once caches of ``name`` at ``size`` px.
 
-    ``name``: ``"synthnet"`` (rendered from the profile; ``seed``, ``knobs``, ``num_classes``
-    and ``per_class`` change it) or a registry dataset (fetched and verified first unless
-    ``root`` says where it already is). ``out``: default ``$COURSE_DATA/caches/<name>-<size>``.
-    Returns ``{split: Cache}``.
+    ``name``: ``"synthnet"`` (``num_classes`` classes of ``per_class`` images, an int or
+    ``{split: n}``, from ``seed`` and ``knobs``; the ``prepare`` command takes them from the
+    plan of a profile) or a registry dataset (fetched and verified first unless ``root`` says
+    where it already is). ``out``: default :func:`cache_folder`. Returns ``{split: Cache}``.
     """
     from .datasets.cache import build_cache
 
-    name = _check_dataset(name)
-    out = Path(out) if out else data_dir() / CACHES / f"{name}-{size}"
+    name = check_dataset(name)
+    out = Path(out) if out else cache_folder(name, size)
     if name == SYNTHNET:
+        if num_classes is None or per_class is None:
+            raise CourseValueError("prepare_caches('synthnet', ...) needs num_classes and "
+                                   "per_class (the prepare command takes them from the profile)")
         knobs = knobs if isinstance(knobs, synthnet.Knobs) else synthnet.Knobs().replace(
             **(knobs or {}))
         caches = {}
         for split in splits or SPLIT_NAMES:
-            changes = {"image_size": size, "seed": seed, "knobs": knobs}
-            if num_classes is not None:
-                changes["num_classes"] = num_classes
-            if per_class is not None:
-                changes["per_class"] = per_class
-            data = synthnet.from_profile(resolve(profile), split, **changes)
+            data = _synthnet_splits(size, (split,), num_classes, per_class, seed, knobs)
             caches[split] = build_cache(
-                data, out / split, size, source=f"synthnet {split} seed={seed} "
-                f"knobs={knobs.as_dict()}", force=force, progress=progress)
+                data[split], out / split, size, classes=data.extra["wnids"],
+                source=f"synthnet {split} seed={seed} knobs={knobs.as_dict()}", force=force,
+                progress=progress)
         return caches
     return _registry_caches(name, size, out, splits, root, workers, force, progress,
                             allow_empty_classes)

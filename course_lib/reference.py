@@ -8,7 +8,7 @@ still needs that model, so::
     ref = reference_model(profile)       # loads it, or trains it (saying how long) when absent
     ref.model, ref.data, ref.history     # the network (eval mode), its splits, its training
 
-The model is trained by the one recipe (:mod:`course_lib.recipe`) with the profile's
+The model is trained by the profile's plan (:func:`course_lib.plan.plan`) with the profile's
 ``reference_epochs`` and seed 0, and saved to
 ``$COURSE_DATA/models/reference-<profile>-<recipe hash>.pt``: a different recipe (another
 profile, size or number of classes) has another hash, so one never stands in for another. The
@@ -23,6 +23,7 @@ fills up during the save raises :class:`course_lib.diskspace.DiskFullError`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -38,7 +39,9 @@ import torch
 from .diskspace import explain_disk_full, require_free_space
 from .errors import CourseError
 from .paths import data_dir
+from .plan import Plan, plan
 from .profiles import Profile, resolve
+from .recipe import SPLIT_NAMES
 
 FORMAT = "course_lib.reference/1"
 MODELS = "models"
@@ -60,7 +63,9 @@ class Reference:
     ``model``: the AlexNet (eval mode, on the CPU), taking ``(N, 3, crop, crop)`` floats;
     ``data``: its :class:`course_lib.recipe.Splits` (train, val and test); ``history``: one row
     per training epoch (:func:`course_lib.train.fit`'s columns); ``path``: the file;
-    ``trained_now``: whether this call trained it; ``info``: what the file records.
+    ``trained_now``: whether this call trained it; ``info``: what the file records; ``plan``:
+    the :class:`~course_lib.plan.Plan` it was trained by (its crop, settings and network
+    builder, for more runs of the same recipe).
     """
 
     model: torch.nn.Module
@@ -69,6 +74,7 @@ class Reference:
     path: Path
     trained_now: bool
     info: dict
+    plan: Plan
 
     @property
     def crop_size(self) -> int:
@@ -205,17 +211,15 @@ def estimate_seconds(profile: Profile | str | None = None, data=None, steps: int
     freed memory back) cancels in the difference, and scales the per-image time to
     ``reference_epochs`` epochs of the training split, plus 10 % for validation.
     """
-    from .recipe import build_model, open_splits
-    from .train import TrainConfig, fit
+    from .train import fit
 
-    profile = resolve(profile)
-    data = data or open_splits(profile, splits=("train",))
+    run = plan(profile, splits=() if data else ("train",))
+    data = data or run.data
     n = len(data.train)
-    batch = min(profile.batch_size, n)
+    batch = min(run.profile.batch_size, n)
     images, labels = data.train.images, data.train.labels
-    model = build_model(profile, data.num_classes, image_size=data.image_size)
-    config = TrainConfig.from_profile(profile, image_size=data.image_size, epochs=1,
-                                      batch_size=batch, progress=False, schedule="constant")
+    model = run.model(data.num_classes)
+    config = run.train_config(epochs=1, batch_size=batch, progress=False, schedule="constant")
     def timed(count: int) -> float:
         start = time.perf_counter()
         fit(model, (images[:count], labels[:count]), None, config)
@@ -229,7 +233,7 @@ def estimate_seconds(profile: Profile | str | None = None, data=None, steps: int
         # on a busy machine the difference can drown in noise: then the whole run's per-image
         # time, set-up included, is the (pessimistic) estimate
         per_image = extra / (longer - batch) if longer > batch and extra > 0 else long_run / longer
-    return 1.1 * per_image * n * profile.reference_epochs
+    return 1.1 * per_image * n * run.profile.reference_epochs
 
 
 def _describe(seconds: float) -> str:
@@ -277,23 +281,21 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
     at ``path`` is an error). Before training, the folder must be writable
     (:func:`check_writable`) with room for the weights. Returns the :class:`Reference`."""
     from .device import seed_everything
-    from .recipe import build_model, open_splits
-    from .train import TrainConfig, fit
+    from .train import fit
 
-    profile = resolve(profile)
+    run = plan(profile, splits=() if data else SPLIT_NAMES)
+    profile = run.profile
     path = reference_path(profile) if path is None else Path(path)
     if path.exists():
         raise ReferenceModelError(f"{path} already exists: load it with reference_model(), or "
                                   "delete it to train again")
     check_writable(path.parent)
-    data = data or open_splits(profile)
+    data = data or run.data
     seed_everything(SEED)
-    model = build_model(profile, data.num_classes, image_size=data.image_size)
+    model = run.model(data.num_classes)
     weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     require_free_space(path.parent, weight_bytes + 2**20, "the reference model")
-    config = TrainConfig.from_profile(profile, image_size=data.image_size,
-                                      epochs=profile.reference_epochs, seed=SEED,
-                                      progress=progress)
+    config = run.train_config(epochs=profile.reference_epochs, seed=SEED, progress=progress)
     history = fit(model, data.train, data.val, config)
     model = model.cpu().to(memory_format=torch.contiguous_format)  # as a loaded one will be
     payload = {
@@ -316,14 +318,15 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(payload, path)
-    return _reference(payload, model.eval(), data, path, trained_now=True)
+    settings = dataclasses.replace(run, data=None, splits=())  # the splits stay in .data only
+    return _reference(payload, model.eval(), data, path, trained_now=True, run=settings)
 
 
-def _reference(payload: dict, model, data, path: Path, trained_now: bool) -> Reference:
+def _reference(payload: dict, model, data, path: Path, trained_now: bool, run: Plan) -> Reference:
     info = {k: v for k, v in payload.items() if k not in ("state_dict", "history")}
     return Reference(model=model.cpu().eval(), data=data,
                      history=pd.DataFrame(payload["history"]), path=path,
-                     trained_now=trained_now, info=info)
+                     trained_now=trained_now, info=info, plan=run)
 
 
 def load_reference(profile: Profile | str | None = None, path: Path | None = None,
@@ -332,8 +335,6 @@ def load_reference(profile: Profile | str | None = None, path: Path | None = Non
     none, or when the file does not match the profile's recipe (it names the difference).
     ``with_data=False`` skips opening the splits (``Reference.data`` is then None): for a
     notebook that needs only the weights, a few hundred MB less on the laptop profile."""
-    from .recipe import open_splits
-
     profile = resolve(profile)
     path = reference_path(profile) if path is None else Path(path)
     if not path.is_file():
@@ -347,14 +348,15 @@ def load_reference(profile: Profile | str | None = None, path: Path | None = Non
                            for k, (a, b) in differ.items())
         raise ReferenceModelError(f"{path} was trained with another recipe: {detail}")
     model = _model_from(payload, path)
+    run = plan(profile, splits=())
     if not with_data:
-        return _reference(payload, model, None, path, trained_now=False)
-    data = data or open_splits(profile, image_size=payload["image_size"])
+        return _reference(payload, model, None, path, trained_now=False, run=run)
+    data = data or run.replace(splits=SPLIT_NAMES).data
     difference = _class_difference(list(payload["class_names"]), list(data.class_names))
     if difference:
         raise ReferenceModelError(f"{path}: its classes differ from the dataset's now: "
                                   f"{difference}; delete it to train a new one")
-    return _reference(payload, model, data, path, trained_now=False)
+    return _reference(payload, model, data, path, trained_now=False, run=run)
 
 
 def _class_difference(saved: list[str], now: list[str]) -> str | None:
@@ -383,8 +385,6 @@ def reference_model(profile: Profile | str | None = None, *, train: bool = True,
     notebook (``python -m course_lib train --reference``). ``with_data=False``: a saved model is
     loaded without opening its splits (see :func:`load_reference`).
     """
-    from .recipe import open_splits
-
     profile = resolve(profile)
     path = reference_path(profile)
     if path.is_file():
@@ -393,7 +393,7 @@ def reference_model(profile: Profile | str | None = None, *, train: bool = True,
         raise ReferenceModelError(f"no reference model for profile {profile.name!r} at {path}; "
                                   "train it with: python -m course_lib train --reference")
     check_writable(path.parent)  # before minutes of estimating and training, not after
-    data = open_splits(profile)
+    data = plan(profile).data
     seconds = estimate_seconds(profile, data)
     limit = profile.minutes_per_notebook if max_minutes is None else max_minutes
     if seconds > 60 * limit:

@@ -19,7 +19,7 @@ from course_lib.ablation import (
     seed_threshold,
 )
 from course_lib.models import alexnet
-from course_lib.recipe import open_splits
+from course_lib.plan import plan
 from course_lib.scoring.stats import minimum_detectable_difference
 
 
@@ -206,21 +206,20 @@ def test_gradient_norm_of_fc8_matches_the_analytic_gradient():
 
 @pytest.fixture(scope="module")
 def tiny():
-    return open_splits("smoke", image_size=32, num_classes=4, train_per_class=16,
-                       val_per_class=8, splits=("train", "val"))
+    return plan("smoke", image_size=32, num_classes=4, train_per_class=16, val_per_class=8,
+                width=0.125, epochs=1, splits=("train", "val"))
 
 
 def _run(tiny, arm, **kw):
-    options = dict(profile="smoke", image_size=32, num_classes=4, width=0.125, epochs=1,
-                   precision="fp32")
+    options = dict(plan=tiny, precision="fp32")
     options.update(kw)
-    return run_arm(arm, tiny.train, tiny.val, **options)
+    return run_arm(arm, tiny.data.train, tiny.data.val, **options)
 
 
 def test_run_arm_scores_every_validation_image_and_repeats_exactly(tiny):
     a = _run(tiny, Arm("full"), seed=3)
     b = _run(tiny, Arm("full"), seed=3)
-    assert a.val_errors.shape == (len(tiny.val),) and a.val_errors.dtype == bool
+    assert a.val_errors.shape == (len(tiny.data.val),) and a.val_errors.dtype == bool
     assert a.val_top1_error == pytest.approx(a.val_errors.mean())
     assert 0 <= a.train_top1_error <= 1
     assert np.array_equal(a.val_errors, b.val_errors)

@@ -26,6 +26,13 @@ RULES = [
     ("course_lib.train", "course_lib.datasets.registry", "train takes batches, not a dataset"),
     ("course_lib.train", "course_lib.datasets.cache", "train takes batches, not a dataset"),
     ("course_lib.train", "course_lib.recipe", "the recipe sits above the training core"),
+    ("course_lib.train", "course_lib.profiles",
+     "the training core takes a TrainConfig; course_lib.plan turns a profile into one"),
+    ("course_lib.datasets", "course_lib.profiles",
+     "data takes sizes; course_lib.plan turns a profile into them"),
+    ("course_lib.recipe", "course_lib.profiles",
+     "datasets open by explicit sizes; course_lib.plan reads the profile"),
+    ("course_lib.recipe", "course_lib.plan", "the plan sits above the datasets it opens"),
     ("course_lib.evaluate", "course_lib.datasets.synthnet", "evaluate takes batches"),
     ("course_lib.evaluate", "course_lib.datasets.registry", "evaluate takes batches"),
 ]
@@ -34,7 +41,8 @@ BOTTOM = ("course_lib.profiles", "course_lib.device", "course_lib.paths", "cours
           "course_lib.diskspace", "course_lib.errors")
 BOTTOM_MAY_IMPORT = BOTTOM + ("course_lib",)  # the package itself, for __version__
 # the top layers: nothing below may import them
-TOP = ("course_lib.commands", "course_lib.recipe", "course_lib.reference",
+TOP = ("course_lib.commands", "course_lib.plan", "course_lib.reference",
+       "course_lib.pretrained_scores", "course_lib.bench",
        "course_lib.comparison", "course_lib.ablation", "course_lib.checks",
        "course_lib.exercises", "course_lib.__main__")
 
@@ -130,7 +138,13 @@ def test_the_package_keeps_its_layers():
      "import nothing above them"),
     ("course_lib.device", "def f():\n    from .datasets import augment\n", False,
      "import nothing above them"),
-    ("course_lib.train.loop", "from ..recipe import open_splits\n", False, "top layer"),
+    ("course_lib.train.loop", "from ..plan import plan\n", False, "top layer"),
+    ("course_lib.train.config", "def f():\n    from ..profiles import resolve\n", False,
+     "course_lib.plan turns a profile into one"),
+    ("course_lib.datasets.synthnet", "from ..profiles import resolve\n", False,
+     "course_lib.plan turns a profile into them"),
+    ("course_lib.recipe", "from .profiles import Profile\n", False,
+     "course_lib.plan reads the profile"),
     ("course_lib.viz", "import_module('notebooks.helpers')\n", False, "imports a notebook"),
 ])
 def test_a_planted_violation_is_caught(module, source, is_package, expected):
@@ -138,6 +152,20 @@ def test_a_planted_violation_is_caught(module, source, is_package, expected):
     modules[module] = (source, is_package)
     found = violations(modules)
     assert any(expected in line and module in line for line in found), found
+
+
+# the modules that may read a profile: the plan turns one into a run; the reference model is
+# named by its profile; doctor reports which was chosen and why; 00's exercise about profiles
+READS_PROFILES = {"course_lib.plan", "course_lib.reference", "course_lib.device",
+                  "course_lib.checks.start"}
+
+
+def test_only_the_plan_turns_a_profile_into_run_settings():
+    readers = {module for module, (source, is_package) in package_modules().items()
+               if module != "course_lib.profiles" and any(
+                   _within(target, "course_lib.profiles")
+                   for _, target in imports_of(source, module, is_package))}
+    assert readers == READS_PROFILES
 
 
 def test_relative_imports_resolve_like_python():

@@ -14,8 +14,8 @@ import torch
 import course_lib.train
 from course_lib import diskspace, reference
 from course_lib.diskspace import DiskFullError
+from course_lib.plan import plan
 from course_lib.profiles import get_profile
-from course_lib.recipe import open_splits
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_no_training_when_not_allowed_or_too_slow():
 def test_train_reference_never_replaces_a_file(smoke_reference):
     with pytest.raises(reference.ReferenceModelError, match="already exists"):
         reference.train_reference("smoke", path=smoke_reference.path,
-                                  data=open_splits("smoke"), progress=False)
+                                  data=plan("smoke").data, progress=False)
 
 
 def test_weights_only_loading_skips_the_data(smoke_reference):
@@ -172,7 +172,7 @@ def test_a_crafted_file_is_refused_naming_the_file_and_the_problem(trained_file,
 
 
 def test_classes_that_differ_name_the_first_difference(trained_file):
-    names = list(open_splits("smoke").class_names)
+    names = list(plan("smoke").data.class_names)
     path = reference.reference_path("smoke")
     path.parent.mkdir(parents=True)
     payload = torch.load(io.BytesIO(trained_file), weights_only=True)
@@ -226,7 +226,7 @@ def test_a_read_only_models_folder_is_refused_before_training(no_training, monke
 def test_no_room_for_the_weights_is_refused_before_training(no_training, monkeypatch):
     monkeypatch.setattr(diskspace, "free_bytes", lambda folder: 1000)
     with pytest.raises(DiskFullError, match=r"the reference model needs [\d.]+ MiB in .*models"):
-        reference.train_reference("smoke", data=open_splits("smoke"))
+        reference.train_reference("smoke", data=plan("smoke").data)
 
 
 def test_a_full_disk_during_the_save_leaves_no_partial_file(trained_file, monkeypatch, tmp_path):

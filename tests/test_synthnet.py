@@ -11,6 +11,7 @@ import pytest
 from course_lib.datasets import synthnet
 from course_lib.datasets.synthnet import Knobs, class_specs, make_synthnet, render
 from course_lib.hierarchy import Hierarchy
+from course_lib.plan import plan
 
 matplotlib.use("Agg")
 
@@ -62,16 +63,17 @@ def test_sizes_outside_the_range_are_refused_not_clamped(size):
     with pytest.raises(ValueError, match=expected):
         render(np.zeros(1, dtype=np.int64), class_specs(2), size)
     with pytest.raises(ValueError, match=expected):
-        synthnet.from_profile("smoke", "val", image_size=size)
+        plan("smoke", image_size=size, splits=("val",))
     with pytest.raises(ValueError, match=expected):
         synthnet.plot_knob_grid(["viewpoint"], levels=(0,), image_size=size)
 
 
 def test_profiles_set_the_sizes():
     # smoke: 8 classes, 32 px, 8 validation images per class (course_lib/profiles.py)
-    val = synthnet.from_profile("smoke", "val")
-    assert val.images.shape == (64, 3, 32, 32) and val.num_classes == 8
-    assert synthnet.from_profile("smoke", "test", per_class=1).images.shape == (8, 3, 32, 32)
+    val = plan("smoke", splits=("val",)).data
+    assert val.val.images.shape == (64, 3, 32, 32) and val.num_classes == 8
+    test = plan("smoke", test_per_class=1, splits=("test",)).data.test
+    assert test.images.shape == (8, 3, 32, 32)
 
 
 def test_hierarchy_is_root_families_leaves():

@@ -17,7 +17,8 @@ import pytest
 import torch
 from notebook_cells import run_marked_cell
 
-from course_lib.recipe import Split, Splits, build_model, open_splits
+from course_lib.plan import plan
+from course_lib.recipe import Split, Splits
 from course_lib.train import TrainConfig, fit
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_training_core.ipynb"
@@ -35,19 +36,19 @@ def setup():
     """(the loop's namespace, smoke SynthNet with 100 training images, starting weights)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two small processes on two cores: one thread each is fastest
-    full = open_splits("smoke", splits=("train", "val"))
+    full = plan("smoke", splits=("train", "val")).data
     pick = np.sort(np.random.default_rng(0).permutation(len(full.train))[:IMAGES])
     data = Splits(dataset=full.dataset, image_size=full.image_size,
                   class_names=full.class_names, source=full.source, test=None,
                   train=Split(full.train.images[pick], full.train.labels[pick]), val=full.val)
     torch.manual_seed(0)
-    model = build_model("smoke", data.num_classes)
+    model = plan("smoke", splits=()).model(data.num_classes)
     yield teaching_loop(), data, model.state_dict()
     torch.set_num_threads(threads)
 
 
 def fitted(data, weights, epochs: int, seed: int) -> torch.nn.Module:
-    model = build_model("smoke", data.num_classes)
+    model = plan("smoke", splits=()).model(data.num_classes)
     model.load_state_dict(weights)
     config = TrainConfig(epochs=epochs, batch_size=BATCH, lr=0.02, momentum=0.9,
                          weight_decay=5e-4, schedule="constant", augment="none",
@@ -59,7 +60,7 @@ def fitted(data, weights, epochs: int, seed: int) -> torch.nn.Module:
 
 
 def looped(loop, data, weights, epochs: int, seed: int) -> tuple[torch.nn.Module, list]:
-    model = build_model("smoke", data.num_classes)
+    model = plan("smoke", splits=()).model(data.num_classes)
     model.load_state_dict(weights)
     history = loop["train_simple"](model, data.train, data.val, epochs=epochs, batch_size=BATCH,
                                    lr=0.02, crop=28, seed=seed, device="cpu")
@@ -74,7 +75,7 @@ def max_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
 @pytest.mark.parametrize("epochs", [1, 2])
 def test_the_notebook_loop_reaches_fits_weights(setup, epochs):
     loop, data, weights = setup
-    start = build_model("smoke", data.num_classes)
+    start = plan("smoke", splits=()).model(data.num_classes)
     start.load_state_dict(weights)
     mine, history = looped(loop, data, copy.deepcopy(weights), epochs, seed=3)
     theirs = fitted(data, copy.deepcopy(weights), epochs, seed=3)

@@ -39,9 +39,8 @@ def test_train_synthnet_json(capsys, tmp_path, monkeypatch):
 
 def test_baseline_is_the_handcrafted_pipeline_on_the_same_centre_crops(capsys, tmp_path,
                                                                         monkeypatch):
-    from course_lib.datasets.synthnet import from_profile
     from course_lib.models.baselines import HandcraftedBaseline
-    from course_lib.profiles import get_profile
+    from course_lib.recipe import open_splits
 
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
@@ -49,8 +48,10 @@ def test_baseline_is_the_handcrafted_pipeline_on_the_same_centre_crops(capsys, t
                                "0.125", "--out", str(tmp_path / "run"), "--baseline", "--json")
     assert code == 0
     # the reference: the same splits, centre-cropped 32 → 28 by hand (offset 2), top-k by sorting
-    profile = get_profile("smoke")
-    train, val = from_profile(profile, "train", seed=0), from_profile(profile, "val", seed=0)
+    # smoke: 8 classes at 32 px, 24 training and 8 validation images per class (profiles.py)
+    data = open_splits("synthnet", 32, splits=("train", "val"), num_classes=8,
+                       per_class={"train": 24, "val": 8, "test": 8}, seed=0)
+    train, val = data.train, data.val
     crop = slice(2, 30)
     scores = HandcraftedBaseline().fit(train.images[:, :, crop, crop], train.labels).scores(
         val.images[:, :, crop, crop])
@@ -265,3 +266,32 @@ def _parsed(argv):
     parser = argparse.ArgumentParser()
     train_command.add_arguments(parser)
     return parser.parse_args(argv)
+
+
+def test_the_profile_flag_picks_the_plan(capsys, tmp_path, monkeypatch):
+    """``--profile`` wins over ``COURSE_PROFILE``; the flags are the plan's changes, so the crop
+    follows ``--size`` (the paper's 224/256) and the network is built for it."""
+    monkeypatch.setenv("COURSE_PROFILE", "laptop")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    code, result, _ = run_json(capsys, "--profile", "smoke", "--dataset", "synthnet",
+                               "--size", "40", "--epochs", "1", "--width", "0.125", "--out",
+                               str(tmp_path / "run"), "--json")
+    assert code == 0
+    assert result["num_classes"] == 8 and result["train_images"] == 8 * 24  # smoke's sizes
+    assert result["image_size"] == 40 and result["crop_size"] == 35  # round(40 · 224 / 256)
+    code, _, err = run_json(capsys, "--profile", "lapton", "--epochs", "1")
+    assert code == 2 and "valid profiles are smoke, laptop, gpu, full" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_dataset_stops_the_command_naming_the_fix(capsys, monkeypatch):
+    code, _, err = run_json(capsys, "--profile", "gpu", "--epochs", "1")
+    assert code == 2
+    assert "prepare imagenette2-160 --size 160" in err and "synthnet" not in err.lower()
+
+
+def test_prepare_takes_the_profile_flag(capsys, tmp_path):
+    assert main(["prepare", "synthnet", "--profile", "smoke", "--splits", "val", "--out",
+                 str(tmp_path / "c"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["size"] == 32 and summary["splits"]["val"]["n_images"] == 8 * 8

@@ -32,22 +32,21 @@ from .jpeg_folder import JpegFolder, write_jpegs
 def run(device, quick: bool) -> list[BenchResult]:
     from torchvision.transforms import v2
 
-    from ..datasets import synthnet
     from ..datasets.augment import random_crop_flip
     from ..datasets.cache import build_cache
     from ..datasets.loader import UInt8Loader
-    from ..profiles import get_profile
+    from ..plan import plan
 
     # the split and batch the recorded results used, whatever the laptop profile holds now
-    profile = get_profile("laptop").replace(train_per_class=300, batch_size=128)
-    workers = profile.num_workers
+    changes = {"train_per_class": 300, "batch_size": 128}
     if quick:
-        profile = profile.replace(num_classes=4, image_size=32, crop_size=28, train_per_class=16,
-                                  batch_size=16)
-        workers = 0
+        changes = {"num_classes": 4, "image_size": 32, "crop_size": 28, "train_per_class": 16,
+                   "batch_size": 16, "num_workers": 0}
+    run = plan("laptop", splits=("train",), **changes)
+    workers = run.profile.num_workers
     device = torch.device(device)
-    size, crop, batch = profile.image_size, profile.crop_size, profile.batch_size
-    data = synthnet.from_profile(profile, "train")
+    size, crop, batch = run.image_size, run.crop, run.config.batch_size
+    data = run.data.train
     sync = torch.cuda.synchronize if device.type == "cuda" else None
 
     with tempfile.TemporaryDirectory(prefix="course-bench-loader-") as tmp:

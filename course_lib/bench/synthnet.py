@@ -59,18 +59,21 @@ def render_one_at_a_time(labels: np.ndarray, specs, image_size: int, seed, knobs
 
 def run(device, quick: bool) -> list[BenchResult]:
     from ..datasets import synthnet
-    from ..profiles import get_profile
+    from ..plan import plan
 
-    profile = get_profile("laptop")
+    sizes = plan("laptop", splits=())  # the laptop profile's splits, as its notebooks render
     if quick:
-        profile = profile.replace(num_classes=4, image_size=32, train_per_class=6,
-                                  val_per_class=2, test_per_class=2)
+        sizes = sizes.replace(num_classes=4, image_size=32, train_per_class=6, val_per_class=2,
+                              test_per_class=2)
+    profile = sizes.profile
     splits = list(synthnet.SPLITS)
     made: dict[str, synthnet.SynthNetSplit] = {}
 
     def generate():
         for split in splits:
-            made[split] = synthnet.from_profile(profile, split, workers=2)
+            made[split] = synthnet.make_synthnet(
+                split, num_classes=profile.num_classes, per_class=sizes.per_class[split],
+                image_size=profile.image_size, workers=2)
 
     candidate_s = best_time(generate, repeats=1)
     n = sum(len(made[s]) for s in splits)

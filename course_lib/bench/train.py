@@ -182,27 +182,24 @@ FLOOR_TARGET_SHARE = 0.9
 
 
 def _cpu_epoch(device, quick: bool) -> BenchResult:
-    from ..datasets import synthnet
     from ..device import cpu_has_native_bf16
-    from ..models.alexnet import alexnet
-    from ..profiles import get_profile
+    from ..plan import plan
 
-    profile = get_profile("laptop").replace(train_per_class=64, batch_size=128)
-    workers = profile.num_workers
+    changes = {"train_per_class": 64, "batch_size": 128}
     if quick:
-        profile = profile.replace(num_classes=4, image_size=32, crop_size=28, train_per_class=8,
-                                  batch_size=16, width=0.125)
-        workers = 0
-    data = synthnet.from_profile(profile, "train")
+        changes = {"num_classes": 4, "image_size": 32, "crop_size": 28, "train_per_class": 8,
+                   "batch_size": 16, "width": 0.125, "num_workers": 0}
+    run = plan("laptop", splits=("train",), **changes)
+    profile = run.profile
+    data = run.data.train
 
     def make_model():
         torch.manual_seed(0)
-        return alexnet(profile.model_variant, num_classes=profile.num_classes,
-                       width=profile.width, input_size=profile.crop_size)
+        return run.model()
 
     # eager: on a 2-core CPU torch.compile was slower than eager here (620 vs 724 images/s)
-    runs = _epoch_triple(data, profile.image_size, profile.crop_size, profile.batch_size,
-                         workers, make_model, device, profile.lr, resized=False,
+    runs = _epoch_triple(data, run.image_size, run.crop, run.config.batch_size,
+                         profile.num_workers, make_model, device, run.config.lr, resized=False,
                          config_changes={}, epochs=1 if quick else 5)
     native = device.type == "cpu" and cpu_has_native_bf16()
     cand, floor = max(runs["candidate"]), max(runs["floor"])

@@ -30,6 +30,9 @@ HELP = "build the decode-once uint8 cache of SynthNet, a registry dataset or an 
 
 def add_arguments(parser) -> None:
     parser.add_argument("name", help="synthnet, imagefolder, or a registry dataset name")
+    parser.add_argument("--profile", default=None,
+                        help="whose sizes to use: smoke, laptop, gpu or full (default: "
+                             "COURSE_PROFILE, else chosen as course_lib.profiles says)")
     parser.add_argument("--size", type=int, default=None,
                         help="side of the stored images in px (default: the profile's image_size)")
     parser.add_argument("--root", default=None,
@@ -68,32 +71,35 @@ def _parse_knobs(items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from ..paths import data_dir
-    from ..profiles import resolve
-    from ..recipe import prepare_caches, prepare_folder_cache
+    from ..plan import plan
+    from ..recipe import cache_folder, prepare_caches, prepare_folder_cache
 
     name = args.name.lower()
     progress = not args.json and sys.stderr.isatty()
     try:
-        size = args.size or resolve(None).image_size  # an unknown COURSE_PROFILE: ValueError
         if name == "imagefolder":
             if not args.root:
                 raise CourseValueError("imagefolder needs --root DIR (a DIR/<class>/<image> tree)")
+            size = plan(args.profile, image_size=args.size, splits=()).image_size
             root = Path(args.root)
-            out = Path(args.out) if args.out else (
-                data_dir() / "caches" / f"imagefolder-{root.resolve().name}-{size}")
+            out = Path(args.out) if args.out else cache_folder(
+                f"imagefolder-{root.resolve().name}", size)
             caches = {"all": prepare_folder_cache(
                 root, size, out=out, workers=args.workers, force=args.force, progress=progress,
                 allow_empty_classes=args.allow_empty_classes)}
         else:
-            out = Path(args.out) if args.out else data_dir() / "caches" / f"{name}-{size}"
+            sizes = plan(args.profile, dataset=name, image_size=args.size,
+                         num_classes=args.num_classes, splits=())
+            size = sizes.image_size
+            out = Path(args.out) if args.out else cache_folder(name, size)
             splits = [s.strip() for s in args.splits.split(",") if s.strip()] \
                 if args.splits else None
             caches = prepare_caches(
                 name, size, splits=splits, out=out, root=args.root, seed=args.seed,
-                knobs=_parse_knobs(args.knob), num_classes=args.num_classes,
-                per_class=args.per_class, workers=args.workers, force=args.force,
-                progress=progress, allow_empty_classes=args.allow_empty_classes)
+                knobs=_parse_knobs(args.knob), num_classes=sizes.num_classes,
+                per_class=args.per_class or sizes.per_class, workers=args.workers,
+                force=args.force, progress=progress,
+                allow_empty_classes=args.allow_empty_classes)
     except (CourseError, OSError) as exc:
         print(f"error: prepare {args.name}: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -5,6 +5,10 @@
     torchrun --nproc_per_node=8 --max-restarts=3 -m course_lib train --dataset ilsvrc2012 \\
         --model paper --size 256 --epochs 90 --resume auto
 
+Every setting comes from one plan (:func:`course_lib.plan.plan`) of the profile (``--profile``,
+else ``COURSE_PROFILE`` and the rules of :mod:`course_lib.profiles`) with the flags given as its
+changes, so the data, the crop, the training settings and the network agree.
+
 Data: ``synthnet`` is rendered in memory from the profile (``--size`` sets its image side);
 any other name is read from its decode-once cache ``$COURSE_DATA/caches/<name>-<size>/{train,val}``
 (build it first with ``python -m course_lib prepare <name> --size S``), or from ``--cache DIR``
@@ -43,6 +47,9 @@ HELP = "train an AlexNet with the training core (one device or many under torchr
 
 
 def add_arguments(parser) -> None:
+    parser.add_argument("--profile", default=None,
+                        help="smoke, laptop, gpu or full (default: COURSE_PROFILE, else chosen "
+                             "as course_lib.profiles says)")
     parser.add_argument("--dataset", default=None,
                         help="synthnet or a prepared dataset name (default: the profile's)")
     parser.add_argument("--model", default=None,
@@ -92,19 +99,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
 
 
-def _config(args, profile, image_size: int, out: Path, resume):
-    from ..train import TrainConfig
+def _plan(args, resume):
+    """The run's plan (the profile with the flags given as its changes) and its config."""
+    from ..plan import plan
 
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-             "weight_decay": args.weight_decay, "schedule": args.schedule, "crop_size": args.crop,
+    run = plan(args.profile, dataset=args.dataset, model_variant=args.model,
+               image_size=args.size, crop_size=args.crop, width=args.width, epochs=args.epochs,
+               batch_size=args.batch_size, schedule=args.schedule, splits=("train", "val"),
+               seed=args.seed, data_seed=args.seed, cache_dir=args.cache)
+    out = Path(args.out) if args.out else (
+        Path("runs") / f"{run.dataset}-{run.profile.model_variant}-{run.image_size}")
+    given = {"lr": args.lr, "weight_decay": args.weight_decay,
              "checkpoint_every_steps": args.checkpoint_every}
-    return TrainConfig.from_profile(
-        profile, image_size=image_size, optimizer=args.optimizer,
-        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        device=args.device, precision="fp32" if args.fp32 else "auto", compile=args.compile,
-        out_dir=str(out), resume=resume, resume_mismatch=args.resume_mismatch,
-        overwrite=args.overwrite, seed=args.seed,
+    config = run.train_config(
+        optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing, device=args.device,
+        precision="fp32" if args.fp32 else "auto", compile=args.compile, out_dir=str(out),
+        resume=resume, resume_mismatch=args.resume_mismatch, overwrite=args.overwrite,
         **{k: v for k, v in given.items() if v is not None})
+    return run, config
 
 
 def _ignored_by_reference(args) -> list[str]:
@@ -116,11 +129,11 @@ def _ignored_by_reference(args) -> list[str]:
     add_arguments(parser)
     defaults = vars(parser.parse_args([]))
     return [f"--{name.replace('_', '-')}" for name, default in defaults.items()
-            if name not in ("reference", "json") and getattr(args, name, default) != default]
+            if name not in ("reference", "json", "profile")
+            and getattr(args, name, default) != default]
 
 
 def _reference(args) -> int:
-    from ..profiles import resolve
     from ..reference import reference_model
 
     ignored = _ignored_by_reference(args)
@@ -132,7 +145,7 @@ def _reference(args) -> int:
         return 2
     try:
         with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
-            ref = reference_model(resolve(None), max_minutes=float("inf"))
+            ref = reference_model(args.profile, max_minutes=float("inf"))
     except (CourseError, OSError) as exc:
         print(f"error: train --reference: {one_line(exc)}", file=sys.stderr)
         return 2
@@ -148,33 +161,22 @@ def _reference(args) -> int:
 def run(args) -> int:
     from ..comparison import check_baseline_inputs, compare_with_baseline
     from ..device import seed_everything
-    from ..profiles import resolve
-    from ..recipe import build_model, open_splits
     from ..train import fit
 
     if args.reference:
         return _reference(args)
-    try:
-        profile = resolve(None)
-    except CourseError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 2
-    dataset = (args.dataset or profile.dataset).lower()
-    variant = args.model or profile.model_variant
-    size = args.size or profile.image_size
     resume = args.resume
     if resume is None and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0":
         resume = "auto"  # torchrun restarted the workers: continue, don't start over
-    out = Path(args.out) if args.out else Path("runs") / f"{dataset}-{variant}-{size}"
+    dataset = (args.dataset or "the profile's dataset").lower()
     try:
-        data = open_splits(profile, dataset, image_size=size, seed=args.seed,
-                           splits=("train", "val"), cache_dir=args.cache)
+        run_plan, config = _plan(args, resume)
+        dataset, variant, size = run_plan.dataset, run_plan.profile.model_variant, run_plan.image_size
+        data = run_plan.data
         if args.baseline:
             check_baseline_inputs(data.train, data.val)
-        config = _config(args, profile, size, out, resume)
         seed_everything(args.seed)  # the initial weights
-        model = build_model(profile, data.num_classes, variant=variant, width=args.width,
-                            image_size=size, crop=config.crop_size)
+        model = run_plan.model()
         history = fit(model, data.train, data.val, config)
         rank0 = os.environ.get("RANK", "0") == "0"
         baseline = None

@@ -278,26 +278,6 @@ def check_image_size(image_size) -> int:
     return int(image_size)
 
 
-def from_profile(profile=None, split: str = "train", **overrides) -> SynthNetSplit:
-    """The split a profile asks for (``num_classes``, ``image_size`` and ``*_per_class``).
-
-    ``profile``: a :class:`course_lib.profiles.Profile`, a profile name, or None for
-    :func:`course_lib.profiles.current_profile`. ``overrides`` go to :func:`make_synthnet`.
-    """
-    from ..profiles import resolve
-
-    profile = resolve(profile)
-    if split not in SPLITS:
-        raise CourseValueError(f"split={split!r}: expected one of {list(SPLITS)}")
-    per_class = getattr(profile, f"{split}_per_class")
-    if per_class < 1:  # profiles of real datasets may have no test split; SynthNet always has
-        per_class = profile.val_per_class
-    args = dict(split=split, num_classes=profile.num_classes, per_class=per_class,
-                image_size=profile.image_size)
-    args.update(overrides)
-    return make_synthnet(**args)
-
-
 def _resolve_knobs(knobs, knob_values) -> Knobs:
     if knobs is None:
         knobs = Knobs()

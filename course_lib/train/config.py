@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD, default_crop_size
+from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import CourseValueError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -153,32 +153,6 @@ class TrainConfig:
     def as_dict(self) -> dict:
         """Plain values only (tuples become lists), safe for ``torch.load(weights_only=True)``."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_profile(cls, profile=None, *, image_size: int | None = None,
-                     **overrides) -> TrainConfig:
-        """The training settings a profile asks for; ``overrides`` (any field) win.
-
-        ``profile``: a :class:`~course_lib.profiles.Profile`, its name, or None
-        (:func:`course_lib.profiles.resolve`). From the profile: ``epochs``, ``batch_size``,
-        ``lr``, ``schedule`` and ``crop_size`` (the profile's at its own image size; for other
-        stored sizes ``image_size``, the paper's 224/256 ratio). Everything else is the paper's
-        recipe (the class defaults). ``optimizer="adamw"`` also takes :data:`ADAMW_DEFAULTS`
-        for ``lr`` and ``weight_decay`` unless they are given.
-        """
-        from ..profiles import resolve
-
-        profile = resolve(profile)
-        if image_size is None or int(image_size) == profile.image_size:
-            crop = profile.crop_size
-        else:
-            crop = default_crop_size(image_size)
-        values = {"epochs": profile.epochs, "batch_size": profile.batch_size, "lr": profile.lr,
-                  "schedule": profile.schedule, "crop_size": crop}
-        if overrides.get("optimizer") == "adamw":
-            values.update(ADAMW_DEFAULTS)
-        values.update({k: v for k, v in overrides.items()})
-        return cls(**values)
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

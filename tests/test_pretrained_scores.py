@@ -1,8 +1,7 @@
-"""Notebook 07, section 8: the pretrained AlexNet scored 1000-way on ImageNetV2, against 127.0.0.1.
+"""course_lib.pretrained_scores (notebooks 07 §8 and 10 §4): torchvision's pretrained AlexNet
+scored 1000-way on ImageNetV2, against 127.0.0.1.
 
-The code is not copied here: the test reads notebooks/07_scoring.ipynb, takes the code cell whose
-first line starts with :data:`MARKER` and runs it, so the notebook and this test cannot drift
-apart. The registry's ImageNetV2 entry is pointed at a small archive of the real layout
+The registry's ImageNetV2 entry is pointed at a small archive of the real layout
 (``imagenetv2-matched-frequency-format-val/<class index>/<sha1>.jpeg``, an uncompressed tar)
 served from 127.0.0.1, and the weights at a file with torchvision AlexNet's keys and shapes; both
 are verified by their SHA-256 on download, as the real ones are. The scores are checked against
@@ -21,25 +20,19 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from notebook_cells import run_marked_cell
 from PIL import Image
 from test_models_pretrained import torchvision_shaped_state_dict
 from torchvision.transforms.v2 import functional as TF
 
 from course_lib.datasets import registry
+from course_lib.pretrained_scores import V2, WEIGHTS_COMMAND, pretrained_missing, score_pretrained
+from course_lib.recipe import open_splits
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_scoring.ipynb"
-pytestmark = pytest.mark.skipif(not NOTEBOOK.exists(), reason="notebook 07 is not in this checkout")
-MARKER = "# pretrained AlexNet, 1000-way"
-V2 = "imagenetv2-matched-frequency"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # class index -> flat colour of its images: the colour tells which class an image is
 COLORS = {0: (200, 30, 30), 7: (30, 200, 30), 10: (30, 30, 200), 999: (220, 220, 40)}
 PER_CLASS = 2
 IMAGE_SIZE, CROP = 72, 64  # small, so the test is fast; AlexNet's adaptive pool takes any size
-
-
-def notebook_namespace() -> dict:
-    return run_marked_cell(NOTEBOOK.name, MARKER)
 
 
 def torchvision_logits(state: dict, images: torch.Tensor) -> torch.Tensor:
@@ -87,18 +80,34 @@ def served(local_server, monkeypatch):
     return local_server, state, options
 
 
+def test_missing_names_the_fetch_commands_and_downloads_nothing(local_server):
+    commands = [command for _, command in pretrained_missing()]
+    assert commands == [WEIGHTS_COMMAND, "python -m course_lib fetch imagenetv2-matched-frequency"]
+    assert "load_pretrained(alexnet('torchvision'))" in WEIGHTS_COMMAND
+    assert local_server.state.requests == []
+
+
+def test_chapters_07_and_10_call_the_library_not_a_copy():
+    """The measurement lives in the library once: neither chapter defines its own."""
+    import json
+
+    for name in ("07_scoring.ipynb", "10_trusting_the_benchmark.ipynb"):
+        cells = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        assert "score_pretrained(" in code and "pretrained_missing()" in code, name
+        assert "def score_pretrained" not in code and "load_pretrained(alexnet" not in code, name
+
+
 @pytest.mark.slow
-def test_pretrained_cell_scores_imagenetv2_against_torchvision(served):
+def test_scores_imagenetv2_against_torchvision(served):
     server, state, weights = served
-    cell = notebook_namespace()
-    missing = cell["pretrained_missing"](url=weights["url"])
+    missing = pretrained_missing(url=weights["url"])
     assert [what.split(" (")[0] for what, _ in missing] == [
         "torchvision's AlexNet weights", "ImageNetV2 MatchedFrequency"]
-    assert "python -m course_lib fetch imagenetv2-matched-frequency" in missing[1][1]
 
-    result = cell["score_pretrained"](image_size=IMAGE_SIZE, crop=CROP, batch_size=3,
-                                      device="cpu", weights=weights, progress=False)
-    assert cell["pretrained_missing"](url=weights["url"]) == []
+    result = score_pretrained(image_size=IMAGE_SIZE, crop=CROP, batch_size=3, device="cpu",
+                              weights=weights, progress=False)
+    assert pretrained_missing(url=weights["url"]) == []
 
     # every image once, labelled with its ImageNet index, in the reader's order
     expected = [label for label in sorted(COLORS) for _ in range(PER_CLASS)]
@@ -106,7 +115,7 @@ def test_pretrained_cell_scores_imagenetv2_against_torchvision(served):
     assert result.scores.shape == (len(expected), 1000)
 
     # the images behind the rows: their colour says which class each row really is
-    opened = cell["open_splits"](dataset=V2, image_size=IMAGE_SIZE, splits=("test",))
+    opened = open_splits(V2, IMAGE_SIZE, splits=("test",))
     images = torch.from_numpy(np.array(opened.test.images))
     for row, label in enumerate(result.labels.tolist()):
         mean = images[row].float().mean(dim=(1, 2))
@@ -117,20 +126,6 @@ def test_pretrained_cell_scores_imagenetv2_against_torchvision(served):
     torch.testing.assert_close(result.scores, want, atol=1e-5, rtol=1e-4)
     top1 = float((want.argmax(dim=1) != result.labels).float().mean())
     assert result.error(1) == pytest.approx(top1)
-
-    # a second run finds everything on disk and downloads nothing
-    requests = len(server.state.requests)
-    cell["score_pretrained"](image_size=IMAGE_SIZE, crop=CROP, device="cpu", weights=weights,
-                             progress=False)
-    assert len(server.state.requests) == requests
-
-
-def test_pretrained_missing_names_the_commands_and_downloads_nothing(local_server):
-    cell = notebook_namespace()
-    missing = cell["pretrained_missing"]()
-    commands = [command for _, command in missing]
-    assert commands == [
-        'python -c "from course_lib.models import alexnet, load_pretrained; '
-        "load_pretrained(alexnet('torchvision'))\"",
-        "python -m course_lib fetch imagenetv2-matched-frequency"]
-    assert local_server.state.requests == []
+    top5 = want.topk(5, dim=1).indices
+    assert result.error(5) == pytest.approx(
+        float((top5 != result.labels[:, None]).all(dim=1).float().mean()))
