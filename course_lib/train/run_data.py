@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..datasets.augment import PCAColour
+from ..datasets.augment import PCAColour, default_crop_size
 from ..datasets.loader import UInt8Loader
 from ..errors import CourseValueError
 from .config import TrainConfig
@@ -97,10 +97,10 @@ class RunData:
                 "fingerprint": self.fingerprint}
 
     def default_crop(self) -> int:
-        """224/256 of the stored side, the paper's ratio."""
+        """224/256 of the stored side, the paper's ratio (when a config names no crop)."""
         side = int(self.arrays[0].shape[-1]) if self.arrays is not None else \
             int(next(iter(self.train))[0].shape[-1])
-        return max(1, round(side * 224 / 256))
+        return default_crop_size(side)
 
     def pca(self, sigma: float, seed: int) -> PCAColour:
         """PCA colour fitted on up to 2,048 training images (16 batches of a loader)."""
