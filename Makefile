@@ -3,6 +3,7 @@
 # Both create .venv on first use and install the course into it. Options:
 #   make setup CPU=1          install torch from PyTorch's CPU-only wheel index (small download)
 #   make execute PROFILE=laptop   re-run every notebook in place to refresh the kept outputs
+#   make unit                 the fast loop: unit tests without the slow markers
 #   make lint                 ruff on code and notebooks
 #   make book                 the course site in site/ (kept outputs, builds offline)
 #   make test-browser         every chapter run in JupyterLab in headless Chromium
@@ -37,6 +38,7 @@ help:
 	@echo "make test-browser        every chapter in JupyterLab, driven in headless Chromium"
 	@echo "make student OUT=DIR [FORCE=1]  the notebooks without solutions (FORCE=1: overwrite DIR's)"
 	@echo "make release-check       site, wheel and every test"
+	@echo "make unit                the fast loop: unit tests without the slow markers"
 	@echo "make lint | make doctor | make bench | make gpu-check | make clean"
 
 setup: $(STAMP)
@@ -61,8 +63,10 @@ test: $(STAMP)
 	CI=true COURSE_PROFILE=smoke $(PY) -m pytest -q -n 2 --dist loadscope -p no:cacheprovider \
 		--nbval-lax --nbval-sanitize-with .ci/nbval_sanitize.cfg --nbval-cell-timeout=600 notebooks
 
+# the maintainer's fast loop: every test but the slow kinds (marked in pyproject.toml)
+UNIT_MARKERS := not slow and not subprocess and not torchrun and not jupyterlab and not browser
 unit: $(STAMP)
-	$(PY) -m pytest tests -n 2 --dist loadfile -q
+	$(PY) -m pytest tests -n 2 --dist loadfile -q -m "$(UNIT_MARKERS)"
 
 notebooks: $(STAMP)
 	CI=true COURSE_PROFILE=smoke $(PY) -m pytest -q -n 2 --dist loadscope -p no:cacheprovider \

@@ -24,7 +24,7 @@ import io
 from collections.abc import Callable
 
 from .checks.core import ExerciseError
-from .errors import CourseError
+from .errors import CourseError, one_line
 
 
 class NoSolutionError(CourseError, RuntimeError):
@@ -37,8 +37,9 @@ def use(answer: Callable | None, check: Callable[[Callable | None], bool],
 
     Prints one line: that the learner's function is used, or that the reference is used
     because the exercise is not attempted yet, or because the check failed (with the check's
-    message). The check's own output is not repeated. Never raises for a wrong answer: a
-    learner's slip must not stop the rest of the notebook from running — except in a copy
+    message, or the exception the answer raised during it, in one line). The check's own output
+    is not repeated. Never raises for a wrong answer, whatever the answer does: a learner's slip
+    must not stop the rest of the notebook from running — except in a copy
     without solutions (``reference=None``, made by ``make student``), where there is nothing
     to fall back on: :class:`NoSolutionError` then says which exercise to solve.
     """
@@ -49,21 +50,24 @@ def use(answer: Callable | None, check: Callable[[Callable | None], bool],
     try:
         with contextlib.redirect_stdout(buffer):
             ok = check(answer)
-    except ExerciseError as error:
+    except Exception as error:  # a wrong answer, the answer's own exception, anything: say it
+        said = one_line(error) if isinstance(error, ExerciseError) else (
+            f"your function raised {type(error).__name__}: {one_line(error)}")
         if reference is None:
             raise NoSolutionError(f"{label}: this copy of the course has no solutions, and your "
-                                  f"answer does not pass its check yet: {error}") from None
+                                  f"answer does not pass its check yet: {said}") from None
         print(f"⚠️ {label}: your answer does not pass its check yet, so the cells below use the "
-              f"reference solution. The check said: {error}")
+              f"reference solution. The check said: {said}")
         return reference
     if ok is True:
         print(f"✅ {label}: the cells below use your function.")
         return answer
+    if reference is None:
+        raise NoSolutionError(f"{label}: this copy of the course has no solutions: solve the "
+                              "exercise above to run the cells below")
     if ok is False:
-        if reference is None:
-            raise NoSolutionError(f"{label}: this copy of the course has no solutions: solve the "
-                                  "exercise above to run the cells below")
         print(f"ℹ️ {label}: not attempted yet, so the cells below use the reference solution.")
-        return reference
-    raise TypeError(f"{getattr(check, '__name__', check)!r} returned {ok!r}: a check must "
-                    "return True (passed) or False (not attempted), or raise ExerciseError")
+    else:  # a check that returned something else: the course's slip, not the learner's
+        print(f"⚠️ {label}: its check gave no verdict ({ok!r}), so the cells below use the "
+              "reference solution.")
+    return reference

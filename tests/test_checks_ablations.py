@@ -258,7 +258,7 @@ def test_verdict_refuses_a_function_that_sorts_its_input():
         if isinstance(differences, list):
             differences.sort(reverse=True)
         return verdict(differences, mdd, claimed)
-    with pytest.raises(ExerciseError, match="changed the differences it was given"):
+    with pytest.raises(ExerciseError, match=r"changed its input `differences` in place.*sorted\(x\) rather than x\.sort\(\)"):
         check_verdict(sorts)
 
 

@@ -75,7 +75,7 @@ def test_occlusion_library_function_passes():
     ({"centred": True}, "top-left corner"),
     ({"fill": 0.5}, "mean colour (a neutral grey) is 0"),
     ({"fill": 1.0}, "normalized"),
-    ({"in_place": True}, "changed the image it was given"),
+    ({"in_place": True}, "changed its input `image` in place (its values changed)"),
     ({"step": 0}, "range(0, H - patch + 1, stride)"),
     ({"step": 2}, "range(0, H - patch + 1, stride)"),
     ({"per_pixel": True}, "one value per pixel"),

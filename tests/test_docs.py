@@ -418,3 +418,26 @@ def test_agenda_check_sees_an_agenda_that_does_not_add_up(old, new, expected):
     assert broken != AGENDA_EXAMPLE
     problems = agenda_problems(broken, "Half-day agenda", 3.5)
     assert any(expected in p for p in problems), problems
+
+
+def test_contributing_maps_every_module_and_names_real_files():
+    """CONTRIBUTING.md's layout names every module of the package (a new one must be placed in
+    its layer) and every file it names exists."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    package = root / "course_lib"
+    missing = []
+    for path in sorted(package.glob("*.py")):
+        if path.name != "__init__.py" and f"`{path.name}`" not in text:
+            missing.append(path.name)
+    for folder in sorted(p for p in package.iterdir() if (p / "__init__.py").is_file()):
+        if f"`{folder.name}/`" not in text:
+            missing.append(f"{folder.name}/")
+        for path in sorted(folder.glob("*.py")):
+            stem = path.stem
+            if stem != "__init__" and f"`{stem}`" not in text and f"`{path.name}`" not in text \
+                    and folder.name in ("train", "datasets", "models"):
+                missing.append(f"{folder.name}/{path.name}")
+    assert missing == []
+    for named in re.findall(r"`(tests/[\w/]+\.py)`", text):
+        assert (root / named).is_file(), named

@@ -46,9 +46,18 @@ def test_a_wrong_answer_falls_back_and_says_why(capsys):
     assert "topk_error: your answer does not pass" in out and "*accuracy*" in out
 
 
-def test_a_check_that_returns_nothing_is_a_bug():
-    with pytest.raises(TypeError, match="must return True"):
-        use(learners_right, lambda fn: None, reference)
+def test_a_check_that_gives_no_verdict_still_hands_over(capsys):
+    assert use(learners_right, lambda fn: None, reference, name="topk_error") is reference
+    assert "topk_error: its check gave no verdict (None)" in capsys.readouterr().out
+
+
+def test_the_answers_own_exception_is_handed_over_in_one_line(capsys):
+    def crashes(scores, targets, k):
+        return scores[k, k, k]  # IndexError: too many indices
+
+    assert use(crashes, check_topk_error, reference) is reference
+    out = capsys.readouterr().out.strip()
+    assert len(out.splitlines()) == 1 and "your function raised IndexError" in out
 
 
 def test_a_copy_without_solutions_asks_for_the_exercise():

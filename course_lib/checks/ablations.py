@@ -250,9 +250,6 @@ def check_verdict(fn: Callable | None) -> bool:
             ok, got = attempt(name, fn, given, mdd, claimed)
         if not ok:
             return False
-        if list(given) != values:
-            raise ExerciseError(f"{name}: your function changed the differences it was given "
-                                f"({values} became {list(given)}); work on a copy instead.")
         answers.append(got.strip().lower() if isinstance(got, str) else got)
     wanted = [decide(d, mdd, claimed) for d, mdd, claimed in VERDICT_CASES]
     wrong = [(case, got, want) for case, got, want in zip(VERDICT_CASES, answers, wanted)

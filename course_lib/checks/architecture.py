@@ -389,11 +389,6 @@ def check_neuron_counts(fn: Callable | None) -> bool:
         ok, got = attempt(name, fn, net, side)
         if not ok:
             return False
-        leftover = [n for n, m in net.named_modules() if m._forward_hooks or m._forward_pre_hooks]
-        if leftover:
-            raise ExerciseError(f"{name}: after your function ran, {label} still has hooks on "
-                                f"{leftover[:3]}: keep the handles register_forward_hook returns "
-                                "and call handle.remove() (in a finally: block).")
         table = _learned(index)
         want = [int(v) for v in table["activations"]]
         values = _as_list(got)

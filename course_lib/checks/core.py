@@ -7,13 +7,27 @@ A check takes the learner's answer, compares it with a reference, and
   function raising ``NotImplementedError``), so a notebook still runs from top to bottom;
 * raises :class:`ExerciseError` saying what is wrong (which input, expected, got, a hint).
 
+Every call of the learner's function goes through :func:`attempt`, which passes copies of the
+inputs and refuses an answer that changes them in place (naming the argument: a function that
+edits its input would pass here and then quietly corrupt the notebook's own data later), and
+can stop a call that runs too long, even one inside a bare ``except:`` loop
+(:func:`call_with_time_limit`).
+
 :func:`course_lib.exercises.use` builds on this to hand later cells the learner's own function.
 """
 
 from __future__ import annotations
 
+import copy
+import ctypes
+import inspect
 import math
+import multiprocessing
+import threading
+import time
 from collections.abc import Callable
+
+import numpy as np
 
 from ..errors import CourseError
 
@@ -34,16 +48,180 @@ def passed(name: str, detail: str) -> bool:
     return True
 
 
-def attempt(name: str, fn: Callable | None, *args):
-    """``(True, fn(*args))``, or ``(False, None)`` after reporting "not attempted"."""
+class _TooSlow(BaseException):  # not an Exception: `except Exception` in an answer can't hide it
+    """Raised inside a learner's function that runs past its time limit."""
+
+
+def call_with_time_limit(fn: Callable, args: tuple, seconds: float):
+    """``fn(*args)``, stopped with :class:`_TooSlow` once it runs longer than ``seconds``.
+
+    Where the OS can fork (Linux, macOS, so Colab and Binder) the call runs in a forked child
+    process that is killed at the limit: nothing inside the answer, not even a bare ``except:``
+    around the loop, can keep it alive, and nothing is left running. Its value (or exception)
+    comes back pickled. Elsewhere it runs in a helper thread that gets :class:`_TooSlow` raised
+    inside it repeatedly; a thread that still does not stop is left behind as a daemon. Other
+    exceptions of ``fn`` propagate either way.
+    """
+    if "fork" in multiprocessing.get_all_start_methods():
+        return _in_child(fn, args, seconds)
+    return _in_thread(fn, args, seconds)
+
+
+def _in_child(fn: Callable, args: tuple, seconds: float):
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def run():
+        try:
+            outcome = ("value", fn(*args))
+        except BaseException as error:  # sent to the parent, re-raised there
+            outcome = ("error", error)
+        try:
+            send.send(outcome)
+        except Exception as error:  # an unpicklable value: say so rather than hang
+            send.send(("error", TypeError(f"the answer's value could not be handed back from "
+                                          f"the time-limited call: {error}")))
+
+    child = context.Process(target=run, name="exercise-answer", daemon=True)
+    child.start()
+    try:
+        if not receive.poll(seconds):
+            raise _TooSlow
+        kind, value = receive.recv()
+    finally:
+        child.kill()
+        child.join()
+        receive.close()
+        send.close()
+    if kind == "error":
+        raise value
+    return value
+
+
+def _in_thread(fn: Callable, args: tuple, seconds: float):
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = fn(*args)
+        except BaseException as error:  # handed to the caller's thread below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="exercise-answer", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        give_up = time.perf_counter() + 5.0
+        while worker.is_alive() and time.perf_counter() < give_up:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident),
+                                                       ctypes.py_object(_TooSlow))
+            worker.join(0.005)
+        raise _TooSlow
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _copy(value):
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # a model with hooks, a generator, ...: passed as it is, not compared
+        return value
+
+
+def same(a, b) -> bool:
+    """Whether ``a`` and ``b`` hold the same values (arrays and tensors element by element,
+    NaN equal to NaN; containers item by item; networks by weights and hooks)."""
+    return _difference(a, b) is None
+
+
+def _hooked(net) -> list[str]:
+    return [name or "the network" for name, m in net.named_modules()
+            if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks]
+
+
+def _difference(a, b) -> str | None:
+    """None when ``b`` holds what ``a`` held, else a few words on what changed."""
+    if type(a) is not type(b):
+        return f"it became a {type(b).__name__}"
+    if isinstance(a, np.ndarray):
+        equal = a.shape == b.shape and a.dtype == b.dtype and bool(
+            np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        return None if equal else "its values changed"
+    if hasattr(a, "named_modules") and hasattr(a, "state_dict"):  # a network
+        left = sorted(set(_hooked(b)) - set(_hooked(a)))
+        if left:
+            return (f"it still has hooks on {left[:3]}: keep the handles register_forward_hook "
+                    "returns and call handle.remove() (in a finally: block)")
+        return None if same(dict(a.state_dict()), dict(b.state_dict())) else (
+            "its weights changed")
+    if type(a).__module__.startswith("torch") and hasattr(a, "shape"):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return "its shape or dtype changed"
+        equal = ((a == b) | (a.isnan() & b.isnan())) if a.is_floating_point() else (a == b)
+        return None if bool(equal.all()) else "its values changed"
+    if isinstance(a, (list, tuple, dict)):
+        keys = list(a) if isinstance(a, dict) else range(len(a))
+        if len(a) != len(b) or (isinstance(a, dict) and a.keys() != b.keys()):
+            return "items were added or removed"
+        changed = [k for k in keys if not same(a[k], b[k])]
+        return None if not changed else f"item {changed[0]!r} changed"
+    if type(a).__eq__ is object.__eq__:
+        return None  # no notion of equal values (a tree, a sampler, ...): nothing to compare
+    try:
+        return None if bool(a == b) or (a != a and b != b) else "its value changed"
+    except Exception:
+        return None  # not comparable: nothing to say
+
+
+def _copy_advice(value) -> str:
+    if hasattr(value, "named_modules"):
+        return "undo what you did to the network before returning."
+    if isinstance(value, list):
+        return "work on a copy (sorted(x) rather than x.sort(), list(x) before changing it)."
+    copy_call = "clone" if type(value).__module__.startswith("torch") else "copy"
+    return (f"work on a copy (x = x.{copy_call}() first, or x = x + ... instead of x += ...).")
+
+
+def _argument_names(fn: Callable, n: int) -> list[str]:
+    try:
+        names = [p.name for p in inspect.signature(fn).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    return [f"`{names[i]}`" if i < len(names) else f"argument {i + 1}" for i in range(n)]
+
+
+def attempt(name: str, fn: Callable | None, *args, seconds: float | None = None,
+            slow_hint: str = " A loop that never ends?"):
+    """``(True, fn(*copies of args))``, or ``(False, None)`` after reporting "not attempted".
+
+    The learner's function gets copies, so the check's inputs stay as they were; an answer
+    that changed one of its inputs in place raises :class:`ExerciseError` naming it.
+    ``seconds``: a time limit for the call (:func:`call_with_time_limit`), explained in an
+    :class:`ExerciseError` ending in ``slow_hint`` when it runs out."""
     if fn is None:
         not_attempted(name)
         return False, None
+    given = [_copy(a) for a in args]
+    kept = [_copy(a) for a in given]
     try:
-        return True, fn(*args)
+        value = (fn(*given) if seconds is None
+                 else call_with_time_limit(fn, tuple(given), seconds))
     except NotImplementedError:
         not_attempted(name)
         return False, None
+    except _TooSlow:
+        raise ExerciseError(f"{name}: your function was still running after {seconds:g} s, so "
+                            f"the check stopped it.{slow_hint}") from None
+    for label, before, after in zip(_argument_names(fn, len(args)), kept, given):
+        changed = None if before is after else _difference(before, after)
+        if changed:
+            raise ExerciseError(
+                f"{name}: your function changed its input {label} in place ({changed}). Later "
+                "cells pass their own data to it, which would be changed too: "
+                f"{_copy_advice(before)}")
+    return True, value
 
 
 def as_number(got) -> float:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import sys
-import time
 from collections.abc import Callable
 
-from .core import ExerciseError, as_number, attempt, not_attempted, passed
+from .core import ExerciseError, as_number, attempt, passed
 
 
 def _tiny_hierarchy():
@@ -98,31 +96,6 @@ def check_majority_vote(fn: Callable | None) -> bool:
     return passed(name, f"Checked {len(cases)} vote matrices, ties included.")
 
 
-class _TooSlow(BaseException):  # not an Exception: a learner's `except Exception` can't swallow it
-    """Raised inside a learner's function that runs past its time limit."""
-
-
-def call_with_time_limit(fn: Callable, args: tuple, seconds: float):
-    """``fn(*args)``, stopped with :class:`_TooSlow` once it runs longer than ``seconds``.
-
-    Uses a trace function, so it works in any thread and on any OS, and can interrupt a
-    Python loop that never ends (it cannot interrupt one long call into C code).
-    """
-    deadline = time.perf_counter() + seconds
-
-    def tracer(frame, event, arg):
-        if time.perf_counter() > deadline:
-            raise _TooSlow
-        return tracer
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        return fn(*args)
-    finally:
-        sys.settrace(previous)
-
-
 def _smallest_odd_k(accuracy: float, target: float, offset: int) -> int | None:
     """The answer of ``binom.sf(k // 2 + offset, k, accuracy) >= target`` over odd k (None
     when no k <= 99 reaches it): offset 0 is right, +1 and -1 are off-by-one tails."""
@@ -144,23 +117,17 @@ def check_votes_needed(fn: Callable | None, seconds: float = 2.0) -> bool:
 
     name = "votes_needed"
     cases = [(0.8, 0.8), (0.8, 0.89), (0.8, 0.9), (0.9, 0.99), (0.7, 0.95), (0.95, 0.997)]
-    if fn is None:
-        return not_attempted(name)
     for accuracy, target in cases:
-        try:
-            got = call_with_time_limit(fn, (accuracy, target), seconds)
-        except NotImplementedError:
-            return not_attempted(name)
-        except _TooSlow:
-            raise ExerciseError(
-                f"{name}: with per-vote accuracy {accuracy} and target {target} your function "
-                f"was still running after {seconds:g} s, so the check stopped it (the answer is "
-                f"{votes_for_majority_accuracy(accuracy, target)}). A loop that never ends? "
+        ok, got = attempt(
+            name, fn, accuracy, target, seconds=seconds, slow_hint=(
+                f" (With per-vote accuracy {accuracy} and target {target} the answer is "
+                f"{votes_for_majority_accuracy(accuracy, target)}.) A loop that never ends? "
                 "binom.cdf(k // 2, k, accuracy) is the probability that the majority is *wrong* "
                 "(at most k // 2 right votes); it falls towards 0 as k grows, so a loop `while "
                 "binom.cdf(...) < target` never stops. The majority is right with probability "
-                "binom.sf(k // 2, k, accuracy) = 1 - binom.cdf(k // 2, k, accuracy)."
-            ) from None
+                "binom.sf(k // 2, k, accuracy) = 1 - binom.cdf(k // 2, k, accuracy)."))
+        if not ok:
+            return False
         want = votes_for_majority_accuracy(accuracy, target)
         value = as_number(got)
         if value == want:

@@ -105,8 +105,7 @@ def check_occlusion_map(fn: Callable | None) -> bool:
     name = "occlusion_map"
     model = _occlusion_model()
     for image, target, patch, stride in _occlusion_cases():
-        given = image.clone()
-        ok, got = attempt(name, fn, model, given, target, patch, stride)
+        ok, got = attempt(name, fn, model, image, target, patch, stride)
         if not ok:
             return False
         height, width = image.shape[1:]
@@ -123,11 +122,6 @@ def check_occlusion_map(fn: Callable | None) -> bool:
                         f"({want.shape}).")
             raise ExerciseError(f"{name}: {where} expected an array of shape {want.shape}, "
                                 f"got {_describe(got)}.{hint}")
-        if not bool((given == image).all()):
-            raise ExerciseError(f"{name}: {where} your function changed the image it was given. "
-                                "Grey out a copy (image.clone()) for each patch position, so "
-                                "every patch is judged on its own and the caller's image stays "
-                                "intact.")
         if _same(value, want):
             continue
         base, occluded = _occlusion_variant(model, image, target, patch, stride)
