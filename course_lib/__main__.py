@@ -7,11 +7,14 @@ Each command lives in its own module under :mod:`course_lib.commands` and is lis
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-from .commands import COMMANDS
+from .commands import COMMANDS, bench, doctor, fetch, prepare, score, train
 from .errors import CourseError, one_line
+
+# every command module, by the name COMMANDS lists it under
+MODULES = {module.__name__.rsplit(".", 1)[1]: module
+           for module in (doctor, bench, score, fetch, prepare, train)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module_name in COMMANDS:
-        module = importlib.import_module(f"course_lib.commands.{module_name}")
+        module = MODULES[module_name]
         command = sub.add_parser(
             module.NAME, help=module.HELP, description=module.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -19,10 +19,12 @@ from __future__ import annotations
 import csv
 import functools
 import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.io import loadmat
 
 from .errors import CourseValueError
 
@@ -31,8 +33,6 @@ NUM_CLASSES = 1000
 
 @functools.lru_cache(maxsize=1)
 def _table() -> pd.DataFrame:
-    from importlib import resources
-
     path = resources.files("course_lib") / "resources" / "imagenet_classes.tsv"
     with path.open("r", encoding="utf-8") as f:
         df = pd.read_csv(
@@ -93,7 +93,6 @@ def read_devkit(devkit_dir: str | os.PathLike) -> dict[int, str]:
         ValueError: not a .mat file, no ``synsets`` struct, IDs 1-1000 missing or repeated,
             or wnids that are not the 1000 ILSVRC-2012 classes (e.g. the 2010 devkit).
     """
-    from scipy.io import loadmat
 
     path = _meta_path(devkit_dir)
     try:

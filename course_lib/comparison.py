@@ -13,7 +13,13 @@ import time
 import numpy as np
 import torch
 
+from .datasets.augment import IMAGENET_MEAN, IMAGENET_STD, center_offsets
+from .datasets.loader import UInt8Loader
 from .errors import CourseValueError
+from .evaluate import predict
+from .models import HandcraftedBaseline
+from .scoring.metrics import per_image_topk_error, topk_errors
+from .scoring.stats import mcnemar_exact
 
 BASELINE_MAX_IMAGES = 100_000  # HOG features take about 2 ms an image on one core
 METHOD = "HOG + color histograms + logistic regression (HandcraftedBaseline)"
@@ -35,12 +41,11 @@ def center_crops(images, crop_size: int) -> np.ndarray:
     """``(N, 3, S, S) uint8`` → the ``(N, 3, crop, crop)`` centre crops as a *view* (no copy:
     a memmap stays on disk, and the baseline reads it a chunk at a time). Offsets are
     :func:`course_lib.datasets.augment.center_crop`'s (torchvision's)."""
-    from .datasets.augment import _center_offsets
 
     side = images.shape[-1]
     if not 1 <= crop_size <= min(images.shape[-2:]):
         raise CourseValueError(f"crop_size={crop_size}: must be 1..{side} for {side}-px images")
-    top, left = _center_offsets((crop_size, crop_size), tuple(images.shape[-2:]))
+    top, left = center_offsets((crop_size, crop_size), tuple(images.shape[-2:]))
     return images[:, :, top:top + crop_size, left:left + crop_size]
 
 
@@ -55,8 +60,6 @@ def fit_baseline(train, val, crop_size: int, *, num_classes: int | None = None,
     :func:`against_baseline` compares a network with, so one fit can serve several networks
     trained on the same images.
     """
-    from .models import HandcraftedBaseline
-    from .scoring.metrics import topk_errors
 
     check_baseline_inputs(train, val)
     labels = np.asarray(val[1])
@@ -83,11 +86,6 @@ def against_baseline(model: torch.nn.Module, val, crop_size: int, baseline_score
     ``only_baseline_wrong`` (images only one of the two gets wrong at top-1) and ``mcnemar_p``
     (exact, two-sided).
     """
-    from .datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-    from .datasets.loader import UInt8Loader
-    from .evaluate import predict
-    from .scoring.metrics import per_image_topk_error
-    from .scoring.stats import mcnemar_exact
 
     labels = np.asarray(val[1])
     baseline_scores = np.asarray(baseline_scores)

@@ -82,6 +82,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from tqdm.auto import tqdm
+
 from .errors import CourseError
 from .paths import COMPLETE_MARKER
 
@@ -524,8 +526,6 @@ def _transfer(url, dest, part, expected, *, retries, progress, timeout, backoff,
     """The request loop of :func:`download_file`: ``part`` complete, or DownloadUnavailableError."""
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=expected.get("size"), unit="B", unit_scale=True, unit_divisor=1024,
                    desc=dest.name, leave=False)
     last_error: BaseException | None = None
@@ -812,8 +812,6 @@ def _ensure_inside(root: str, into: Path, name: str, archive: Path) -> None:
 def _bar(items: list, archive: Path, progress: bool):
     if not progress:
         return items
-    from tqdm.auto import tqdm
-
     return tqdm(items, desc=f"extracting {archive.name}", unit="file", leave=False)
 
 

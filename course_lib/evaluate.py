@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from . import collectives
 from .datasets import augment
@@ -185,8 +186,6 @@ def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode:
                      _resolve_normalize(normalize),
                      torch.channels_last if channels_last else torch.preserve_format)
     if progress:
-        from tqdm.auto import tqdm
-
         # redrawn per batch only where someone watches it (not into a log file)
         batches = tqdm(batches, desc=f"predict ({mode})", unit="batch", disable=not live_progress())
     training = [m.training for m in models]
@@ -277,15 +276,3 @@ def predict(model: torch.nn.Module, batches: Iterable, mode: str = "center",
     ``.predictions``, ``.table``)."""
     return predict_ensemble([model], batches, mode, crop_size, device, precision, normalize,
                             channels_last, progress)
-
-
-# --------------------------------------------------------------------------------------------
-# calibration: moved to course_lib.scoring.calibration (it needs only scores); the old names
-# stay importable from here for now.
-
-from .scoring.calibration import (  # noqa: E402, F401
-    _ece,
-    calibration_bins,
-    expected_calibration_error,
-    reliability_diagram,
-)

@@ -68,6 +68,8 @@ from importlib import resources
 
 import numpy as np
 
+from course_lib.classes import load_class_table
+
 from .errors import CourseValueError
 
 ENTITY = "n00001740"  # entity.n.01, the root of the WordNet noun hierarchy
@@ -348,7 +350,6 @@ def load_imagenet_hierarchy() -> Hierarchy:
     Names are the WordNet lemmas ("dog, domestic dog, Canis familiaris"). Cached: every call
     returns the same (immutable) object.
     """
-    from course_lib.classes import load_class_table
 
     rows = _read_tsv("imagenet_hierarchy.tsv")
     parents = {r["wnid"]: r["parents"].split() for r in rows}
@@ -361,7 +362,6 @@ def load_imagenet_hierarchy() -> Hierarchy:
 
 def imagenet_definitions() -> dict[str, str]:
     """wnid → WordNet gloss for all 1,860 synsets of the ImageNet hierarchy."""
-    from course_lib.classes import load_class_table
 
     out = {r["wnid"]: r["definition"] for r in _read_tsv("imagenet_hierarchy.tsv")}
     table = load_class_table()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from .errors import CourseValueError
@@ -120,7 +121,6 @@ def extrapolated_2012() -> float:
 def plot_error_by_year(ax=None):
     """Top-5 error of the ILSVRC classification winners 2010-2017 (and the listed runners-up),
     with the 2010-2011 trend extended to 2012 and the human estimate. Returns the Axes."""
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))

@@ -44,6 +44,7 @@ from pathlib import Path
 from .datasets.augment import default_crop_size
 from .datasets.synthnet import Knobs, check_image_size
 from .errors import CourseValueError
+from .models import alexnet
 from .profiles import Profile, resolve
 from .recipe import SPLIT_NAMES, SYNTHNET, Splits, check_dataset, missing_cache, open_splits
 from .train.config import ADAMW_DEFAULTS, TrainConfig
@@ -105,7 +106,6 @@ class Plan:
         ...). "scaled" is built for the crop; "paper" and "torchvision" keep their 224-px design
         (other crops run through the adaptive pool). The variant, width and crop are the plan's:
         change them with :meth:`replace`."""
-        from .models import alexnet
 
         fixed = sorted({"variant", "width", "input_size", "num_classes"} & set(alexnet_options))
         if fixed:

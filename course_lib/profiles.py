@@ -183,7 +183,7 @@ def get_profile(name: str) -> Profile:
 
 
 def _cuda_available() -> bool:
-    try:
+    try:  # profiles sit at the bottom and stay light: torch only when the rules ask for CUDA
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
         return False

@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import synthnet
+from .datasets import readers, registry, synthnet
+from .datasets.cache import build_cache, open_cache
+from .datasets.readers import read_class_folders
 from .errors import CourseError, CourseValueError
 from .paths import CACHES, data_dir
 
@@ -92,7 +94,6 @@ class Splits:
 
 def known_datasets() -> list[str]:
     """Every dataset name :func:`open_splits` accepts: ``synthnet`` and the registry's."""
-    from .datasets import registry
 
     return [SYNTHNET, *sorted(registry.DATASETS)]
 
@@ -188,8 +189,6 @@ def missing_cache(name: str, size: int, splits: Sequence[str] = ("train",)) -> s
 
 
 def _cached_splits(name: str, size: int, folder: Path, splits) -> Splits:
-    from .datasets.cache import open_cache
-
     present = [s for s in splits if (folder / s).is_dir()]
     if "train" in splits and "train" not in present or not present:
         raise DatasetUnavailableError(_missing(name, size, folder, splits))
@@ -220,7 +219,6 @@ def prepare_caches(name: str, size: int, *, splits: Sequence[str] | None = None,
     plan of a profile) or a registry dataset (fetched and verified first unless ``root`` says
     where it already is). ``out``: default :func:`cache_folder`. Returns ``{split: Cache}``.
     """
-    from .datasets.cache import build_cache
 
     name = check_dataset(name)
     out = Path(out) if out else cache_folder(name, size)
@@ -246,8 +244,6 @@ def prepare_folder_cache(root: str | Path, size: int, *, out: str | Path, worker
                          force: bool = False, progress: bool = False,
                          allow_empty_classes: bool = False):
     """Build (or open) the decode-once cache of a ``root/<class>/<image>`` folder in ``out``."""
-    from .datasets.cache import build_cache
-    from .datasets.readers import read_class_folders
 
     root = Path(root)
     samples, classes = read_class_folders(root, allow_empty_classes=allow_empty_classes)
@@ -258,9 +254,6 @@ def prepare_folder_cache(root: str | Path, size: int, *, out: str | Path, worker
 
 def _registry_caches(name, size, out, splits, root, workers, force, progress,
                      allow_empty_classes) -> dict:
-    from .datasets import readers, registry
-    from .datasets.cache import build_cache
-
     spec = registry.get(name)
     root = Path(root) if root else spec.fetch(progress=progress)
     caches = {}

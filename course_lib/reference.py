@@ -36,12 +36,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .device import seed_everything
 from .diskspace import explain_disk_full, require_free_space
 from .errors import CourseError
+from .models import alexnet
 from .paths import data_dir
 from .plan import Plan, plan
 from .profiles import Profile, resolve
 from .recipe import SPLIT_NAMES
+from .train import fit
+from .train.checkpoint import state_mismatch, tensor_bytes
 
 FORMAT = "course_lib.reference/1"
 MODELS = "models"
@@ -176,8 +180,6 @@ def _payload_problem(payload: dict) -> str | None:
 def _model_from(payload: dict, path: Path) -> torch.nn.Module:
     """The recorded network with the file's weights (``payload`` checked by :func:`_read`);
     :class:`ReferenceModelError` naming the first weight whose name, shape or dtype differs."""
-    from .models import alexnet
-    from .train.checkpoint import state_mismatch
 
     options = dict(payload["model"])
     variant = options.pop("variant")
@@ -211,7 +213,6 @@ def estimate_seconds(profile: Profile | str | None = None, data=None, steps: int
     freed memory back) cancels in the difference, and scales the per-image time to
     ``reference_epochs`` epochs of the training split, plus 10 % for validation.
     """
-    from .train import fit
 
     run = plan(profile, splits=() if data else ("train",))
     data = data or run.data
@@ -261,7 +262,6 @@ def _write(payload: dict, path: Path) -> None:
     """Save ``payload`` to ``path`` atomically (a temporary file, flushed, then renamed); a full
     disk raises :class:`~course_lib.diskspace.DiskFullError` naming the folder and the size,
     and no partial file is left."""
-    from .train.checkpoint import tensor_bytes
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -280,8 +280,6 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
     """Train the reference model of ``profile`` now and save it (replacing none: a file already
     at ``path`` is an error). Before training, the folder must be writable
     (:func:`check_writable`) with room for the weights. Returns the :class:`Reference`."""
-    from .device import seed_everything
-    from .train import fit
 
     run = plan(profile, splits=() if data else SPLIT_NAMES)
     profile = run.profile

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 
 def _axes(ax, figsize=(6, 4)):
-    import matplotlib.pyplot as plt
-
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -26,7 +25,6 @@ def plot_confidence_tables(tables: Mapping[str, np.ndarray], max_votes: int = 6)
     ``tables``: title → ``(V+1, V+1)`` array indexed ``[yes, no]`` (NaN: no data); cells with
     more than ``max_votes`` votes in all are blanked. Returns the Figure.
     """
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.6), squeeze=False)
     for ax, (title, table) in zip(axes[0], tables.items()):

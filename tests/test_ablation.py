@@ -216,6 +216,7 @@ def _run(tiny, arm, **kw):
     return run_arm(arm, tiny.data.train, tiny.data.val, **options)
 
 
+@pytest.mark.slow
 def test_run_arm_scores_every_validation_image_and_repeats_exactly(tiny):
     a = _run(tiny, Arm("full"), seed=3)
     b = _run(tiny, Arm("full"), seed=3)

@@ -142,6 +142,7 @@ def train_small_cnn(images: np.ndarray, labels: np.ndarray, num_classes: int, ep
     return scores
 
 
+@pytest.mark.slow
 def test_baseline_beats_chance_but_loses_to_a_small_cnn_on_synthnet():
     """5-class, 32 px SynthNet with strong lighting changes and clutter: 300 training images,
     500 test images; sized to run in seconds. Colour histograms and fixed gradient statistics
@@ -212,6 +213,7 @@ def test_predictions_do_not_depend_on_the_chunk_size(monkeypatch):
     np.testing.assert_array_equal(chunked.argmax(1), whole.argmax(1))
 
 
+@pytest.mark.slow
 def test_fitting_adds_little_beyond_the_feature_matrix(monkeypatch):
     """Fitting holds one (N, D) float32 feature matrix; everything else is bounded by the chunk.
     (Fitting scikit-learn's scaler on the whole matrix at once allocates a float64 copy and a

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from course_lib.bench import BenchResult
-from course_lib.bench.machine import cpu_report
 from course_lib.bench.memory import MB, PeakMemory, _status_kib, tree_rss_mb
+from course_lib.device import cpu_report
 from course_lib.memory import release_freed_memory
 
 

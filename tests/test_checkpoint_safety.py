@@ -76,6 +76,7 @@ RESUME_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("optimizer, lr, key", [("sgd", 0.02, "momentum_buffer"),
                                                 ("adamw", 1e-3, "exp_avg_sq")])
+@pytest.mark.slow
 def test_wrong_shaped_optimizer_state_is_refused_not_a_crash(checkpoints, tmp_path, optimizer,
                                                               lr, key):
     def shrink(payload):
@@ -195,6 +196,7 @@ def test_a_crafted_model_state_leaves_the_model_untouched(checkpoints, train, tm
     assert_same_weights(weights(model), before)
 
 
+@pytest.mark.slow
 def test_an_untouched_checkpoint_still_resumes(checkpoints, train, tmp_path):
     # the checks refuse what is crafted, not what fit wrote (SGD and AdamW)
     for optimizer, lr in (("sgd", 0.02), ("adamw", 1e-3)):
@@ -229,6 +231,7 @@ def test_a_full_disk_is_a_clear_error_that_keeps_the_previous_checkpoint(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_training_stops_cleanly(train, tmp_path, monkeypatch):
     fit(tiny_net(), train, None, config(epochs=1, out_dir=str(tmp_path)))
     files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -239,6 +242,7 @@ def test_a_full_disk_during_training_stops_cleanly(train, tmp_path, monkeypatch)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_the_history_keeps_the_old_one(train, tmp_path, monkeypatch):
     fit(tiny_net(), train, None, config(epochs=1, out_dir=str(tmp_path)))
     history = (tmp_path / "history.csv").read_bytes()

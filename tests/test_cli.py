@@ -114,3 +114,14 @@ def test_prepare_with_a_bogus_profile_is_one_clean_line(tmp_path, args):
     for name in PROFILES:
         assert name in lines[0]
     assert not (tmp_path / "data").exists()
+
+
+def test_the_command_and_benchmark_lists_match_their_imports():
+    """No importlib loop: each command and benchmark module is imported by name where it is
+    run, and the lists the help and the checks read agree with those imports."""
+    from course_lib.__main__ import MODULES
+    from course_lib.bench import BENCHMARKS
+    from course_lib.commands import bench
+
+    assert sorted(MODULES) == sorted(COMMANDS)
+    assert sorted(bench.MODULES) == sorted(BENCHMARKS)

@@ -53,6 +53,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks(tmp_path):
     import torch.multiprocessing as mp
 

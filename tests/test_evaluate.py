@@ -250,6 +250,7 @@ def _dist_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_count_every_image_once(tmp_path):
     import torch.multiprocessing as mp
 

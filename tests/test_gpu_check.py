@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,7 @@ def test_makefile_target_runs_the_script():
     assert "\ngpu-check:" in makefile and ".ci/gpu_check.py" in makefile
 
 
+@pytest.mark.slow
 def test_plugin_keeps_only_the_tests_that_need_cuda(tmp_path):
     (tmp_path / "test_sample.py").write_text(textwrap.dedent("""
         import pytest

@@ -63,6 +63,7 @@ def test_the_gpu_plan_opens_imagenette_and_trains_the_torchvision_network(gpu_wi
     assert model.config.variant == "torchvision" and model.config.num_classes == 10
 
 
+@pytest.mark.slow
 def test_chapter_06_runs_its_set_up_under_gpu(gpu_with_imagenette):
     cell = run_cells_with("06_ablations.ipynb", [
         'profile_name = None', "profile = resolve(profile_name)", "ablation = plan(",
@@ -74,6 +75,7 @@ def test_chapter_06_runs_its_set_up_under_gpu(gpu_with_imagenette):
     assert ablation.model().config.input_size == 28
 
 
+@pytest.mark.slow
 def test_chapter_10_runs_its_set_up_under_gpu(gpu_with_imagenette, monkeypatch):
     # the chapter runs on the laptop profile's SynthNet under gpu: made tiny here, so the
     # reference model it trains on first use takes seconds

@@ -168,6 +168,73 @@ def test_only_the_plan_turns_a_profile_into_run_settings():
     assert readers == READS_PROFILES
 
 
+# the only imports inside functions: optional heavy or platform-bound dependencies, each with
+# its reason at the import; intra-library imports all stand at module level
+IN_FUNCTION = {
+    ("course_lib.bench.memory", "resource"): "Unix only",
+    ("course_lib.datasets.registry", "torchvision.datasets"): "heavy; a learner's own ILSVRC",
+    ("course_lib.interpret", "sklearn.exceptions"): "heavy; the linear probe only",
+    ("course_lib.interpret", "sklearn.linear_model"): "heavy; the linear probe only",
+    ("course_lib.interpret", "sklearn.pipeline"): "heavy; the linear probe only",
+    ("course_lib.interpret", "sklearn.preprocessing"): "heavy; the linear probe only",
+    ("course_lib.interpret", "threadpoolctl"): "the probe's BLAS threads",
+    ("course_lib.models.baselines", "skimage.feature"): "heavy; the baseline only",
+    ("course_lib.models.baselines", "skimage.color"): "heavy; the baseline only",
+    ("course_lib.models.baselines", "sklearn.linear_model"): "heavy; the baseline only",
+    ("course_lib.models.baselines", "sklearn.pipeline"): "heavy; the baseline only",
+    ("course_lib.models.baselines", "sklearn.preprocessing"): "heavy; the baseline only",
+    ("course_lib.models.baselines", "sklearn.svm"): "heavy; the baseline only",
+    ("course_lib.profiles", "torch"): "the bottom layer stays light",
+    ("course_lib.scoring.calibration", "matplotlib.pyplot"): "scoring stays light",
+    ("course_lib.scoring.metrics", "torch"): "import course_lib.scoring must not load torch",
+}
+
+
+def in_function_imports() -> list[tuple[str, str]]:
+    found = []
+    for module, (source, _) in package_modules().items():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.ImportFrom):
+                        found.append((module, "." * sub.level + (sub.module or "")))
+                    elif isinstance(sub, ast.Import):
+                        found += [(module, alias.name) for alias in sub.names]
+    return found
+
+
+def test_imports_stand_where_a_reader_looks():
+    """Module-level imports everywhere but the listed optional ones: none inside a function
+    reaches into the library, and a new one cannot creep in unnoticed."""
+    found = in_function_imports()
+    assert [f for f in found if f[1].startswith((".", "course_lib"))] == []
+    assert set(found) <= set(IN_FUNCTION), sorted(set(found) - set(IN_FUNCTION))
+    assert len(found) <= 20
+
+
+def test_only_the_bench_command_imports_bench():
+    importers = {module for module, (source, is_package) in package_modules().items()
+                 if not _within(module, "course_lib.bench") and any(
+                     _within(target, "course_lib.bench")
+                     for _, target in imports_of(source, module, is_package))}
+    assert importers == {"course_lib.commands.bench"}
+    notebooks = sorted(PACKAGE.parent.glob("notebooks/*.ipynb"))
+    assert notebooks and not [nb.name for nb in notebooks
+                              if "course_lib.bench" in nb.read_text(encoding="utf-8")]
+
+
+def test_no_private_name_crosses_a_module():
+    crossing = []
+    for module, (source, _) in package_modules().items():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(
+                    "course_lib")):
+                crossing += [f"{module} imports {alias.name} from {node.module}"
+                             for alias in node.names
+                             if alias.name.startswith("_") and alias.name != "__version__"]
+    assert crossing == []
+
+
 def test_relative_imports_resolve_like_python():
     assert imports_of("from . import x\n", "course_lib.scoring", True)[0][1] == "course_lib.scoring"
     assert imports_of("from ..paths import data_dir\n", "course_lib.datasets.cache")[0][1] == \

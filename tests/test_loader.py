@@ -142,7 +142,7 @@ def test_write_jpegs_and_jpeg_folder_round_trip(tmp_path):
 
     from torchvision.transforms import v2
 
-    from course_lib.bench.jpeg_folder import JpegFolder, write_jpegs
+    from course_lib.datasets.jpeg_folder import JpegFolder, write_jpegs
 
     rng = np.random.default_rng(0)
     # smooth images (a flat colour each) so JPEG loss stays small

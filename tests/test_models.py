@@ -478,6 +478,7 @@ def quadrant_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
+@pytest.mark.slow
 def test_scaled_network_with_default_init_learns():
     """The default (Kaiming) init trains with plain SGD: held-out accuracy far above chance."""
     torch.manual_seed(8)

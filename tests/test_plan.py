@@ -107,6 +107,7 @@ def test_cached_splits_equal_the_rendered_ones(tmp_path):
         recipe.prepare_caches("synthnet", 32, out=tmp_path / "d")
 
 
+@pytest.mark.slow
 def test_the_network_follows_the_profile():
     model = plan("smoke", splits=()).model()
     assert model.config.variant == "scaled" and model.config.input_size == 28

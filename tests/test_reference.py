@@ -34,6 +34,7 @@ def smoke_reference(trained_file):
     return reference.reference_model("smoke", progress=False)
 
 
+@pytest.mark.slow
 def test_trained_when_absent_then_loaded_with_the_same_weights(capsys):
     smoke_reference = reference.reference_model("smoke", progress=False)
     assert smoke_reference.trained_now and smoke_reference.path.is_file()
@@ -55,6 +56,7 @@ def test_the_recipe_hash_separates_profiles():
     assert reference.recipe_key(smoke) == reference.recipe_key("smoke")
 
 
+@pytest.mark.slow
 def test_a_file_from_another_recipe_is_refused_naming_the_difference(smoke_reference):
     other = get_profile("smoke").replace(reference_epochs=2)
     path = reference.reference_path(other)
@@ -75,6 +77,7 @@ def test_a_corrupt_or_foreign_file_is_refused(tmp_path):
         reference.reference_model("smoke")
 
 
+@pytest.mark.slow
 def test_no_training_when_not_allowed_or_too_slow():
     with pytest.raises(reference.ReferenceModelError, match="train --reference"):
         reference.reference_model("smoke", train=False)

@@ -119,6 +119,7 @@ def test_an_adamw_checkpoint_resumed_as_sgd_is_refused_not_a_key_error(data, tmp
     assert "weight_decay 0.05 in the checkpoint, 0.0005 now" in message
 
 
+@pytest.mark.slow
 def test_settings_that_do_not_change_the_result_may_differ(data, mid_epoch, tmp_path):
     # display, checkpoint cadence, the divergence limit, validation batching, the data's
     # placement, the mismatch policy and a step_epochs the plateau schedule never reads: the
@@ -232,6 +233,7 @@ fit(tiny_net(), colour_data(8), colour_data(4, seed=1),
 """
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_equals_uninterrupted(data, tmp_path):
     tests = str(Path(__file__).resolve().parent)
     killed = subprocess.run([sys.executable, "-c", KILLED_SCRIPT.format(tests=tests,

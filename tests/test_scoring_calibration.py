@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import evaluate, scoring
 from course_lib.scoring import calibration_bins, expected_calibration_error, reliability_diagram
 
 matplotlib.use("Agg")
@@ -102,9 +101,3 @@ def test_reliability_diagram_draws_on_given_axes():
         assert any(f"{100 * ece:.2f}%" in t.get_text() for t in ax.get_legend().get_texts())
     finally:
         plt.close(fig)
-
-
-def test_old_names_in_evaluate_are_the_scoring_ones():
-    assert evaluate.expected_calibration_error is scoring.expected_calibration_error
-    assert evaluate.calibration_bins is scoring.calibration_bins
-    assert evaluate.reliability_diagram is scoring.reliability_diagram

@@ -49,6 +49,7 @@ def test_score_is_registered():
     assert "score" in COMMANDS and "scoring" in BENCHMARKS
 
 
+@pytest.mark.slow
 def test_json_output_via_subprocess(files):
     pred, gt, lines, truth = files
     result = run_cli("--pred", str(pred), "--gt", str(gt), "--json")
@@ -64,6 +65,7 @@ def test_json_output_via_subprocess(files):
     assert "L-1" in out["label_convention"] and "hierarchical_cost" not in out
 
 
+@pytest.mark.slow
 def test_bad_input_via_subprocess_prints_nothing_on_stdout(files, tmp_path):
     _, gt, _, _ = files
     bad = tmp_path / "bad.txt"

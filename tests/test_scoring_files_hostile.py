@@ -100,6 +100,7 @@ def test_pair_checks_the_submission_before_reading_the_ground_truth(tmp_path):
         read_pair(tmp_path / "missing.txt", gt)
 
 
+@pytest.mark.slow
 @POSIX
 def test_score_refuses_a_fifo_with_status_2(tmp_path):
     gt = tmp_path / "gt.txt"

@@ -223,6 +223,7 @@ def test_progress_into_a_log_file_is_one_line_per_epoch(data, capsys):
     assert all("train loss" in line and "val top-1" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_a_training_step_never_waits_for_the_device(data, monkeypatch):
     # every way the training core (course_lib/train) can read a tensor's value on the host;
     # between two "step" callbacks (log_every and checkpoints out of reach) it must not. (The
@@ -271,6 +272,7 @@ def interrupted_then_resumed(train, val, cfg: TrainConfig, out, stop_when):
     return model, fit(model, train, val, cfg.replace(out_dir=str(out), resume="auto"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
 def test_stop_after_epoch_one_and_resume_equals_uninterrupted(data, tmp_path, optimizer):
     (train, val) = data
@@ -358,6 +360,7 @@ def test_resume_with_another_length_of_an_annealed_schedule_is_refused(data, tmp
                                               resume="auto"))
 
 
+@pytest.mark.slow
 def test_more_epochs_of_a_plateau_schedule_continue_exactly(data, tmp_path):
     # the plateau (and constant, step) schedules do not depend on the run's length: a run of one
     # epoch extended to two equals a run of two
@@ -381,6 +384,7 @@ def test_a_checkpoint_that_does_not_record_its_data_is_refused(data, tmp_path):
         fit(tiny_net(), data[0], None, config(out_dir=str(tmp_path), resume="auto"))
 
 
+@pytest.mark.slow
 def test_resume_mismatch_weights_starts_a_fresh_schedule_from_the_weights(data, tmp_path, capsys):
     train = data[0]
     stopped_mid_epoch(train, config(deterministic=True), tmp_path / "old")
@@ -404,6 +408,7 @@ def test_resume_mismatch_weights_starts_a_fresh_schedule_from_the_weights(data, 
     pd.testing.assert_frame_equal(history[["lr", "train_loss"]], expected[["lr", "train_loss"]])
 
 
+@pytest.mark.slow
 def test_resume_mismatch_weights_continues_its_own_checkpoint_exactly(data, tmp_path, capsys):
     # a restart (torchrun, --resume auto) of a fresh-schedule run must not start over again
     train = data[0]
@@ -586,6 +591,7 @@ def test_out_of_memory_with_one_image_is_an_error():
         step(images, labels, 1.0)
 
 
+@pytest.mark.slow
 def test_fit_continues_after_out_of_memory(data, capsys):
     wrapped = OOMAbove(tiny_net(), 4)
     history = fit(wrapped, data[0], None, config(epochs=1))
@@ -635,6 +641,7 @@ def test_plot_history_draws_loss_and_error(data):
     assert math.isclose(loss_ax.lines[-1].get_xdata()[0], 3)
 
 
+@pytest.mark.slow
 def test_a_mid_epoch_resume_reads_only_the_batches_it_trains_on(data, tmp_path, monkeypatch):
     # resuming at step 2 of 4 must not copy the two batches before the checkpoint out of the
     # array again (at ILSVRC scale that was hundreds of GB read before the first step)
@@ -671,19 +678,21 @@ def test_a_loader_starts_at_a_batch_without_reading_the_ones_before(data):
         next(loader.batches(-1))
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_be_summarised_is_said_not_silent(data, monkeypatch):
-    import course_lib.models.summary as summary
+    import course_lib.train.throughput as throughput
     from course_lib.errors import CourseWarning
 
     def broken(*args, **kwargs):
         raise RuntimeError("a layer the counter does not know")
 
-    monkeypatch.setattr(summary, "summarize", broken)
+    monkeypatch.setattr(throughput, "summarize", broken)  # the layer walk fit's counter uses
     with pytest.warns(CourseWarning, match="TFLOP/s will not be reported.*does not know"):
         history = fit(tiny_net(), data[0], None, config(epochs=1))
     assert history.attrs["flops_per_image"] is None and history["tflops"].isna().all()
 
 
+@pytest.mark.slow
 def test_validation_every_n_steps_gives_a_curve_with_more_points(data, tmp_path):
     train, val = data
     cfg = config(epochs=2, deterministic=True, val_every_steps=2)
@@ -705,6 +714,7 @@ def test_validation_every_n_steps_gives_a_curve_with_more_points(data, tmp_path)
     assert fit(tiny_net(), train, None, cfg).attrs["steps"].empty  # nothing to validate
 
 
+@pytest.mark.slow
 def test_the_step_curve_survives_a_resume(data, tmp_path):
     train, val = data
     cfg = config(epochs=2, deterministic=True, val_every_steps=2)

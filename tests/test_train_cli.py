@@ -23,6 +23,7 @@ def run_json(capsys, *argv) -> tuple[int, dict | None, str]:
     return code, (json.loads(captured.out) if code == 0 else None), captured.err
 
 
+@pytest.mark.slow
 def test_train_synthnet_json(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")  # 8 classes × 24 images, 32 px, crop 28
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
@@ -37,6 +38,7 @@ def test_train_synthnet_json(capsys, tmp_path, monkeypatch):
     assert result["precision"] in ("bf16", "fp32") and result["world_size"] == 1
 
 
+@pytest.mark.slow
 def test_baseline_is_the_handcrafted_pipeline_on_the_same_centre_crops(capsys, tmp_path,
                                                                         monkeypatch):
     from course_lib.models.baselines import HandcraftedBaseline
@@ -88,6 +90,7 @@ def test_baseline_without_validation_images_is_refused(capsys, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_adamw_from_the_command_line_gets_its_own_defaults(capsys, tmp_path, monkeypatch):
     from course_lib.profiles import get_profile
 
@@ -104,6 +107,7 @@ def test_adamw_from_the_command_line_gets_its_own_defaults(capsys, tmp_path, mon
     assert "exp_avg_sq" in saved["optimizer"]["state"][0]  # AdamW's second moment was saved
 
 
+@pytest.mark.slow
 def test_train_from_a_cache_renumbers_labels_and_resumes(capsys, tmp_path, monkeypatch):
     from course_lib.datasets.cache import build_cache
 
@@ -146,6 +150,7 @@ def test_train_is_registered():
     assert "train" in COMMANDS and "train" in BENCHMARKS
 
 
+@pytest.mark.slow
 def test_bench_quick_is_well_formed():
     from course_lib.bench import train as bench_train
 
@@ -176,6 +181,7 @@ def test_a_synthnet_size_out_of_range_is_an_error_not_a_clamp(capsys, tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_reference_trains_once_then_finds_it(capsys, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     code, out, _ = run_json(capsys, "--reference", "--json")
@@ -193,6 +199,7 @@ def smoke_argv(out, *extra) -> list[str]:
             "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_a_changed_seed_is_refused_not_trained_on_other_images(capsys, tmp_path, monkeypatch):
     # --seed also re-renders SynthNet: continuing would train on other images in another order
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
@@ -207,6 +214,7 @@ def test_a_changed_seed_is_refused_not_trained_on_other_images(capsys, tmp_path,
     assert (out / "last.pt").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_an_adamw_checkpoint_resumed_without_adamw_is_refused(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
@@ -220,6 +228,7 @@ def test_an_adamw_checkpoint_resumed_without_adamw_is_refused(capsys, tmp_path, 
     assert code == 0 and result["epochs"] == 2 and "resumed from" in err
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_clear_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
@@ -268,6 +277,7 @@ def _parsed(argv):
     return parser.parse_args(argv)
 
 
+@pytest.mark.slow
 def test_the_profile_flag_picks_the_plan(capsys, tmp_path, monkeypatch):
     """``--profile`` wins over ``COURSE_PROFILE``; the flags are the plan's changes, so the crop
     follows ``--size`` (the paper's 224/256) and the network is built for it."""

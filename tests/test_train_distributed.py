@@ -55,6 +55,7 @@ def test_env_world_reads_torchrun_variables():
         env_world({"RANK": "4", "WORLD_SIZE": "4"})
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

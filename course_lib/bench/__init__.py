@@ -7,7 +7,7 @@ numbers worth reporting come from a normal run.
 
 No unit test times anything: tests check that a benchmark runs and reports well-formed results;
 the ratios are read from ``python -m course_lib bench`` and written to ``benchmarks/results/``,
-with the CPU the run saw (:func:`course_lib.bench.machine.cpu_report`) and the peak memory of
+with the CPU the run saw (:func:`course_lib.device.cpu_report`) and the peak memory of
 each benchmark (:class:`course_lib.bench.memory.PeakMemory`) beside the times.
 """
 

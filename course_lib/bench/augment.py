@@ -18,16 +18,14 @@ where batching pays, which depends on the device.
 from __future__ import annotations
 
 import torch
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
 
+from ..datasets import augment as A
 from . import BenchResult, best_time
 
 
 def run(device, quick: bool) -> list[BenchResult]:
-    from torchvision.transforms import v2
-    from torchvision.transforms.v2 import functional as TF
-
-    from ..datasets import augment as A
-
     device = torch.device(device)
     n, size, crop = (8, 40, 32) if quick else (64, 256, 224)
     repeats = 1 if quick else 3

@@ -24,19 +24,17 @@ import time
 from pathlib import Path
 
 import torch
+from torchvision.transforms import v2
 
+from ..datasets.augment import random_crop_flip
+from ..datasets.cache import build_cache
+from ..datasets.jpeg_folder import JpegFolder, write_jpegs
+from ..datasets.loader import UInt8Loader
+from ..plan import plan
 from . import BenchResult, best_time
-from .jpeg_folder import JpegFolder, write_jpegs
 
 
 def run(device, quick: bool) -> list[BenchResult]:
-    from torchvision.transforms import v2
-
-    from ..datasets.augment import random_crop_flip
-    from ..datasets.cache import build_cache
-    from ..datasets.loader import UInt8Loader
-    from ..plan import plan
-
     # the split and batch the recorded results used, whatever the laptop profile holds now
     changes = {"train_per_class": 300, "batch_size": 128}
     if quick:

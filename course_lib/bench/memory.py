@@ -29,7 +29,7 @@ MB = 2**20
 
 
 def _rusage_mb(who: str) -> float | None:
-    try:
+    try:  # Unix only: a module-level import would break the package on Windows
         import resource
     except ImportError:  # pragma: no cover - Windows
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scoring import topk_error
 from . import BenchResult, best_time
 
 
@@ -18,8 +19,6 @@ def _argsort_top5_error(scores: np.ndarray, targets: np.ndarray) -> float:
 
 
 def run(device, quick: bool) -> list[BenchResult]:
-    from ..scoring import topk_error
-
     n, c = (500, 100) if quick else (50_000, 1_000)
     rng = np.random.default_rng(0)
     scores = rng.standard_normal((n, c), dtype=np.float32)

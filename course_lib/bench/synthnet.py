@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..datasets import synthnet
+from ..plan import plan
 from . import BenchResult, best_time
 
 BUDGET_S = 60.0
@@ -39,7 +41,6 @@ def render_one_at_a_time(labels: np.ndarray, specs, image_size: int, seed, knobs
     """The baseline: images ``indices`` (default: all) of ``render(labels, specs, image_size,
     seed, knobs)``, each rendered on its own in this thread → ``(len(indices), 3, S, S) uint8``,
     the same pixels as :func:`~course_lib.datasets.synthnet.render`'s rows ``indices``."""
-    from ..datasets import synthnet
 
     params, entropy = synthnet.draw_params(labels, specs, image_size, seed, knobs)
     n = len(params["family"])
@@ -58,9 +59,6 @@ def render_one_at_a_time(labels: np.ndarray, specs, image_size: int, seed, knobs
 
 
 def run(device, quick: bool) -> list[BenchResult]:
-    from ..datasets import synthnet
-    from ..plan import plan
-
     sizes = plan("laptop", splits=())  # the laptop profile's splits, as its notebooks render
     if quick:
         sizes = sizes.replace(num_classes=4, image_size=32, train_per_class=6, val_per_class=2,

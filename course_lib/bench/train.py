@@ -49,8 +49,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+import torchvision
+from torchvision import transforms
 
+from ..datasets import synthnet
+from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize
+from ..datasets.cache import build_cache
+from ..datasets.jpeg_folder import JpegFolder, write_jpegs
+from ..device import cpu_has_native_bf16, pick_precision
+from ..plan import plan
+from ..train import TrainConfig, fit
+from ..train.schedule import make_optimizer
+from ..train.step import TrainStep, autocast
 from . import BenchResult, best_time
 
 
@@ -70,11 +83,6 @@ def _tutorial_epoch(model, loader, device, lr: float) -> None:
 
 
 def _tutorial_loader(samples, crop: int, batch: int, workers: int, device, resized: bool):
-    from torchvision import transforms
-
-    from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD
-    from .jpeg_folder import JpegFolder
-
     first = transforms.RandomResizedCrop(crop) if resized else transforms.RandomCrop(crop)
     transform = transforms.Compose([first, transforms.RandomHorizontalFlip(), transforms.ToTensor(),
                                     transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
@@ -87,9 +95,6 @@ def _floor_batches(images, labels, crop: int, batch: int, config, device, memory
     """The fixed in-memory batch set of the floor: ``images: (N, 3, S, S) uint8`` centre-cropped
     to ``crop``, normalised with ``config``'s mean/std to float32 in ``memory_format`` on
     ``device``, split into batches of ``batch`` → ``[(x (B, 3, c, c) float32, y (B,) int64)]``."""
-    import numpy as np
-
-    from ..datasets.augment import center_crop, normalize
 
     images = center_crop(torch.from_numpy(np.array(images, dtype=np.uint8)), crop)  # a copy
     labels = torch.from_numpy(np.array(labels, dtype=np.int64))
@@ -100,9 +105,6 @@ def _floor_batches(images, labels, crop: int, batch: int, config, device, memory
 
 def _floor_epoch(model, optimizer, batches, device, dtype) -> None:
     """One pass of the model step alone over ``batches`` (what the floor times)."""
-    import torch.nn.functional as F
-
-    from ..train.step import autocast
 
     model.train()
     for x, y in batches:
@@ -122,11 +124,6 @@ def _epoch_triple(data, size: int, crop: int, batch: int, workers: int, make_mod
     The three alternate, epoch by epoch (a baseline and a floor epoch run in ``fit``'s
     end-of-epoch callback, outside the candidate's timing), so a busy machine slows all alike.
     """
-    from ..datasets.cache import build_cache
-    from ..device import pick_precision
-    from ..train import TrainConfig, fit
-    from ..train.schedule import make_optimizer
-    from .jpeg_folder import write_jpegs
 
     sync = _sync(device)
     config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, crop_size=crop, progress=False,
@@ -182,9 +179,6 @@ FLOOR_TARGET_SHARE = 0.9
 
 
 def _cpu_epoch(device, quick: bool) -> BenchResult:
-    from ..device import cpu_has_native_bf16
-    from ..plan import plan
-
     changes = {"train_per_class": 64, "batch_size": 128}
     if quick:
         changes = {"num_classes": 4, "image_size": 32, "crop_size": 28, "train_per_class": 8,
@@ -242,7 +236,6 @@ def _device_name(device) -> str:
 
 def _time_eager_steps(images, labels, steps: int, device) -> float:
     """Seconds for ``steps`` fp32 eager steps of torchvision's AlexNet (best of 3, warmed up)."""
-    import torchvision
 
     torch.manual_seed(0)
     model = torchvision.models.alexnet(num_classes=1000).to(device)
@@ -263,12 +256,6 @@ def _time_eager_steps(images, labels, steps: int, device) -> float:
 
 def _gpu_step(device, quick: bool) -> BenchResult:
     """The model step alone on synthetic on-device batches (CUDA)."""
-    import torchvision
-
-    from ..device import pick_precision
-    from ..train import TrainConfig
-    from ..train.schedule import make_optimizer
-    from ..train.step import TrainStep
 
     batch, steps = (32, 3) if quick else (GPU_BATCH, 30)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -309,9 +296,6 @@ def _gpu_step(device, quick: bool) -> BenchResult:
 
 def _gpu_epoch(device, quick: bool) -> BenchResult:
     """End to end from JPEGs vs from the decode-once cache (CUDA)."""
-    import torchvision
-
-    from ..datasets import synthnet
 
     classes, per_class, size, crop = (4, 8, 72, 64) if quick else (20, 250, 256, GPU_CROP)
     batch = 32 if quick else GPU_BATCH

@@ -16,8 +16,13 @@ import math
 from collections.abc import Callable
 from statistics import NormalDist
 
-from .core import ExerciseError, as_number, attempt, passed
-from .start import _describe
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..ablation import decide, images_to_detect, seed_threshold
+from ..scoring.stats import minimum_detectable_difference
+from .core import ExerciseError, as_number, attempt, describe, passed
 
 VERDICTS = ("agree", "disagree", "undetectable here")  # as course_lib.ablation.VERDICTS
 
@@ -76,8 +81,6 @@ def check_images_needed(fn: Callable | None) -> bool:
     a drop of ``difference`` below ``error`` (fractions) with 80 % power: the smallest whole n
     with n ≥ ((z(0.975)·√(2p̄(1 − p̄)) + z(0.8)·√(p1(1 − p1) + p2(1 − p2))) / difference)²,
     p1 = error, p2 = error − difference, p̄ = (p1 + p2)/2."""
-    from ..ablation import images_to_detect
-    from ..scoring.stats import minimum_detectable_difference
 
     name = "images_needed"
     cases = [(0.05, 0.25), (0.014, 0.30), (0.004, 0.30), (0.02, 0.10), (0.10, 0.50)]
@@ -105,7 +108,7 @@ def check_images_needed(fn: Callable | None) -> bool:
         raise ExerciseError(
             f"{name}: to detect a drop of {d} (that is {100 * d:g} points) below an error of "
             f"{p} expected {want:,} images per system (at {want:,} the minimum detectable "
-            f"difference is {mdd:.4f}), got {_describe(got)}.{hint}")
+            f"difference is {mdd:.4f}), got {describe(got)}.{hint}")
     return passed(name, "Matches the Fleiss sample size for two proportions at five "
                         "(difference, error) pairs, and inverts "
                         "course_lib.scoring.minimum_detectable_difference.")
@@ -171,7 +174,6 @@ VERDICT_HINTS = {
 
 def _slip_thresholds(slip: str, values, mdd: float) -> list[float]:
     """The thresholds a verdict function with ``slip`` uses (one per variant of the slip)."""
-    from scipy import stats
 
     k = len(values)
     if k < 2:
@@ -216,8 +218,6 @@ def _slip_explains(slip: str, cases, answers) -> bool:
 
 def _as_given(values: list[float], i: int):
     """Case ``i``'s differences as a list, a numpy array or a pandas Series, in turn (a copy)."""
-    import numpy as np
-    import pandas as pd
 
     return (list(values), np.array(values), pd.Series(values))[i % 3]
 
@@ -233,7 +233,6 @@ def check_verdict(fn: Callable | None) -> bool:
     The learner gets a copy of each input; a function that changes it is refused. The hint
     names the slip that explains every answer given (else one that explains the first wrong
     one)."""
-    from ..ablation import decide, seed_threshold
 
     name = "verdict"
     answers = []
@@ -272,7 +271,7 @@ def check_verdict(fn: Callable | None) -> bool:
     raise ExerciseError(
         f"{name}: per-seed differences {values}, mdd {mdd:g}, claimed {claimed}: the mean is "
         f"{sum(values) / len(values):+.3g} points and the threshold {said}, so expected "
-        f"{want!r}, got {_describe(got)}.{hint}")
+        f"{want!r}, got {describe(got)}.{hint}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,8 +333,6 @@ def check_epochs_to_threshold(fn: Callable | None) -> bool:
     epoch, epoch 1 first, a list, numpy array or pandas Series), or None if no epoch reaches it.
 
     The hint names the slip that explains every answer given (else the first wrong one)."""
-    import numpy as np
-    import pandas as pd
 
     name = "epochs_to_threshold"
     answers = []
@@ -362,4 +359,4 @@ def check_epochs_to_threshold(fn: Callable | None) -> bool:
     else:
         hint = ""
     raise ExerciseError(f"{name}: training errors {errors} per epoch and threshold "
-                        f"{threshold}: expected {want}, got {_describe(got)}.{hint}")
+                        f"{threshold}: expected {want}, got {describe(got)}.{hint}")

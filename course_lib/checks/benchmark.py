@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .core import ExerciseError, as_number, attempt, passed
-from .imagenet import _tiny_hierarchy
-from .start import _describe
+import numpy as np
+
+from ..scoring import compare_error_rates, hierarchical_cost, topk_error
+from .core import ExerciseError, as_number, attempt, describe, passed
+from .imagenet import tiny_hierarchy
 
 
 def check_topk_error(fn: Callable | None) -> bool:
     """Exercise of notebook 02: ``fn(scores (N, C) float, targets (N,) int, k)`` returns the
     top-k error as a fraction in [0, 1]."""
-    import numpy as np
-
-    from ..scoring import topk_error
 
     name = "topk_error"
     rng = np.random.default_rng(1)
@@ -43,19 +42,16 @@ def check_topk_error(fn: Callable | None) -> bool:
                 hint = (" np.argsort sorts in ascending order, so its first k columns are the k "
                         "*lowest* scores: sort -scores, or take the last k columns.")
             raise ExerciseError(f"{name}: for k = {k} on 200 random images (scores of shape "
-                                f"{scores.shape}) expected {want:.4f}, got {_describe(got)}.{hint}")
+                                f"{scores.shape}) expected {want:.4f}, got {describe(got)}.{hint}")
     return passed(name, "Matches course_lib.scoring.topk_error for k = 1, 2, 5.")
 
 
 def check_hierarchical_cost(fn: Callable | None) -> bool:
     """Exercise of notebook 02: ``fn(guesses (N, G) int, targets (N,) int, lca_heights (C, C))``
     returns the mean over images of the smallest LCA height among the guesses (raw form)."""
-    import numpy as np
-
-    from ..scoring import hierarchical_cost
 
     name = "hierarchical_cost"
-    h = _tiny_hierarchy()
+    h = tiny_hierarchy()
     matrix = np.asarray(h.lca_height_matrix())
     guesses = np.array([[0, 2], [3, 1], [2, 3], [1, 0]])
     targets = np.array([0, 0, 1, 1])
@@ -78,7 +74,7 @@ def check_hierarchical_cost(fn: Callable | None) -> bool:
         elif abs(value - want / matrix.max()) < 1e-9:
             hint = " Return the raw heights (2010 devkit form), not divided by the maximum."
         raise ExerciseError(f"{name}: guesses {guesses.tolist()} for targets {targets.tolist()} "
-                            f"in a toy tree: expected {want}, got {_describe(got)}.{hint}")
+                            f"in a toy tree: expected {want}, got {describe(got)}.{hint}")
     return passed(name, "Matches course_lib.scoring.hierarchical_cost on a toy tree.")
 
 
@@ -89,7 +85,6 @@ def check_error_difference_z(fn: Callable | None) -> bool:
     The standard error with n - 1 in place of n (a sample-variance habit) is accepted too and
     named in the confirmation: at these sizes it changes z by less than 0.04 %.
     """
-    from ..scoring import compare_error_rates
 
     name = "error_difference_z"
     cases = [(0.26172, 0.15315, 100_000), (0.068, 0.051, 1500), (0.30, 0.29, 10_000)]
@@ -118,7 +113,7 @@ def check_error_difference_z(fn: Callable | None) -> bool:
         elif math.isclose(value, (a - b) / (2 * pooled * (1 - pooled) / n), rel_tol=1e-6):
             hint = " Divide by the standard error, the square root of 2·p(1 - p)/n."
         raise ExerciseError(f"{name}: for errors {a} and {b} on n = {n:,} images expected "
-                            f"z = {want:.3f}, got {_describe(got)}.{hint}")
+                            f"z = {want:.3f}, got {describe(got)}.{hint}")
     note = (" (You used n - 1 in the standard error; with thousands of images it makes no "
             "visible difference, and the course uses n.)" if used_n_minus_1 else "")
     return passed(name, f"Checked {len(cases)} comparisons.{note}")
@@ -151,5 +146,5 @@ def check_relative_margin(fn: Callable | None) -> bool:
         elif math.isclose(value, winner / runner_up, rel_tol=1e-9):
             hint = " That is the ratio winner / runner-up; the reduction is 1 minus it."
         raise ExerciseError(f"{name}: winner {winner}, runner-up {runner_up}: expected "
-                            f"{want:.4f}, got {_describe(got)}.{hint}")
+                            f"{want:.4f}, got {describe(got)}.{hint}")
     return passed(name, f"Checked {len(cases)} pairs, in fractions and in percent.")

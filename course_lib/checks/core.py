@@ -224,6 +224,15 @@ def attempt(name: str, fn: Callable | None, *args, seconds: float | None = None,
     return True, value
 
 
+def describe(got) -> str:
+    """A short description of an answer: its repr, or its type and shape for arrays."""
+    shape = getattr(got, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return f"{type(got).__name__} of shape {tuple(shape)}"
+    text = repr(got)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def as_number(got) -> float:
     """``float(got)`` for any number-like answer (Python, numpy or 0-d torch); NaN otherwise."""
     try:

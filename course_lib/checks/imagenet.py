@@ -5,12 +5,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
+from scipy.stats import binom
+
+from ..crowd import (
+    BURMESE_CAT,
+    ConfidenceTable,
+    confidence_table,
+    dynamic_consensus,
+    majority_vote,
+    votes_for_majority_accuracy,
+)
+from ..hierarchy import Hierarchy, load_imagenet_hierarchy
 from .core import ExerciseError, as_number, attempt, passed
 
 
-def _tiny_hierarchy():
+def tiny_hierarchy():
     """A hand-made hierarchy whose LCA heights are easy to work out on paper."""
-    from ..hierarchy import Hierarchy
 
     parents = {
         "animal": ["root"], "vehicle": ["root"], "cat": ["animal"], "dog": ["animal"],
@@ -29,10 +40,9 @@ def _primary_path_lca_height(h, a, b) -> int:
 def check_lca_height(fn: Callable | None) -> bool:
     """Exercise of notebook 01: ``fn(hierarchy, a, b)`` returns the height of the lowest common
     ancestor of ``a`` and ``b`` (leaves have height 0)."""
-    from ..hierarchy import load_imagenet_hierarchy
 
     name = "lca_height"
-    tiny = _tiny_hierarchy()
+    tiny = tiny_hierarchy()
     imagenet = load_imagenet_hierarchy()
     cases = [(tiny, "Siamese", "Burmese"), (tiny, "Siamese", "husky"), (tiny, "husky", "car"),
              (tiny, "car", "car")]
@@ -68,9 +78,6 @@ def check_lca_height(fn: Callable | None) -> bool:
 def check_majority_vote(fn: Callable | None) -> bool:
     """Exercise of notebook 01: ``fn(votes)`` with ``votes (N, k) bool`` returns ``(N,) bool``,
     True where more than half of the k votes are yes (a tie is rejected)."""
-    import numpy as np
-
-    from ..crowd import majority_vote
 
     name = "majority_vote"
     rng = np.random.default_rng(0)
@@ -99,7 +106,6 @@ def check_majority_vote(fn: Callable | None) -> bool:
 def _smallest_odd_k(accuracy: float, target: float, offset: int) -> int | None:
     """The answer of ``binom.sf(k // 2 + offset, k, accuracy) >= target`` over odd k (None
     when no k <= 99 reaches it): offset 0 is right, +1 and -1 are off-by-one tails."""
-    from scipy.stats import binom
 
     for k in range(1, 100, 2):
         if binom.sf(k // 2 + offset, k, accuracy) >= target:
@@ -113,7 +119,6 @@ def check_votes_needed(fn: Callable | None, seconds: float = 2.0) -> bool:
 
     Each call may run at most ``seconds``: a loop that never ends is stopped and explained.
     """
-    from ..crowd import votes_for_majority_accuracy
 
     name = "votes_needed"
     cases = [(0.8, 0.8), (0.8, 0.89), (0.8, 0.9), (0.9, 0.99), (0.7, 0.95), (0.95, 0.997)]
@@ -158,9 +163,6 @@ def check_label_image(fn: Callable | None) -> bool:
     votes; returns ``(accepted, votes_used)``. Compared image by image with
     :func:`course_lib.crowd.dynamic_consensus` (the library's vectorised version).
     """
-    import numpy as np
-
-    from ..crowd import BURMESE_CAT, ConfidenceTable, confidence_table, dynamic_consensus
 
     name = "label_image"
     # A hand-made table over 4 votes, indexed [yes, no]; (1, 2) was never seen (NaN).
@@ -203,9 +205,6 @@ def check_label_image(fn: Callable | None) -> bool:
 def _agrees_with_swapped_table(fn, all_votes, table, threshold) -> bool:
     """True when ``fn`` decides every image as the library does with the table transposed
     (a learner who looks up ``table[no, yes]``)."""
-    import numpy as np
-
-    from ..crowd import ConfidenceTable, dynamic_consensus
 
     swapped = dynamic_consensus(all_votes, ConfidenceTable(table.T, np.ones_like(table)),
                                 threshold)
@@ -221,7 +220,6 @@ def _agrees_with_swapped_table(fn, all_votes, table, threshold) -> bool:
 
 def _label_image_problem(name, votes, table, threshold, want, got, swapped: bool) -> str:
     """What is wrong with one image's (accepted, votes_used), with a hint."""
-    import numpy as np
 
     yes = np.cumsum(votes)
     no = np.arange(1, len(votes) + 1) - yes

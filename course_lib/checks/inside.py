@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .core import ExerciseError, as_number, attempt, passed
-from .start import _describe
+import numpy as np
+import torch
+from torch import nn
+
+from ..interpret import linear_probe, nearest_neighbors, occlusion_map
+from .core import ExerciseError, as_number, attempt, describe, passed
 
 
 def _to_numpy(got):
     """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
-    import numpy as np
 
     if hasattr(got, "detach"):
         got = got.detach().cpu().numpy()
@@ -28,8 +31,6 @@ def _to_numpy(got):
 
 
 def _same(a, b, atol=1e-6) -> bool:
-    import numpy as np
-
     return a is not None and b is not None and a.shape == b.shape and np.allclose(a, b, atol=atol)
 
 
@@ -40,8 +41,6 @@ def _same(a, b, atol=1e-6) -> bool:
 def _occlusion_model():
     """A small fixed CNN (3 → 5 classes) whose weights come from their own generator, so the
     check never touches torch's global random state."""
-    import torch
-    from torch import nn
 
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(3),
                           nn.Flatten(), nn.Linear(54, 5))
@@ -55,7 +54,6 @@ def _occlusion_model():
 def _occlusion_cases():
     """``[(image (3, H, W), target, patch, stride)]``: a stride that tiles the image exactly
     and one that leaves a strip at the edge."""
-    import torch
 
     generator = torch.Generator().manual_seed(12)
     return [(torch.randn(3, 12, 12, generator=generator), 1, 4, 2),
@@ -66,7 +64,6 @@ def _occlusion_variant(model, image, target, patch, stride, *, fill=0.0, centred
                        cumulative=False, logits=False):
     """Occlusion maps as the usual slips compute them: ``(base, occluded (R, C))`` values of
     the probability (or logit) of ``target``."""
-    import torch
 
     height, width = image.shape[1:]
     rows = range(0, height - patch + 1, stride)
@@ -98,9 +95,6 @@ def check_occlusion_map(fn: Callable | None) -> bool:
     (``r`` over ``range(0, H - patch + 1, stride)``), the softmax probability of ``target`` on
     the clean image minus that probability with the patch set to 0 (the mean colour of a
     normalized image)."""
-    import numpy as np
-
-    from ..interpret import occlusion_map
 
     name = "occlusion_map"
     model = _occlusion_model()
@@ -121,7 +115,7 @@ def check_occlusion_map(fn: Callable | None) -> bool:
                 hint = (" That is one value per pixel; return one value per patch position "
                         f"({want.shape}).")
             raise ExerciseError(f"{name}: {where} expected an array of shape {want.shape}, "
-                                f"got {_describe(got)}.{hint}")
+                                f"got {describe(got)}.{hint}")
         if _same(value, want):
             continue
         base, occluded = _occlusion_variant(model, image, target, patch, stride)
@@ -165,7 +159,6 @@ def check_occlusion_map(fn: Callable | None) -> bool:
 
 def _neighbor_features():
     """``(N, D) = (14, 6)`` float64 features with distinct pairwise distances."""
-    import numpy as np
 
     return np.random.default_rng(21).normal(size=(14, 6))
 
@@ -174,10 +167,6 @@ def check_nearest_neighbors(fn: Callable | None) -> bool:
     """Exercise of notebook 08: ``fn(features (N, D), k)`` returns ``(indices, distances)``,
     both ``(N, k)``: for each row, the k *other* rows nearest in Euclidean distance, nearest
     first, and those distances."""
-    import numpy as np
-    import torch
-
-    from ..interpret import nearest_neighbors
 
     name = "nearest_neighbors"
     features = _neighbor_features()
@@ -189,14 +178,14 @@ def check_nearest_neighbors(fn: Callable | None) -> bool:
     where = f"for {n} random feature vectors of dimension {features.shape[1]} and k={k}"
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise ExerciseError(f"{name}: {where} expected a pair (indices, distances), got "
-                            f"{_describe(got)}. End with: return indices, distances.")
+                            f"{describe(got)}. End with: return indices, distances.")
     indices, distances = _to_numpy(got[0]), _to_numpy(got[1])
     want_idx, want_dist = (t.numpy().astype(np.float64) for t in
                            nearest_neighbors(features, features, k, exclude=np.arange(n)))
     for label, value in (("indices", indices), ("distances", distances)):
         if value is None or value.shape != (n, k):
             raise ExerciseError(f"{name}: {where} expected {label} of shape {(n, k)}, got "
-                                f"{_describe(got[0] if label == 'indices' else got[1])}.")
+                                f"{describe(got[0] if label == 'indices' else got[1])}.")
     if np.array_equal(indices, want_idx) and _same(distances, want_dist, atol=1e-6):
         return passed(name, "The k nearest other images, nearest first, with their Euclidean "
                             "distances.")
@@ -252,7 +241,6 @@ def _probe_data():
     fitted on the training points (which separates the clean classes) scores exactly 0.70 on
     validation and 1.0 on training; one fitted on the 60 validation points in 40 dimensions
     memorises most of the changed labels and scores far above 0.70 on them."""
-    import numpy as np
 
     rng = np.random.default_rng(31)
     centers = rng.normal(size=(3, 40)) * 3
@@ -270,9 +258,6 @@ def check_probe_accuracy(fn: Callable | None) -> bool:
     """Exercise of notebook 08: ``fn(train_x (N, D), train_y (N,), val_x (M, D), val_y (M,))``
     fits a linear classifier (logistic regression) on the training features only and returns
     its accuracy on the validation features, a float in [0, 1]."""
-    import numpy as np
-
-    from ..interpret import linear_probe
 
     name = "probe_accuracy"
     train_x, train_y, val_x, val_y = _probe_data()
@@ -285,7 +270,7 @@ def check_probe_accuracy(fn: Callable | None) -> bool:
     value = as_number(got)
     if math.isnan(value):
         raise ExerciseError(f"{name}: {where} expected one number, the validation accuracy, got "
-                            f"{_describe(got)}. probe.score(val_x, val_y) gives it.")
+                            f"{describe(got)}. probe.score(val_x, val_y) gives it.")
     if abs(value - want.val_accuracy) <= PROBE_TOLERANCE:
         return passed(name, f"Validation accuracy {value:.2f} (the library's probe: "
                             f"{want.val_accuracy:.2f}).")

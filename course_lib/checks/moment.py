@@ -11,8 +11,11 @@ import math
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
 
-from .core import ExerciseError, as_number, attempt, passed
-from .start import _describe
+import numpy as np
+from scipy import stats
+
+from ..scoring.stats import mcnemar_exact
+from .core import ExerciseError, as_number, attempt, describe, passed
 
 SECONDS_PER_DAY = 86_400
 # The paper's run (Krizhevsky et al. 2012, Sec. 5): "roughly 90 cycles through the training set
@@ -65,7 +68,7 @@ def check_implied_images_per_s(fn: Callable | None) -> bool:
         elif value and _close(1 / value, want):
             hint = " That is seconds per image; return images per second."
         raise ExerciseError(f"{name}: {epochs} epochs of {images:,} images in {days} days: "
-                            f"expected {want:.6g} images/s, got {_describe(got)}.{hint}")
+                            f"expected {want:.6g} images/s, got {describe(got)}.{hint}")
     return passed(name, f"Checked {len(cases)} runs, the paper's 5 and 6 days among them.")
 
 
@@ -74,15 +77,12 @@ def check_implied_images_per_s(fn: Callable | None) -> bool:
 
 
 def _discordant(errors_a, errors_b) -> tuple[int, int]:
-    import numpy as np
-
     a, b = np.asarray(errors_a), np.asarray(errors_b)
     return int(np.sum((a == 1) & (b == 0))), int(np.sum((a == 0) & (b == 1)))
 
 
 def _mcnemar_cases():
     """``(description, errors_a (N,), errors_b (N,))`` with known discordant counts."""
-    import numpy as np
 
     rng = np.random.default_rng(9)
     cases = []
@@ -102,8 +102,6 @@ def _mcnemar_cases():
 
 def _mcnemar_slips(errors_a, errors_b) -> list[tuple[float, str]]:
     """What the usual slips give, with the hint for each."""
-    import numpy as np
-    from scipy import stats
 
     only_a, only_b = _discordant(errors_a, errors_b)
     d, k = only_a + only_b, min(only_a, only_b)
@@ -139,9 +137,6 @@ def _mcnemar_slips(errors_a, errors_b) -> list[tuple[float, str]]:
 def check_mcnemar_p(fn: Callable | None) -> bool:
     """Exercise of notebook 09: ``fn(errors_a, errors_b)`` returns McNemar's exact two-sided
     p-value for two systems scored on the same N images (``(N,)`` 0/1 per-image errors)."""
-    import numpy as np
-
-    from ..scoring.stats import mcnemar_exact
 
     name = "mcnemar_p"
     same = np.array([1, 0, 1, 1, 0, 0, 1, 0])
@@ -155,7 +150,7 @@ def check_mcnemar_p(fn: Callable | None) -> bool:
         return False
     if not _close(as_number(got), 1.0):
         raise ExerciseError(f"{name}: two systems wrong on exactly the same images (no "
-                            f"discordant images): expected 1.0, got {_describe(got)}. With no "
+                            f"discordant images): expected 1.0, got {describe(got)}. With no "
                             "discordant images there is no evidence either way.")
     for what, errors_a, errors_b in _mcnemar_cases():
         ok, got = attempt(name, fn, errors_a.copy(), errors_b.copy())
@@ -168,7 +163,7 @@ def check_mcnemar_p(fn: Callable | None) -> bool:
         hint = next((text for slip, text in _mcnemar_slips(errors_a, errors_b)
                      if _close(value, slip)), "")
         raise ExerciseError(f"{name}: {what}: expected p = {want:.6g}, got "
-                            f"{_describe(got)}.{hint}")
+                            f"{describe(got)}.{hint}")
     return passed(name, "Matches course_lib.scoring.mcnemar_exact on 5 pairs of systems.")
 
 
@@ -254,7 +249,7 @@ def check_crossover(fn: Callable | None) -> bool:
             if math.isnan(value):
                 continue
             raise ExerciseError(f"{name}: {what}: the CNN never beats the baseline here, so "
-                                f"expected math.nan, got {_describe(got)}. Return math.nan when "
+                                f"expected math.nan, got {describe(got)}. Return math.nan when "
                                 "no pair of neighbouring sizes goes from the baseline better (or "
                                 "tied) to the CNN better.")
         if _close(value, want, rel=1e-6):
@@ -262,7 +257,7 @@ def check_crossover(fn: Callable | None) -> bool:
         hint = next((text for slip, text in _crossover_slips(sizes, cnn, base)
                      if _close(value, slip, rel=1e-6)), "")
         raise ExerciseError(f"{name}: {what}: expected {want:.6g} images per class, got "
-                            f"{_describe(got)}.{hint}")
+                            f"{describe(got)}.{hint}")
     return passed(name, f"Checked {len(CROSSOVER_CASES)} pairs of curves, one that never "
                         "crosses among them.")
 
@@ -369,6 +364,6 @@ def check_significant_test_size(fn: Callable | None) -> bool:
                          if value in (math.ceil(slip), math.floor(slip), round(slip))
                          or _close(value, slip, rel=1e-9)), "")
         raise ExerciseError(f"{name}: {what}: expected {want:,} images per system, got "
-                            f"{_describe(got)}.{hint}")
+                            f"{describe(got)}.{hint}")
     return passed(name, f"Checked {len(SIGNIFICANCE_CASES)} pairs of error rates at different "
                         "levels and powers.")

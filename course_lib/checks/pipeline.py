@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as F
 
+from ..datasets.augment import PCAColour, paper_augmentation_factor
 from .core import ExerciseError, as_number, attempt, passed
 
 # --------------------------------------------------------------------------------------------
@@ -20,7 +23,6 @@ def check_crop_count(fn: Callable | None) -> bool:
     """Exercise of notebook 04: ``fn(image_size, crop_size)`` returns how many distinct
     ``crop_size``-square crops, each also mirrored, a square image of side ``image_size`` gives
     (every offset from 0 to ``image_size − crop_size`` inclusive, both flips)."""
-    from ..datasets.augment import paper_augmentation_factor
 
     name = "crop_count"
     for image_size, crop_size in ((256, 224), (64, 56), (32, 28), (6, 6)):
@@ -56,9 +58,6 @@ def check_crop_count(fn: Callable | None) -> bool:
 def _pca_case():
     """Test images (N, 3, H, W) float32 0–1 with some pixels at 0 and 1, a fitted PCAColour
     (eigenvectors not symmetric, so rows and columns differ) and α drawn by it (σ = 0.1)."""
-    import torch
-
-    from ..datasets.augment import PCAColour
 
     g = torch.Generator().manual_seed(4)
     n, h, w = 4, 5, 6
@@ -74,8 +73,6 @@ def _pca_case():
 
 
 def _as_tensor(got):
-    import torch
-
     try:
         return torch.as_tensor(np.asarray(got) if not isinstance(got, torch.Tensor) else got)
     except (TypeError, ValueError, RuntimeError):
@@ -91,7 +88,6 @@ def check_pca_colour(fn: Callable | None) -> bool:
     ``(N, 3, H, W)`` float, not clipped. Compared with :class:`~course_lib.datasets.augment
     .PCAColour` applying the same α.
     """
-    import torch
 
     name = "pca_colour"
     images, pca, alpha = _pca_case()
@@ -164,8 +160,6 @@ VIEW_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre",
 
 def _ten_crop_reference(images, size: int):
     """torchvision's per-image ``ten_crop``, stacked: ``(N, 10, C, size, size)``."""
-    import torch
-    from torchvision.transforms.v2 import functional as F
 
     return torch.stack([torch.stack(list(F.ten_crop(img, [size, size]))) for img in images])
 
@@ -175,7 +169,6 @@ def check_ten_crop(fn: Callable | None) -> bool:
     test crops ``(N, 10, C, size, size)`` in torchvision's order: the four corners (top-left,
     top-right, bottom-left, bottom-right) and the centre, then the same five crops of the
     horizontally mirrored image. Compared with torchvision's ``ten_crop``."""
-    import torch
 
     name = "ten_crop"
     g = torch.Generator().manual_seed(10)

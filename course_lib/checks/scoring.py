@@ -10,8 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .core import ExerciseError, as_number, attempt, passed
-from .start import _describe
+import numpy as np
+import torch
+
+from ..hierarchy import Hierarchy
+from ..scoring import calibration_bins, expected_calibration_error
+from .core import ExerciseError, as_number, attempt, describe, passed
 
 CORRECT, NEAR_MISS, ABSURD = 0, 1, 2
 """The codes of :func:`check_error_kinds`: a right guess, a wrong guess in the same part of the
@@ -20,7 +24,6 @@ tree (LCA height at most ``near_height``), a wrong guess elsewhere."""
 
 def _to_numpy(got):
     """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
-    import numpy as np
 
     if hasattr(got, "detach"):
         got = got.detach().cpu().numpy()
@@ -37,7 +40,6 @@ def _to_numpy(got):
 def _softmax_logits():
     """``(V, N, C) = (4, 6, 5)`` float32 logits on which averaging logits, averaging
     probabilities and counting votes pick different classes for some images."""
-    import torch
 
     generator = torch.Generator().manual_seed(7)
     logits = 3.0 * torch.randn(4, 6, 5, generator=generator)
@@ -50,8 +52,6 @@ def _softmax_logits():
 def check_average_softmax(fn: Callable | None) -> bool:
     """Exercise of notebook 07: ``fn(logits (V, N, C))`` returns ``(N, C)`` probabilities, the
     mean over the V views (crops or models) of each view's softmax over the C classes."""
-    import numpy as np
-    import torch
 
     name = "average_softmax"
     logits = _softmax_logits()
@@ -70,7 +70,7 @@ def check_average_softmax(fn: Callable | None) -> bool:
             hint = " Average over the views (dim 0), not over the images."
         raise ExerciseError(f"{name}: for logits of shape {shape} (views, images, classes) "
                             f"expected probabilities of shape {want.shape}, got "
-                            f"{_describe(got)}.{hint}")
+                            f"{describe(got)}.{hint}")
     if np.allclose(value, want, atol=1e-5):
         return passed(name, "The mean of the per-view softmax, as the paper's ten-crop and "
                             "ensembles average it.")
@@ -118,7 +118,6 @@ def check_average_softmax(fn: Callable | None) -> bool:
 
 def _submission_cases():
     """``[(scores (C,), expected labels)]``: 12 classes, and 3 classes (fewer than five)."""
-    import numpy as np
 
     rng = np.random.default_rng(3)
     many = rng.permutation(12).astype(np.float64) / 12 + rng.uniform(0, 0.01, 12)
@@ -130,7 +129,6 @@ def check_submission_line(fn: Callable | None) -> bool:
     """Exercise of notebook 07: ``fn(scores (C,))`` returns one line of an ILSVRC submission for
     one image, as a string: the labels of the ``min(5, C)`` highest-scoring classes, best first,
     1-based (class index i is written i + 1), separated by single spaces, no newline."""
-    import numpy as np
 
     name = "submission_line"
     for scores, want in _submission_cases():
@@ -141,7 +139,7 @@ def check_submission_line(fn: Callable | None) -> bool:
         expected = " ".join(map(str, want))
         if not isinstance(got, str):
             raise ExerciseError(f"{name}: {where} expected the string {expected!r}, got "
-                                f"{_describe(got)}. Join the labels into one string: "
+                                f"{describe(got)}. Join the labels into one string: "
                                 "' '.join(str(label) for label in labels).")
         if got == expected:
             continue
@@ -180,9 +178,6 @@ def check_submission_line(fn: Callable | None) -> bool:
 
 def _kinds_case():
     """A toy tree of height 3, with guesses covering every kind of error."""
-    import numpy as np
-
-    from ..hierarchy import Hierarchy
 
     parents = {"animal": ["root"], "thing": ["root"], "cat": ["animal"], "dog": ["animal"],
                "Siamese": ["cat"], "Burmese": ["cat"], "husky": ["dog"], "beagle": ["dog"],
@@ -195,8 +190,6 @@ def _kinds_case():
 
 
 def _kinds(guesses, targets, lca, near_height):
-    import numpy as np
-
     height = lca[guesses, targets]
     return np.where(guesses == targets, CORRECT,
                     np.where(height <= near_height, NEAR_MISS, ABSURD)).astype(np.int64)
@@ -207,7 +200,6 @@ def check_error_kinds(fn: Callable | None) -> bool:
     near_height int)`` returns ``(N,) int``: 0 where the guess is right, 1 (a near miss) where it
     is wrong but the lowest common ancestor of guess and truth has height ≤ ``near_height``,
     2 (absurd) where that height is larger."""
-    import numpy as np
 
     name = "error_kinds"
     tree, lca, guesses, targets = _kinds_case()
@@ -221,7 +213,7 @@ def check_error_kinds(fn: Callable | None) -> bool:
                  f"(cats, dogs, vehicles; root height 3) with near_height = {near_height}")
         if value is None or value.shape != want.shape:
             raise ExerciseError(f"{name}: {where}: expected one code per image, shape "
-                                f"{want.shape}, got {_describe(got)}.")
+                                f"{want.shape}, got {describe(got)}.")
         if np.array_equal(value, want):
             continue
         height = lca[guesses, targets]
@@ -255,9 +247,6 @@ def check_error_kinds(fn: Callable | None) -> bool:
 def _ece_table():
     """A reliability table (10 bins) of over- and under-confident predictions with empty bins:
     ``(counts, accuracy, confidence, expected ECE)``."""
-    import numpy as np
-
-    from ..scoring import calibration_bins, expected_calibration_error
 
     rng = np.random.default_rng(11)
     n, c = 400, 4
@@ -280,7 +269,6 @@ def check_ece_from_bins(fn: Callable | None) -> bool:
     float)`` returns the expected calibration error, a fraction: the mean over images of
     ``|accuracy − confidence|`` of their bin, i.e. ``Σ_b (n_b / N) |acc_b − conf_b|``. Empty
     bins have ``count`` 0 and NaN accuracy and confidence."""
-    import numpy as np
 
     name = "ece_from_bins"
     counts, accuracy, confidence, want = _ece_table()
@@ -315,4 +303,4 @@ def check_ece_from_bins(fn: Callable | None) -> bool:
         hint = " Divide by the number of images N = counts.sum(), not by the number of bins."
     raise ExerciseError(f"{name}: for a 10-bin table of {int(counts.sum())} images "
                         f"({int((~used).sum())} bins empty) expected {want:.4f}, got "
-                        f"{_describe(got)}.{hint}")
+                        f"{describe(got)}.{hint}")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
+from torch import nn
+
 from ..profiles import PROFILES, Profile
-from .core import ExerciseError, not_attempted, passed
+from .core import ExerciseError, describe, not_attempted, passed
 
 
 def check_batches_per_epoch(fn: Callable[[Profile], int] | None) -> bool:
@@ -36,18 +39,8 @@ def check_batches_per_epoch(fn: Callable[[Profile], int] | None) -> bool:
     return passed(name, f"Checked on all {len(PROFILES)} profiles.")
 
 
-def _describe(got) -> str:
-    """A short description of an answer: its repr, or its type and shape for arrays."""
-    shape = getattr(got, "shape", None)
-    if shape is not None and len(shape) > 0:
-        return f"{type(got).__name__} of shape {tuple(shape)}"
-    text = repr(got)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _small_models():
     """Three models whose parameter counts are easy to work out on paper (and one with buffers)."""
-    from torch import nn
 
     return [
         (nn.Linear(3, 2), "nn.Linear(3, 2): 3·2 weights + 2 biases"),
@@ -82,14 +75,13 @@ def check_count_parameters(fn: Callable | None) -> bool:
         elif got == sum(t.numel() for t in model.state_dict().values()):
             hint = (" state_dict() also holds buffers (BatchNorm's running mean and variance), "
                     "which are not learned: count model.parameters() only.")
-        raise ExerciseError(f"{name}: for {what} expected {want}, got {_describe(got)}.{hint}")
+        raise ExerciseError(f"{name}: for {what} expected {want}, got {describe(got)}.{hint}")
     return passed(name, f"Checked {len(_small_models())} small models.")
 
 
 def check_to_display_image(fn: Callable | None) -> bool:
     """Exercise of notebook 00: ``fn(image)`` with ``image (3, H, W) uint8`` returns
     ``(H, W, 3)`` floats in [0, 1], what ``plt.imshow`` shows as a colour picture."""
-    import numpy as np
 
     name = "to_display_image"
     if fn is None:
@@ -107,7 +99,7 @@ def check_to_display_image(fn: Callable | None) -> bool:
             arr = np.asarray(got, dtype=float)
         except (TypeError, ValueError):
             raise ExerciseError(f"{name}: expected an array of shape {want.shape}, got "
-                                f"{_describe(got)}") from None
+                                f"{describe(got)}") from None
         _, h, w = image.shape
         if arr.shape != want.shape:
             hint = ""

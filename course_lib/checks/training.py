@@ -10,6 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import torch
+
+from ..models import alexnet
+from ..models.summary import summarize
+from ..train.config import TrainConfig
+from ..train.schedule import LRSchedule
+from ..train.throughput import achieved_tflops, training_flops_per_image
 from .core import ExerciseError, as_number, attempt, passed
 
 # The paper's run (Krizhevsky et al. 2012, Sec. 5: "roughly 90 cycles through the training set")
@@ -84,8 +91,6 @@ def check_onecycle_lr(fn: Callable | None) -> bool:
     the one-cycle schedule at optimiser step ``step`` (0-based) of ``total_steps``: a half-cosine
     rise from ``max_lr/25`` to ``max_lr`` over the first 30 % of the steps, then a half-cosine
     fall to ``max_lr/10⁴`` at the end (``t = step / total_steps``)."""
-    from ..train.config import TrainConfig
-    from ..train.schedule import LRSchedule
 
     name = "onecycle_lr"
     cases = [(1000, 0.02, [0, 150, 300, 500, 650, 999]), (640, 0.1, [0, 1, 96, 192, 400, 639])]
@@ -117,11 +122,6 @@ def check_training_tflops(fn: Callable | None) -> bool:
     """Exercise of notebook 05: ``fn(images_per_s, macs_per_image)`` returns the training
     TFLOP/s done at ``images_per_s`` for a network costing ``macs_per_image``
     multiply-accumulates per image in the forward pass."""
-    import torch
-
-    from ..models import alexnet
-    from ..models.summary import summarize
-    from ..train.throughput import achieved_tflops, training_flops_per_image
 
     name = "training_tflops"
     with torch.random.fork_rng():

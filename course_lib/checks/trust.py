@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 
+import numpy as np
+
+from ..scoring.stats import compare_error_rates
 from .core import ExerciseError, as_number, attempt, passed
 
 # --------------------------------------------------------------------------------------------
@@ -186,7 +190,6 @@ def check_fraction_not_in_real(fn: Callable | None) -> bool:
 def _drop_case():
     """Per-image correctness on two independent test sets: 1,600 images at 70 % accuracy and
     1,200 at 58 % (booleans)."""
-    import numpy as np
 
     rng = np.random.default_rng(10)
     before = np.zeros(1600, dtype=bool)
@@ -199,7 +202,6 @@ def _drop_case():
 def accuracy_drop_reference(correct_before, correct_after, confidence: float = 0.95):
     """``(drop, low, high)``: accuracy before − after, with the Wald interval for a difference
     of two independent proportions."""
-    from statistics import NormalDist
 
     n1, n2 = len(correct_before), len(correct_after)
     p1, p2 = sum(map(bool, correct_before)) / n1, sum(map(bool, correct_after)) / n2
@@ -214,7 +216,6 @@ def check_accuracy_drop(fn: Callable | None) -> bool:
     second and a ``confidence`` interval for it, the two sets being independent samples.
     The Wald interval is expected; Newcombe's hybrid score interval
     (:func:`course_lib.scoring.compare_error_rates`) is accepted too."""
-    from ..scoring.stats import compare_error_rates
 
     name = "accuracy_drop"
     before, after = _drop_case()

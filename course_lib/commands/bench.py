@@ -5,7 +5,7 @@ same data, and reports both and their ratio together with the hardware and versi
 are printed and, with ``--save``, written to ``benchmarks/results/<date>_<device>.json``.
 
 The JSON holds, beside the environment report, ``cpu`` (model, the instruction-set flags that
-matter to torch, threads: :func:`course_lib.bench.machine.cpu_report`) and, in every result,
+matter to torch, threads: :func:`course_lib.device.cpu_report`) and, in every result,
 the peak memory of the benchmark that produced it (``peak_rss_mb``: this process;
 ``peak_tree_rss_mb``: with its worker processes; see :mod:`course_lib.bench.memory`). Run it on
 an otherwise idle machine: other work on the same cores moves every ratio.
@@ -14,12 +14,19 @@ an otherwise idle machine: other work on the same cores moves every ratio.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import sys
 from pathlib import Path
 
+from ..bench import BENCHMARKS, augment, loader, scoring, synthnet
+from ..bench import train as train_bench
+from ..bench.memory import PeakMemory
+from ..device import cpu_report, environment_report, pick_device
 from ..errors import CourseError, one_line
+
+# every benchmark module, by the name BENCHMARKS lists it under
+MODULES = {module.__name__.rsplit(".", 1)[1]: module
+           for module in (scoring, loader, synthnet, augment, train_bench)}
 
 NAME = "bench"
 HELP = "speed benchmarks, as ratios against baselines run in the same process"
@@ -56,11 +63,6 @@ def format_table(results: list[dict]) -> str:
 
 
 def run(args) -> int:
-    from ..bench import BENCHMARKS
-    from ..bench.machine import cpu_report
-    from ..bench.memory import PeakMemory
-    from ..device import environment_report, pick_device
-
     try:
         device = pick_device(args.device)
     except CourseError as exc:
@@ -74,7 +76,7 @@ def run(args) -> int:
     names = args.names or list(BENCHMARKS)
     results = []
     for name in names:
-        module = importlib.import_module(f"course_lib.bench.{name}")
+        module = MODULES[name]
         print(f"running {name} on {device}...", file=sys.stderr)
         with PeakMemory() as memory:
             found = module.run(device, args.quick)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..device import environment_report, format_report
 from ..errors import CourseError, one_line
 
 NAME = "doctor"
@@ -19,8 +20,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..device import environment_report, format_report
-
     try:
         report = environment_report()
     except CourseError as exc:

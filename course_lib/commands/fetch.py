@@ -26,6 +26,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..datasets import readers, registry
 from ..errors import CourseError, one_line
 
 NAME = "fetch"
@@ -72,8 +73,6 @@ def format_listing(datasets) -> str:
 
 
 def run(args) -> int:
-    from ..datasets import registry
-
     if args.list:
         print(format_listing(registry.DATASETS))
         return 0
@@ -102,7 +101,6 @@ def run(args) -> int:
 
 def count_report(spec, root) -> list[str]:
     """One line per split: images found and the published count (a mismatch is flagged)."""
-    from ..datasets import readers, registry
 
     lines = []
     for split, expected in spec.counts.items():

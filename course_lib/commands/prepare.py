@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 from ..errors import CourseError, CourseValueError, one_line
+from ..plan import plan
+from ..recipe import cache_folder, prepare_caches, prepare_folder_cache
 
 NAME = "prepare"
 HELP = "build the decode-once uint8 cache of SynthNet, a registry dataset or an image folder"
@@ -71,9 +73,6 @@ def _parse_knobs(items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from ..plan import plan
-    from ..recipe import cache_folder, prepare_caches, prepare_folder_cache
-
     name = args.name.lower()
     progress = not args.json and sys.stderr.isatty()
     try:

@@ -31,7 +31,18 @@ import json
 import sys
 import warnings
 
+from ..classes import load_class_table
 from ..errors import CourseError
+from ..hierarchy import load_imagenet_hierarchy
+from ..scoring import (
+    hierarchical_cost,
+    label_convention,
+    lca_matrix_in_order,
+    per_image_topk_error,
+    printable_name,
+    read_pair,
+    wilson_interval,
+)
 
 HIERARCHY_NOTE = ("heights are measured in the course's WordNet 3.0 DAG above the 1000 classes "
                   "(course_lib.hierarchy); the 2010 devkit's cost matrix used the full ImageNet "
@@ -59,9 +70,6 @@ def add_arguments(parser) -> None:
 
 def load_lca_matrix():
     """``((1000, 1000) LCA heights in class-table order, max height)`` for the ImageNet classes."""
-    from ..classes import load_class_table
-    from ..hierarchy import load_imagenet_hierarchy
-    from ..scoring import lca_matrix_in_order
 
     hierarchy = load_imagenet_hierarchy()
     return lca_matrix_in_order(hierarchy, load_class_table()["wnid"]), hierarchy.max_height
@@ -69,13 +77,6 @@ def load_lca_matrix():
 
 def compute(args) -> dict:
     """The results as a dict (the ``--json`` output). Raises on bad input."""
-    from ..scoring import (
-        hierarchical_cost,
-        label_convention,
-        per_image_topk_error,
-        read_pair,
-        wilson_interval,
-    )
 
     convention = label_convention(args.zero_based, args.devkit)
     guesses, targets = read_pair(args.pred, args.gt, zero_based=args.zero_based,
@@ -107,7 +108,6 @@ def compute(args) -> dict:
 
 def format_table(result: dict) -> str:
     """The results as a small text table (file names escaped by ``printable_name``)."""
-    from ..scoring import printable_name
 
     lines = [f"{printable_name(result['pred'])} against {printable_name(result['gt'])}: "
              f"{result['n_images']:,} images", f"labels: {result['label_convention']}", ""]

@@ -33,6 +33,7 @@ replaced. ``--json`` prints the final metrics and the checkpoint path.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -40,7 +41,12 @@ import os
 import sys
 from pathlib import Path
 
+from ..comparison import check_baseline_inputs, compare_with_baseline
+from ..device import seed_everything
 from ..errors import CourseError, one_line
+from ..plan import plan
+from ..reference import reference_model
+from ..train import fit
 
 NAME = "train"
 HELP = "train an AlexNet with the training core (one device or many under torchrun)"
@@ -101,7 +107,6 @@ def add_arguments(parser) -> None:
 
 def _plan(args, resume):
     """The run's plan (the profile with the flags given as its changes) and its config."""
-    from ..plan import plan
 
     run = plan(args.profile, dataset=args.dataset, model_variant=args.model,
                image_size=args.size, crop_size=args.crop, width=args.width, epochs=args.epochs,
@@ -123,7 +128,6 @@ def _plan(args, resume):
 def _ignored_by_reference(args) -> list[str]:
     """The flags given with ``--reference`` that it would ignore (all but ``--json``): the
     reference model is trained by the profile's fixed recipe."""
-    import argparse
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -134,8 +138,6 @@ def _ignored_by_reference(args) -> list[str]:
 
 
 def _reference(args) -> int:
-    from ..reference import reference_model
-
     ignored = _ignored_by_reference(args)
     if ignored:
         them = "it" if len(ignored) == 1 else "them"
@@ -159,10 +161,6 @@ def _reference(args) -> int:
 
 
 def run(args) -> int:
-    from ..comparison import check_baseline_inputs, compare_with_baseline
-    from ..device import seed_everything
-    from ..train import fit
-
     if args.reference:
         return _reference(args)
     resume = args.resume

@@ -389,7 +389,7 @@ def random_resized_crop(images: torch.Tensor, size: int | Sequence[int],
 # test-time crops
 
 
-def _center_offsets(crop: tuple[int, int], image: tuple[int, int]) -> tuple[int, int]:
+def center_offsets(crop: tuple[int, int], image: tuple[int, int]) -> tuple[int, int]:
     # torchvision's rule: Python's round, so an odd margin puts the extra pixel per its parity.
     return int(round((image[0] - crop[0]) / 2.0)), int(round((image[1] - crop[1]) / 2.0))
 
@@ -403,13 +403,13 @@ def center_crop(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor
     _, _, height, width = _check_images(images, "center_crop")
     crop = _pair(size)
     _check_fits(crop, (height, width), "center_crop")
-    top, left = _center_offsets(crop, (height, width))
+    top, left = center_offsets(crop, (height, width))
     return images[:, :, top:top + crop[0], left:left + crop[1]]
 
 
 def _corner_and_centre_views(images: torch.Tensor, crop: tuple[int, int]) -> list[torch.Tensor]:
     _, _, height, width = images.shape
-    top, left = _center_offsets(crop, (height, width))
+    top, left = center_offsets(crop, (height, width))
     bottom, right = height - crop[0], width - crop[1]
     corners = ((0, 0), (0, right), (bottom, 0), (bottom, right), (top, left))
     return [images[:, :, t:t + crop[0], s:s + crop[1]] for t, s in corners]

@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
 from .. import diskspace
 from ..errors import CourseError, CourseValueError
@@ -274,8 +276,6 @@ def _default_workers() -> int:
 
 def _decode_files(inputs: _Inputs, array_path: Path, size: int, min_size: int, draft: bool,
                   workers: int, chunk_size: int, progress: bool):
-    from tqdm.auto import tqdm
-
     n = len(inputs)
     chunks = [(inputs.paths[s:s + chunk_size], s) for s in range(0, n, chunk_size)]
     results: list[tuple[int, bool, str]] = []
@@ -315,8 +315,6 @@ def _worker_died_message(out_dir: Path) -> str:
 
 def _copy_arrays(inputs: _Inputs, array_path: Path, size: int, progress: bool) -> None:
     """Store in-memory ``(N, 3, H, W)`` images, resized + centre-cropped when H, W ≠ size."""
-    from PIL import Image
-    from tqdm.auto import tqdm
 
     out = np.load(array_path, mmap_mode="r+")
     src = inputs.arrays

@@ -49,6 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..classes import devkit_ids_to_indices, wnid_to_index
 from ..errors import CourseError, CourseValueError
 from ..paths import COMPLETE_MARKER, data_dir
 from . import readers
@@ -287,8 +288,6 @@ class DatasetSpec:
 
 
 def _wnid_to_index() -> dict[str, int]:
-    from ..classes import wnid_to_index
-
     return wnid_to_index()
 
 
@@ -342,6 +341,7 @@ def _ilsvrc_root(root: Path | None) -> Path:
 def _ilsvrc_samples(root: Path, split: str, index: Mapping[str, int]) -> list[tuple[Path, int]]:
     split_dir = root / split
     if not split_dir.is_dir() and (root / ILSVRC_ARCHIVES[split]).is_file():
+        # optional and heavy: only a learner's own ILSVRC archives are unpacked by torchvision
         from torchvision.datasets import ImageNet
 
         ImageNet(str(root), split=split)  # verifies (md5) and unpacks into root/<split>/<wnid>/
@@ -356,8 +356,6 @@ def _ilsvrc_samples(root: Path, split: str, index: Mapping[str, int]) -> list[tu
         raise DatasetNotReadyError(
             f"{split_dir} holds flat images; labelling them needs the devkit folder {devkit} with "
             f"{GROUND_TRUTH} (extract {ILSVRC_ARCHIVES['devkit']} there).")
-    from ..classes import devkit_ids_to_indices
-
     return readers.read_flat_val(split_dir, devkit / GROUND_TRUTH,
                                  lambda ids: devkit_ids_to_indices(ids, devkit))
 

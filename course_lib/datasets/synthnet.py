@@ -46,9 +46,11 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from ..errors import CourseValueError
+from ..hierarchy import Hierarchy
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 FAMILIES = ("fish", "flower", "house", "star", "wheel")
@@ -188,8 +190,6 @@ def build_hierarchy(specs: Sequence[ClassSpec]):
         parents[spec.wnid] = [spec.family]
         names[spec.wnid] = spec.name
     leaves = [spec.wnid for spec in specs]
-    from ..hierarchy import Hierarchy
-
     return Hierarchy(parents, leaves, names)
 
 
@@ -640,7 +640,6 @@ def plot_knob_grid(knob_names: Sequence[str] | None = None,
     Each row shows the same draw (``seed``) of class ``label`` with only that knob turned up,
     ``examples`` images side by side per cell. Returns the matplotlib figure.
     """
-    import matplotlib.pyplot as plt
 
     knob_names = list(Knobs.names() if knob_names is None else knob_names)
     unknown = sorted(set(knob_names) - set(Knobs.names()))

@@ -17,24 +17,15 @@ name                       what it is (module)
 =========================  ======================================================================
 
 ``models`` never imports ``datasets``; ``load_pretrained`` uses the neutral verified downloader.
-The baseline (scikit-learn, scikit-image) and the pretrained loader are imported on first use.
+The baseline imports scikit-learn and scikit-image only when it is fitted.
 """
 
 from .alexnet import AlexNet, alexnet
+from .baselines import HandcraftedBaseline
 from .lrn import LocalResponseNorm
+from .pretrained import load_pretrained
 from .summary import summarize
 
 __all__ = ["AlexNet", "HandcraftedBaseline", "LocalResponseNorm", "alexnet", "load_pretrained",
            "summarize"]
 
-
-def __getattr__(name: str):
-    if name == "load_pretrained":
-        from .pretrained import load_pretrained
-
-        return load_pretrained
-    if name == "HandcraftedBaseline":
-        from .baselines import HandcraftedBaseline
-
-        return HandcraftedBaseline
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

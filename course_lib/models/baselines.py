@@ -43,7 +43,7 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 
 def _hog_one(image: np.ndarray, cell: int, orientations: int, block: int) -> np.ndarray:
     """The HOG vector of one ``(3, H, W) uint8`` image: ``(D,) float64`` (scikit-image's)."""
-    from skimage.feature import hog
+    from skimage.feature import hog  # heavy: loaded when the baseline runs, not on import
 
     return hog(
         image.transpose(1, 2, 0),
@@ -97,7 +97,7 @@ def _color_into(images: np.ndarray, out: np.ndarray, bins: Sequence[int], grid: 
 
 
 def _color_chunk(images: np.ndarray, bins: Sequence[int], grid: int) -> np.ndarray:
-    from skimage.color import rgb2hsv
+    from skimage.color import rgb2hsv  # heavy: loaded when the baseline runs, not on import
 
     n, _, h, w = images.shape
     hsv = rgb2hsv(images.transpose(0, 2, 3, 1))  # (n, H, W, 3) float64 in [0, 1]
@@ -234,6 +234,7 @@ class HandcraftedBaseline:
 
     def fit(self, images: np.ndarray, labels: np.ndarray) -> HandcraftedBaseline:
         """Train on ``images: (N, 3, H, W) uint8`` and ``labels: (N,) int`` in ``0..C-1``."""
+        # scikit-learn is heavy: loaded when a baseline is fitted, not when models is imported
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler

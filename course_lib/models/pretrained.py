@@ -21,7 +21,9 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from ..download import download_file  # the neutral downloader: models never import datasets
 from ..errors import CourseError
+from ..paths import data_dir
 from .alexnet import AlexNet, alexnet
 
 # DATASETS.md §1 item 6 and §2.6.
@@ -39,8 +41,6 @@ def weights_dir(root: Path | None = None) -> Path:
     """Where downloaded weights are cached: ``root``, else ``paths.data_dir() / "weights"``."""
     if root is not None:
         return Path(root)
-    from ..paths import data_dir
-
     return data_dir() / "weights"
 
 
@@ -126,8 +126,6 @@ def load_pretrained(
     with torch.device("meta"):
         reference = alexnet("torchvision", num_classes=1000, init="torchvision")
     expected = {k: v.shape for k, v in reference.state_dict().items()}
-
-    from ..download import download_file  # the neutral downloader: models never import datasets
 
     name = Path(urlparse(url).path).name or "weights.pth"
     path = download_file(url, weights_dir(root) / name, sha256=sha256, size=size, progress=progress)

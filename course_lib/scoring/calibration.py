@@ -8,9 +8,10 @@ device); pandas is imported for the table and matplotlib for the diagram only wh
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ..errors import CourseValueError
-from .metrics import _as_numpy, _is_tensor
+from .metrics import as_numpy, is_tensor
 
 
 def _confidence_and_correct(scores, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -18,9 +19,9 @@ def _confidence_and_correct(scores, labels) -> tuple[np.ndarray, np.ndarray]:
 
     The top-1 guess is the first class with the highest score (``torch.max`` and
     ``np.argmax`` agree on ties)."""
-    if _is_tensor(scores):  # any dtype (bfloat16 has no numpy twin), any device
+    if is_tensor(scores):  # any dtype (bfloat16 has no numpy twin), any device
         scores = scores.detach().double().cpu()
-    scores, labels = _as_numpy(scores), _as_numpy(labels)
+    scores, labels = as_numpy(scores), as_numpy(labels)
     if scores.ndim != 2 or labels.shape != (scores.shape[0],):
         raise CourseValueError(f"need scores (N, C) and labels (N,), got {tuple(scores.shape)} and "
                          f"{tuple(labels.shape)}")
@@ -45,7 +46,6 @@ def calibration_bins(scores, labels, n_bins: int = 15):
     ``accuracy`` (fraction whose top-1 guess is right); the last two are NaN for empty bins. A
     confidence of exactly 0 goes in bin 0.
     """
-    import pandas as pd
 
     if n_bins < 1:
         raise CourseValueError(f"n_bins must be at least 1, got {n_bins}")
@@ -80,7 +80,7 @@ def reliability_diagram(scores, labels, n_bins: int = 15, ax=None, title: str | 
     """Accuracy against confidence per bin, with the diagonal of perfect calibration and the
     ECE in the legend. ``scores: (N, C)`` probabilities, ``labels: (N,)`` int. Returns the
     matplotlib ``Axes`` (a new figure when ``ax`` is None)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # scoring stays light: plotting only when asked for
 
     table = calibration_bins(scores, labels, n_bins)
     ece = _ece(table)  # the same table: the bins are computed once

@@ -37,7 +37,7 @@ MAX_GUESSES = 5
 """ILSVRC allows at most five guesses per image (FACTS.md §2.3, devkit readme)."""
 
 
-def _is_tensor(array) -> bool:
+def is_tensor(array) -> bool:
     # torch is imported only when scores need ranking: reading and scoring files does not
     # need it, and a tensor cannot exist unless torch has been imported already.
     torch = sys.modules.get("torch")
@@ -46,7 +46,7 @@ def _is_tensor(array) -> bool:
 
 def _as_tensor(array):
     """A tensor view of ``array`` (no copy for numpy input; tensors stay on their device)."""
-    import torch
+    import torch  # import course_lib.scoring must not load torch: only tensor input reaches here
 
     if isinstance(array, torch.Tensor):
         return array.detach()
@@ -56,20 +56,20 @@ def _as_tensor(array):
         return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def _as_numpy(array) -> np.ndarray:
-    if _is_tensor(array):
+def as_numpy(array) -> np.ndarray:
+    if is_tensor(array):
         return array.detach().cpu().numpy()
     return np.asarray(array)
 
 
-def _is_float(array) -> bool:
-    if _is_tensor(array):
+def is_float(array) -> bool:
+    if is_tensor(array):
         return array.is_floating_point()
     return np.issubdtype(np.asarray(array).dtype, np.floating)
 
 
 def _check_targets(targets, n: int, num_classes: int | None) -> np.ndarray:
-    targets = _as_numpy(targets)
+    targets = as_numpy(targets)
     if targets.ndim != 1:
         raise CourseValueError(f"targets must be (N,) class indices, got shape {targets.shape}")
     if not np.issubdtype(targets.dtype, np.integer):
@@ -94,8 +94,8 @@ def top_guesses(predictions, k: int = MAX_GUESSES) -> np.ndarray:
     """
     if k < 1:
         raise CourseValueError(f"k must be at least 1, got {k}")
-    if _is_float(predictions):
-        import torch
+    if is_float(predictions):
+        import torch  # as in _as_tensor: scores are tensors here, so torch is loaded already
 
         scores = _as_tensor(predictions)
         if scores.ndim != 2:
@@ -105,7 +105,7 @@ def top_guesses(predictions, k: int = MAX_GUESSES) -> np.ndarray:
             row = int(torch.isnan(values).any(dim=1).nonzero()[0])
             raise CourseValueError(f"scores contain NaN (first in row {row})")
         return indices.cpu().numpy().astype(np.int64, copy=False)
-    guesses = _as_numpy(predictions)
+    guesses = as_numpy(predictions)
     if guesses.dtype == bool or not np.issubdtype(guesses.dtype, np.integer):
         raise CourseValueError(f"predictions must be float scores or integer labels, got {guesses.dtype}")
     if guesses.ndim == 1:
@@ -119,9 +119,9 @@ def top_guesses(predictions, k: int = MAX_GUESSES) -> np.ndarray:
     return guesses[:, :k].astype(np.int64, copy=False)
 
 
-def _num_classes(predictions) -> int | None:
+def num_classes_of(predictions) -> int | None:
     """The width C of ``(N, C)`` scores; None for guesses and labels."""
-    if not _is_float(predictions):
+    if not is_float(predictions):
         return None
     shape = predictions.shape if hasattr(predictions, "shape") else np.shape(predictions)
     return int(shape[1]) if len(shape) == 2 else None
@@ -134,7 +134,7 @@ def per_image_topk_error(predictions, targets, k: int = MAX_GUESSES) -> np.ndarr
     ``targets``: ``(N,)`` int.
     """
     guesses = top_guesses(predictions, k)
-    targets = _check_targets(targets, len(guesses), _num_classes(predictions))
+    targets = _check_targets(targets, len(guesses), num_classes_of(predictions))
     return ~(guesses == targets[:, None]).any(axis=1)
 
 
@@ -164,8 +164,8 @@ def per_class_error(predictions, targets, k: int = 1, num_classes: int | None = 
     ``(N,)`` int. ``C`` is ``num_classes``, else the width of the scores, else ``max(targets) + 1``.
     """
     errors = per_image_topk_error(predictions, targets, k)
-    targets = _as_numpy(targets).astype(np.int64)
-    c = num_classes or _num_classes(predictions) or int(targets.max()) + 1
+    targets = as_numpy(targets).astype(np.int64)
+    c = num_classes or num_classes_of(predictions) or int(targets.max()) + 1
     if targets.max(initial=-1) >= c:
         i = int(np.argmax(targets))
         raise CourseValueError(f"targets[{i}] = {targets[i]} is >= num_classes = {c}")
@@ -183,10 +183,10 @@ def confusion_matrix(predictions, targets, num_classes: int | None = None) -> np
     the largest label seen. Every image must have a first guess.
     """
     first = top_guesses(predictions, 1)[:, 0]
-    targets = _check_targets(targets, len(first), _num_classes(predictions))
+    targets = _check_targets(targets, len(first), num_classes_of(predictions))
     if (first < 0).any():
         raise CourseValueError(f"image {int(np.argmax(first < 0))} has no guess")
-    c = num_classes or _num_classes(predictions) or int(max(first.max(initial=0),
+    c = num_classes or num_classes_of(predictions) or int(max(first.max(initial=0),
                                                            targets.max(initial=0))) + 1
     for what, labels in (("first guess", first), ("target", targets)):
         if labels.max(initial=0) >= c:
@@ -228,7 +228,7 @@ def _lca_matrix_and_height(hierarchy_or_matrix, max_height) -> tuple[np.ndarray,
         matrix = np.asarray(hierarchy_or_matrix.lca_height_matrix())
         height = hierarchy_or_matrix.max_height if max_height is None else max_height
     else:
-        matrix = _as_numpy(hierarchy_or_matrix)
+        matrix = as_numpy(hierarchy_or_matrix)
         height = matrix.max() if max_height is None else max_height
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise CourseValueError(f"the LCA-height matrix must be (C, C), got shape {matrix.shape}")
@@ -269,7 +269,7 @@ def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalize: bool
     matrix, height = _lca_matrix_and_height(hierarchy_or_matrix, max_height)
     c = matrix.shape[0]
     guesses = top_guesses(predictions, k)
-    width = _num_classes(predictions)
+    width = num_classes_of(predictions)
     if width is not None and width != c:
         raise CourseValueError(f"scores have {width} classes, the hierarchy {c} leaves")
     targets = _check_targets(targets, len(guesses), c)

@@ -53,13 +53,14 @@ from numbers import Integral
 from os import PathLike
 
 import numpy as np
+import pandas as pd
 
 from ..errors import CourseError, CourseValueError
 from .metrics import (
     MAX_GUESSES,
-    _as_numpy,
-    _is_float,
-    _num_classes,
+    as_numpy,
+    is_float,
+    num_classes_of,
     per_image_topk_error,
     top_guesses,
 )
@@ -89,7 +90,7 @@ def _shown(name: str) -> str:
     return f"{name[:MAX_TEAM_NAME]!r}... ({len(name)} characters)"
 
 
-def _describe(ch: str) -> str:
+def describe(ch: str) -> str:
     """``'\\u200b' (U+200B ZERO WIDTH SPACE)``: a character with its code point and name."""
     name = unicodedata.name(ch, f"unnamed, category {unicodedata.category(ch)}")
     return f"{ascii(ch)} (U+{ord(ch):04X} {name})"  # ascii(): a combining mark shows as such
@@ -125,7 +126,7 @@ def _clean_team_name(name) -> tuple[str, str]:
     bad = _first_refused(name)
     if bad is not None:
         raise CourseValueError(f"team name {_shown(name)} refused: character {bad} (counting from 0) "
-                         f"is {_describe(name[bad])}; a team name may use only ASCII letters, "
+                         f"is {describe(name[bad])}; a team name may use only ASCII letters, "
                          "digits, spaces, '-' and '_' (after NFKC normalisation, so full-width "
                          "letters count as ASCII)")
     return shown, key
@@ -219,9 +220,9 @@ def _check_guess_array(submission, num_classes: int) -> None:
     ``-1`` (no guess). The check runs on the array as given, before any cast to int64, under
     which a uint64 ``2**64 - 1`` would become ``-1``.
     """
-    if _is_float(submission):
+    if is_float(submission):
         return
-    guesses = _as_numpy(submission)
+    guesses = as_numpy(submission)
     if guesses.dtype == bool or not np.issubdtype(guesses.dtype, np.integer) \
             or guesses.ndim not in (1, 2):
         return
@@ -378,7 +379,7 @@ class EvaluationServer:
             return read_submission(submission, expected_lines=self.n_images,
                                    expected_source="the test set", **self._read_options)
         num_classes = self._read_options["num_classes"]
-        width = _num_classes(submission)
+        width = num_classes_of(submission)
         if width is not None and width != num_classes:
             raise CourseValueError(f"scores for {width} classes; this test set has {num_classes}")
         _check_guess_array(submission, num_classes)
@@ -506,7 +507,6 @@ class EvaluationServer:
 
     def log_frame(self):
         """The public log (:attr:`log`) as a pandas DataFrame, one row per submission."""
-        import pandas as pd
 
         columns = list(SubmissionResult.__dataclass_fields__)
         return pd.DataFrame([asdict(r) for r in self._results], columns=columns)

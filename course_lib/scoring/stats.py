@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+from scipy import optimize, stats
 
 from ..errors import CourseValueError
 
@@ -141,7 +142,6 @@ def mcnemar_exact(errors_a, errors_b) -> McNemarResult:
     Under "equally good", each discordant image is a fair coin, so the two-sided p-value is
     ``min(1, 2·P(X ≤ min(b, c)))`` with ``X ~ Binomial(b + c, 1/2)`` (1 when ``b + c = 0``).
     """
-    from scipy import stats
 
     a, b = _paired(errors_a, errors_b)
     for name, values in (("errors_a", a), ("errors_b", b)):
@@ -221,8 +221,6 @@ def minimum_detectable_difference(n: int, error: float, alpha: float = 0.05,
         raise CourseValueError(f"need n > 0 and 0 < error <= 1, got n={n}, error={error}")
     if not (0 < alpha < 1 and 0 < power < 1):
         raise CourseValueError(f"alpha and power must be in (0, 1), got {alpha}, {power}")
-    from scipy import optimize
-
     z_alpha = NormalDist().inv_cdf(1 - alpha / 2)
     z_beta = NormalDist().inv_cdf(power)
     if _power_gap(error, error, n, z_alpha, z_beta) < 0:

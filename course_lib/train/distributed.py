@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as torch_dist
+from torch.distributed.rendezvous import rendezvous
 
 from .. import collectives
 from ..errors import CourseValueError
@@ -86,8 +87,6 @@ def _fresh_store(rank: int, world: int) -> dict:
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     if attempt == "0" and _groups_joined == 0:
         return {}
-    from torch.distributed.rendezvous import rendezvous
-
     store, _, _ = next(rendezvous("env://", rank=rank, world_size=world))
     prefix = f"course_lib_attempt_{attempt}_group_{_groups_joined}"
     return {"store": torch_dist.PrefixStore(prefix, store), "rank": rank, "world_size": world}

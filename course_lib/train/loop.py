@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from ..device import pick_device, resolve_precision, seed_everything
 from ..errors import CourseValueError
@@ -149,8 +150,6 @@ class _Run:
     def say(self, message: str) -> None:
         """Print on rank 0 without breaking a tqdm bar."""
         if message and self.dist.is_main:
-            from tqdm.auto import tqdm
-
             tqdm.write(message, file=sys.stderr)
 
     # ---------------------------------------------------------------------------------------
@@ -239,7 +238,6 @@ class _Run:
     def _bar(self):
         """The epoch's tqdm bar: live in a terminal or a notebook; in a log file (stderr
         neither) it stays off, and the epoch's summary line is all that is written."""
-        from tqdm.auto import tqdm
 
         live = self.config.progress and self.dist.is_main and live_progress(sys.stderr)
         return tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch,

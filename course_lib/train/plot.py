@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from ..errors import CourseValueError
@@ -14,7 +15,6 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
     ``history``: what :func:`~course_lib.train.fit` returns (or ``history.csv`` read back);
     ``axes``: two matplotlib axes to draw on (default: a new 1×2 figure). Returns the figure.
     """
-    import matplotlib.pyplot as plt
 
     missing = {"epoch", "lr", "train_loss", "train_top1_error"} - set(history.columns)
     if missing:

@@ -28,6 +28,7 @@ import torch
 from ..datasets.augment import PCAColour, default_crop_size
 from ..datasets.loader import UInt8Loader
 from ..errors import CourseValueError
+from ..evaluate import predict, with_indices
 from .config import TrainConfig
 from .distributed import Dist
 from .resume import data_fingerprint
@@ -131,8 +132,6 @@ class RunData:
         out = {"val_loss": None, "val_top1_error": None, "val_top5_error": None}
         if self.val is None:
             return out
-        from ..evaluate import predict, with_indices
-
         batches = self.val
         if self.distributed and isinstance(batches, UInt8Loader):
             batches = with_indices(batches, batches.indices())

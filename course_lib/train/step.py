@@ -21,6 +21,7 @@ from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from ..datasets import augment
 from .config import TrainConfig
@@ -138,8 +139,6 @@ def make_train_step(model, optimizer, scaler, precision, device, config, crop_si
     when ``config.compile``; ``precision`` is a resolved :class:`course_lib.device.Precision`."""
     net = model
     if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
         device_ids = [device.index] if device.type == "cuda" else None
         net = DistributedDataParallel(model, device_ids=device_ids)
     if config.compile:

@@ -18,6 +18,7 @@ import warnings
 import torch
 
 from ..errors import CourseWarning
+from ..models.summary import summarize
 
 # Substring of torch.cuda.get_device_name() -> dense bf16/fp16 tensor TFLOP/s (NVIDIA data
 # sheets; the first match wins, so the more specific names come first).
@@ -45,7 +46,6 @@ def training_flops_per_image(model: torch.nn.Module, crop_size: int) -> float | 
     """``6 × MACs`` of one ``(3, crop, crop)`` image, or None if the model cannot be summarised;
     then a :class:`~course_lib.errors.CourseWarning` says why, so the empty TFLOP/s columns of
     ``fit``'s history are explained, not silent."""
-    from ..models.summary import summarize
 
     try:
         macs = summarize(model, (3, crop_size, crop_size)).attrs["total_macs"]

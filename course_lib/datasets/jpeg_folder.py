@@ -1,4 +1,5 @@
-"""The per-sample JPEG baseline the loader and training benchmarks share (not a benchmark itself).
+"""A folder of JPEGs read the way tutorials do: the per-sample baseline of chapters 04 and 05
+(and of the loader and training benchmarks).
 
 :func:`write_jpegs` writes a SynthNet split to a folder of JPEGs once; :class:`JpegFolder` reads
 them back the way tutorials do, opening and transforming each JPEG with PIL on every access.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 
 class JpegFolder(torch.utils.data.Dataset):
@@ -26,8 +28,6 @@ class JpegFolder(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
-        from PIL import Image
-
         path, label = self.samples[i]
         with Image.open(path) as img:
             return self.transform(img.convert("RGB")), label
@@ -39,7 +39,6 @@ def write_jpegs(data, root: Path, quality: int = 90) -> list[tuple[Path, int]]:
     Image ``i`` goes to ``root/<label:03d>/<i:06d>.JPEG``; returns ``[(path, label), ...]`` in
     ``data`` order.
     """
-    from PIL import Image
 
     samples = []
     for i, (image, label) in enumerate(zip(data.images, data.labels.tolist())):
