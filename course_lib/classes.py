@@ -55,11 +55,6 @@ def wnid_to_index() -> dict[str, int]:
     return {w: i for i, w in enumerate(_table()["wnid"])}
 
 
-def short_names() -> list[str]:
-    """The first lemma of each class, in index order (``(1000,)``; "crane" appears twice)."""
-    return [n.split(", ")[0] for n in _table()["name"]]
-
-
 # ---------------------------------------------------------------------- devkit
 def _meta_path(devkit_dir: str | os.PathLike) -> Path:
     d = Path(devkit_dir)

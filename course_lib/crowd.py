@@ -264,18 +264,6 @@ class ConfidenceTable:
         out[inside] = self.probability[yes[inside], no[inside]]
         return out
 
-    def as_frame(self, max_total: int | None = None) -> pd.DataFrame:
-        """Long form: columns ``yes``, ``no``, ``confidence``, ``support``; cells with
-        1 ≤ yes + no ≤ ``max_total`` (default: all), ordered by total votes, then yes."""
-        top = self.max_votes if max_total is None else max_total
-        rows = [
-            (y, t - y, self.probability[y, t - y], self.support[y, t - y])
-            for t in range(1, top + 1)
-            for y in range(t, -1, -1)
-        ]
-        return pd.DataFrame(rows, columns=["yes", "no", "confidence", "support"])
-
-
 def confidence_table(votes, labels=None) -> ConfidenceTable:
     """Estimate P(good | #yes, #no) from seed images with ``V`` votes each.
 

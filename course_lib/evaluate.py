@@ -43,9 +43,9 @@ from .device import pick_device, resolve_precision
 from .errors import CourseValueError
 from .progress import live_progress
 from .scoring import topk_error
+from .scoring.metrics import MAX_GUESSES  # ILSVRC: up to five guesses per image
 
 MODES = ("center", "tencrop", "full")
-TOP_K = 5  # ILSVRC: up to five guesses per image (FACTS.md §2.3)
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ class Predictions:
         """Top-``k`` error, ``k`` ≤ 5 (``course_lib.scoring.topk_error`` on :attr:`predictions`;
         with fewer than ``k`` classes every class is a guess). For larger ``k`` use
         ``scoring.topk_error(result.scores, result.labels, k)``."""
-        if not 1 <= k <= TOP_K:
-            raise CourseValueError(f"k={k}: predictions hold the top {TOP_K} guesses; for other k use "
+        if not 1 <= k <= MAX_GUESSES:
+            raise CourseValueError(f"k={k}: predictions hold the top {MAX_GUESSES} guesses; for other k use "
                              "course_lib.scoring.topk_error(result.scores, result.labels, k)")
         return topk_error(self.predictions, self.labels, k)
 
@@ -78,7 +78,7 @@ class Predictions:
         """One row: ``mode``, ``models``, ``n_images``, ``top1_error``, ``top5_error``."""
         return pd.DataFrame([{"mode": self.mode, "models": self.n_models,
                               "n_images": len(self.labels), "top1_error": self.error(1),
-                              "top5_error": self.error(TOP_K)}])
+                              "top5_error": self.error(MAX_GUESSES)}])
 
 
 def with_indices(batches: Iterable, indices) -> Iterable:
@@ -206,7 +206,7 @@ def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode:
     if len(labels) == 0:
         raise CourseValueError("predict: the batches held no images")
     scores, labels, indices = _deduplicate(scores, labels, indices)
-    top = torch.topk(scores, min(TOP_K, scores.shape[1]), dim=1).indices
+    top = torch.topk(scores, min(MAX_GUESSES, scores.shape[1]), dim=1).indices
     return Predictions(scores, labels, indices, top, mode, len(models))
 
 

@@ -157,7 +157,12 @@ class Hierarchy:
             raise CourseValueError(f"a hierarchy needs exactly one root, found {len(roots)}: {roots[:5]}")
         self._root = roots[0]
 
-        # Topological order, root first (Kahn); a cycle leaves nodes unvisited.
+        self._order = self._topological_order(par)
+        self._measure(par)
+        self._matrix: np.ndarray | None = None
+
+    def _topological_order(self, par: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        """Every node, root first (Kahn); a cycle leaves nodes unvisited and is refused."""
         pending = {n: len(ps) for n, ps in par.items()}
         order, frontier = [], [self._root]
         while frontier:
@@ -170,15 +175,18 @@ class Hierarchy:
         if len(order) != len(par):
             stuck = sorted(n for n, k in pending.items() if k > 0)
             raise CourseValueError(f"the parent links contain a cycle through {stuck[:5]}")
-        self._order = tuple(order)
+        return tuple(order)
 
+    def _measure(self, par: dict[str, tuple[str, ...]]) -> None:
+        """Heights (leaves up), depths (primary, min and max over parents) and ancestor sets,
+        in topological order."""
         self._height: dict[str, int] = {}
-        for n in reversed(order):
+        for n in reversed(self._order):
             c = self._children[n]
             self._height[n] = 1 + max(self._height[x] for x in c) if c else 0
         self._depth = {"primary": {}, "min": {}, "max": {}}
         self._anc: dict[str, frozenset[str]] = {}
-        for n in order:
+        for n in self._order:
             ps = par[n]
             if not ps:
                 for d in self._depth.values():
@@ -189,7 +197,6 @@ class Hierarchy:
             self._depth["min"][n] = 1 + min(self._depth["min"][p] for p in ps)
             self._depth["max"][n] = 1 + max(self._depth["max"][p] for p in ps)
             self._anc[n] = frozenset([n]).union(*(self._anc[p] for p in ps))
-        self._matrix: np.ndarray | None = None
 
     # ------------------------------------------------------------------ structure
     @property
@@ -281,17 +288,6 @@ class Hierarchy:
         self._check(node)
         return [x for x in self._leaves if node in self._anc[x]]
 
-    def subtree(self, node: str) -> Hierarchy:
-        """The part of the hierarchy at and below ``node``, as a Hierarchy rooted at ``node``
-        (links to parents outside it are dropped; leaves keep their order)."""
-        self._check(node)
-        inside = {n for n in self._order if node in self._anc[n]}
-        return Hierarchy(
-            {n: [p for p in self._parents[n] if p in inside] if n != node else [] for n in inside},
-            [x for x in self._leaves if x in inside],
-            {n: self._names[n] for n in inside if n in self._names},
-        )
-
     def super_category(self, leaf: str, depth: int = 1) -> str:
         """The node at ``depth`` on the primary path of ``leaf`` (``leaf`` itself if its path is
         shorter). With depth 1 this is the child of the root the leaf descends from."""
@@ -358,15 +354,6 @@ def load_imagenet_hierarchy() -> Hierarchy:
     if h.root != ENTITY or len(h) != len(rows):
         raise CourseValueError(f"imagenet_hierarchy.tsv: root {h.root}, {len(h)} nodes; file corrupt?")
     return h
-
-
-def imagenet_definitions() -> dict[str, str]:
-    """wnid → WordNet gloss for all 1,860 synsets of the ImageNet hierarchy."""
-
-    out = {r["wnid"]: r["definition"] for r in _read_tsv("imagenet_hierarchy.tsv")}
-    table = load_class_table()
-    out.update(zip(table["wnid"], table["definition"], strict=True))
-    return out
 
 
 def imagenet_group(wnid: str, hierarchy: Hierarchy | None = None) -> str:

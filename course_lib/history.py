@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from .errors import CourseValueError
@@ -96,97 +95,8 @@ def results_2012() -> pd.DataFrame:
     return df.sort_values(["team_rank", "error"], kind="stable").reset_index(drop=True)
 
 
-def margin_2012() -> float:
-    """SuperVision's margin over the runner-up team in 2012, in percentage points.
-
-    26.172 − 15.315 = 10.857 (FACTS.md §3; both are each team's best entry).
-    """
-    best = results_2012().query("best_of_team").set_index("team_rank")["top5_error_pct"]
-    return float(best[2] - best[1])
-
-
 def winners() -> pd.DataFrame:
     """The headline winning entry of each year: ``year``, ``team``, ``top5_error_pct``, ..."""
     lb = _leaderboard()
     return lb[(lb["place"] == 1) & lb["headline"]].reset_index(drop=True).copy()
 
-
-def extrapolated_2012() -> float:
-    """The 2012 winning error (percent) that the 2010 → 2011 trend predicts: a straight line
-    through the two winners, 28.2 → 25.8, gives 23.4; the actual winner scored 15.3."""
-    w = winners().set_index("year")["top5_error_pct"]
-    return float(w[2011] + (w[2011] - w[2010]))
-
-
-def plot_error_by_year(ax=None):
-    """Top-5 error of the ILSVRC classification winners 2010-2017 (and the listed runners-up),
-    with the 2010-2011 trend extended to 2012 and the human estimate. Returns the Axes."""
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
-    lb = _leaderboard()
-    w = winners()
-    ax.plot(w["year"], w["top5_error_pct"], "o-", color="C0", label="winner")
-    for _, r in w.iterrows():
-        ax.annotate(
-            f"{r['team']}\n{r['top5_error_pct']:g}%",
-            (r["year"], r["top5_error_pct"]),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=7,
-        )
-    others = lb[(lb["place"] > 1) & lb["headline"]]
-    ax.plot(
-        others["year"],
-        others["top5_error_pct"],
-        "s",
-        color="C1",
-        alpha=0.8,
-        label="runner-up / third (where verified)",
-    )
-    alt = lb[(lb["place"] == 1) & ~lb["headline"]]
-    ax.plot(
-        alt["year"],
-        alt["top5_error_pct"],
-        "x",
-        color="C0",
-        label="winner's other track (supplied data only / extra data)",
-    )
-    trend = extrapolated_2012()
-    first = w.set_index("year")["top5_error_pct"]
-    ax.plot(
-        [2010, 2011, 2012],
-        [first[2010], first[2011], trend],
-        "--",
-        color="grey",
-        label=f"2010-11 trend → {trend:.1f}% in 2012",
-    )
-    ax.annotate(
-        "",
-        xy=(2012, first[2012]),
-        xytext=(2012, trend),
-        arrowprops={"arrowstyle": "->", "color": "C3"},
-    )
-    ax.text(
-        2012.1,
-        (trend + first[2012]) / 2,
-        f"−{trend - first[2012]:.1f} pts\nvs trend",
-        color="C3",
-        fontsize=7,
-        va="center",
-    )
-    ax.axhline(
-        HUMAN_TOP5_ERROR,
-        color="C2",
-        lw=1,
-        ls=":",
-        label=f"human estimate {HUMAN_TOP5_ERROR}% (1,500 images, one annotator)",
-    )
-    ax.set_xlabel("year")
-    ax.set_ylabel("top-5 error (%)")
-    ax.set_title("ILSVRC classification: top-5 error by year")
-    ax.set_xticks(range(2010, 2018))
-    ax.set_xlim(2009.6, 2018.0)
-    ax.set_ylim(0, 32)
-    ax.legend(fontsize=7, loc="upper right")
-    return ax

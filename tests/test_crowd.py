@@ -236,10 +236,6 @@ def test_table_lookup_and_long_form():
     got = table.lookup(np.array([1, 0, 2, 0, 1, -1]), np.array([0, 1, 0, 2, 2, 0]))
     # (0, 2) was never seen, (1, 2) lies beyond two votes, (-1, 0) is nonsense: all NaN
     np.testing.assert_array_equal(got, [0.8, 0.1, 0.95, np.nan, np.nan, np.nan])
-    frame = table.as_frame()
-    assert list(zip(frame["yes"], frame["no"])) == [(1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
-    assert frame["confidence"].iloc[0] == 0.8 and frame["support"].iloc[3] == support[1, 1]
-    assert len(table.as_frame(max_total=1)) == 2
 
 
 def test_compare_methods_without_majority_rows():

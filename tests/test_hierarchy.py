@@ -122,10 +122,7 @@ def test_small_matrix_by_hand(small):
         m[0, 0] = 5  # read-only: shared by every caller
 
 
-def test_small_subtree_leaves_under_and_super_category(small):
-    sub = small.subtree("dog")
-    assert sub.root == "dog" and sub.leaves == ["pug", "beagle"] and len(sub) == 3
-    assert sub.name("pug") == "Pug dog" and sub.name("beagle") == "beagle"
+def test_small_leaves_under_and_super_category(small):
     assert small.leaves_under("pet") == ["pug", "beagle", "tabby"]
     assert small.leaves_under("bus") == ["bus"]
     assert small.super_category("pug", depth=1) == "animal"
@@ -257,9 +254,6 @@ def test_imagenet_matrix_equals_brute_force(imagenet):
 
 def test_imagenet_names_and_definitions(imagenet):
     assert imagenet.name(DOG) == "dog, domestic dog, Canis familiaris"
-    defs = H.imagenet_definitions()
-    assert len(defs) == 1860 and all(defs.values())
-    assert defs[DOG].startswith("a member of the genus Canis")
     assert H.load_imagenet_hierarchy() is imagenet  # cached
 
 

@@ -241,3 +241,28 @@ def test_relative_imports_resolve_like_python():
         "course_lib.paths"
     assert imports_of("from .core import a\n", "course_lib.checks.start")[0][1] == \
         "course_lib.checks.core"
+
+
+def code_lines(source: str, node: ast.AST) -> int:
+    """Lines of ``node`` that hold code: not blank, not a comment, not its docstring."""
+    body = getattr(node, "body", [])
+    doc = set()
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        doc = set(range(body[0].lineno, body[0].end_lineno + 1))
+    lines = source.split("\n")[node.lineno - 1:node.end_lineno]
+    return sum(1 for number, line in enumerate(lines, start=node.lineno)
+               if line.strip() and not line.strip().startswith("#") and number not in doc)
+
+
+def test_no_library_function_is_longer_than_60_lines_of_code():
+    long = sorted((n, module, node.name) for module, (source, _) in package_modules().items()
+                  for node in ast.walk(ast.parse(source))
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                  and (n := code_lines(source, node)) > 60)
+    assert long == []
+
+
+def test_the_line_count_skips_docstrings_comments_and_blanks():
+    source = 'def f():\n    """Doc.\n\n    More."""\n    # a comment\n\n    x = 1\n    return x\n'
+    assert code_lines(source, ast.parse(source).body[0]) == 3  # def, x = 1, return

@@ -224,19 +224,6 @@ def test_hierarchical_cost_hand_computed():
     assert hierarchical_cost(guesses, targets, HAND_MATRIX, normalize=True).max_height == 3
 
 
-def test_normalise_is_a_deprecated_alias_of_normalize():
-    guesses = np.array([[0, -1], [2, 3], [4, 1], [3, -1]])
-    targets = np.array([0, 1, 3, 1])
-    with pytest.warns(DeprecationWarning, match="normalize="):
-        old = hierarchical_cost(guesses, targets, HAND_MATRIX, normalise=True, max_height=3)
-    assert old.normalized and old.mean == pytest.approx(6 / 4 / 3)
-    with pytest.warns(DeprecationWarning):
-        raw = hierarchical_cost(guesses, targets, HAND_MATRIX, normalise=False, max_height=3)
-    assert not raw.normalized and raw.mean == pytest.approx(6 / 4)
-    with pytest.raises(TypeError, match="normalize= only"):
-        hierarchical_cost(guesses, targets, HAND_MATRIX, normalize=True, normalise=True)
-
-
 def test_hierarchical_cost_matches_brute_force_on_random_guesses():
     rng = np.random.default_rng(7)
     c = 30

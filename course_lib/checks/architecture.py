@@ -130,6 +130,36 @@ def _shape_hint(shapes: list[tuple[int, ...]]) -> str:
     return ""
 
 
+def _compare_conv1(name: str, side: int, x, got, want, reference) -> None:
+    """Raise :class:`ExerciseError` with the slip's hint when the learner's conv1 output ``got``
+    differs from ``want`` (shape first, then values) on the ``side``-px batch ``x``."""
+    if tuple(got.shape) != tuple(want.shape):
+        hint = ""
+        if tuple(got.shape[-2:]) == (54, 54):
+            hint = (" 54×54 is PyTorch's floor rule with no padding. cuda-convnet's ceiling "
+                    "rule lets the last window hang over the edge: add 3 zeros on the right "
+                    "and bottom only (F.pad(x, (0, 3, 0, 3))) before convolving.")
+        elif side == 227 and tuple(got.shape[-2:]) == (56, 56):
+            hint = (" Padding 2 on every side (torchvision's choice) gives 55 from 224 but "
+                    "56 from 227; the paper's layer pads nothing on the left and top.")
+        raise ExerciseError(f"{name}: for a (2, 3, {side}, {side}) batch expected output "
+                            f"shape {tuple(want.shape)}, got {tuple(got.shape)}.{hint}")
+    if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+        hint = ""
+        padded = F.conv2d(x, reference.weight, reference.bias, stride=4, padding=2)
+        if padded.shape == got.shape and torch.allclose(got, padded, rtol=1e-4, atol=1e-4):
+            hint = (" Same shape, different numbers: padding 2 on all four sides "
+                    "(torchvision's fix) shifts every window 2 pixels up and left. The "
+                    "paper's layer starts at the top-left pixel and pads only the right and "
+                    "bottom edges: F.pad(x, (0, 3, 0, 3)).")
+        elif torch.allclose(got, want.clamp(min=0), rtol=1e-4, atol=1e-4):
+            hint = " Leave out the ReLU: it is the next layer of the network."
+        worst = (got - want).abs().max().item()
+        raise ExerciseError(f"{name}: with course_lib's conv1 weights copied in, your output "
+                            f"on a {side}×{side} batch differs from it by up to {worst:.3g}."
+                            f"{hint}")
+
+
 @_keeps_rng
 def check_conv1(factory: Callable | None) -> bool:
     """Exercise of notebook 03: ``factory()`` builds a module mapping ``(N, 3, H, W)`` images to
@@ -175,31 +205,7 @@ def check_conv1(factory: Callable | None) -> bool:
         if not isinstance(got, torch.Tensor):
             raise ExerciseError(f"{name}: forward should return a tensor, got "
                                 f"{type(got).__name__}.")
-        if tuple(got.shape) != tuple(want.shape):
-            hint = ""
-            if tuple(got.shape[-2:]) == (54, 54):
-                hint = (" 54×54 is PyTorch's floor rule with no padding. cuda-convnet's ceiling "
-                        "rule lets the last window hang over the edge: add 3 zeros on the right "
-                        "and bottom only (F.pad(x, (0, 3, 0, 3))) before convolving.")
-            elif side == 227 and tuple(got.shape[-2:]) == (56, 56):
-                hint = (" Padding 2 on every side (torchvision's choice) gives 55 from 224 but "
-                        "56 from 227; the paper's layer pads nothing on the left and top.")
-            raise ExerciseError(f"{name}: for a (2, 3, {side}, {side}) batch expected output "
-                                f"shape {tuple(want.shape)}, got {tuple(got.shape)}.{hint}")
-        if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
-            hint = ""
-            padded = F.conv2d(x, reference.weight, reference.bias, stride=4, padding=2)
-            if padded.shape == got.shape and torch.allclose(got, padded, rtol=1e-4, atol=1e-4):
-                hint = (" Same shape, different numbers: padding 2 on all four sides "
-                        "(torchvision's fix) shifts every window 2 pixels up and left. The "
-                        "paper's layer starts at the top-left pixel and pads only the right and "
-                        "bottom edges: F.pad(x, (0, 3, 0, 3)).")
-            elif torch.allclose(got, want.clamp(min=0), rtol=1e-4, atol=1e-4):
-                hint = " Leave out the ReLU: it is the next layer of the network."
-            worst = (got - want).abs().max().item()
-            raise ExerciseError(f"{name}: with course_lib's conv1 weights copied in, your output "
-                                f"on a {side}×{side} batch differs from it by up to {worst:.3g}."
-                                f"{hint}")
+        _compare_conv1(name, side, x, got, want, reference)
     return passed(name, "Same output as course_lib's conv1 (alexnet('paper')) on 224 and 227 "
                         "inputs: 55×55×96.")
 

@@ -529,12 +529,6 @@ class PCAColour:
     n_pixels: int = 0
 
     @classmethod
-    def from_pixels(cls, pixels: torch.Tensor, sigma: float = PAPER_PCA_SIGMA) -> PCAColour:
-        """Fit on ``pixels: (M, 3)`` float (0–1 scale): population covariance (divide by M)."""
-        pixels = pixels.to(torch.float64)
-        return cls._from_moments(pixels.sum(0), pixels.T @ pixels, len(pixels), sigma)
-
-    @classmethod
     def _from_moments(cls, total: torch.Tensor, outer: torch.Tensor, count: int,
                       sigma: float) -> PCAColour:
         if count < 2:

@@ -1,8 +1,7 @@
 """Dataset archives: the neutral verified downloader plus what only datasets need.
 
 The generic parts (verified download, checksums, safe extraction, the lock) live in
-:mod:`course_lib.download`, shared with :mod:`course_lib.models`; they are re-exported here so
-``from course_lib.datasets.download import DownloadError`` keeps working. This module adds:
+:mod:`course_lib.download`, shared with :mod:`course_lib.models`. This module adds:
 
 * :func:`fetch_archive`: a dataset's archive, trying each mirror in turn (a failed mirror is
   reported on stderr and the next one tried).
@@ -36,18 +35,13 @@ from typing import NamedTuple
 from ..download import (
     DownloadError,
     DownloadUnavailableError,
-    UnsafeArchiveError,
-    check_file,
     download_file,
-    extract_archive,
     file_digests,
-    target_lock,
 )
 from ..errors import CourseWarning
 
-__all__ = ["ACCEPT_UNVERIFIED_FLAG", "DownloadError", "DownloadUnavailableError",
-           "ThirdPartyChecksumWarning", "UnsafeArchiveError", "check_file", "download_file",
-           "extract_archive", "fetch_archive", "read_sha256_record", "target_lock"]
+__all__ = ["ACCEPT_UNVERIFIED_FLAG", "ThirdPartyChecksumWarning", "fetch_archive",
+           "read_sha256_record"]
 
 # The command-line spelling of ``accept_unverified_archive=True``, named in refusals.
 ACCEPT_UNVERIFIED_FLAG = "--accept-unverified-archive"

@@ -50,10 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..classes import devkit_ids_to_indices, wnid_to_index
+from ..download import DownloadError, extract_archive, target_lock
 from ..errors import CourseError, CourseValueError
 from ..paths import COMPLETE_MARKER, data_dir
 from . import readers
-from .download import DownloadError, extract_archive, fetch_archive, target_lock
+from .download import fetch_archive
 
 PRIMARY, THIRD_PARTY, UNVERIFIED = "primary", "3rd-party", "UNVERIFIED"
 _KIND_STRENGTH = {"sha256": 0, "md5": 1, "md5_first_mib": 2}

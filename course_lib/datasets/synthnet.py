@@ -219,13 +219,6 @@ class SynthNetSplit:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    @property
-    def super_labels(self) -> np.ndarray:
-        """``(N,) int64``: the family index of every image (0..num_super-1)."""
-        family_index = {f: i for i, f in enumerate(dict.fromkeys(s.family for s in self.classes))}
-        table = np.array([family_index[s.family] for s in self.classes], dtype=np.int64)
-        return table[self.labels]
-
 
 def make_synthnet(
     split: str = "train",
@@ -498,24 +491,34 @@ def chunk_noise(entropy: Sequence[int], index: int, n: int, size: int) -> np.nda
 
 def render_chunk(p: dict, size: int, noise: np.ndarray) -> np.ndarray:
     """The images of parameters ``p`` (arrays of ``n`` rows from :func:`draw_params`) with
-    ``noise: (n, 3, size, size) float32`` added → ``(n, 3, size, size) uint8``."""
-    n = len(p["family"])
+    ``noise: (n, 3, size, size) float32`` added → ``(n, 3, size, size) uint8``.
+
+    Painted in layers, each on the ``(n, 3, size, size) float32`` canvas: background and
+    clutter, the object, the occluder, then lighting and sensor noise."""
     grid = ((np.arange(size, dtype=np.float32) + 0.5) / size) * 2.0 - 1.0
-    x = grid[None, None, :]
-    y = grid[None, :, None]
-    pixel = 2.0 / size
+    x, y, pixel = grid[None, None, :], grid[None, :, None], 2.0 / size
+    img = _paint_background(p, size, x, y, pixel)
+    _paint_objects(p, img, x, y, pixel)
+    _paint_occluders(p, img, x, y, pixel)
+    img = _light(p, img, x, y) + noise
+    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-    def col(name):
-        return p[name].reshape(n, 1, 1)
 
-    # background: a colour, a low-frequency wave texture and clutter shapes
+def _column(p: dict, name: str) -> np.ndarray:
+    """``p[name]`` as ``(n, 1, 1)``, to broadcast over an image."""
+    return p[name].reshape(len(p["family"]), 1, 1)
+
+
+def _paint_background(p: dict, size: int, x, y, pixel: float) -> np.ndarray:
+    """A colour, a low-frequency wave texture and clutter shapes: ``(n, 3, size, size)``."""
+    n = len(p["family"])
     bg = _hsv_to_rgb(*p["bg_hsv"].T)
     img = np.empty((n, 3, size, size), np.float32)
     img[:] = bg[:, :, None, None]
     w = p["bg_wave"]
     wave = np.sin(w[:, 0, None, None] * x + w[:, 1, None, None] * y + w[:, 4, None, None])
     wave += np.sin(w[:, 2, None, None] * x + w[:, 3, None, None] * y + w[:, 5, None, None])
-    img += (col("bg_amount") * 0.5 * wave)[:, None]
+    img += (_column(p, "bg_amount") * 0.5 * wave)[:, None]
     clutter_rgb = _hsv_to_rgb(*np.moveaxis(p["clutter_hsv"], 2, 0))
     for k in range(MAX_CLUTTER):
         on = p["clutter_on"][:, k]
@@ -536,21 +539,24 @@ def render_chunk(p: dict, size: int, noise: np.ndarray) -> np.ndarray:
         sub = img[idx]
         _blend(sub, _coverage(sdf, pixel), clutter_rgb[idx, k])
         img[idx] = sub
+    return img
 
-    # the object: inverse of translate ∘ tilt ∘ rotate ∘ shear ∘ scale
+
+def _paint_objects(p: dict, img: np.ndarray, x, y, pixel: float) -> None:
+    """The object of each image, in place: its family's shape, pattern, shading and part,
+    through the inverse of translate ∘ tilt ∘ rotate ∘ shear ∘ scale."""
     dx = x - p["center"][:, 0, None, None]
     dy = y - p["center"][:, 1, None, None]
     denom = np.maximum(1.0 + p["tilt"][:, 0, None, None] * dx + p["tilt"][:, 1, None, None] * dy,
                        0.3)
     dx, dy = dx / denom, dy / denom
-    cos, sin = np.cos(col("angle")), np.sin(col("angle"))
+    cos, sin = np.cos(_column(p, "angle")), np.sin(_column(p, "angle"))
     u = cos * dx + sin * dy
     v = cos * dy - sin * dx
-    u = u - col("shear") * v
-    radius = col("radius")
+    u = u - _column(p, "shear") * v
+    radius = _column(p, "radius")
     u, v = u / radius, v / radius
     obj_pixel = pixel / radius
-
     main = _hsv_to_rgb(p["hue"], p["sat"], p["val"])
     second = _hsv_to_rgb(p["hue"] + 25.0, p["sat"] * 0.6, p["val"] * 0.55)
     part_rgb = _hsv_to_rgb(p["hue"] + 180.0, p["sat"] * 0.5, p["val"] * 0.35)
@@ -578,7 +584,9 @@ def render_chunk(p: dict, size: int, noise: np.ndarray) -> np.ndarray:
         _blend(sub, _coverage(part, obj_pixel[idx]) * alpha, part_rgb[idx])
         img[idx] = sub
 
-    # occlusion: a disc over the object's edge
+
+def _paint_occluders(p: dict, img: np.ndarray, x, y, pixel: float) -> None:
+    """Occlusion, in place: a disc over the object's edge where ``p["occluded"]``."""
     occ = np.flatnonzero(p["occluded"])
     if occ.size:
         r = p["radius"][occ]
@@ -590,14 +598,15 @@ def render_chunk(p: dict, size: int, noise: np.ndarray) -> np.ndarray:
         _blend(sub, _coverage(sdf, pixel), _hsv_to_rgb(*p["occ_hsv"][occ].T))
         img[occ] = sub
 
-    # lighting: a gradient, brightness, contrast around the image mean, colour cast
-    grad = np.cos(col("light_dir")) * x + np.sin(col("light_dir")) * y
-    img *= (1.0 + col("light_amount") * grad)[:, None]
+
+def _light(p: dict, img: np.ndarray, x, y) -> np.ndarray:
+    """Lighting: a gradient, brightness, contrast around the image mean, a colour cast."""
+    grad = np.cos(_column(p, "light_dir")) * x + np.sin(_column(p, "light_dir")) * y
+    img *= (1.0 + _column(p, "light_amount") * grad)[:, None]
     mean = img.mean(axis=(1, 2, 3), keepdims=True)
     img = (img - mean) * p["contrast"][:, None, None, None] + mean
     img *= (p["brightness"][:, None] * p["cast"])[:, :, None, None]
-    img += noise
-    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return img
 
 
 def render(labels: np.ndarray, specs: Sequence[ClassSpec], image_size: int,

@@ -290,6 +290,27 @@ def _scale(channels: int, width: float, multiple: int) -> int:
     return max(multiple, int(round(channels * width / multiple)) * multiple)
 
 
+def _check_options(variant, num_classes, width, dropout, activation, pool, lrn_convention,
+                   towers) -> None:
+    """:func:`alexnet`'s switches, each refused with the values it takes."""
+    if variant not in VARIANTS:
+        raise CourseValueError(f"unknown AlexNet variant {variant!r}: use one of {VARIANTS}")
+    if not (isinstance(num_classes, int) and num_classes >= 1):
+        raise CourseValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if not width > 0:
+        raise CourseValueError(f"width must be positive, got {width!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise CourseValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if activation not in ACTIVATIONS:
+        raise CourseValueError(f"unknown activation {activation!r}: use one of {ACTIVATIONS}")
+    if pool not in POOLS:
+        raise CourseValueError(f"unknown pool {pool!r}: use one of {tuple(POOLS)}")
+    if lrn_convention not in CONVENTIONS:
+        raise CourseValueError(f"unknown lrn_convention {lrn_convention!r}: use one of {CONVENTIONS}")
+    if towers is not None and towers not in (1, 2):
+        raise CourseValueError(f"towers must be 1 or 2, got {towers!r}")
+
+
 def alexnet(
     variant: str,
     num_classes: int = 1000,
@@ -317,23 +338,8 @@ def alexnet(
     Returns an :class:`AlexNet` taking ``(N, 3, input_size, input_size)`` float images (other
     sizes run too, through the adaptive pool) and giving ``(N, num_classes)`` logits.
     """
-    if variant not in VARIANTS:
-        raise CourseValueError(f"unknown AlexNet variant {variant!r}: use one of {VARIANTS}")
-    if not (isinstance(num_classes, int) and num_classes >= 1):
-        raise CourseValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    if not width > 0:
-        raise CourseValueError(f"width must be positive, got {width!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise CourseValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    if activation not in ACTIVATIONS:
-        raise CourseValueError(f"unknown activation {activation!r}: use one of {ACTIVATIONS}")
-    if pool not in POOLS:
-        raise CourseValueError(f"unknown pool {pool!r}: use one of {tuple(POOLS)}")
-    if lrn_convention not in CONVENTIONS:
-        raise CourseValueError(f"unknown lrn_convention {lrn_convention!r}: use one of {CONVENTIONS}")
-    if towers is not None and towers not in (1, 2):
-        raise CourseValueError(f"towers must be 1 or 2, got {towers!r}")
-
+    _check_options(variant, num_classes, width, dropout, activation, pool, lrn_convention,
+                   towers)
     paper, tv = variant == "paper", variant == "torchvision"
     if variant == "scaled" and input_size is None:
         raise CourseValueError(

@@ -243,8 +243,8 @@ def _lca_matrix_and_height(hierarchy_or_matrix, max_height) -> tuple[np.ndarray,
 
 
 def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalize: bool = False,
-                      max_height: float | None = None, k: int = MAX_GUESSES, *,
-                      normalise: bool | None = None) -> HierarchicalCost:
+                      max_height: float | None = None,
+                      k: int = MAX_GUESSES) -> HierarchicalCost:
     """ILSVRC 2010–2011 hierarchical cost: per image, min over the first ``k`` guesses of the
     height of the lowest common ancestor of guess and truth; 0 when a guess is correct.
 
@@ -257,15 +257,8 @@ def hierarchical_cost(predictions, targets, hierarchy_or_matrix, normalize: bool
     scores 6.7695 with 5 guesses); ``normalize=True``: divided by ``max_height``, as the 2011
     page defines it (FACTS.md §2.3). An image with no guess at all costs ``max_height`` (1.0
     normalized), like a maximally wrong guess. The result's :attr:`~HierarchicalCost.form`
-    says which form it is. ``normalise=`` is a deprecated spelling of ``normalize=``.
+    says which form it is.
     """
-    if normalise is not None:
-        if normalize:
-            raise TypeError("hierarchical_cost: give normalize= only (normalise= is its "
-                            "deprecated spelling)")
-        warnings.warn("hierarchical_cost(normalise=...) is deprecated; use normalize=",
-                      DeprecationWarning, stacklevel=2)
-        normalize = normalise
     matrix, height = _lca_matrix_and_height(hierarchy_or_matrix, max_height)
     c = matrix.shape[0]
     guesses = top_guesses(predictions, k)

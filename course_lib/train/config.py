@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD
+from ..device import PRECISION_NAMES
 from ..errors import CourseValueError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -21,7 +22,6 @@ OPTIMIZERS = ("sgd", "adamw")
 ADAMW_DEFAULTS = {"lr": 1e-3, "weight_decay": 0.05}
 SCHEDULES = ("plateau", "cosine", "onecycle", "step", "constant")
 AUGMENTS = ("crop_flip", "resized_crop", "none")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 RESUME_MISMATCH = ("refuse", "weights")
 
 
@@ -48,7 +48,7 @@ class TrainConfig:
     quarter of its free memory).
 
     Speed: ``device`` (None: :func:`course_lib.device.pick_device`); ``precision`` one of
-    :data:`PRECISIONS` ("auto": :func:`course_lib.device.pick_precision`); ``channels_last``;
+    :data:`PRECISION_NAMES` ("auto": :func:`course_lib.device.pick_precision`); ``channels_last``;
     ``compile``; ``micro_batch`` (None: the whole per-rank batch at once; a CUDA out-of-memory
     error halves it, keeping the optimiser's batch by gradient accumulation).
 
@@ -126,8 +126,8 @@ class TrainConfig:
             bad("schedule", f"use one of {SCHEDULES}")
         if self.augment not in AUGMENTS:
             bad("augment", f"use one of {AUGMENTS}")
-        if self.precision not in PRECISIONS:
-            bad("precision", f"use one of {PRECISIONS}")
+        if self.precision not in PRECISION_NAMES:
+            bad("precision", f"use one of {PRECISION_NAMES}")
         if self.resume_mismatch not in RESUME_MISMATCH:
             bad("resume_mismatch", f"use one of {RESUME_MISMATCH}")
         if not 0 <= self.label_smoothing < 1:
