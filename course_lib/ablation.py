@@ -56,7 +56,7 @@ class Arm:
     ``name``: how tables and plots call it. ``model``: switches for
     :func:`course_lib.models.alexnet` (``activation="tanh"``, ``lrn=False``,
     ``pool="non-overlapping"``, ``dropout=0.0``). ``train``: :class:`~course_lib.train.TrainConfig`
-    fields that differ (``augment="none"``, ``pca_colour=0.1``). ``remove``: middle layers cut out
+    fields that differ (``augment="none"``, ``pca_color=0.1``). ``remove``: middle layers cut out
     with :func:`remove_layer` (e.g. ``("conv4",)``).
     """
 

@@ -443,8 +443,8 @@ def color_fraction(kernels, std: Sequence[float] | None = None) -> np.ndarray:
         raise CourseValueError(f"color_fraction: expected (K, 3, h, w) kernels, got {tuple(w.shape)}")
     if std is not None:
         w = w / torch.as_tensor(std, dtype=w.dtype).view(1, 3, 1, 1)
-    grey = w.mean(dim=1, keepdim=True)
-    color = ((w - grey) ** 2).flatten(1).sum(dim=1)
+    gray = w.mean(dim=1, keepdim=True)
+    color = ((w - gray) ** 2).flatten(1).sum(dim=1)
     total = (w**2).flatten(1).sum(dim=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (color / total).numpy()

@@ -239,7 +239,7 @@ def numpy_pca(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_pca_fit_matches_numpy(images):
-    pca = A.PCAColour.fit(images, batch_size=4)  # two batches: moments are accumulated
+    pca = A.PCAColor.fit(images, batch_size=4)  # two batches: moments are accumulated
     pixels = images.permute(0, 2, 3, 1).reshape(-1, 3).numpy().astype(np.float64) / 255
     values, vectors = numpy_pca(pixels)
     np.testing.assert_allclose(pca.eigenvalues.numpy(), values, rtol=1e-9, atol=1e-15)
@@ -253,21 +253,21 @@ def test_pca_fit_matches_numpy(images):
 
 
 def test_pca_fit_scale_convention_and_inputs(images):
-    pca = A.PCAColour.fit(images)
-    from_float = A.PCAColour.fit(images.double() / 255)  # float input is on the 0–1 scale
-    from_numpy = A.PCAColour.fit(images.numpy())
-    from_loader = A.PCAColour.fit([(images[:2], torch.zeros(2)), (images[2:], torch.zeros(4))])
+    pca = A.PCAColor.fit(images)
+    from_float = A.PCAColor.fit(images.double() / 255)  # float input is on the 0–1 scale
+    from_numpy = A.PCAColor.fit(images.numpy())
+    from_loader = A.PCAColor.fit([(images[:2], torch.zeros(2)), (images[2:], torch.zeros(4))])
     for other in (from_float, from_numpy, from_loader):
         torch.testing.assert_close(other.eigenvalues, pca.eigenvalues, rtol=1e-9, atol=1e-15)
         torch.testing.assert_close(other.eigenvectors, pca.eigenvectors, rtol=0, atol=1e-9)
     with pytest.raises(ValueError, match="no images"):
-        A.PCAColour.fit([])
+        A.PCAColor.fit([])
     with pytest.raises(ValueError, match="3 \\(RGB\\)"):
-        A.PCAColour.fit(images[:, :2])
+        A.PCAColor.fit(images[:, :2])
 
 
 def test_pca_fit_on_sampled_pixels(images):
-    pca = A.PCAColour.fit(images, pixels_per_image=50, generator=gen(4))
+    pca = A.PCAColor.fit(images, pixels_per_image=50, generator=gen(4))
     pixels = A.sample_pixels(images, 50, gen(4))
     assert pixels.shape == (N * 50, 3)
     values, _ = numpy_pca(pixels.numpy())
@@ -281,7 +281,7 @@ def test_pca_fit_on_sampled_pixels(images):
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float64])
 def test_pca_shift_is_the_papers_formula(images, dtype):
-    pca = A.PCAColour.fit(images)
+    pca = A.PCAColor.fit(images)
     x = as_dtype(images, dtype)
     alpha = pca.draw(N, gen(11))
     out = pca.apply(x, alpha)
@@ -296,7 +296,7 @@ def test_pca_shift_is_the_papers_formula(images, dtype):
 
 
 def test_pca_draws_sigma_and_reproducibility(images):
-    pca = A.PCAColour.fit(images, sigma=0.1)
+    pca = A.PCAColor.fit(images, sigma=0.1)
     alpha = pca.draw(20_000, gen(12))
     assert alpha.shape == (20_000, 3)
     assert abs(float(alpha.std()) - 0.1) < 0.002 and abs(float(alpha.mean())) < 0.002

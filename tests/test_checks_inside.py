@@ -24,7 +24,7 @@ test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
 # --- exercise 1: occlusion map ---------------------------------------------------------------
 
 def occlusion(model, image, target, patch, stride, *, sign=1, what="drop", fill=0.0,
-              centred=False, transpose=False, in_place=False, logits=False, step=None,
+              centered=False, transpose=False, in_place=False, logits=False, step=None,
               per_pixel=False):
     """A plain-loop occlusion map with switches for each slip a learner makes."""
     height, width = image.shape[1:]
@@ -42,7 +42,7 @@ def occlusion(model, image, target, patch, stride, *, sign=1, what="drop", fill=
         for i, top in enumerate(rows):
             for j, left in enumerate(cols):
                 x = image if in_place else image.clone()
-                if centred:
+                if centered:
                     t, s = max(0, top - patch // 2), max(0, left - patch // 2)
                     x[:, t:top + patch - patch // 2, s:left + patch - patch // 2] = fill
                 else:
@@ -72,7 +72,7 @@ def test_occlusion_library_function_passes():
     ({"what": "occluded"}, "probabilities with the patch greyed"),
     ({"transpose": True}, "Rows and columns are swapped"),
     ({"logits": True}, "logit"),
-    ({"centred": True}, "top-left corner"),
+    ({"centered": True}, "top-left corner"),
     ({"fill": 0.5}, "mean colour (a neutral grey) is 0"),
     ({"fill": 1.0}, "normalized"),
     ({"in_place": True}, "changed its input `image` in place (its values changed)"),

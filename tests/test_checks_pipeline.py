@@ -9,11 +9,11 @@ from course_lib.checks.core import ExerciseError
 from course_lib.checks.pipeline import (
     check_crop_count,
     check_mean_image,
-    check_pca_colour,
+    check_pca_color,
     check_ten_crop,
 )
 
-ALL_CHECKS = [check_crop_count, check_pca_colour, check_ten_crop, check_mean_image]
+ALL_CHECKS = [check_crop_count, check_pca_color, check_ten_crop, check_mean_image]
 
 
 test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
@@ -57,16 +57,16 @@ def test_crop_count_wrong_answers_are_explained(wrong, hint):
 
 
 # --- exercise 2: PCA colour -------------------------------------------------------------------
-def pca_colour(images, eigenvalues, eigenvectors, alpha):
-    # written from the paper's formula with einsum, independently of PCAColour
+def pca_color(images, eigenvalues, eigenvectors, alpha):
+    # written from the paper's formula with einsum, independently of PCAColor
     shift = torch.einsum("ni,i,ci->nc", alpha.double(), eigenvalues.double(), eigenvectors.double())
     return images + shift[:, :, None, None].float()
 
 
-def test_pca_colour_right_answers_pass(capsys):
-    assert check_pca_colour(pca_colour) is True
-    as_numpy = lambda x, lam, p, a: pca_colour(x, lam, p, a).numpy().astype(np.float64)  # noqa: E731
-    assert check_pca_colour(as_numpy) is True
+def test_pca_color_right_answers_pass(capsys):
+    assert check_pca_color(pca_color) is True
+    as_numpy = lambda x, lam, p, a: pca_color(x, lam, p, a).numpy().astype(np.float64)  # noqa: E731
+    assert check_pca_color(as_numpy) is True
     assert capsys.readouterr().out.count("correct") == 2
 
 
@@ -91,14 +91,14 @@ def per_pixel(images, eigenvalues, eigenvectors, alpha):
     (shifted(lambda x, lam, p, a: 255 * ((a * lam) @ p.T)[:, :, None, None]), "255"),
     (shifted(lambda x, lam, p, a: 0.1 * ((a * lam) @ p.T)[:, :, None, None]), "σ again"),
     (shifted(lambda x, lam, p, a: -((a * lam) @ p.T)[:, :, None, None]), "do not subtract"),
-    (lambda x, lam, p, a: pca_colour(x, lam, p, a).clamp(0, 1), "Do not clip"),
+    (lambda x, lam, p, a: pca_color(x, lam, p, a).clamp(0, 1), "Do not clip"),
     (per_pixel, "per image, not per pixel"),
     (lambda x, lam, p, a: (a * lam) @ p.T, "shift alone"),
     (lambda x, lam, p, a: x, r"differ from .* by up to .*expected \["),
 ])
-def test_pca_colour_wrong_answers_are_explained(wrong, hint):
+def test_pca_color_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
-        check_pca_colour(wrong)
+        check_pca_color(wrong)
 
 
 # --- exercise 3: ten crops --------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_ten_crop_right_answers_pass(capsys):
     assert capsys.readouterr().out.count("correct") == 2
 
 
-def floor_centre(images, size):
+def floor_center(images, size):
     views = five(images, size) + five(images.flip(-1), size)
     top = (images.shape[-1] - size) // 2
     views[4] = images[..., top:top + size, top:top + size]
@@ -136,7 +136,7 @@ def swapped_corners(images, size):
     (lambda x, s: torch.stack(five(x, s) + [v.flip(-1) for v in five(x, s)], dim=1),
      "view 5 is the mirror of the top-right crop"),
     (lambda x, s: torch.stack(five(x, s) + five(x.flip(-2), s), dim=1), "not vertically"),
-    (floor_centre, r"round\(3.5\) = 4, while \(H − h\) // 2 = 3"),
+    (floor_center, r"round\(3.5\) = 4, while \(H − h\) // 2 = 3"),
     (lambda x, s: torch.stack(five(x, s) + five(x.flip(-1), s), dim=0), "dimension 1"),
     (lambda x, s: torch.cat(five(x, s) + five(x.flip(-1), s), dim=0), r"not \(N·10, C, h, w\)"),
     (swapped_corners, "view 0 should be the top-left crop but is the top-right one"),

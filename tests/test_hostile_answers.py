@@ -20,7 +20,7 @@ import torch
 
 import course_lib.checks
 from course_lib.checks.benchmark import check_topk_error
-from course_lib.checks.pipeline import check_pca_colour
+from course_lib.checks.pipeline import check_pca_color
 from course_lib.exercises import use
 
 
@@ -110,7 +110,7 @@ def test_an_in_place_topk_error_is_refused_by_name():
         check_topk_error(topk_in_place)
 
 
-def test_an_in_place_pca_colour_is_refused_by_name():
+def test_an_in_place_pca_color_is_refused_by_name():
     """It used to pass, then 04's σ = 0.1 figure showed 11× the shift."""
     def pca_in_place(images, eigenvalues, eigenvectors, alpha):
         shift = (alpha * eigenvalues) @ eigenvectors.T  # (N, 3): Σᵢ αᵢ λᵢ pᵢ per image
@@ -119,4 +119,4 @@ def test_an_in_place_pca_colour_is_refused_by_name():
 
     with pytest.raises(course_lib.checks.ExerciseError,
                        match="changed its input `images` in place"):
-        check_pca_colour(pca_in_place)
+        check_pca_color(pca_in_place)

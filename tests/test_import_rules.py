@@ -4,6 +4,7 @@ level, inside functions, and ``import_module("...")`` strings) and checked again
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,22 @@ def test_no_library_function_is_longer_than_60_lines_of_code():
 def test_the_line_count_skips_docstrings_comments_and_blanks():
     source = 'def f():\n    """Doc.\n\n    More."""\n    # a comment\n\n    x = 1\n    return x\n'
     assert code_lines(source, ast.parse(source).body[0]) == 3  # def, x = 1, return
+
+
+BRITISH = re.compile(r"colour|initialis|centre|normalis|summaris|behaviour|grey|favour|optimis"
+                     r"|analys|recognis|visualis|neighbour|labell", re.IGNORECASE)
+
+
+def test_identifiers_are_spelled_the_us_way():
+    """Names in code follow PyTorch's spelling (``normalize``, ``center_crop``, ``color``);
+    prose and messages stay British."""
+    found = set()
+    for module, (source, _) in package_modules().items():
+        for node in ast.walk(ast.parse(source)):
+            names = {ast.FunctionDef: "name", ast.ClassDef: "name", ast.arg: "arg",
+                     ast.Name: "id", ast.Attribute: "attr", ast.keyword: "arg"}
+            field = names.get(type(node))
+            name = getattr(node, field, None) if field else None
+            if name and BRITISH.search(name):
+                found.add(f"{module}: {name}")
+    assert sorted(found) == []

@@ -297,10 +297,10 @@ def test_flatten_features():
 def test_color_fraction_on_kernels_of_known_colour():
     rng = np.random.default_rng(8)
     pattern = rng.normal(size=(5, 5))
-    grey = np.stack([pattern] * 3)                    # same weights on R, G, B
+    gray = np.stack([pattern] * 3)                    # same weights on R, G, B
     opponent = np.stack([pattern, -pattern, 0 * pattern])  # sums to zero over the channels
     red_only = np.stack([pattern, 0 * pattern, 0 * pattern])
-    got = interpret.color_fraction(np.stack([grey, opponent, red_only]))
+    got = interpret.color_fraction(np.stack([gray, opponent, red_only]))
     np.testing.assert_allclose(got, [0.0, 1.0, 2 / 3], atol=1e-12)
     # against a loop over pixels, on random kernels, with the normalization's std
     kernels = rng.normal(size=(4, 3, 3, 3))

@@ -17,7 +17,7 @@ from course_lib.models.alexnet import (
     AlexNet,
     CeilModeConv2d,
     alexnet,
-    initialise,
+    initialize,
     spatial_chain,
 )
 from course_lib.models.lrn import LocalResponseNorm
@@ -341,12 +341,12 @@ def test_kaiming_and_torchvision_initialisations():
     tanh = alexnet("scaled", input_size=56, width=0.5, num_classes=20, activation="tanh")
     conv3 = tanh.learned_layers()["conv3"]
     assert conv3.weight.std().item() == pytest.approx(5 / 3 / conv3.weight[0].numel() ** 0.5, rel=0.1)
-    initialise(model, "torchvision")  # PyTorch's default: uniform(±1/sqrt(fan_in)) weights
+    initialize(model, "torchvision")  # PyTorch's default: uniform(±1/sqrt(fan_in)) weights
     fc6 = model.learned_layers()["fc6"]
     bound = 1 / fc6.in_features**0.5
     assert fc6.weight.abs().max() <= bound and fc6.weight.abs().max() > 0.9 * bound
     with pytest.raises(ValueError, match="unknown init"):
-        initialise(model, "xavier")
+        initialize(model, "xavier")
 
 
 # ---------------------------------------------------------------------------------------------

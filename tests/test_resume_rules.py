@@ -68,7 +68,7 @@ def test_every_config_field_has_a_resume_rule():
     ("schedule", "constant", "'plateau'", "'constant'"),
     ("warmup_epochs", 0.5, "0.0", "0.5"),
     ("grad_clip", 1.0, "None", "1.0"),
-    ("pca_colour", 0.1, "0.0", "0.1"),
+    ("pca_color", 0.1, "0.0", "0.1"),
     ("mean", (0.5, 0.5, 0.5), repr(list(IMAGENET_MEAN)), "[0.5, 0.5, 0.5]"),
     ("std", (0.2, 0.2, 0.2), repr(list(IMAGENET_STD)), "[0.2, 0.2, 0.2]"),
     ("plateau_patience", 3, "2", "3"),

@@ -60,7 +60,7 @@ def _occlusion_cases():
             (torch.randn(3, 13, 13, generator=generator), 3, 5, 3)]
 
 
-def _occlusion_variant(model, image, target, patch, stride, *, fill=0.0, centred=False,
+def _occlusion_variant(model, image, target, patch, stride, *, fill=0.0, centered=False,
                        cumulative=False, logits=False):
     """Occlusion maps as the usual slips compute them: ``(base, occluded (R, C))`` values of
     the probability (or logit) of ``target``."""
@@ -77,7 +77,7 @@ def _occlusion_variant(model, image, target, patch, stride, *, fill=0.0, centred
     for top in rows:
         for left in cols:
             copy = work if cumulative else image.clone()
-            if centred:
+            if centered:
                 t, s = max(0, top - patch // 2), max(0, left - patch // 2)
                 copy[:, t:top + patch - patch // 2, s:left + patch - patch // 2] = fill
             else:
@@ -130,8 +130,8 @@ def check_occlusion_map(fn: Callable | None) -> bool:
         lb, lo = _occlusion_variant(model, image, target, patch, stride, logits=True)
         slips.append((lb - lo, " Those are drops in the logit (the score before softmax); "
                                "use the softmax probability of the target class."))
-        _, centred = _occlusion_variant(model, image, target, patch, stride, centred=True)
-        slips.append((base - centred, " The patches sit centred on (r·stride, c·stride); put "
+        _, centered = _occlusion_variant(model, image, target, patch, stride, centered=True)
+        slips.append((base - centered, " The patches sit centred on (r·stride, c·stride); put "
                                       "each patch's top-left corner there instead, so the "
                                       "whole patch stays inside the image."))
         for fill in (0.5, 1.0):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from ..datasets.augment import PCAColour, paper_augmentation_factor
+from ..datasets.augment import PCAColor, paper_augmentation_factor
 from .core import ExerciseError, as_number, attempt, passed
 
 # --------------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def check_crop_count(fn: Callable | None) -> bool:
 
 
 def _pca_case():
-    """Test images (N, 3, H, W) float32 0–1 with some pixels at 0 and 1, a fitted PCAColour
+    """Test images (N, 3, H, W) float32 0–1 with some pixels at 0 and 1, a fitted PCAColor
     (eigenvectors not symmetric, so rows and columns differ) and α drawn by it (σ = 0.1)."""
 
     g = torch.Generator().manual_seed(4)
@@ -67,7 +67,7 @@ def _pca_case():
               + 0.15 * torch.rand((n, 3, h, w), generator=g)).clamp(0, 1)
     images[:, :, 0, 0] = 0.0  # pixels at the ends of the range: clipping would show
     images[:, :, 0, 1] = 1.0
-    pca = PCAColour.fit(images)
+    pca = PCAColor.fit(images)
     alpha = pca.draw(n, g)
     return images, pca, alpha
 
@@ -79,17 +79,17 @@ def _as_tensor(got):
         return None
 
 
-def check_pca_colour(fn: Callable | None) -> bool:
+def check_pca_color(fn: Callable | None) -> bool:
     """Exercise of notebook 04: ``fn(images, eigenvalues, eigenvectors, alpha)`` adds
     ``Σᵢ αᵢ λᵢ pᵢ`` to every pixel of each image.
 
     ``images: (N, 3, H, W)`` float32 on the 0–1 scale; ``eigenvalues: (3,)`` (λ, descending);
     ``eigenvectors: (3, 3)`` with column i = pᵢ; ``alpha: (N, 3)`` one α per image. Returns
     ``(N, 3, H, W)`` float, not clipped. Compared with :class:`~course_lib.datasets.augment
-    .PCAColour` applying the same α.
+    .PCAColor` applying the same α.
     """
 
-    name = "pca_colour"
+    name = "pca_color"
     images, pca, alpha = _pca_case()
     values, vectors = pca.eigenvalues.clone(), pca.eigenvectors.clone()
     ok, got = attempt(name, fn, images.clone(), values.clone(), vectors.clone(), alpha.clone())
@@ -117,7 +117,7 @@ def check_pca_colour(fn: Callable | None) -> bool:
         return torch.allclose(a, b, rtol=0, atol=2e-5)
 
     if close(out, want):
-        return passed(name, "Same images as course_lib's PCAColour with the same α.")
+        return passed(name, "Same images as course_lib's PCAColor with the same α.")
     shift = shift_of(alpha, values, vectors)
     variants = [
         (with_shift(shift_of(alpha, values.sqrt(), vectors)),
@@ -130,12 +130,12 @@ def check_pca_colour(fn: Callable | None) -> bool:
         (with_shift(pca.sigma * shift),
          f"alpha is already drawn with σ = {pca.sigma}: do not scale it by σ again."),
         (x - shift[:, :, None, None], "Add the shift (+ Σ αᵢ λᵢ pᵢ), do not subtract it."),
-        (want.clamp(0, 1), "Do not clip: PCAColour leaves values outside 0–1 (the paper does "
+        (want.clamp(0, 1), "Do not clip: PCAColor leaves values outside 0–1 (the paper does "
                            "not mention clipping, and normalisation comes next)."),
     ]
     for variant, hint in variants:
         if close(out, variant):
-            raise ExerciseError(f"{name}: your images differ from PCAColour's with the same α. "
+            raise ExerciseError(f"{name}: your images differ from PCAColor's with the same α. "
                                 f"{hint}")
     delta = out - x
     spread = (delta - delta[:, :, :1, :1]).abs().amax().item()
@@ -144,7 +144,7 @@ def check_pca_colour(fn: Callable | None) -> bool:
                             f"{spread:.3g}). The paper adds one shift per image, the same for all "
                             f"its pixels: α is drawn per image, not per pixel.")
     worst = (out - want).abs().amax().item()
-    raise ExerciseError(f"{name}: your images differ from PCAColour's with the same α by up to "
+    raise ExerciseError(f"{name}: your images differ from PCAColor's with the same α by up to "
                         f"{worst:.3g}; image 0 got the RGB shift "
                         f"{[round(v, 5) for v in delta[0, :, 0, 2].tolist()]}, expected "
                         f"{[round(v, 5) for v in shift[0].tolist()]}.")
@@ -198,17 +198,17 @@ def check_ten_crop(fn: Callable | None) -> bool:
     each_mirrored = torch.cat([first_five, first_five.flip(-1)], dim=1)
     upside_down = _ten_crop_reference(images.flip(-2), size).to(torch.float64)[:, :5]
     vertical = torch.cat([first_five, upside_down], dim=1)
-    floor_centre = want_f.clone()
+    floor_center = want_f.clone()
     top = (15 - size) // 2
-    floor_centre[:, 4] = images[:, :, top:top + size, top:top + size].to(torch.float64)
+    floor_center[:, 4] = images[:, :, top:top + size, top:top + size].to(torch.float64)
     mirrored = images.flip(-1)
-    floor_centre[:, 9] = mirrored[:, :, top:top + size, top:top + size].to(torch.float64)
+    floor_center[:, 9] = mirrored[:, :, top:top + size, top:top + size].to(torch.float64)
     variants = [
         (each_mirrored, "Views 5–9 are the five crops of the mirrored image (torchvision's "
                         "order): mirroring the image swaps left and right, so view 5 is the "
                         "mirror of the top-right crop, not of the top-left one."),
         (vertical, "Mirror horizontally (flip the last dimension, width), not vertically."),
-        (floor_centre, f"The centre offset is round((H − h) / 2) as torchvision computes it: "
+        (floor_center, f"The centre offset is round((H − h) / 2) as torchvision computes it: "
                        f"here round(3.5) = 4, while (H − h) // 2 = {top}."),
     ]
     for variant, hint in variants:

@@ -15,7 +15,7 @@ Pixel-value conventions, used everywhere here:
 * float images hold values on the **0–1 scale** (what ``torchvision.transforms.v2.functional
   .to_dtype(img, torch.float32, scale=True)`` gives); :func:`to_float` converts.
 * Crops and flips keep the dtype; :func:`resized_crop` keeps it too (uint8 is rounded);
-  :class:`PCAColour` and :func:`normalize` return float.
+  :class:`PCAColor` and :func:`normalize` return float.
 
 The paper's recipe (Krizhevsky et al. 2012, Sec. 4.1 and 5; FACTS.md §4.3): images rescaled so
 the short side is 256 and centre-cropped to 256×256; training on random 224×224 crops and their
@@ -303,9 +303,9 @@ def _resize_matrix(start: torch.Tensor, length: torch.Tensor, in_size: int, out_
     pixels inside the crop (which also reproduces the clamping at the borders)."""
     scale = length.to(torch.float64) / out_size  # (N,)
     widen = torch.clamp(scale, min=1.0) if antialias else torch.ones_like(scale)
-    centre = scale[:, None] * (torch.arange(out_size, device=scale.device, dtype=torch.float64) + 0.5)
+    center = scale[:, None] * (torch.arange(out_size, device=scale.device, dtype=torch.float64) + 0.5)
     position = torch.arange(in_size, device=scale.device)[None, :] - start[:, None]  # (N, in)
-    distance = (position[:, None, :] + 0.5 - centre[:, :, None]) / widen[:, None, None]
+    distance = (position[:, None, :] + 0.5 - center[:, :, None]) / widen[:, None, None]
     weights = torch.clamp(1.0 - distance.abs(), min=0.0)
     inside = (position >= 0) & (position < length[:, None])
     weights = weights * inside[:, None, :]
@@ -407,7 +407,7 @@ def center_crop(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor
     return images[:, :, top:top + crop[0], left:left + crop[1]]
 
 
-def _corner_and_centre_views(images: torch.Tensor, crop: tuple[int, int]) -> list[torch.Tensor]:
+def _corner_and_center_views(images: torch.Tensor, crop: tuple[int, int]) -> list[torch.Tensor]:
     _, _, height, width = images.shape
     top, left = center_offsets(crop, (height, width))
     bottom, right = height - crop[0], width - crop[1]
@@ -428,7 +428,7 @@ def five_crop(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     _, _, height, width = _check_images(images, "five_crop")
     crop = _pair(size)
     _check_fits(crop, (height, width), "five_crop")
-    return _stack_views(images, _corner_and_centre_views(images, crop), crop)
+    return _stack_views(images, _corner_and_center_views(images, crop), crop)
 
 
 def ten_crop(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
@@ -437,7 +437,7 @@ def ten_crop(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     _, _, height, width = _check_images(images, "ten_crop")
     crop = _pair(size)
     _check_fits(crop, (height, width), "ten_crop")
-    views = _corner_and_centre_views(images, crop) + _corner_and_centre_views(images.flip(-1), crop)
+    views = _corner_and_center_views(images, crop) + _corner_and_center_views(images.flip(-1), crop)
     return _stack_views(images, views, crop)
 
 
@@ -511,7 +511,7 @@ def sample_pixels(images: torch.Tensor, pixels_per_image: int | None,
 
 
 @dataclass(frozen=True, eq=False)
-class PCAColour:
+class PCAColor:
     """The paper's PCA colour augmentation: add ``Σᵢ αᵢ λᵢ pᵢ`` to every pixel of an image, one
     ``α ~ N(0, σ²)`` (3 numbers) per image per presentation (Krizhevsky et al. 2012, Sec. 4.1;
     FACTS.md §4.3, σ = 0.1).
@@ -530,9 +530,9 @@ class PCAColour:
 
     @classmethod
     def _from_moments(cls, total: torch.Tensor, outer: torch.Tensor, count: int,
-                      sigma: float) -> PCAColour:
+                      sigma: float) -> PCAColor:
         if count < 2:
-            raise CourseValueError(f"PCAColour.fit: need at least 2 pixels, got {count}")
+            raise CourseValueError(f"PCAColor.fit: need at least 2 pixels, got {count}")
         mean = total / count
         covariance = outer / count - torch.outer(mean, mean)
         values, vectors = torch.linalg.eigh(covariance)  # ascending
@@ -543,7 +543,7 @@ class PCAColour:
 
     @classmethod
     def fit(cls, images, sigma: float = PAPER_PCA_SIGMA, pixels_per_image: int | None = None,
-            generator: torch.Generator | None = None, batch_size: int = 256) -> PCAColour:
+            generator: torch.Generator | None = None, batch_size: int = 256) -> PCAColor:
         """Eigen-decompose the RGB covariance of training pixels.
 
         ``images``: a uint8 (0–255) or float (0–1) tensor or array ``(N, 3, H, W)``, or an
@@ -555,7 +555,7 @@ class PCAColour:
         """
         total = outer = None
         count = 0
-        for batch in _batches(images, batch_size, "PCAColour.fit"):
+        for batch in _batches(images, batch_size, "PCAColor.fit"):
             pixels = sample_pixels(batch, pixels_per_image, generator)
             if total is None:
                 total, outer = pixels.sum(0), pixels.T @ pixels
@@ -563,7 +563,7 @@ class PCAColour:
                 total, outer = total + pixels.sum(0), outer + pixels.T @ pixels
             count += len(pixels)
         if total is None:
-            raise CourseValueError("PCAColour.fit: no images were given")
+            raise CourseValueError("PCAColor.fit: no images were given")
         return cls._from_moments(total, outer, count, sigma)
 
     def draw(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -586,9 +586,9 @@ class PCAColour:
         float32 for uint8 input, the input's dtype otherwise. Values are not clipped (the
         paper does not say it clipped; normalisation follows).
         """
-        n, c, _, _ = _check_images(images, "PCAColour")
+        n, c, _, _ = _check_images(images, "PCAColor")
         if c != 3 or alpha.shape != (n, 3):
-            raise CourseValueError(f"PCAColour: need (N, 3, H, W) images and (N, 3) alpha, got "
+            raise CourseValueError(f"PCAColor: need (N, 3, H, W) images and (N, 3) alpha, got "
                              f"{tuple(images.shape)} and {tuple(alpha.shape)}")
         x = to_float(images, torch.float32 if images.dtype == torch.uint8 else images.dtype)
         return x + self.shift(alpha.to(x.device, non_blocking=True)).to(x.dtype)[:, :, None, None]

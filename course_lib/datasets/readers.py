@@ -117,14 +117,14 @@ def read_numbered_folders(split_dir: Path, num_classes: int = 1000) -> Samples:
     Ordered by label (numerically), then file name. Folder names that are not decimal integers
     in ``0..num_classes-1`` are errors.
     """
-    labelled = []
+    labeled = []
     for folder in _subfolders(split_dir):
         if not re.fullmatch(r"\d+", folder.name) or int(folder.name) >= num_classes:
             raise LayoutError(
                 f"{folder}: expected a class-index folder named 0..{num_classes - 1}, got {folder.name!r}")
-        labelled.append((int(folder.name), folder))
+        labeled.append((int(folder.name), folder))
     samples: Samples = []
-    for label, folder in sorted(labelled):
+    for label, folder in sorted(labeled):
         samples.extend((path, label) for path in list_images(folder))
     if not samples:
         raise LayoutError(f"{split_dir}: no images in any numbered sub-folder")

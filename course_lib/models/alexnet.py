@@ -152,7 +152,7 @@ class AlexNet(nn.Module):
         self.features = nn.Sequential(*_feature_layers(config))
         self.avgpool = nn.AdaptiveAvgPool2d((config.final_size, config.final_size))
         self.classifier = nn.Sequential(*_classifier_layers(config))
-        initialise(self, config.init)
+        initialize(self, config.init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
@@ -231,7 +231,7 @@ def _classifier_layers(config: AlexNetConfig) -> list[nn.Module]:
     ]
 
 
-def initialise(model: AlexNet, scheme: str) -> None:
+def initialize(model: AlexNet, scheme: str) -> None:
     """Re-initialise ``model``'s eight learned layers in place.
 
     * ``"paper"`` (Sec. 5, FACTS §4.3): weights ~ N(0, 0.01²); biases 1 in conv2, conv4, conv5,

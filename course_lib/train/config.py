@@ -42,7 +42,7 @@ class TrainConfig:
     ``grad_clip`` (max global gradient norm, None = off).
 
     Data on the device: ``crop_size`` (None: 7/8 of the image side, the paper's 224/256);
-    ``augment`` one of :data:`AUGMENTS`; ``pca_colour`` (σ of the paper's PCA colour
+    ``augment`` one of :data:`AUGMENTS`; ``pca_color`` (σ of the paper's PCA colour
     augmentation, 0 = off, 0.1 = the paper); ``mean``/``std`` (0–1 scale);
     ``data_on_device`` ("auto": arrays are copied whole to a CUDA device when they take under a
     quarter of its free memory).
@@ -85,7 +85,7 @@ class TrainConfig:
     grad_clip: float | None = None
     crop_size: int | None = None
     augment: str = "crop_flip"
-    pca_colour: float = 0.0
+    pca_color: float = 0.0
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     data_on_device: str | bool = "auto"
@@ -141,8 +141,8 @@ class TrainConfig:
             value = getattr(self, field)
             if value is not None and not (isinstance(value, int) and value >= 1):
                 bad(field, "must be a positive integer or None")
-        if self.pca_colour < 0:
-            bad("pca_colour", "must be >= 0")
+        if self.pca_color < 0:
+            bad("pca_color", "must be >= 0")
         if self.data_on_device not in ("auto", True, False):
             bad("data_on_device", "use 'auto', True or False")
 

@@ -30,7 +30,7 @@ class Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    initialised_here: bool = False
+    initialized_here: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -54,9 +54,9 @@ class Dist:
 
     def close(self) -> None:
         """Leave the process group if :func:`setup` joined it."""
-        if self.initialised_here and torch_dist.is_initialized():
+        if self.initialized_here and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
-            self.initialised_here = False
+            self.initialized_here = False
 
 
 def env_world(environ: Mapping[str, str] | None = None) -> tuple[int, int, int]:
@@ -103,10 +103,10 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
     if torch_dist.is_available() and torch_dist.is_initialized():
         rank, world = torch_dist.get_rank(), torch_dist.get_world_size()
         local = env_world()[2] if "LOCAL_RANK" in os.environ else rank
-        dist = Dist(rank, world, local, initialised_here=False)
+        dist = Dist(rank, world, local, initialized_here=False)
     else:
         rank, world, local = env_world()
-        dist = Dist(rank, world, local, initialised_here=False)
+        dist = Dist(rank, world, local, initialized_here=False)
         if world > 1:
             if not torch_dist.is_available():
                 raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
@@ -115,7 +115,7 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
                 torch.cuda.set_device(local)
             torch_dist.init_process_group(backend=backend, **_fresh_store(rank, world))
             _groups_joined += 1
-            dist.initialised_here = True
+            dist.initialized_here = True
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     return dist, device

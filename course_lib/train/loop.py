@@ -141,7 +141,7 @@ class _Run:
         self.partial = None  # the current epoch's sums (all ranks') when resuming mid-epoch
         self.rows: list[dict] = []
         self.step_rows: list[dict] = []
-        pca = self.data.pca(config.pca_colour, config.seed) if config.pca_colour > 0 else None
+        pca = self.data.pca(config.pca_color, config.seed) if config.pca_color > 0 else None
         micro_batch = self._resume()
         self.step = make_train_step(model, self.optimizer, self.scaler, self.precision, device,
                                     config, self.crop_size, self.generator, pca, dist, self.say)

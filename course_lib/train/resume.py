@@ -55,7 +55,7 @@ RESUME_RULES: dict[str, tuple[str, str]] = {
     "grad_clip": (SAME, "the gradient"),
     "crop_size": (AS_USED, "the images the network sees"),
     "augment": (SAME, "the images the network sees"),
-    "pca_colour": (SAME, "the images the network sees"),
+    "pca_color": (SAME, "the images the network sees"),
     "mean": (SAME, "the normalised inputs"),
     "std": (SAME, "the normalised inputs"),
     "data_on_device": (FREE, "where the images are kept, not which"),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..datasets.augment import PCAColour, default_crop_size
+from ..datasets.augment import PCAColor, default_crop_size
 from ..datasets.loader import UInt8Loader
 from ..errors import CourseValueError
 from ..evaluate import predict, with_indices
@@ -103,7 +103,7 @@ class RunData:
             int(next(iter(self.train))[0].shape[-1])
         return default_crop_size(side)
 
-    def pca(self, sigma: float, seed: int) -> PCAColour:
+    def pca(self, sigma: float, seed: int) -> PCAColor:
         """PCA colour fitted on up to 2,048 training images (16 batches of a loader)."""
         if self.arrays is not None:
             images = self.arrays[0]
@@ -112,7 +112,7 @@ class RunData:
             sample = images[pick]
         else:
             sample = (b[0] for b in itertools.islice(iter(self.train), 16))
-        return PCAColour.fit(sample, sigma=sigma)
+        return PCAColor.fit(sample, sigma=sigma)
 
     def loss_scale(self, n: int, step_in_epoch: int, batch_size: int,
                    dist: Dist) -> float | torch.Tensor:

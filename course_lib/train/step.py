@@ -48,7 +48,7 @@ class TrainStep:
     def __init__(self, model: torch.nn.Module, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
                  scaler: torch.amp.GradScaler, autocast_dtype: torch.dtype | None,
                  device: torch.device, config: TrainConfig, crop_size: int,
-                 generator: torch.Generator, pca: augment.PCAColour | None = None,
+                 generator: torch.Generator, pca: augment.PCAColor | None = None,
                  distributed: bool = False, notify: Callable[[str], None] = print):
         self.model, self.net, self.optimizer, self.scaler = model, net, optimizer, scaler
         self.autocast_dtype, self.device, self.config = autocast_dtype, device, config
