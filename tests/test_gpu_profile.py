@@ -12,6 +12,7 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 import pytest
+import torch
 from notebook_cells import run_cells_with
 from PIL import Image
 
@@ -66,13 +67,15 @@ def test_the_gpu_plan_opens_imagenette_and_trains_the_torchvision_network(gpu_wi
 @pytest.mark.slow
 def test_chapter_06_runs_its_set_up_under_gpu(gpu_with_imagenette):
     cell = run_cells_with("06_ablations.ipynb", [
-        'profile_name = None', "profile = resolve(profile_name)", "ablation = plan(",
-        'data = ablation.replace(splits=("train",)).data'])
+        'profile_name = None', "profile = resolve(profile_name)", "ablation = plan("])
     assert cell["profile"].name == "gpu"
-    ablation = cell["ablation"]
+    ablation = cell["ablation"]  # every later run of the chapter goes through this plan
     assert ablation.dataset == "synthnet" and ablation.image_size == 32 and ablation.crop == 28
-    assert cell["data"].num_classes == 10 and cell["norms"].shape == (8, 4)
-    assert ablation.model().config.input_size == 28
+    model = ablation.model()
+    assert model.config.variant == "scaled" and model.config.input_size == 28
+    small = ablation.replace(train_per_class=2, splits=("train",)).data  # as §2 opens it
+    assert small.num_classes == 10 and small.train.images.shape == (20, 3, 32, 32)
+    assert model(torch.zeros(2, 3, 28, 28)).shape == (2, 10)
 
 
 @pytest.mark.slow
