@@ -56,41 +56,46 @@ def test_ladder_reference_is_what_the_server_reports():
                                                                 trust.LADDER_STEP), atol=1e-12)
 
 
+# The slips as a learner would write them, each in its own style (not the check's model of
+# them): the check must recognise them by what they return.
 def against_last(errors, step):
-    last, best, out = float("inf"), float("inf"), []
-    for e in errors:
-        if e < last - step:
-            best = round(e / step) * step
-        last = e
-        out.append(best)
-    return out
+    """Compares each submission with the previous submission, not with the best so far."""
+    shown = []
+    for i, error in enumerate(errors):
+        if i == 0 or error < errors[i - 1] - step:
+            shown.append(step * round(error / step))
+        else:
+            shown.append(shown[-1])
+    return shown
 
 
 def unrounded(errors, step):
-    best, out = float("inf"), []
-    for e in errors:
-        if e < best - step:
-            best = e
-        out.append(best)
-    return out
+    """Moves at the right time, but shows the raw error."""
+    best, shown = np.inf, np.empty(len(errors))
+    for i, error in enumerate(np.asarray(errors, dtype=float)):
+        best = error if error < best - step else best
+        shown[i] = best
+    return shown.tolist()
 
 
 def any_gain(errors, step):
-    best, out = float("inf"), []
-    for e in errors:
-        if e < best:
-            best = round(e / step) * step
-        out.append(best)
-    return out
+    """Moves on any gain at all, rounding what it shows."""
+    shown, best = [], None
+    for error in errors:
+        if best is None or error < best:
+            best = step * round(error / step)
+        shown.append(best)
+    return shown
 
 
 def against_raw_best(errors, step):
-    raw, best, out = float("inf"), float("inf"), []
-    for e in errors:
-        if e < raw - step:
-            raw, best = e, round(e / step) * step
-        out.append(best)
-    return out
+    """Needs a gain of more than the step, but over the best raw error, not the shown one."""
+    shown, best_raw, score = [], float("inf"), None
+    for error in errors:
+        if best_raw - error > step:
+            best_raw, score = error, step * round(error / step)
+        shown.append(score)
+    return shown
 
 
 @pytest.mark.parametrize("wrong, hint", [

@@ -120,3 +120,15 @@ def test_an_in_place_pca_color_is_refused_by_name():
     with pytest.raises(course_lib.checks.ExerciseError,
                        match="changed its input `images` in place"):
         check_pca_color(pca_in_place)
+
+
+def test_the_slip_search_names_the_first_slip_that_explains_the_answer():
+    from course_lib.checks.core import slip_hint
+
+    slips = [(0.5, "halved"), (2.0, "doubled"), (2.0, "doubled again")]
+    assert slip_hint(2.0, slips) == "doubled"
+    assert slip_hint(np.float32(0.5), {"half": (0.5, "halved")}) == "halved"
+    assert slip_hint(3.0, slips) == ""
+    assert slip_hint("nonsense", slips) == ""  # not a number: no slip, and no error
+    assert slip_hint(np.ones(3), [(np.ones(2), "short"), (np.ones(3), "ones")]) == "ones"
+    assert slip_hint(Ambiguous(), slips) == ""  # a comparison that raises is not a match

@@ -233,6 +233,35 @@ def describe(got) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def slip_hint(got, slips, same: Callable | None = None) -> str:
+    """The hint of the first slip whose value matches the learner's answer ``got``, else "".
+
+    ``slips``: ``[(value, hint), ...]`` or ``{name: (value, hint)}``: what each usual slip would
+    have returned on this case (computed by the check, independently of the answer).
+    ``same(got, value)``: the comparison (default: :func:`close`). Every check's search for
+    "which slip explains this answer" goes through here."""
+    same = close if same is None else same
+    pairs = slips.values() if isinstance(slips, dict) else slips
+    return next((hint for value, hint in pairs if _safe(same, got, value)), "")
+
+
+def close(got, value, rel: float = 1e-9, abs_tol: float = 1e-12) -> bool:
+    """Numbers within ``rel``/``abs_tol``; arrays and tensors element by element."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        got = as_number(got)
+        return math.isclose(got, value, rel_tol=rel, abs_tol=abs_tol)
+    got_array, value_array = np.asarray(got, dtype=float), np.asarray(value, dtype=float)
+    return got_array.shape == value_array.shape and bool(
+        np.allclose(got_array, value_array, rtol=rel, atol=abs_tol))
+
+
+def _safe(same: Callable, got, value) -> bool:
+    try:
+        return bool(same(got, value))
+    except Exception:  # an answer of another shape or type is simply not this slip
+        return False
+
+
 def as_number(got) -> float:
     """``float(got)`` for any number-like answer (Python, numpy or 0-d torch); NaN otherwise."""
     try:

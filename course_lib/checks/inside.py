@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..interpret import linear_probe, nearest_neighbors, occlusion_map
-from .core import ExerciseError, as_number, attempt, describe, passed
+from .core import ExerciseError, as_number, attempt, describe, passed, slip_hint
 
 
 def _to_numpy(got):
@@ -142,7 +142,7 @@ def check_occlusion_map(fn: Callable | None) -> bool:
         slips.append((base - piled, " The patches pile up: each position must grey a fresh "
                                     "copy of the clean image, not the image the previous "
                                     "patch already covered."))
-        hint = next((text for slip, text in slips if _same(value, slip)), "")
+        hint = slip_hint(value, slips, _same)
         if not hint and np.allclose(value, 0, atol=1e-9):
             hint = (" Every drop is 0: is the softmax taken over the classes (dim=1 of a "
                     "(1, classes) output), and is the occluded copy what goes into the model?")
@@ -219,7 +219,7 @@ def check_nearest_neighbors(fn: Callable | None) -> bool:
                  "‖a − b‖² = ‖a‖² − 2a·b + ‖b‖² (or torch.cdist)."),
         (by_l1, " That is the L1 (Manhattan) distance; the paper uses the Euclidean one."),
     ]
-    hint = next((text for slip, text in slips if np.array_equal(indices, slip)), "")
+    hint = slip_hint(indices, slips, np.array_equal)
     if not hint and all(set(a) == set(b) for a, b in zip(indices.tolist(), want_idx.tolist())):
         hint = " The right neighbours, in the wrong order: put the nearest first."
     wrong = int((indices != want_idx).any(axis=1).sum())
@@ -283,7 +283,7 @@ def check_probe_accuracy(fn: Callable | None) -> bool:
         (majority, " That is the share of the most common class: a classifier that always "
                    "predicts one class. Fit it on train_x and train_y."),
     ]
-    hint = next((text for slip, text in slips if abs(value - slip) <= 1e-6), "")
+    hint = slip_hint(value, slips, lambda got, slip: abs(got - slip) <= 1e-6)
     if not hint and want.val_accuracy + PROBE_TOLERANCE < value <= 1:
         hint = (" That is more than a probe fitted on the training features can score here "
                 "(30 % of the validation labels are wrong on purpose): it is what a probe "

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from ..scoring.stats import mcnemar_exact
-from .core import ExerciseError, as_number, attempt, describe, passed
+from .core import ExerciseError, as_number, attempt, describe, passed, slip_hint
 
 SECONDS_PER_DAY = 86_400
 # The paper's run (Krizhevsky et al. 2012, Sec. 5): "roughly 90 cycles through the training set
@@ -160,8 +160,7 @@ def check_mcnemar_p(fn: Callable | None) -> bool:
         value = as_number(got)
         if _close(value, want):
             continue
-        hint = next((text for slip, text in _mcnemar_slips(errors_a, errors_b)
-                     if _close(value, slip)), "")
+        hint = slip_hint(value, _mcnemar_slips(errors_a, errors_b), _close)
         raise ExerciseError(f"{name}: {what}: expected p = {want:.6g}, got "
                             f"{describe(got)}.{hint}")
     return passed(name, "Matches course_lib.scoring.mcnemar_exact on 5 pairs of systems.")
@@ -254,8 +253,8 @@ def check_crossover(fn: Callable | None) -> bool:
                                 "tied) to the CNN better.")
         if _close(value, want, rel=1e-6):
             continue
-        hint = next((text for slip, text in _crossover_slips(sizes, cnn, base)
-                     if _close(value, slip, rel=1e-6)), "")
+        hint = slip_hint(value, _crossover_slips(sizes, cnn, base),
+                         lambda got, slip: _close(got, slip, rel=1e-6))
         raise ExerciseError(f"{name}: {what}: expected {want:.6g} images per class, got "
                             f"{describe(got)}.{hint}")
     return passed(name, f"Checked {len(CROSSOVER_CASES)} pairs of curves, one that never "
@@ -360,9 +359,9 @@ def check_significant_test_size(fn: Callable | None) -> bool:
             hint = (" Round up (math.ceil), not down or to the nearest: one image fewer falls "
                     "short of the power.")
         else:
-            hint = next((text for slip, text in _significance_slips(a, b, alpha, power)
-                         if value in (math.ceil(slip), math.floor(slip), round(slip))
-                         or _close(value, slip, rel=1e-9)), "")
+            hint = slip_hint(value, _significance_slips(a, b, alpha, power), lambda got, slip: (
+                got in (math.ceil(slip), math.floor(slip), round(slip))
+                or _close(got, slip, rel=1e-9)))
         raise ExerciseError(f"{name}: {what}: expected {want:,} images per system, got "
                             f"{describe(got)}.{hint}")
     return passed(name, f"Checked {len(SIGNIFICANCE_CASES)} pairs of error rates at different "

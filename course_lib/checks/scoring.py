@@ -15,7 +15,7 @@ import torch
 
 from ..hierarchy import Hierarchy
 from ..scoring import calibration_bins, expected_calibration_error
-from .core import ExerciseError, as_number, attempt, describe, passed
+from .core import ExerciseError, as_number, attempt, describe, passed, slip_hint
 
 CORRECT, NEAR_MISS, ABSURD = 0, 1, 2
 """The codes of :func:`check_error_kinds`: a right guess, a wrong guess in the same part of the
@@ -105,8 +105,8 @@ def check_average_softmax(fn: Callable | None) -> bool:
             " That is the sum over the views; divide by their number (the mean), so each "
             "row sums to 1."),
     }
-    hint = next((text for slip, text in slips.values()
-                 if np.allclose(value, slip.numpy().astype(np.float64), atol=1e-5)), "")
+    hint = slip_hint(value, slips, lambda got, slip: np.allclose(
+        got, slip.numpy().astype(np.float64), atol=1e-5))
     raise ExerciseError(f"{name}: for logits of shape {shape} the probabilities differ from "
                         f"the mean of the per-view softmax (largest gap "
                         f"{np.nanmax(np.abs(value - want)):.3g}).{hint}")

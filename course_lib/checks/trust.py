@@ -20,7 +20,7 @@ from statistics import NormalDist
 import numpy as np
 
 from ..scoring.stats import compare_error_rates
-from .core import ExerciseError, as_number, attempt, passed
+from .core import ExerciseError, as_number, attempt, passed, slip_hint
 
 # --------------------------------------------------------------------------------------------
 # exercise 1: the Ladder
@@ -125,8 +125,8 @@ def check_ladder_reported(fn: Callable | None) -> bool:
         "raw best": (_ladder_against_raw_best, " You compared with the best raw error. The "
                      "Ladder compares with its own (rounded) best reported score."),
     }
-    hint = next((text for slip, text in slips.values() if _close(values, slip(errors, step))),
-                "")
+    hint = slip_hint(values, {k: (slip(errors, step), text) for k, (slip, text) in slips.items()},
+                     _close)
     raise ExerciseError(f"{name}: for errors {errors} and step {step} expected {want}, got "
                         f"{[round(v, 4) for v in values]}.{hint}")
 
@@ -178,7 +178,7 @@ def check_fraction_not_in_real(fn: Callable | None) -> bool:
         (float(not_in), " That is a count: divide it by the number of images with ReaL "
          "labels."),
     ]
-    hint = next((text for slip, text in slips if math.isclose(value, slip, abs_tol=1e-9)), "")
+    hint = slip_hint(value, slips, lambda got, slip: math.isclose(got, slip, abs_tol=1e-9))
     raise ExerciseError(f"{name}: on {n} images ({empty} without ReaL labels) expected "
                         f"{want:.4f}, got {got!r:.60}.{hint}")
 
@@ -261,8 +261,8 @@ def check_accuracy_drop(fn: Callable | None) -> bool:
         (half * 1.6449 / z, " That is a 90 % interval (z = 1.645); 95 % needs z = 1.96."),
         (math.hypot(se1, se2), " That is one standard error: multiply by z = 1.96 for 95 %."),
     ]
-    hint = next((text for width, text in slips if math.isclose(got_half, width, abs_tol=2e-4)),
-                "")
+    hint = slip_hint(got_half, slips,
+                     lambda got, width: math.isclose(got, width, abs_tol=2e-4))
     raise ExerciseError(f"{name}: the drop {drop:.4f} is right but the 95 % interval "
                         f"[{low:.4f}, {high:.4f}] should be [{want[1]:.4f}, {want[2]:.4f}] "
                         f"(half-width {half:.4f}, got {got_half:.4f}).{hint}")
