@@ -11,10 +11,10 @@ import random
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
 
 import numpy as np
 import torch
-import torchvision
 
 from . import __version__
 from .errors import CourseError, CourseValueError
@@ -74,6 +74,15 @@ class Precision:
     @property
     def name(self) -> str:
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
+
+
+def _version_of(package: str) -> str | None:
+    """An installed package's version, read from its metadata (importing torchvision would
+    load its models: seconds, for a version string)."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def cpu_has_native_bf16() -> bool:
@@ -205,7 +214,7 @@ def environment_report(environ: Mapping[str, str] | None = None) -> dict:
         "platform": f"{platform.system()} {platform.release()} ({platform.machine()})",
         "executable": sys.executable,
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": _version_of("torchvision"),
         "numpy": np.__version__,
         "cuda_available": torch.cuda.is_available(),
         "cuda_version": torch.version.cuda,

@@ -18,8 +18,6 @@ where batching pays, which depends on the device.
 from __future__ import annotations
 
 import torch
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
 
 from ..datasets import augment as A
 from . import BenchResult, best_time
@@ -34,6 +32,10 @@ def run(device, quick: bool) -> list[BenchResult]:
                            generator=torch.Generator().manual_seed(0)).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     mean, std = list(A.IMAGENET_MEAN), list(A.IMAGENET_STD)
+
+    # heavy (torchvision loads its models): only this baseline needs it
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as TF
 
     crop_flip = v2.Compose([v2.RandomCrop(crop), v2.RandomHorizontalFlip()])
     resized = v2.Compose([v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip()])

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-from torchvision.transforms import v2
 
 from ..datasets.augment import random_crop_flip
 from ..datasets.cache import build_cache
@@ -55,6 +54,9 @@ def run(device, quick: bool) -> list[BenchResult]:
                             progress=False)
         build_s = time.perf_counter() - start
         n = len(cache)
+
+        # heavy (torchvision loads its models): only this baseline needs it
+        from torchvision.transforms import v2
 
         transform = v2.Compose([v2.RandomCrop(crop), v2.RandomHorizontalFlip(), v2.PILToTensor()])
         baseline_loader = torch.utils.data.DataLoader(

@@ -52,8 +52,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
-from torchvision import transforms
 
 from ..datasets import synthnet
 from ..datasets.augment import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize
@@ -65,6 +63,14 @@ from ..train import TrainConfig, fit
 from ..train.schedule import make_optimizer
 from ..train.step import TrainStep, autocast
 from . import BenchResult, best_time
+
+
+def _torchvision():
+    """torchvision, imported on first use: it loads its models (seconds), and only the
+    tutorial-style baselines here need it, not every ``python -m course_lib`` call."""
+    import torchvision
+
+    return torchvision
 
 
 def _tutorial_epoch(model, loader, device, lr: float) -> None:
@@ -83,6 +89,7 @@ def _tutorial_epoch(model, loader, device, lr: float) -> None:
 
 
 def _tutorial_loader(samples, crop: int, batch: int, workers: int, device, resized: bool):
+    transforms = _torchvision().transforms
     first = transforms.RandomResizedCrop(crop) if resized else transforms.RandomCrop(crop)
     transform = transforms.Compose([first, transforms.RandomHorizontalFlip(), transforms.ToTensor(),
                                     transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
@@ -238,7 +245,7 @@ def _time_eager_steps(images, labels, steps: int, device) -> float:
     """Seconds for ``steps`` fp32 eager steps of torchvision's AlexNet (best of 3, warmed up)."""
 
     torch.manual_seed(0)
-    model = torchvision.models.alexnet(num_classes=1000).to(device)
+    model = _torchvision().models.alexnet(num_classes=1000).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     floats = images.float().div_(255)
     criterion = torch.nn.CrossEntropyLoss()
@@ -267,7 +274,7 @@ def _gpu_step(device, quick: bool) -> BenchResult:
     base_s = _time_eager_steps(images, labels, steps, device)
     config = TrainConfig(batch_size=batch, crop_size=GPU_CROP, augment="none", compile=True)
     precision = pick_precision(device)  # what precision="auto" resolves to
-    model = torchvision.models.alexnet(num_classes=1000).to(device, memory_format=torch.channels_last)
+    model = _torchvision().models.alexnet(num_classes=1000).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config, device)
     net = torch.compile(model)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_grad_scaler)
@@ -305,7 +312,7 @@ def _gpu_epoch(device, quick: bool) -> BenchResult:
 
     def make_model():
         torch.manual_seed(0)
-        return torchvision.models.alexnet(num_classes=classes)
+        return _torchvision().models.alexnet(num_classes=classes)
 
     runs = _epoch_triple(data, size, crop, batch, workers, make_model, device, 0.01,
                          resized=True,
