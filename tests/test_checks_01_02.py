@@ -396,3 +396,36 @@ def test_relative_margin_reference_values():
 def test_relative_margin_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
         checks.check_relative_margin(wrong)
+
+
+def test_the_thread_fallback_stops_a_plain_endless_loop():
+    """Where the call cannot be forked (macOS, Windows) it runs in a thread that is stopped
+    from outside; a loop without a bare except: ends at the limit."""
+    import time
+
+    from course_lib.checks import core
+
+    def spin(x):
+        while True:
+            x += 1
+
+    start = time.perf_counter()
+    with pytest.raises(BaseException) as info:
+        core._in_thread(spin, (0,), 0.2)
+    assert type(info.value).__name__ == "_TooSlow" and time.perf_counter() - start < 3
+    assert core._in_thread(lambda x: x * 2, (4,), 1.0) == 8
+    with pytest.raises(NotImplementedError):
+        core._in_thread(_not_implemented, (), 1.0)
+
+
+def _not_implemented():
+    raise NotImplementedError
+
+
+def test_a_child_that_dies_without_an_answer_is_said_not_timed_out():
+    import os
+
+    from course_lib.checks.core import call_with_time_limit
+
+    with pytest.raises(RuntimeError, match="ended without an answer"):
+        call_with_time_limit(lambda: os._exit(3), (), 5.0)

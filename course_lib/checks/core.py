@@ -23,6 +23,8 @@ import ctypes
 import inspect
 import math
 import multiprocessing
+import multiprocessing.connection
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -55,14 +57,15 @@ class _TooSlow(BaseException):  # not an Exception: `except Exception` in an ans
 def call_with_time_limit(fn: Callable, args: tuple, seconds: float):
     """``fn(*args)``, stopped with :class:`_TooSlow` once it runs longer than ``seconds``.
 
-    Where the OS can fork (Linux, macOS, so Colab and Binder) the call runs in a forked child
+    On Linux (Colab, Binder, most laptops' containers) the call runs in a forked child
     process that is killed at the limit: nothing inside the answer, not even a bare ``except:``
     around the loop, can keep it alive, and nothing is left running. Its value (or exception)
-    comes back pickled. Elsewhere it runs in a helper thread that gets :class:`_TooSlow` raised
+    comes back pickled. Elsewhere (macOS, where forking a process with a GUI runtime is unsafe,
+    and Windows) it runs in a helper thread that gets :class:`_TooSlow` raised
     inside it repeatedly; a thread that still does not stop is left behind as a daemon. Other
     exceptions of ``fn`` propagate either way.
     """
-    if "fork" in multiprocessing.get_all_start_methods():
+    if sys.platform.startswith("linux"):  # macOS forks unsafely once a GUI/ObjC runtime is up
         return _in_child(fn, args, seconds)
     return _in_thread(fn, args, seconds)
 
@@ -85,8 +88,12 @@ def _in_child(fn: Callable, args: tuple, seconds: float):
     child = context.Process(target=run, name="exercise-answer", daemon=True)
     child.start()
     try:
-        if not receive.poll(seconds):
+        ready = multiprocessing.connection.wait([receive, child.sentinel], seconds)
+        if not ready:
             raise _TooSlow
+        if receive not in ready and not receive.poll(0.1):  # it died without an answer
+            raise RuntimeError(f"the time-limited call ended without an answer (exit code "
+                               f"{child.exitcode}); run the check again, or restart the kernel")
         kind, value = receive.recv()
     finally:
         child.kill()
