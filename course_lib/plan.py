@@ -201,12 +201,11 @@ def plan(profile: Profile | str | None = None, *, splits: Sequence[str] = SPLIT_
 
     ``profile``: a :class:`~course_lib.profiles.Profile`, its name or None
     (:func:`course_lib.profiles.resolve`). ``changes`` (None keeps the profile's): any profile
-    field, e.g.
-    ``dataset="synthnet"``, ``image_size=32`` (the crop follows by 224/256 unless
+    field, e.g. ``dataset="synthnet"``, ``image_size=32`` (the crop follows by 224/256 unless
     ``crop_size`` is given too), ``epochs=3``, ``width=0.25``, ``num_classes=10``,
     ``train_per_class=200``, ``model_variant="torchvision"`` (width 1 unless ``width`` is given:
-    a profile's width is its scaled network's). ``splits``: which splits to open
-    now (``()``: none). ``seed``: the training seed (``config.seed``). SynthNet only:
+    a profile's width is its scaled network's). ``splits``: which splits to open now (``()``:
+    none). ``seed``: the training seed (``config.seed``). SynthNet only:
     ``data_seed`` (another seed draws another set of images) and ``knobs`` (a
     :class:`~course_lib.datasets.synthnet.Knobs` or a mapping). ``cache_dir``: a decode-once
     cache folder of the learner's own (holding ``train/``, ``val/``, ``test/``).
