@@ -11,7 +11,8 @@ Checks every ``notebooks/NN_*.ipynb`` (or the files/folders given):
   which hides a solution's code there); no execution timings;
 * every cell tagged ``solution`` is hidden everywhere a learner opens it: JupyterLab
   (``jupyter.source_hidden``), Colab (``cellView: "form"``) and the course site (tag
-  ``hide-input``);
+  ``hide-input``), and keeps no output (its "✅ correct", sometimes with the answer, would show
+  right under the learner's blank exercise; nbval proves in CI that every solution passes);
 * the course conventions: the first cell is markdown with the Colab and Binder badges, and one
   code cell is tagged ``parameters``;
 * kept outputs hold nothing of the machine that ran them and no stray values: no absolute path
@@ -19,7 +20,8 @@ Checks every ``notebooks/NN_*.ipynb`` (or the files/folders given):
   reprs such as ``<pandas.io.formats.style.Styler at 0x...>`` (a table with no text form), and
   no cell whose result is a bare number (a ``gc.collect()`` count left as the last line).
 
-``--fix`` strips the metadata (keeping outputs and execution counts) instead of reporting it.
+``--fix`` strips the metadata (keeping outputs and execution counts) and the solution cells'
+outputs instead of reporting them (``make execute`` runs it after re-running the notebooks).
 Exit status 1 when a problem is left, with one line per problem naming the file and cell.
 """
 
@@ -69,6 +71,10 @@ def strip(nb: dict) -> bool:
             if out.get("metadata") and out.get("output_type") in ("display_data", "execute_result"):
                 out["metadata"] = {}
                 changed = True
+        if SOLUTION_TAG in cmeta.get("tags", []) and (cell.get("outputs")
+                                                      or cell.get("execution_count") is not None):
+            cell["outputs"], cell["execution_count"] = [], None
+            changed = True
     return changed
 
 
@@ -124,6 +130,9 @@ def solution_problems(cell: dict) -> list[str]:
         found.append('solution not hidden on Colab (metadata cellView: "form")')
     if "hide-input" not in meta.get("tags", []):
         found.append("solution not collapsed on the course site (tag hide-input)")
+    if cell.get("outputs"):
+        found.append("solution keeps outputs (the answer shows under the learner's stub; run "
+                     "with --fix)")
     return found
 
 
@@ -173,7 +182,8 @@ def problems(path: Path, nb: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", default=["notebooks"])
-    parser.add_argument("--fix", action="store_true", help="strip metadata in place")
+    parser.add_argument("--fix", action="store_true",
+                        help="strip metadata and solution outputs in place")
     args = parser.parse_args(argv)
     paths = notebook_paths(args.paths)
     if not paths:

@@ -123,7 +123,6 @@ def remove_layer(model: nn.Module, name: str) -> nn.Module:
 
 def _error_per_image(model: nn.Module, images, labels, crop: int, config) -> np.ndarray:
     """``(N,)`` bool top-1 mistakes of ``model`` on ``images`` (centre crops, eval mode)."""
-
     batches = UInt8Loader(images, labels, EVAL_BATCH, shuffle=False)
     preds = predict(model, batches, mode="center", crop_size=crop, device=config.device,
                     precision=config.precision, normalize=(config.mean, config.std),
@@ -151,7 +150,6 @@ def run_arm(arm: Arm, train, val=None, *, plan, num_classes: int | None = None,
     The network's initial weights, the batch order and the augmentation draws depend only on
     ``seed``, so two arms with the same seed see the same images in the same order.
     """
-
     start = time.perf_counter()
     config = plan.train_config(**{"seed": seed, "progress": False, "out_dir": None, **config,
                                   **dict(arm.train)})
@@ -213,7 +211,6 @@ def layer_gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.T
     Cross-entropy averaged over the batch, one backward pass in fp32. Returns a Series indexed
     conv1 … fc8. The model's gradients are cleared afterwards and its training flag restored.
     """
-
     kwargs = {} if mean is None else {"mean": mean, "std": std}
     x = augment.normalize(augment.center_crop(torch.as_tensor(images), crop), **kwargs)
     was_training = model.training

@@ -88,7 +88,6 @@ def read_devkit(devkit_dir: str | os.PathLike) -> dict[int, str]:
         ValueError: not a .mat file, no ``synsets`` struct, IDs 1-1000 missing or repeated,
             or wnids that are not the 1000 ILSVRC-2012 classes (e.g. the 2010 devkit).
     """
-
     path = _meta_path(devkit_dir)
     try:
         mat = loadmat(str(path), squeeze_me=True)

@@ -41,7 +41,6 @@ def center_crops(images, crop_size: int) -> np.ndarray:
     """``(N, 3, S, S) uint8`` → the ``(N, 3, crop, crop)`` centre crops as a *view* (no copy:
     a memmap stays on disk, and the baseline reads it a chunk at a time). Offsets are
     :func:`course_lib.datasets.augment.center_crop`'s (torchvision's)."""
-
     side = images.shape[-1]
     if not 1 <= crop_size <= min(images.shape[-2:]):
         raise CourseValueError(f"crop_size={crop_size}: must be 1..{side} for {side}-px images")
@@ -60,7 +59,6 @@ def fit_baseline(train, val, crop_size: int, *, num_classes: int | None = None,
     :func:`against_baseline` compares a network with, so one fit can serve several networks
     trained on the same images.
     """
-
     check_baseline_inputs(train, val)
     labels = np.asarray(val[1])
     num_classes = num_classes or int(max(np.max(train[1]), np.max(labels))) + 1
@@ -86,7 +84,6 @@ def against_baseline(model: torch.nn.Module, val, crop_size: int, baseline_score
     ``only_baseline_wrong`` (images only one of the two gets wrong at top-1) and ``mcnemar_p``
     (exact, two-sided).
     """
-
     labels = np.asarray(val[1])
     baseline_scores = np.asarray(baseline_scores)
     if baseline_scores.ndim != 2 or len(baseline_scores) != len(labels):

@@ -82,7 +82,6 @@ def _check_rate(name: str, value: float, open_interval: bool = False) -> None:
 
 def _log_likelihood(yes, no, mean: float, concentration: float) -> np.ndarray:
     """log P(a given sequence with ``yes`` yes and ``no`` no votes | image class), any shape."""
-
     yes, no = np.asarray(yes, dtype=float), np.asarray(no, dtype=float)
     if math.isinf(concentration) or mean in (0.0, 1.0):
         return xlogy(yes, mean) + xlogy(no, 1 - mean)
@@ -166,7 +165,6 @@ def fit_crowd(table: Mapping[tuple[int, int], float]) -> Crowd:
     ``table``: (#yes, #no) → P(good | votes), e.g. one column of :data:`FIG7`. Needs at least
     four entries (the model has four parameters).
     """
-
     if len(table) < 4:
         raise CourseValueError(f"need at least 4 table entries to fit 4 parameters, got {len(table)}")
     keys = list(table)
@@ -405,7 +403,6 @@ def votes_for_majority_accuracy(accuracy: float, target: float, max_votes: int =
 
     Raises ValueError when ``accuracy`` ≤ 0.5 or no odd k ≤ ``max_votes`` reaches ``target``.
     """
-
     if not 0.5 < accuracy <= 1:
         raise CourseValueError(f"accuracy must be in (0.5, 1] for majorities to help, got {accuracy}")
     for k in range(1, max_votes + 1, 2):

@@ -199,7 +199,6 @@ def _cpu_name() -> str:
 
 def environment_report(environ: Mapping[str, str] | None = None) -> dict:
     """Everything a bug report needs: versions, device, profile, data (a flat JSON-able dict)."""
-
     env = os.environ if environ is None else environ
     profile, profile_reason = profile_source(env)
     device = pick_device(environ=env)
@@ -293,7 +292,6 @@ def cpu_report(cpuinfo: str = "/proc/cpuinfo") -> dict:
     affinity mask, what a container allows); ``torch_threads`` / ``torch_interop_threads``;
     ``torch``; the thread-count variables set in the environment.
     """
-
     name, flags = _cpuinfo(cpuinfo)
     try:
         usable = len(os.sched_getaffinity(0))

@@ -346,7 +346,6 @@ def load_imagenet_hierarchy() -> Hierarchy:
     Names are the WordNet lemmas ("dog, domestic dog, Canis familiaris"). Cached: every call
     returns the same (immutable) object.
     """
-
     rows = _read_tsv("imagenet_hierarchy.tsv")
     parents = {r["wnid"]: r["parents"].split() for r in rows}
     names = {r["wnid"]: r["name"] for r in rows}

@@ -394,7 +394,6 @@ def linear_probe(train_x, train_y, val_x, val_y, *, C: float = 1.0,
     The fit runs with one BLAS thread (``threadpoolctl``): a probe is small, and on a busy
     2-core machine two BLAS threads contending with PyTorch's were measured 20–40× slower.
     """
-
     # scikit-learn is heavy and only this probe needs it here
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression

@@ -30,8 +30,8 @@ what a plan holds            where it comes from
 
 **The plan never swaps datasets.** A dataset that is not prepared raises
 :class:`~course_lib.recipe.DatasetUnavailableError` naming the command that prepares it; a run
-that wants SynthNet asks for it (``dataset="synthnet"``), and :func:`missing_data` /
-:func:`available` say whether a dataset is there before anything is opened.
+that wants SynthNet asks for it (``dataset="synthnet"``), and ``plan(..., splits=()).missing()``
+says whether a dataset is there before anything is opened.
 """
 
 from __future__ import annotations
@@ -106,7 +106,6 @@ class Plan:
         ...). "scaled" is built for the crop; "paper" and "torchvision" keep their 224-px design
         (other crops run through the adaptive pool). The variant, width and crop are the plan's:
         change them with :meth:`replace`."""
-
         fixed = sorted({"variant", "width", "input_size", "num_classes"} & set(alexnet_options))
         if fixed:
             raise CourseValueError(
@@ -235,16 +234,3 @@ def plan(profile: Profile | str | None = None, *, splits: Sequence[str] = SPLIT_
                            per_class=per_class, seed=data_seed, knobs=knobs, cache_dir=cache_dir)
     return Plan(profile=profile, data=data, config=config, seed=int(seed),
                 data_seed=int(data_seed), knobs=knobs, cache_dir=cache_dir, splits=splits)
-
-
-def missing_data(profile: Profile | str | None = None, **changes) -> str | None:
-    """None when the dataset a plan of ``profile`` with ``changes`` (``dataset=``,
-    ``image_size=``) would train on is there, else what is missing and the command that
-    prepares it (:func:`course_lib.recipe.missing_cache`). Opens nothing, downloads nothing."""
-    planned = _planned_profile(resolve(profile), changes)
-    return missing_cache(planned.dataset, planned.image_size)
-
-
-def available(profile: Profile | str | None = None, **changes) -> bool:
-    """Whether :func:`missing_data` finds nothing missing."""
-    return missing_data(profile, **changes) is None

@@ -94,7 +94,6 @@ class Splits:
 
 def known_datasets() -> list[str]:
     """Every dataset name :func:`open_splits` accepts: ``synthnet`` and the registry's."""
-
     return [SYNTHNET, *sorted(registry.DATASETS)]
 
 
@@ -219,7 +218,6 @@ def prepare_caches(name: str, size: int, *, splits: Sequence[str] | None = None,
     plan of a profile) or a registry dataset (fetched and verified first unless ``root`` says
     where it already is). ``out``: default :func:`cache_folder`. Returns ``{split: Cache}``.
     """
-
     name = check_dataset(name)
     out = Path(out) if out else cache_folder(name, size)
     if name == SYNTHNET:
@@ -244,7 +242,6 @@ def prepare_folder_cache(root: str | Path, size: int, *, out: str | Path, worker
                          force: bool = False, progress: bool = False,
                          allow_empty_classes: bool = False):
     """Build (or open) the decode-once cache of a ``root/<class>/<image>`` folder in ``out``."""
-
     root = Path(root)
     samples, classes = read_class_folders(root, allow_empty_classes=allow_empty_classes)
     return build_cache(samples, Path(out), size, classes=classes,

@@ -180,7 +180,6 @@ def _payload_problem(payload: dict) -> str | None:
 def _model_from(payload: dict, path: Path) -> torch.nn.Module:
     """The recorded network with the file's weights (``payload`` checked by :func:`_read`);
     :class:`ReferenceModelError` naming the first weight whose name, shape or dtype differs."""
-
     options = dict(payload["model"])
     variant = options.pop("variant")
     try:  # first without memory ("meta" tensors): crafted options may ask for a huge network
@@ -213,7 +212,6 @@ def estimate_seconds(profile: Profile | str | None = None, data=None, steps: int
     freed memory back) cancels in the difference, and scales the per-image time to
     ``reference_epochs`` epochs of the training split, plus 10 % for validation.
     """
-
     run = plan(profile, splits=() if data else ("train",))
     data = data or run.data
     n = len(data.train)
@@ -262,7 +260,6 @@ def _write(payload: dict, path: Path) -> None:
     """Save ``payload`` to ``path`` atomically (a temporary file, flushed, then renamed); a full
     disk raises :class:`~course_lib.diskspace.DiskFullError` naming the folder and the size,
     and no partial file is left."""
-
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with explain_disk_full(path.parent, "the reference model", tensor_bytes(payload)):
@@ -280,7 +277,6 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
     """Train the reference model of ``profile`` now and save it (replacing none: a file already
     at ``path`` is an error). Before training, the folder must be writable
     (:func:`check_writable`) with room for the weights. Returns the :class:`Reference`."""
-
     run = plan(profile, splits=() if data else SPLIT_NAMES)
     profile = run.profile
     path = reference_path(profile) if path is None else Path(path)

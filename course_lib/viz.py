@@ -25,7 +25,6 @@ def plot_confidence_tables(tables: Mapping[str, np.ndarray], max_votes: int = 6)
     ``tables``: title → ``(V+1, V+1)`` array indexed ``[yes, no]`` (NaN: no data); cells with
     more than ``max_votes`` votes in all are blanked. Returns the Figure.
     """
-
     fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.6), squeeze=False)
     for ax, (title, table) in zip(axes[0], tables.items()):
         size = max_votes + 1

@@ -1,7 +1,7 @@
 """One exercise system in every notebook (.ci/exercises.py): each exercise has its stub, its
 check, a hidden solution run through the check, and a hand-over to later cells; the kept
-outputs show the blank exercise reported as not attempted and the solution passing; and an
-instructor can strip the solutions with one command."""
+outputs show the blank exercise reported as not attempted and nothing of the solution (nbval
+runs it through its check in CI); and an instructor can strip the solutions with one command."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_every_exercise_has_the_five_cells(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_kept_outputs_show_blank_exercises_and_passing_solutions(path):
+def test_kept_outputs_show_blank_exercises_and_no_solution_output(path):
     found, _ = tool.exercises(path)
     assert tool.kept_output_problems(path, found) == []
 
@@ -52,6 +52,11 @@ def test_the_checker_catches_a_broken_exercise(tmp_path):
     broken.write_text(json.dumps(nb), encoding="utf-8")
     found_after, _ = tool.exercises(broken)
     assert any("not attempted" in p for p in tool.kept_output_problems(broken, found_after))
+    nb["cells"][first.solution]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": ["✅ correct\n"]}]
+    broken.write_text(json.dumps(nb), encoding="utf-8")
+    assert any("solution cell keeps outputs" in p
+               for p in tool.kept_output_problems(broken, tool.exercises(broken)[0]))
 
 
 def test_stripping_removes_every_solution_and_keeps_everything_else(tmp_path):

@@ -18,7 +18,7 @@ from PIL import Image
 
 from course_lib import profiles
 from course_lib.datasets import registry
-from course_lib.plan import available, plan
+from course_lib.plan import plan
 from course_lib.recipe import prepare_caches
 
 matplotlib.use("Agg")
@@ -45,9 +45,9 @@ def imagenette_tree(root):
 def gpu_with_imagenette(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "gpu")
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
-    assert not available()  # nothing prepared yet: the plan would say so, not swap
+    assert plan(splits=()).missing()  # nothing prepared yet: the plan says so, it does not swap
     prepare_caches(NETTE, 160, root=imagenette_tree(tmp_path / "download"), workers=0)
-    assert available()
+    assert plan(splits=()).missing() is None
 
 
 def test_the_gpu_plan_opens_imagenette_and_trains_the_torchvision_network(gpu_with_imagenette):

@@ -69,6 +69,24 @@ def test_unstripped_metadata_is_caught_and_fixed(tmp_path, clean_nb, capsys):
     assert [c.get("outputs") for c in fixed["cells"]] == [c.get("outputs") for c in clean_nb["cells"]]
 
 
+def test_a_solution_that_keeps_its_output_is_caught_and_fixed(tmp_path, clean_nb, capsys):
+    """Its "✅ correct" (sometimes with the answer) would show under the learner's blank
+    exercise; --fix (which make execute runs) clears it and leaves every other output."""
+    nb = copy.deepcopy(clean_nb)
+    index, cell = next((i, c) for i, c in enumerate(nb["cells"])
+                       if "solution" in c["metadata"].get("tags", []))
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout",
+                        "text": ["✅ count_parameters: correct. 34,944 parameters\n"]}]
+    cell["execution_count"] = 7
+    path = write(tmp_path, nb)
+    assert check_notebooks.main([str(path)]) == 1
+    assert f"cell {index + 1}: solution keeps outputs" in capsys.readouterr().err
+    assert check_notebooks.main(["--fix", str(path)]) == 0
+    fixed = load(path)
+    assert fixed["cells"][index]["outputs"] == [] and fixed["cells"][index]["execution_count"] is None
+    assert [c.get("outputs") for c in fixed["cells"]] == [c.get("outputs") for c in clean_nb["cells"]]
+
+
 def test_unexecuted_notebook_is_caught(tmp_path, clean_nb, capsys):
     nb = copy.deepcopy(clean_nb)
     for cell in nb["cells"]:

@@ -10,7 +10,7 @@ import torchvision
 
 from course_lib import recipe
 from course_lib.datasets import synthnet
-from course_lib.plan import available, missing_data, plan
+from course_lib.plan import plan
 from course_lib.profiles import PROFILES, get_profile, resolve
 
 
@@ -79,11 +79,11 @@ def test_a_missing_dataset_is_never_swapped_for_synthnet():
     with pytest.raises(recipe.DatasetUnavailableError,
                        match="prepare imagenette2-160 --size 160"):
         plan("gpu")
-    message = missing_data("gpu")
+    message = plan("gpu", splits=()).missing()  # looks on disk, opens nothing
     assert "imagenette2-160 at 160 px has no decode-once cache" in message
     assert "python -m course_lib prepare imagenette2-160 --size 160" in message
-    assert not available("gpu") and available("gpu", dataset="synthnet")
-    assert missing_data("laptop") is None
+    assert plan("gpu", dataset="synthnet", splits=()).missing() is None
+    assert plan("laptop", splits=()).missing() is None
     cifar = plan("laptop", splits=()).replace(dataset="cifar10")
     assert "python -m course_lib prepare cifar10 --size 64" in cifar.missing()
     assert plan("laptop", splits=()).missing() is None

@@ -41,7 +41,6 @@ def render_one_at_a_time(labels: np.ndarray, specs, image_size: int, seed, knobs
     """The baseline: images ``indices`` (default: all) of ``render(labels, specs, image_size,
     seed, knobs)``, each rendered on its own in this thread → ``(len(indices), 3, S, S) uint8``,
     the same pixels as :func:`~course_lib.datasets.synthnet.render`'s rows ``indices``."""
-
     params, entropy = synthnet.draw_params(labels, specs, image_size, seed, knobs)
     n = len(params["family"])
     indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)

@@ -102,7 +102,6 @@ def _floor_batches(images, labels, crop: int, batch: int, config, device, memory
     """The fixed in-memory batch set of the floor: ``images: (N, 3, S, S) uint8`` centre-cropped
     to ``crop``, normalised with ``config``'s mean/std to float32 in ``memory_format`` on
     ``device``, split into batches of ``batch`` → ``[(x (B, 3, c, c) float32, y (B,) int64)]``."""
-
     images = center_crop(torch.from_numpy(np.array(images, dtype=np.uint8)), crop)  # a copy
     labels = torch.from_numpy(np.array(labels, dtype=np.int64))
     return [(normalize(images[i:i + batch].to(device), config.mean, config.std)
@@ -112,7 +111,6 @@ def _floor_batches(images, labels, crop: int, batch: int, config, device, memory
 
 def _floor_epoch(model, optimizer, batches, device, dtype) -> None:
     """One pass of the model step alone over ``batches`` (what the floor times)."""
-
     model.train()
     for x, y in batches:
         optimizer.zero_grad(set_to_none=True)
@@ -131,7 +129,6 @@ def _epoch_triple(data, size: int, crop: int, batch: int, workers: int, make_mod
     The three alternate, epoch by epoch (a baseline and a floor epoch run in ``fit``'s
     end-of-epoch callback, outside the candidate's timing), so a busy machine slows all alike.
     """
-
     sync = _sync(device)
     config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, crop_size=crop, progress=False,
                          device=str(device), schedule="constant", **config_changes)
@@ -243,7 +240,6 @@ def _device_name(device) -> str:
 
 def _time_eager_steps(images, labels, steps: int, device) -> float:
     """Seconds for ``steps`` fp32 eager steps of torchvision's AlexNet (best of 3, warmed up)."""
-
     torch.manual_seed(0)
     model = _torchvision().models.alexnet(num_classes=1000).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -263,7 +259,6 @@ def _time_eager_steps(images, labels, steps: int, device) -> float:
 
 def _gpu_step(device, quick: bool) -> BenchResult:
     """The model step alone on synthetic on-device batches (CUDA)."""
-
     batch, steps = (32, 3) if quick else (GPU_BATCH, 30)
     gen = torch.Generator(device=device).manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, GPU_CROP, GPU_CROP), dtype=torch.uint8,
@@ -303,7 +298,6 @@ def _gpu_step(device, quick: bool) -> BenchResult:
 
 def _gpu_epoch(device, quick: bool) -> BenchResult:
     """End to end from JPEGs vs from the decode-once cache (CUDA)."""
-
     classes, per_class, size, crop = (4, 8, 72, 64) if quick else (20, 250, 256, GPU_CROP)
     batch = 32 if quick else GPU_BATCH
     data = synthnet.make_synthnet("train", num_classes=classes, per_class=per_class,

@@ -81,7 +81,6 @@ def check_images_needed(fn: Callable | None) -> bool:
     a drop of ``difference`` below ``error`` (fractions) with 80 % power: the smallest whole n
     with n ≥ ((z(0.975)·√(2p̄(1 − p̄)) + z(0.8)·√(p1(1 − p1) + p2(1 − p2))) / difference)²,
     p1 = error, p2 = error − difference, p̄ = (p1 + p2)/2."""
-
     name = "images_needed"
     cases = [(0.05, 0.25), (0.014, 0.30), (0.004, 0.30), (0.02, 0.10), (0.10, 0.50)]
     for d, p in cases:
@@ -174,7 +173,6 @@ VERDICT_HINTS = {
 
 def _slip_thresholds(slip: str, values, mdd: float) -> list[float]:
     """The thresholds a verdict function with ``slip`` uses (one per variant of the slip)."""
-
     k = len(values)
     if k < 2:
         return [mdd] if slip in ("one seed", "no seeds") else [math.inf]
@@ -218,7 +216,6 @@ def _slip_explains(slip: str, cases, answers) -> bool:
 
 def _as_given(values: list[float], i: int):
     """Case ``i``'s differences as a list, a numpy array or a pandas Series, in turn (a copy)."""
-
     return (list(values), np.array(values), pd.Series(values))[i % 3]
 
 
@@ -233,7 +230,6 @@ def check_verdict(fn: Callable | None) -> bool:
     The learner gets a copy of each input; a function that changes it is refused. The hint
     names the slip that explains every answer given (else one that explains the first wrong
     one)."""
-
     name = "verdict"
     answers = []
     for i, (values, mdd, claimed) in enumerate(VERDICT_CASES):
@@ -333,7 +329,6 @@ def check_epochs_to_threshold(fn: Callable | None) -> bool:
     epoch, epoch 1 first, a list, numpy array or pandas Series), or None if no epoch reaches it.
 
     The hint names the slip that explains every answer given (else the first wrong one)."""
-
     name = "epochs_to_threshold"
     answers = []
     for i, (errors, threshold) in enumerate(EPOCH_CASES):

@@ -38,7 +38,6 @@ LEARNED = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 def _keeps_rng(check: Callable) -> Callable:
     """Run ``check`` with torch's global generator saved and restored: building the modules it
     compares must not change the random numbers the notebook draws next."""
-
     @functools.wraps(check)
     def wrapper(*args, **kwargs):
         with torch.random.fork_rng(devices=[]):
@@ -50,7 +49,6 @@ def _keeps_rng(check: Callable) -> Callable:
 # --- conv output side ---------------------------------------------------------------------
 def _measured_side(side: int, kernel: int, stride: int, padding: int) -> int:
     """The side PyTorch's convolution really produces (floor rule), by running one."""
-
     x = torch.zeros(1, 1, side, side)
     w = torch.zeros(1, 1, kernel, kernel)
     return int(F.conv2d(x, w, stride=stride, padding=padding).shape[-1])
@@ -58,7 +56,6 @@ def _measured_side(side: int, kernel: int, stride: int, padding: int) -> int:
 
 def _ceil_side(side: int, kernel: int, stride: int, padding: int) -> int:
     """cuda-convnet's size (``1 + ceil(...)``), measured on course_lib's ceiling-mode conv."""
-
     conv = CeilModeConv2d(1, 1, kernel_size=kernel, stride=stride, padding=padding, bias=False)
     with torch.no_grad():
         return int(conv(torch.zeros(1, 1, side, side)).shape[-1])
@@ -115,7 +112,6 @@ def check_conv_output_side(fn: Callable | None) -> bool:
 def reference_conv1():
     """course_lib's conv1 of the paper network: 96 kernels 11×11×3, stride 4, no padding, output
     size by cuda-convnet's ceiling rule (``alexnet("paper")``'s first layer)."""
-
     return CeilModeConv2d(3, 96, kernel_size=11, stride=4, padding=0)
 
 
@@ -170,7 +166,6 @@ def check_conv1(factory: Callable | None) -> bool:
     The check copies course_lib's conv1 weights into the module (matched by shape) and compares
     outputs on random images of side 224 and 227.
     """
-
     name = "conv1"
     ok, module = attempt(name, factory)
     if not ok:
@@ -218,7 +213,6 @@ def _lrn(a, size: int, alpha: float, beta: float, k: float, convention: str = "p
 
 def _lrn_wrapping(a, size: int, alpha: float, beta: float, k: float):
     """The printed formula with a window that wraps around the channels (a common slip)."""
-
     squares = a * a
     sums = sum(torch.roll(squares, shift, dims=1) for shift in range(-(size // 2), size // 2 + 1))
     return a / (k + alpha * sums) ** beta
@@ -238,7 +232,6 @@ def check_local_response_norm(fn: Callable | None) -> bool:
     maps centred on i (clipped at the first and last map), to ``a: (N, C, H, W)``; returns a
     tensor of the same shape. Compared with ``course_lib.models.LocalResponseNorm(...,
     convention="paper")``."""
-
     name = "local_response_norm"
     for what, seed, shape, scale, nonneg, size, alpha, beta, k in LRN_CASES:
         generator = torch.Generator().manual_seed(seed)
@@ -303,7 +296,6 @@ PARAM_CASES = [(3, 96, 11, 1), (96, 256, 5, 2), (256, 384, 3, 1), (384, 384, 3, 
 def check_conv_params(fn: Callable | None) -> bool:
     """Exercise of notebook 03: ``fn(in_channels, out_channels, kernel_size, groups)`` returns the
     number of learned parameters (weights and biases) of a ``Conv2d`` with square kernels."""
-
     name = "conv_params"
     for c_in, c_out, k, g in PARAM_CASES:
         ok, got = attempt(name, fn, c_in, c_out, k, g)
@@ -344,7 +336,6 @@ NETS = (("alexnet('paper', width=0.25)", "paper", {"width": 0.25}, 224),
 
 def _build(variant: str, options: dict):
     """A small AlexNet of ``variant`` (fast to build and run; its weights do not matter)."""
-
     return alexnet(variant, **options)
 
 
@@ -352,7 +343,6 @@ def _build(variant: str, options: dict):
 def _learned(index: int) -> dict[str, tuple]:
     """summarize()'s rows of the learned layers of ``NETS[index]``: layer names, activations,
     params and param_share (cached: the tables never change within a process)."""
-
     _, variant, options, side = NETS[index]
     table = summarize(_build(variant, options), side)
     table = table[table["layer"] != ""]

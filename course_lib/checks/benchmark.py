@@ -15,7 +15,6 @@ from .imagenet import tiny_hierarchy
 def check_topk_error(fn: Callable | None) -> bool:
     """Exercise of notebook 02: ``fn(scores (N, C) float, targets (N,) int, k)`` returns the
     top-k error as a fraction in [0, 1]."""
-
     name = "topk_error"
     rng = np.random.default_rng(1)
     scores = rng.normal(size=(200, 12))
@@ -49,7 +48,6 @@ def check_topk_error(fn: Callable | None) -> bool:
 def check_hierarchical_cost(fn: Callable | None) -> bool:
     """Exercise of notebook 02: ``fn(guesses (N, G) int, targets (N,) int, lca_heights (C, C))``
     returns the mean over images of the smallest LCA height among the guesses (raw form)."""
-
     name = "hierarchical_cost"
     h = tiny_hierarchy()
     matrix = np.asarray(h.lca_height_matrix())
@@ -85,7 +83,6 @@ def check_error_difference_z(fn: Callable | None) -> bool:
     The standard error with n - 1 in place of n (a sample-variance habit) is accepted too and
     named in the confirmation: at these sizes it changes z by less than 0.04 %.
     """
-
     name = "error_difference_z"
     cases = [(0.26172, 0.15315, 100_000), (0.068, 0.051, 1500), (0.30, 0.29, 10_000)]
     used_n_minus_1 = False

@@ -22,7 +22,6 @@ from .core import ExerciseError, as_number, attempt, passed
 
 def tiny_hierarchy():
     """A hand-made hierarchy whose LCA heights are easy to work out on paper."""
-
     parents = {
         "animal": ["root"], "vehicle": ["root"], "cat": ["animal"], "dog": ["animal"],
         "Siamese": ["cat"], "Burmese": ["cat"], "husky": ["dog"], "car": ["vehicle"],
@@ -40,7 +39,6 @@ def _primary_path_lca_height(h, a, b) -> int:
 def check_lca_height(fn: Callable | None) -> bool:
     """Exercise of notebook 01: ``fn(hierarchy, a, b)`` returns the height of the lowest common
     ancestor of ``a`` and ``b`` (leaves have height 0)."""
-
     name = "lca_height"
     tiny = tiny_hierarchy()
     imagenet = load_imagenet_hierarchy()
@@ -78,7 +76,6 @@ def check_lca_height(fn: Callable | None) -> bool:
 def check_majority_vote(fn: Callable | None) -> bool:
     """Exercise of notebook 01: ``fn(votes)`` with ``votes (N, k) bool`` returns ``(N,) bool``,
     True where more than half of the k votes are yes (a tie is rejected)."""
-
     name = "majority_vote"
     rng = np.random.default_rng(0)
     cases = [np.array([[1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 0, 0]], dtype=bool),
@@ -106,7 +103,6 @@ def check_majority_vote(fn: Callable | None) -> bool:
 def _smallest_odd_k(accuracy: float, target: float, offset: int) -> int | None:
     """The answer of ``binom.sf(k // 2 + offset, k, accuracy) >= target`` over odd k (None
     when no k <= 99 reaches it): offset 0 is right, +1 and -1 are off-by-one tails."""
-
     for k in range(1, 100, 2):
         if binom.sf(k // 2 + offset, k, accuracy) >= target:
             return k
@@ -119,7 +115,6 @@ def check_votes_needed(fn: Callable | None, seconds: float = 2.0) -> bool:
 
     Each call may run at most ``seconds``: a loop that never ends is stopped and explained.
     """
-
     name = "votes_needed"
     cases = [(0.8, 0.8), (0.8, 0.89), (0.8, 0.9), (0.9, 0.99), (0.7, 0.95), (0.95, 0.997)]
     for accuracy, target in cases:
@@ -163,7 +158,6 @@ def check_label_image(fn: Callable | None) -> bool:
     votes; returns ``(accepted, votes_used)``. Compared image by image with
     :func:`course_lib.crowd.dynamic_consensus` (the library's vectorised version).
     """
-
     name = "label_image"
     # A hand-made table over 4 votes, indexed [yes, no]; (1, 2) was never seen (NaN).
     hand = np.full((5, 5), np.nan)
@@ -205,7 +199,6 @@ def check_label_image(fn: Callable | None) -> bool:
 def _agrees_with_swapped_table(fn, all_votes, table, threshold) -> bool:
     """True when ``fn`` decides every image as the library does with the table transposed
     (a learner who looks up ``table[no, yes]``)."""
-
     swapped = dynamic_consensus(all_votes, ConfidenceTable(table.T, np.ones_like(table)),
                                 threshold)
     for i, votes in enumerate(all_votes):
@@ -220,7 +213,6 @@ def _agrees_with_swapped_table(fn, all_votes, table, threshold) -> bool:
 
 def _label_image_problem(name, votes, table, threshold, want, got, swapped: bool) -> str:
     """What is wrong with one image's (accepted, votes_used), with a hint."""
-
     yes = np.cumsum(votes)
     no = np.arange(1, len(votes) + 1) - yes
     trail = ", ".join(f"({y}, {n}) -> {table[y, n]:.2f}" for y, n in zip(yes, no))

@@ -20,7 +20,6 @@ from .core import ExerciseError, as_number, attempt, describe, passed, slip_hint
 
 def _to_numpy(got):
     """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
-
     if hasattr(got, "detach"):
         got = got.detach().cpu().numpy()
     try:
@@ -41,7 +40,6 @@ def _same(a, b, atol=1e-6) -> bool:
 def _occlusion_model():
     """A small fixed CNN (3 → 5 classes) whose weights come from their own generator, so the
     check never touches torch's global random state."""
-
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(3),
                           nn.Flatten(), nn.Linear(54, 5))
     generator = torch.Generator().manual_seed(11)
@@ -54,7 +52,6 @@ def _occlusion_model():
 def _occlusion_cases():
     """``[(image (3, H, W), target, patch, stride)]``: a stride that tiles the image exactly
     and one that leaves a strip at the edge."""
-
     generator = torch.Generator().manual_seed(12)
     return [(torch.randn(3, 12, 12, generator=generator), 1, 4, 2),
             (torch.randn(3, 13, 13, generator=generator), 3, 5, 3)]
@@ -64,7 +61,6 @@ def _occlusion_variant(model, image, target, patch, stride, *, fill=0.0, centere
                        cumulative=False, logits=False):
     """Occlusion maps as the usual slips compute them: ``(base, occluded (R, C))`` values of
     the probability (or logit) of ``target``."""
-
     height, width = image.shape[1:]
     rows = range(0, height - patch + 1, stride)
     cols = range(0, width - patch + 1, stride)
@@ -95,7 +91,6 @@ def check_occlusion_map(fn: Callable | None) -> bool:
     (``r`` over ``range(0, H - patch + 1, stride)``), the softmax probability of ``target`` on
     the clean image minus that probability with the patch set to 0 (the mean colour of a
     normalized image)."""
-
     name = "occlusion_map"
     model = _occlusion_model()
     for image, target, patch, stride in _occlusion_cases():
@@ -159,7 +154,6 @@ def check_occlusion_map(fn: Callable | None) -> bool:
 
 def _neighbor_features():
     """``(N, D) = (14, 6)`` float64 features with distinct pairwise distances."""
-
     return np.random.default_rng(21).normal(size=(14, 6))
 
 
@@ -167,7 +161,6 @@ def check_nearest_neighbors(fn: Callable | None) -> bool:
     """Exercise of notebook 08: ``fn(features (N, D), k)`` returns ``(indices, distances)``,
     both ``(N, k)``: for each row, the k *other* rows nearest in Euclidean distance, nearest
     first, and those distances."""
-
     name = "nearest_neighbors"
     features = _neighbor_features()
     k = 3
@@ -241,7 +234,6 @@ def _probe_data():
     fitted on the training points (which separates the clean classes) scores exactly 0.70 on
     validation and 1.0 on training; one fitted on the 60 validation points in 40 dimensions
     memorises most of the changed labels and scores far above 0.70 on them."""
-
     rng = np.random.default_rng(31)
     centers = rng.normal(size=(3, 40)) * 3
     train_y = np.repeat(np.arange(3), 20)
@@ -258,7 +250,6 @@ def check_probe_accuracy(fn: Callable | None) -> bool:
     """Exercise of notebook 08: ``fn(train_x (N, D), train_y (N,), val_x (M, D), val_y (M,))``
     fits a linear classifier (logistic regression) on the training features only and returns
     its accuracy on the validation features, a float in [0, 1]."""
-
     name = "probe_accuracy"
     train_x, train_y, val_x, val_y = _probe_data()
     ok, got = attempt(name, fn, train_x.copy(), train_y.copy(), val_x.copy(), val_y.copy())

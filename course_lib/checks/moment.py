@@ -83,7 +83,6 @@ def _discordant(errors_a, errors_b) -> tuple[int, int]:
 
 def _mcnemar_cases():
     """``(description, errors_a (N,), errors_b (N,))`` with known discordant counts."""
-
     rng = np.random.default_rng(9)
     cases = []
     for n, only_a, only_b, both in ((200, 30, 12, 25), (1000, 135, 264, 150), (60, 7, 7, 10),
@@ -102,7 +101,6 @@ def _mcnemar_cases():
 
 def _mcnemar_slips(errors_a, errors_b) -> list[tuple[float, str]]:
     """What the usual slips give, with the hint for each."""
-
     only_a, only_b = _discordant(errors_a, errors_b)
     d, k = only_a + only_b, min(only_a, only_b)
     total_a, total_b = int(np.sum(errors_a)), int(np.sum(errors_b))
@@ -137,7 +135,6 @@ def _mcnemar_slips(errors_a, errors_b) -> list[tuple[float, str]]:
 def check_mcnemar_p(fn: Callable | None) -> bool:
     """Exercise of notebook 09: ``fn(errors_a, errors_b)`` returns McNemar's exact two-sided
     p-value for two systems scored on the same N images (``(N,)`` 0/1 per-image errors)."""
-
     name = "mcnemar_p"
     same = np.array([1, 0, 1, 1, 0, 0, 1, 0])
     try:

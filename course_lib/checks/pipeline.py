@@ -23,7 +23,6 @@ def check_crop_count(fn: Callable | None) -> bool:
     """Exercise of notebook 04: ``fn(image_size, crop_size)`` returns how many distinct
     ``crop_size``-square crops, each also mirrored, a square image of side ``image_size`` gives
     (every offset from 0 to ``image_size − crop_size`` inclusive, both flips)."""
-
     name = "crop_count"
     for image_size, crop_size in ((256, 224), (64, 56), (32, 28), (6, 6)):
         ok, got = attempt(name, fn, image_size, crop_size)
@@ -58,7 +57,6 @@ def check_crop_count(fn: Callable | None) -> bool:
 def _pca_case():
     """Test images (N, 3, H, W) float32 0–1 with some pixels at 0 and 1, a fitted PCAColor
     (eigenvectors not symmetric, so rows and columns differ) and α drawn by it (σ = 0.1)."""
-
     g = torch.Generator().manual_seed(4)
     n, h, w = 4, 5, 6
     base = torch.rand((n, 1, h, w), generator=g)
@@ -88,7 +86,6 @@ def check_pca_color(fn: Callable | None) -> bool:
     ``(N, 3, H, W)`` float, not clipped. Compared with :class:`~course_lib.datasets.augment
     .PCAColor` applying the same α.
     """
-
     name = "pca_color"
     images, pca, alpha = _pca_case()
     values, vectors = pca.eigenvalues.clone(), pca.eigenvectors.clone()
@@ -160,7 +157,6 @@ VIEW_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre",
 
 def _ten_crop_reference(images, size: int):
     """torchvision's per-image ``ten_crop``, stacked: ``(N, 10, C, size, size)``."""
-
     return torch.stack([torch.stack(list(F.ten_crop(img, [size, size]))) for img in images])
 
 
@@ -169,7 +165,6 @@ def check_ten_crop(fn: Callable | None) -> bool:
     test crops ``(N, 10, C, size, size)`` in torchvision's order: the four corners (top-left,
     top-right, bottom-left, bottom-right) and the centre, then the same five crops of the
     horizontally mirrored image. Compared with torchvision's ``ten_crop``."""
-
     name = "ten_crop"
     g = torch.Generator().manual_seed(10)
     # 15 − 8 = 7: the centre offset is round(3.5) = 4 (torchvision), not 7 // 2 = 3

@@ -24,7 +24,6 @@ tree (LCA height at most ``near_height``), a wrong guess elsewhere."""
 
 def _to_numpy(got):
     """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
-
     if hasattr(got, "detach"):
         got = got.detach().cpu().numpy()
     try:
@@ -40,7 +39,6 @@ def _to_numpy(got):
 def _softmax_logits():
     """``(V, N, C) = (4, 6, 5)`` float32 logits on which averaging logits, averaging
     probabilities and counting votes pick different classes for some images."""
-
     generator = torch.Generator().manual_seed(7)
     logits = 3.0 * torch.randn(4, 6, 5, generator=generator)
     # image 0: one very confident view against three mild ones that agree on another class
@@ -52,7 +50,6 @@ def _softmax_logits():
 def check_average_softmax(fn: Callable | None) -> bool:
     """Exercise of notebook 07: ``fn(logits (V, N, C))`` returns ``(N, C)`` probabilities, the
     mean over the V views (crops or models) of each view's softmax over the C classes."""
-
     name = "average_softmax"
     logits = _softmax_logits()
     ok, got = attempt(name, fn, logits.clone())
@@ -118,7 +115,6 @@ def check_average_softmax(fn: Callable | None) -> bool:
 
 def _submission_cases():
     """``[(scores (C,), expected labels)]``: 12 classes, and 3 classes (fewer than five)."""
-
     rng = np.random.default_rng(3)
     many = rng.permutation(12).astype(np.float64) / 12 + rng.uniform(0, 0.01, 12)
     few = np.array([0.2, 0.5, 0.3])
@@ -129,7 +125,6 @@ def check_submission_line(fn: Callable | None) -> bool:
     """Exercise of notebook 07: ``fn(scores (C,))`` returns one line of an ILSVRC submission for
     one image, as a string: the labels of the ``min(5, C)`` highest-scoring classes, best first,
     1-based (class index i is written i + 1), separated by single spaces, no newline."""
-
     name = "submission_line"
     for scores, want in _submission_cases():
         ok, got = attempt(name, fn, scores.copy())
@@ -178,7 +173,6 @@ def check_submission_line(fn: Callable | None) -> bool:
 
 def _kinds_case():
     """A toy tree of height 3, with guesses covering every kind of error."""
-
     parents = {"animal": ["root"], "thing": ["root"], "cat": ["animal"], "dog": ["animal"],
                "Siamese": ["cat"], "Burmese": ["cat"], "husky": ["dog"], "beagle": ["dog"],
                "car": ["thing"], "boat": ["thing"]}
@@ -200,7 +194,6 @@ def check_error_kinds(fn: Callable | None) -> bool:
     near_height int)`` returns ``(N,) int``: 0 where the guess is right, 1 (a near miss) where it
     is wrong but the lowest common ancestor of guess and truth has height ≤ ``near_height``,
     2 (absurd) where that height is larger."""
-
     name = "error_kinds"
     tree, lca, guesses, targets = _kinds_case()
     for near_height in (1, 2):
@@ -247,7 +240,6 @@ def check_error_kinds(fn: Callable | None) -> bool:
 def _ece_table():
     """A reliability table (10 bins) of over- and under-confident predictions with empty bins:
     ``(counts, accuracy, confidence, expected ECE)``."""
-
     rng = np.random.default_rng(11)
     n, c = 400, 4
     top = np.concatenate([rng.uniform(0.3, 0.45, n // 2), rng.uniform(0.8, 0.99, n // 2)])
@@ -269,7 +261,6 @@ def check_ece_from_bins(fn: Callable | None) -> bool:
     float)`` returns the expected calibration error, a fraction: the mean over images of
     ``|accuracy − confidence|`` of their bin, i.e. ``Σ_b (n_b / N) |acc_b − conf_b|``. Empty
     bins have ``count`` 0 and NaN accuracy and confidence."""
-
     name = "ece_from_bins"
     counts, accuracy, confidence, want = _ece_table()
     ok, got = attempt(name, fn, counts.copy(), accuracy.copy(), confidence.copy())

@@ -41,7 +41,6 @@ def check_batches_per_epoch(fn: Callable[[Profile], int] | None) -> bool:
 
 def _small_models():
     """Three models whose parameter counts are easy to work out on paper (and one with buffers)."""
-
     return [
         (nn.Linear(3, 2), "nn.Linear(3, 2): 3·2 weights + 2 biases"),
         (nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)),
@@ -82,7 +81,6 @@ def check_count_parameters(fn: Callable | None) -> bool:
 def check_to_display_image(fn: Callable | None) -> bool:
     """Exercise of notebook 00: ``fn(image)`` with ``image (3, H, W) uint8`` returns
     ``(H, W, 3)`` floats in [0, 1], what ``plt.imshow`` shows as a colour picture."""
-
     name = "to_display_image"
     if fn is None:
         return not_attempted(name)

@@ -91,7 +91,6 @@ def check_onecycle_lr(fn: Callable | None) -> bool:
     the one-cycle schedule at optimiser step ``step`` (0-based) of ``total_steps``: a half-cosine
     rise from ``max_lr/25`` to ``max_lr`` over the first 30 % of the steps, then a half-cosine
     fall to ``max_lr/10⁴`` at the end (``t = step / total_steps``)."""
-
     name = "onecycle_lr"
     cases = [(1000, 0.02, [0, 150, 300, 500, 650, 999]), (640, 0.1, [0, 1, 96, 192, 400, 639])]
     for total, max_lr, steps in cases:
@@ -122,7 +121,6 @@ def check_training_tflops(fn: Callable | None) -> bool:
     """Exercise of notebook 05: ``fn(images_per_s, macs_per_image)`` returns the training
     TFLOP/s done at ``images_per_s`` for a network costing ``macs_per_image``
     multiply-accumulates per image in the forward pass."""
-
     name = "training_tflops"
     with torch.random.fork_rng():
         torch.manual_seed(0)

@@ -190,7 +190,6 @@ def check_fraction_not_in_real(fn: Callable | None) -> bool:
 def _drop_case():
     """Per-image correctness on two independent test sets: 1,600 images at 70 % accuracy and
     1,200 at 58 % (booleans)."""
-
     rng = np.random.default_rng(10)
     before = np.zeros(1600, dtype=bool)
     before[:1120] = True
@@ -202,7 +201,6 @@ def _drop_case():
 def accuracy_drop_reference(correct_before, correct_after, confidence: float = 0.95):
     """``(drop, low, high)``: accuracy before − after, with the Wald interval for a difference
     of two independent proportions."""
-
     n1, n2 = len(correct_before), len(correct_after)
     p1, p2 = sum(map(bool, correct_before)) / n1, sum(map(bool, correct_after)) / n2
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
@@ -216,7 +214,6 @@ def check_accuracy_drop(fn: Callable | None) -> bool:
     second and a ``confidence`` interval for it, the two sets being independent samples.
     The Wald interval is expected; Newcombe's hybrid score interval
     (:func:`course_lib.scoring.compare_error_rates`) is accepted too."""
-
     name = "accuracy_drop"
     before, after = _drop_case()
     ok, got = attempt(name, fn, before.copy(), after.copy(), 0.95)

@@ -101,7 +101,6 @@ def run(args) -> int:
 
 def count_report(spec, root) -> list[str]:
     """One line per split: images found and the published count (a mismatch is flagged)."""
-
     lines = []
     for split, expected in spec.counts.items():
         if spec.layout == "ilsvrc2012" and not (spec.locate(root) / split).is_dir():

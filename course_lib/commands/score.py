@@ -70,14 +70,12 @@ def add_arguments(parser) -> None:
 
 def load_lca_matrix():
     """``((1000, 1000) LCA heights in class-table order, max height)`` for the ImageNet classes."""
-
     hierarchy = load_imagenet_hierarchy()
     return lca_matrix_in_order(hierarchy, load_class_table()["wnid"]), hierarchy.max_height
 
 
 def compute(args) -> dict:
     """The results as a dict (the ``--json`` output). Raises on bad input."""
-
     convention = label_convention(args.zero_based, args.devkit)
     guesses, targets = read_pair(args.pred, args.gt, zero_based=args.zero_based,
                                  devkit_dir=args.devkit)
@@ -108,7 +106,6 @@ def compute(args) -> dict:
 
 def format_table(result: dict) -> str:
     """The results as a small text table (file names escaped by ``printable_name``)."""
-
     lines = [f"{printable_name(result['pred'])} against {printable_name(result['gt'])}: "
              f"{result['n_images']:,} images", f"labels: {result['label_convention']}", ""]
     rows = [("metric", "value", "95% CI (Wilson)")]

@@ -107,7 +107,6 @@ def add_arguments(parser) -> None:
 
 def _plan(args, resume):
     """The run's plan (the profile with the flags given as its changes) and its config."""
-
     run = plan(args.profile, dataset=args.dataset, model_variant=args.model,
                image_size=args.size, crop_size=args.crop, width=args.width, epochs=args.epochs,
                batch_size=args.batch_size, schedule=args.schedule, splits=("train", "val"),
@@ -128,7 +127,6 @@ def _plan(args, resume):
 def _ignored_by_reference(args) -> list[str]:
     """The flags given with ``--reference`` that it would ignore (all but ``--json``): the
     reference model is trained by the profile's fixed recipe."""
-
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     defaults = vars(parser.parse_args([]))

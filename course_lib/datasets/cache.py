@@ -315,7 +315,6 @@ def _worker_died_message(out_dir: Path) -> str:
 
 def _copy_arrays(inputs: _Inputs, array_path: Path, size: int, progress: bool) -> None:
     """Store in-memory ``(N, 3, H, W)`` images, resized + centre-cropped when H, W ≠ size."""
-
     out = np.load(array_path, mmap_mode="r+")
     src = inputs.arrays
     same = src.shape[2:] == (size, size)

@@ -39,7 +39,6 @@ def write_jpegs(data, root: Path, quality: int = 90) -> list[tuple[Path, int]]:
     Image ``i`` goes to ``root/<label:03d>/<i:06d>.JPEG``; returns ``[(path, label), ...]`` in
     ``data`` order.
     """
-
     samples = []
     for i, (image, label) in enumerate(zip(data.images, data.labels.tolist())):
         folder = root / f"{label:03d}"

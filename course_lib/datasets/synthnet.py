@@ -649,7 +649,6 @@ def plot_knob_grid(knob_names: Sequence[str] | None = None,
     Each row shows the same draw (``seed``) of class ``label`` with only that knob turned up,
     ``examples`` images side by side per cell. Returns the matplotlib figure.
     """
-
     knob_names = list(Knobs.names() if knob_names is None else knob_names)
     unknown = sorted(set(knob_names) - set(Knobs.names()))
     if unknown:

@@ -46,7 +46,6 @@ def calibration_bins(scores, labels, n_bins: int = 15):
     ``accuracy`` (fraction whose top-1 guess is right); the last two are NaN for empty bins. A
     confidence of exactly 0 goes in bin 0.
     """
-
     if n_bins < 1:
         raise CourseValueError(f"n_bins must be at least 1, got {n_bins}")
     confidence, correct = _confidence_and_correct(scores, labels)

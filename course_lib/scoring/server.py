@@ -507,7 +507,6 @@ class EvaluationServer:
 
     def log_frame(self):
         """The public log (:attr:`log`) as a pandas DataFrame, one row per submission."""
-
         columns = list(SubmissionResult.__dataclass_fields__)
         return pd.DataFrame([asdict(r) for r in self._results], columns=columns)
 

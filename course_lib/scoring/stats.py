@@ -142,7 +142,6 @@ def mcnemar_exact(errors_a, errors_b) -> McNemarResult:
     Under "equally good", each discordant image is a fair coin, so the two-sided p-value is
     ``min(1, 2·P(X ≤ min(b, c)))`` with ``X ~ Binomial(b + c, 1/2)`` (1 when ``b + c = 0``).
     """
-
     a, b = _paired(errors_a, errors_b)
     for name, values in (("errors_a", a), ("errors_b", b)):
         if not _is_binary(values):

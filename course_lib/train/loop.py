@@ -238,7 +238,6 @@ class _Run:
     def _bar(self):
         """The epoch's tqdm bar: live in a terminal or a notebook; in a log file (stderr
         neither) it stays off, and the epoch's summary line is all that is written."""
-
         live = self.config.progress and self.dist.is_main and live_progress(sys.stderr)
         return tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch,
                     desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",

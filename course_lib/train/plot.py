@@ -15,7 +15,6 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
     ``history``: what :func:`~course_lib.train.fit` returns (or ``history.csv`` read back);
     ``axes``: two matplotlib axes to draw on (default: a new 1×2 figure). Returns the figure.
     """
-
     missing = {"epoch", "lr", "train_loss", "train_top1_error"} - set(history.columns)
     if missing:
         raise CourseValueError(f"plot_history: the history lacks column(s) {sorted(missing)}")

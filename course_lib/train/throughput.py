@@ -46,7 +46,6 @@ def training_flops_per_image(model: torch.nn.Module, crop_size: int) -> float | 
     """``6 × MACs`` of one ``(3, crop, crop)`` image, or None if the model cannot be summarised;
     then a :class:`~course_lib.errors.CourseWarning` says why, so the empty TFLOP/s columns of
     ``fit``'s history are explained, not silent."""
-
     try:
         macs = summarize(model, (3, crop_size, crop_size)).attrs["total_macs"]
     except (TypeError, RuntimeError, ValueError) as exc:
