@@ -80,7 +80,7 @@ def test_onecycle_slips_get_their_hint(wrong, match):
 
 def test_onecycle_error_names_the_step_and_values():
     with pytest.raises(ExerciseError, match=r"at step 0 of 1000 \(t = 0.000\) with max_lr = "
-                                            r"0.02 expected 0.0008, got 0.02"):
+                                            r"0.02: expected 0.0008, got 0.02"):
         check_onecycle_lr(lambda s, n, m: m)
 
 

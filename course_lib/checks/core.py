@@ -11,7 +11,9 @@ Every call of the learner's function goes through :func:`attempt`, which passes 
 inputs and refuses an answer that changes them in place (naming the argument: a function that
 edits its input would pass here and then quietly corrupt the notebook's own data later), and
 can stop a call that runs too long, even one inside a bare ``except:`` loop
-(:func:`call_with_time_limit`).
+(:func:`call_with_time_limit`). :func:`check_cases` is the harness every check runs its cases
+through: it calls the answer on each case, compares it with the reference and, when it is
+wrong, names the usual slip that explains it (:func:`slip_hint`).
 
 :func:`course_lib.exercises.use` builds on this to hand later cells the learner's own function.
 """
@@ -27,7 +29,7 @@ import multiprocessing.connection
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -275,3 +277,70 @@ def as_number(got) -> float:
         return float(got)
     except (TypeError, ValueError, RuntimeError):  # torch raises RuntimeError for >1 element
         return math.nan
+
+
+def check_cases(name: str, fn: Callable | None, cases: Sequence[tuple], *,
+                reference: Callable, slips: Sequence[tuple] = (), same: Callable | None = None,
+                read: Callable | None = None, where: Callable | None = None,
+                shown: Callable | None = None, done: str = "", seconds: float | None = None,
+                slow_hint: str = " A loop that never ends?") -> bool:
+    """The harness of every exercise check: run ``fn`` on each case, compare, name the slip.
+
+    ``cases``: the argument tuples. ``fn(*case)`` is called through :func:`attempt` on every
+    case (copies of the inputs, in-place changes refused by name, ``seconds`` per call);
+    ``read(got, *case)`` turns the answer into a comparable value (default: as it is) and may
+    raise :class:`ExerciseError` for an answer of the wrong kind or shape. The first case where ``same(value,
+    reference(*case))`` fails (default :func:`close`) raises :class:`ExerciseError`:
+    ``"{name}: {where(*case)}: expected {shown(want)}, got {answer}." + hint``.
+
+    ``slips``: ``[(slip, hint), ...]``, ``slip(*case)`` what a usual mistake returns on that
+    case, ``hint`` a string (or ``hint(*case)``) that names it. The slip that explains every
+    answer wins (a pattern over all cases, where one case alone may be ambiguous); else the
+    first that explains the wrong one and differs from the reference there.
+
+    Returns True (after printing "correct" and ``done``), or False when not attempted.
+    """
+    same = close if same is None else same
+    answers = []
+    for case in cases:
+        ok, got = attempt(name, fn, *case, seconds=seconds, slow_hint=slow_hint)
+        if not ok:
+            return False
+        answers.append((case, got, got if read is None else read(got, *case)))
+    for case, got, value in answers:
+        want = reference(*case)
+        if _safe(same, value, want):
+            continue
+        hint = _pattern_hint(answers, slips, same) or slip_hint(value, [
+            (slip_value, text) for slip_value, text in (
+                (_value_of(slip, case), text) for slip, text in slips)
+            if not _safe(same, want, slip_value)], same)
+        hint = hint(*case) if callable(hint) else hint
+        said = where(*case) if where else f"for {', '.join(map(repr, case))}"
+        shown_want = shown(want) if shown else _shown(want)
+        raise ExerciseError(f"{name}: {said}: expected {shown_want}, got {describe(got)}."
+                            f"{hint}")
+    return passed(name, done)
+
+
+def _value_of(slip: Callable, case: tuple):
+    try:
+        return slip(*case)
+    except Exception:  # a slip undefined on this case (a division by zero, ...) is not it
+        return None
+
+
+def _pattern_hint(answers: list, slips: Sequence[tuple], same: Callable):
+    """The hint of the first slip that explains every answer, else None."""
+    for slip, text in slips:
+        if all(_safe(same, value, _value_of(slip, case)) for case, _, value in answers):
+            return text
+    return None
+
+
+def _shown(want) -> str:
+    if isinstance(want, float):
+        return f"{want:.6g}"
+    if isinstance(want, int) and not isinstance(want, bool):
+        return f"{want:,}"
+    return describe(want) if getattr(want, "shape", ()) else repr(want)

@@ -17,7 +17,7 @@ from ..models.summary import summarize
 from ..train.config import TrainConfig
 from ..train.schedule import LRSchedule
 from ..train.throughput import achieved_tflops, training_flops_per_image
-from .core import ExerciseError, as_number, attempt, passed
+from .core import check_cases, close
 
 # The paper's run (Krizhevsky et al. 2012, Sec. 5: "roughly 90 cycles through the training set")
 # on ILSVRC-2012's training set (devkit readme: 1,281,167 images), and the MACs of one 224-px
@@ -28,62 +28,51 @@ PAPER_MACS = 724_406_816
 SECONDS_PER_DAY = 86_400
 
 
-def _close(a: float, b: float, rel: float = 1e-6) -> bool:
-    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-15)
+def _close(a, b, rel: float = 1e-6) -> bool:
+    return close(a, b, rel=rel, abs_tol=1e-15)
 
 
 # --------------------------------------------------------------------------------------------
 # exercise 1: the one-cycle learning rate
 
 
-def _onecycle_slips(step: int, total: int, max_lr: float) -> dict[str, float]:
-    """What each common slip gives at ``step``: the right shape but for one thing."""
-    t = min(step, total) / total
-    rise = 0.3
-    start, end = max_lr / 25, max_lr * 1e-4
-    up = 0.5 * (1 - math.cos(math.pi * min(t / rise, 1.0)))
-    down = 0.5 * (1 + math.cos(math.pi * max(t - rise, 0.0) / (1 - rise)))
-    right = start + (max_lr - start) * up if t < rise else end + (max_lr - end) * down
-    return {
-        "constant": max_lr,
-        "cosine": max_lr * 0.5 * (1 + math.cos(math.pi * t)),
-        "linear rise": start + (max_lr - start) * t / rise if t < rise else right,
-        "rise from 0": max_lr * up if t < rise else right,
-        "linear fall": right if t < rise else end + (max_lr - end) * (1 - (t - rise) / (1 - rise)),
-        "falls to 0": right if t < rise else max_lr * down,
-        "percentage": 100 * right,
-        "share": right / max_lr,
-    }
+def _onecycle(step: int, total: int, max_lr: float, *, rise: str = "cosine",
+              fall: str = "cosine", start: float | None = None, end: float | None = None) -> float:
+    """The one-cycle rate at ``step``, or a slip of it (a straight ``rise``/``fall``, another
+    ``start``/``end``), written out here independently of :class:`LRSchedule`."""
+    t = step / total
+    start, end = (max_lr / 25 if start is None else start), (max_lr * 1e-4 if end is None else end)
+    if t < 0.3:
+        u = t / 0.3
+        shape = u if rise == "line" else 0.5 * (1 - math.cos(math.pi * u))
+        return start + (max_lr - start) * shape
+    u = (t - 0.3) / 0.7
+    shape = 1 - u if fall == "line" else 0.5 * (1 + math.cos(math.pi * u))
+    return end + (max_lr - end) * shape
 
 
-ONECYCLE_HINTS = {
-    "constant": " That is a constant rate. One-cycle starts low, at max_lr / 25, rises to max_lr "
-                "over the first 30 % of the steps, then falls.",
-    "cosine": " That is the cosine schedule (max_lr down to 0 over the run). One-cycle first "
-              "rises from max_lr / 25 to max_lr over 30 % of the steps, then falls.",
-    "linear rise": " The rise follows half a cosine, 0.5·(1 − cos(π·t/0.3)), not a straight line.",
-    "rise from 0": " The rise starts at max_lr / 25, not at 0: lr = max_lr/25 + (max_lr − "
-                   "max_lr/25)·0.5·(1 − cos(π·t/0.3)).",
-    "linear fall": " The fall follows half a cosine, 0.5·(1 + cos(π·(t − 0.3)/0.7)), not a "
-                   "straight line.",
-    "falls to 0": " The fall ends at max_lr / 10⁴, not at 0: lr = max_lr/10⁴ + (max_lr − "
-                  "max_lr/10⁴)·0.5·(1 + cos(π·(t − 0.3)/0.7)).",
-    "percentage": " Return the learning rate itself, not a percentage.",
-    "share": " Return the learning rate itself (max_lr times the shape), not a share of max_lr.",
-}
-
-
-def _onecycle_hint(values: dict[int, float], total: int, max_lr: float, step: int) -> str:
-    """The hint for the slip that explains every value the learner gave in this run (else the
-    one that explains the first wrong value)."""
-    slips = {s: _onecycle_slips(s, total, max_lr) for s in values}
-    for slip in ONECYCLE_HINTS:
-        if all(_close(v, slips[s][slip]) for s, v in values.items()):
-            return ONECYCLE_HINTS[slip]
-    for slip in ONECYCLE_HINTS:
-        if _close(values[step], slips[step][slip]):
-            return ONECYCLE_HINTS[slip]
-    return ""
+ONECYCLE_SLIPS = [
+    (lambda s, n, m: m,
+     " That is a constant rate. One-cycle starts low, at max_lr / 25, rises to max_lr over the "
+     "first 30 % of the steps, then falls."),
+    (lambda s, n, m: m * 0.5 * (1 + math.cos(math.pi * s / n)),
+     " That is the cosine schedule (max_lr down to 0 over the run). One-cycle first rises from "
+     "max_lr / 25 to max_lr over 30 % of the steps, then falls."),
+    (lambda s, n, m: _onecycle(s, n, m, rise="line"),
+     " The rise follows half a cosine, 0.5·(1 − cos(π·t/0.3)), not a straight line."),
+    (lambda s, n, m: _onecycle(s, n, m, start=0.0),
+     " The rise starts at max_lr / 25, not at 0: lr = max_lr/25 + (max_lr − max_lr/25)·0.5·"
+     "(1 − cos(π·t/0.3))."),
+    (lambda s, n, m: _onecycle(s, n, m, fall="line"),
+     " The fall follows half a cosine, 0.5·(1 + cos(π·(t − 0.3)/0.7)), not a straight line."),
+    (lambda s, n, m: _onecycle(s, n, m, end=0.0),
+     " The fall ends at max_lr / 10⁴, not at 0: lr = max_lr/10⁴ + (max_lr − max_lr/10⁴)·0.5·"
+     "(1 + cos(π·(t − 0.3)/0.7))."),
+    (lambda s, n, m: 100 * _onecycle(s, n, m),
+     " Return the learning rate itself, not a percentage."),
+    (lambda s, n, m: _onecycle(s, n, m) / m,
+     " Return the learning rate itself (max_lr times the shape), not a share of max_lr."),
+]
 
 
 def check_onecycle_lr(fn: Callable | None) -> bool:
@@ -91,68 +80,51 @@ def check_onecycle_lr(fn: Callable | None) -> bool:
     the one-cycle schedule at optimiser step ``step`` (0-based) of ``total_steps``: a half-cosine
     rise from ``max_lr/25`` to ``max_lr`` over the first 30 % of the steps, then a half-cosine
     fall to ``max_lr/10⁴`` at the end (``t = step / total_steps``)."""
-    name = "onecycle_lr"
-    cases = [(1000, 0.02, [0, 150, 300, 500, 650, 999]), (640, 0.1, [0, 1, 96, 192, 400, 639])]
-    for total, max_lr, steps in cases:
-        schedule = LRSchedule(TrainConfig(schedule="onecycle", lr=max_lr, epochs=1), total)
-        values = {}
-        for step in steps:
-            ok, got = attempt(name, fn, step, total, max_lr)
-            if not ok:
-                return False
-            values[step] = as_number(got)
-        for step in steps:
-            want = schedule.lr_at(step)
-            if _close(values[step], want):
-                continue
-            hint = _onecycle_hint(values, total, max_lr, step)
-            raise ExerciseError(f"{name}: at step {step} of {total} (t = {step / total:.3f}) "
-                                f"with max_lr = {max_lr} expected {want:.6g}, got "
-                                f"{values[step]!r}.{hint}")
-    return passed(name, "Matches course_lib.train.schedule.LRSchedule (schedule='onecycle') "
-                        "at 12 steps of two runs.")
+    cases = [(s, 1000, 0.02) for s in (0, 150, 300, 500, 650, 999)]
+    cases += [(s, 640, 0.1) for s in (0, 1, 96, 192, 400, 639)]
+    return check_cases(
+        "onecycle_lr", fn, cases, same=_close, slips=ONECYCLE_SLIPS,
+        reference=lambda s, n, m: LRSchedule(TrainConfig(schedule="onecycle", lr=m, epochs=1),
+                                             n).lr_at(s),
+        where=lambda s, n, m: f"at step {s} of {n} (t = {s / n:.3f}) with max_lr = {m}",
+        done="Matches course_lib.train.schedule.LRSchedule (schedule='onecycle') at 12 steps of "
+             "two runs.")
 
 
 # --------------------------------------------------------------------------------------------
 # exercise 2: achieved training TFLOP/s
+
+TFLOPS_SLIPS = [
+    (lambda ips, macs: ips * 2 * macs / 1e12,
+     " That counts the forward pass only. The backward pass costs about twice the forward "
+     "(gradients for the inputs and for the weights), so a training step is about 3 forward "
+     "passes."),
+    (lambda ips, macs: ips * 3 * macs / 1e12,
+     " A multiply-accumulate is two floating-point operations (one ×, one +)."),
+    (lambda ips, macs: ips * macs / 1e12,
+     " MACs are not FLOPs: ×2 for multiply and add, ×3 for forward plus backward."),
+    (lambda ips, macs: ips * 6 * macs, " That is FLOP/s; a TFLOP/s is 10¹² FLOP/s."),
+    (lambda ips, macs: ips * 6 * macs / 1e9, " That is GFLOP/s; a TFLOP/s is 10¹² FLOP/s."),
+]
 
 
 def check_training_tflops(fn: Callable | None) -> bool:
     """Exercise of notebook 05: ``fn(images_per_s, macs_per_image)`` returns the training
     TFLOP/s done at ``images_per_s`` for a network costing ``macs_per_image``
     multiply-accumulates per image in the forward pass."""
-    name = "training_tflops"
     with torch.random.fork_rng():
         torch.manual_seed(0)
         small = alexnet("scaled", num_classes=10, width=0.125, input_size=28)
-    small_macs = summarize(small, (3, 28, 28)).attrs["total_macs"]
-    cases = [(2_500.0, float(small_macs), training_flops_per_image(small, 28)),
-             (40_000.0, 714_188_480.0, 6.0 * 714_188_480)]  # torchvision's AlexNet at 224 px
-    for images_per_s, macs, flops in cases:
-        ok, got = attempt(name, fn, images_per_s, macs)
-        if not ok:
-            return False
-        want = achieved_tflops(images_per_s, flops)
-        value = as_number(got)
-        if _close(value, want):
-            continue
-        hint = ""
-        if _close(value, want / 3):
-            hint = (" That counts the forward pass only. The backward pass costs about twice "
-                    "the forward (gradients for the inputs and for the weights), so a training "
-                    "step is about 3 forward passes.")
-        elif _close(value, want / 2):
-            hint = " A multiply-accumulate is two floating-point operations (one ×, one +)."
-        elif _close(value, want / 6):
-            hint = (" MACs are not FLOPs: ×2 for multiply and add, ×3 for forward plus "
-                    "backward.")
-        elif _close(value, want * 1e12):
-            hint = " That is FLOP/s; a TFLOP/s is 10¹² FLOP/s."
-        elif _close(value, want * 1e3):
-            hint = " That is GFLOP/s; a TFLOP/s is 10¹² FLOP/s."
-        raise ExerciseError(f"{name}: {images_per_s:,.0f} images/s with {macs:,.0f} MACs per "
-                            f"image: expected {want:.6g} TFLOP/s, got {got!r}.{hint}")
-    return passed(name, "Matches course_lib.train.throughput (6 × MACs per training image).")
+    small_macs = float(summarize(small, (3, 28, 28)).attrs["total_macs"])
+    flops = {small_macs: training_flops_per_image(small, 28),
+             714_188_480.0: 6.0 * 714_188_480}  # torchvision's AlexNet at 224 px
+    return check_cases(
+        "training_tflops", fn, [(2_500.0, small_macs), (40_000.0, 714_188_480.0)],
+        reference=lambda ips, macs: achieved_tflops(ips, flops[macs]), same=_close,
+        slips=TFLOPS_SLIPS,
+        where=lambda ips, macs: f"{ips:,.0f} images/s with {macs:,.0f} MACs per image",
+        shown=lambda want: f"{want:.6g} TFLOP/s",
+        done="Matches course_lib.train.throughput (6 × MACs per training image).")
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,35 +139,33 @@ def paper_run_days_reference(images_per_s: float, macs_per_image: float) -> floa
     return PAPER_EPOCHS * ILSVRC2012_TRAIN_IMAGES / paper_images_per_s / SECONDS_PER_DAY
 
 
+def _days_slip(factor: Callable) -> Callable:
+    return lambda ips, macs: paper_run_days_reference(ips, macs) * factor(PAPER_MACS / macs)
+
+
+PAPER_DAYS_SLIPS = [
+    (_days_slip(lambda ratio: 1 / PAPER_EPOCHS),
+     f" That is one epoch; the paper made about {PAPER_EPOCHS} passes."),
+    (_days_slip(lambda ratio: 1 / ratio if ratio != 1 else math.nan),
+     lambda ips, macs: f" That is the time for the network you measured. The paper's network "
+                       f"costs {PAPER_MACS / macs:.2f}× its MACs per image, so it trains "
+                       f"{PAPER_MACS / macs:.2f}× slower."),
+    (_days_slip(lambda ratio: ratio**-2 if ratio != 1 else math.nan),
+     " The MAC ratio is the wrong way round: the bigger network is the slower one, so divide "
+     "your rate by PAPER_MACS / macs_per_image."),
+    (_days_slip(lambda ratio: 24), " That is hours; divide by 24 for days."),
+    (_days_slip(lambda ratio: SECONDS_PER_DAY), " That is seconds; a day has 86,400."),
+]
+
+
 def check_paper_run_days(fn: Callable | None) -> bool:
     """Exercise of notebook 05: ``fn(images_per_s, macs_per_image)`` returns how many days the
     paper's 90 epochs over ILSVRC-2012's 1,281,167 training images would take for its network
     (``PAPER_MACS`` MACs per image) on a machine that trains a network of ``macs_per_image``
     MACs at ``images_per_s``, assuming time per image grows in proportion to MACs."""
-    name = "paper_run_days"
     cases = [(700.0, 61_933_824.0), (250.0, 61_933_824.0), (30_000.0, 714_188_480.0)]
-    for images_per_s, macs in cases:
-        ok, got = attempt(name, fn, images_per_s, macs)
-        if not ok:
-            return False
-        want = paper_run_days_reference(images_per_s, macs)
-        value = as_number(got)
-        if _close(value, want, rel=1e-4):
-            continue
-        ratio = PAPER_MACS / macs
-        hint = ""
-        if _close(value, want / PAPER_EPOCHS, rel=1e-4):
-            hint = f" That is one epoch; the paper made about {PAPER_EPOCHS} passes."
-        elif _close(value, want / ratio, rel=1e-4) and ratio != 1:
-            hint = (f" That is the time for the network you measured. The paper's network costs "
-                    f"{ratio:.2f}× its MACs per image, so it trains {ratio:.2f}× slower.")
-        elif _close(value, want / ratio**2, rel=1e-4) and ratio != 1:
-            hint = (" The MAC ratio is the wrong way round: the bigger network is the slower "
-                    "one, so divide your rate by PAPER_MACS / macs_per_image.")
-        elif _close(value, want * 24, rel=1e-4):
-            hint = " That is hours; divide by 24 for days."
-        elif _close(value, want * SECONDS_PER_DAY, rel=1e-4):
-            hint = " That is seconds; a day has 86,400."
-        raise ExerciseError(f"{name}: at {images_per_s:,.0f} images/s for {macs:,.0f} MACs per "
-                            f"image expected {want:.4g} days, got {got!r}.{hint}")
-    return passed(name, f"Checked {len(cases)} machines.")
+    return check_cases(
+        "paper_run_days", fn, cases, reference=paper_run_days_reference,
+        same=lambda a, b: _close(a, b, rel=1e-4), slips=PAPER_DAYS_SLIPS,
+        where=lambda ips, macs: f"at {ips:,.0f} images/s for {macs:,.0f} MACs per image",
+        shown=lambda want: f"{want:.4g} days", done=f"Checked {len(cases)} machines.")
