@@ -85,6 +85,7 @@ MACHINE_PATH = re.compile(
     r"(?<![\w.:/])(?:/(?:root|home|Users|work|mnt|media|private|var/folders|opt|srv|content)"
     r"(?:/[^\s'\"),:;]*)?|[A-Za-z]:\\[^\s'\"]+)")
 OBJECT_REPR = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
+CHECK_CALL = re.compile(r"check_\w+\(.*\)")  # an exercise check call without its `;`
 BARE_NUMBER = re.compile(r"-?\d[\d_,]*(?:\.\d+)?(?:e[+-]?\d+)?")
 
 
@@ -112,7 +113,10 @@ def output_problems(out: dict) -> list[str]:
     if out.get("output_type") == "execute_result":
         plain = out.get("data", {}).get("text/plain", "")
         plain = (plain if isinstance(plain, str) else "".join(plain)).strip()
-        if BARE_NUMBER.fullmatch(plain):
+        if plain in ("True", "False"):
+            found.append(f"cell's result is a bare {plain} (end the call with `;`: a check "
+                         "prints its own one-line verdict)")
+        elif BARE_NUMBER.fullmatch(plain):
             found.append(f"cell's result is the bare value {plain} (end the cell with `;` or "
                          "print what the number means)")
     return found
@@ -165,6 +169,10 @@ def problems(path: Path, nb: dict) -> list[str]:
             found.extend(f"{path}: cell {i}: {why}" for why in output_problems(out))
     for i, cell in enumerate(cells, start=1):
         found.extend(f"{path}: cell {i}: {why}" for why in solution_problems(cell))
+        last = "".join(cell.get("source", [])).rstrip().rsplit("\n", 1)[-1]
+        if cell.get("cell_type") == "code" and CHECK_CALL.fullmatch(last):
+            found.append(f"{path}: cell {i}: `{last}` shows the check's True/False under its "
+                         "verdict: end it with `;`")
     if code and all(c.get("execution_count") is None for c in code if c.get("source")):
         found.append(f"{path}: no cell has been executed (keep outputs from a laptop-profile run)")
     if not cells or cells[0].get("cell_type") != "markdown":

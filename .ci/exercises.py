@@ -37,6 +37,8 @@ STUB = re.compile(r"(?:def|class) (\w+)\b.*?# ✏️ your code here.*?raise NotI
 CHECK = re.compile(r"^(check_\w+)\((\w+)\)", re.M)
 USE = re.compile(r"^(\w+) = use\(\s*(\w+),\s*(check_\w+),\s*(\w+)\s*(?:,\s*name=[^)]*)?\)", re.M)
 DETAILS = "<details><summary><b>Solution</b>"
+# Prose about the solutions, which the learner's copy does not have: ``--strip`` removes it.
+WITH_SOLUTIONS = re.compile(r"<!-- with-solutions -->.*?<!-- /with-solutions -->", re.S)
 NOT_ATTEMPTED = "not attempted yet"
 MANIFEST = ".student-manifest.json"  # in OUT: what --strip wrote, with sha256s
 
@@ -160,8 +162,9 @@ class CopyPlan:
 
 
 def stripped_text(path: Path) -> str:
-    """The text of ``path`` without its solutions: solution cells and their notes removed, every
-    hand-over handing ``None`` over, every output cleared."""
+    """The text of ``path`` without its solutions: solution cells and their notes removed, prose
+    about them (``<!-- with-solutions -->…<!-- /with-solutions -->``) cut, every hand-over handing
+    ``None`` over, every output cleared."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     found, _ = exercises(path)
     drop = {ex.solution for ex in found} | {ex.details for ex in found if ex.details}
@@ -172,10 +175,12 @@ def stripped_text(path: Path) -> str:
         cell = copy.deepcopy(cell)
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
+        else:
+            cell["source"] = WITH_SOLUTIONS.sub("", source(cell))
         for ex in found:
             if i == ex.use:
                 cell["source"] = (f"{ex.name} = use({ex.name}, {ex.check}, None)  "
-                                  "# this copy has no solutions: solve the exercise above")
+                                  "# the cells below need your function: solve the exercise above")
         cells.append(cell)
     nb["cells"] = cells
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"

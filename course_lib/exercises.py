@@ -27,8 +27,9 @@ from .checks.core import ExerciseError
 from .errors import CourseError, one_line
 
 
-class NoSolutionError(CourseError, RuntimeError):
-    """A copy of the course without solutions, and an exercise not solved yet."""
+class UnsolvedExerciseError(CourseError, RuntimeError):
+    """A learner's copy of the course (``make student``: no reference to fall back on), and an
+    exercise whose answer does not pass its check yet: the cells below need it."""
 
 
 def use(answer: Callable | None, check: Callable[[Callable | None], bool],
@@ -41,7 +42,8 @@ def use(answer: Callable | None, check: Callable[[Callable | None], bool],
     is not repeated. Never raises for a wrong answer, whatever the answer does: a learner's slip
     must not stop the rest of the notebook from running — except in a copy
     without solutions (``reference=None``, made by ``make student``), where there is nothing
-    to fall back on: :class:`NoSolutionError` then says which exercise to solve.
+    to fall back on: :class:`UnsolvedExerciseError` then says which exercise to solve (in words
+    that do not mention solutions the copy does not have).
     """
     label = name or getattr(reference, "__name__", None) \
         or getattr(check, "__name__", "exercise").removeprefix("check_")
@@ -54,8 +56,8 @@ def use(answer: Callable | None, check: Callable[[Callable | None], bool],
         said = one_line(error) if isinstance(error, ExerciseError) else (
             f"your function raised {type(error).__name__}: {one_line(error)}")
         if reference is None:
-            raise NoSolutionError(f"{label}: this copy of the course has no solutions, and your "
-                                  f"answer does not pass its check yet: {said}") from None
+            raise UnsolvedExerciseError(f"{label}: the cells below need your function, and it "
+                                        f"does not pass its check yet: {said}") from None
         print(f"⚠️ {label}: your answer does not pass its check yet, so the cells below use the "
               f"reference solution. The check said: {said}")
         return reference
@@ -63,8 +65,8 @@ def use(answer: Callable | None, check: Callable[[Callable | None], bool],
         print(f"✅ {label}: the cells below use your function.")
         return answer
     if reference is None:
-        raise NoSolutionError(f"{label}: this copy of the course has no solutions: solve the "
-                              "exercise above to run the cells below")
+        raise UnsolvedExerciseError(f"{label}: not attempted yet: the cells below need your "
+                                    "function, so solve the exercise above first")
     if ok is False:
         print(f"ℹ️ {label}: not attempted yet, so the cells below use the reference solution.")
     else:  # a check that returned something else: the course's slip, not the learner's

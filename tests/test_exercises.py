@@ -61,11 +61,12 @@ def test_the_answers_own_exception_is_handed_over_in_one_line(capsys):
 
 
 def test_a_copy_without_solutions_asks_for_the_exercise():
-    from course_lib.exercises import NoSolutionError
+    from course_lib.exercises import UnsolvedExerciseError
 
-    with pytest.raises(NoSolutionError, match="topk_error: this copy of the course has no "
-                                              "solutions: solve the exercise above"):
+    with pytest.raises(UnsolvedExerciseError, match="topk_error: not attempted yet: the cells "
+                                                    "below need your function") as error:
         use(not_started, check_topk_error, None)
-    with pytest.raises(NoSolutionError, match="does not pass its check yet.*accuracy"):
+    assert "solution" not in str(error.value).lower()  # the learner's copy has none to mention
+    with pytest.raises(UnsolvedExerciseError, match="does not pass its check yet.*accuracy"):
         use(learners_accuracy, check_topk_error, None)
     assert use(learners_right, check_topk_error, None) is learners_right

@@ -167,3 +167,19 @@ def test_a_bare_number_as_a_cells_result_is_caught(tmp_path, clean_nb, capsys, v
                                  "metadata": {}, "data": {"text/plain": [value]}})
     assert check_notebooks.main([str(write(tmp_path, nb))]) == (1 if caught else 0)
     assert ("bare value" in capsys.readouterr().err) is caught
+
+
+def test_a_check_cell_showing_a_bare_boolean_is_caught(tmp_path, clean_nb, capsys):
+    """A check prints its one-line verdict; the True/False it returns must not show under it:
+    a kept bare boolean, and a check call without its `;`, are both refused."""
+    nb = _with_output(clean_nb, {"output_type": "execute_result", "execution_count": 3,
+                                 "metadata": {}, "data": {"text/plain": ["False"]}})
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 1
+    assert "bare False" in capsys.readouterr().err
+    nb = copy.deepcopy(clean_nb)
+    check = next(c for c in nb["cells"] if c["cell_type"] == "code"
+                 and "".join(c["source"]).rstrip().endswith(");")
+                 and "".join(c["source"]).lstrip().startswith("check_"))
+    check["source"] = "".join(check["source"]).rstrip().rstrip(";")
+    assert check_notebooks.main([str(write(tmp_path, nb))]) == 1
+    assert "end it with `;`" in capsys.readouterr().err

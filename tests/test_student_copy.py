@@ -260,3 +260,20 @@ def test_the_default_out_is_git_ignored_so_ruff_skips_it():
         proc = subprocess.run(["git", "check-ignore", "-q", f"{default}/{name}"], cwd=ROOT,
                               timeout=60)
         assert proc.returncode == 0, f"{default}/{name} is not in .gitignore"
+
+
+def test_the_learners_copy_never_mentions_solutions_it_does_not_have(capsys):
+    """Every chapter stripped: no cell says "solution" (the prose about them, fenced by
+    ``<!-- with-solutions -->``, is cut, the markers with it), while the course's own copy keeps
+    that prose; and what a check prints for an exercise not attempted says nothing of one."""
+    from course_lib.checks.core import not_attempted
+
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(tool.stripped_text(path))["cells"]
+        said = [(i, line) for i, cell in enumerate(cells)
+                for line in tool.source(cell).splitlines()
+                if re.search(r"\bsolutions?\b", line, re.I) or "with-solutions" in line]
+        assert not said, f"{path.name}: {said[:3]}"
+    assert "hidden solution cell" in (ROOT / "notebooks" / "00_start_here.ipynb").read_text()
+    not_attempted("topk_error")
+    assert not re.search(r"\bsolution", capsys.readouterr().out, re.I)

@@ -42,7 +42,8 @@ class ExerciseError(CourseError, AssertionError):
 
 def not_attempted(name: str) -> bool:
     """Report an exercise not attempted yet; returns False (what a check returns then)."""
-    print(f"{name}: not attempted yet. Write your answer above (or open the solution below).")
+    print(f"{name}: not attempted yet. Write your answer in the cell above, then run this cell "
+          "again.")
     return False
 
 
