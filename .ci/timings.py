@@ -10,14 +10,19 @@ states them, always in the same words:
 * each chapter's header (the paragraph that starts ``**Reading time:**`` in its first cell);
 * docs/instructor_guide.md's table of measured times and both agendas (smoke, laptop, gpu).
 
-Without ``--fix`` it lists every place that disagrees with the file (exit 1), which is what
-``tests/test_timings.py`` runs; ``--fix`` rewrites them in place.
+Reading times come from one rule applied to the notebook itself (:func:`reading_estimate`:
+prose at 150 words a minute, code at 25 non-blank lines a minute, 6 minutes per exercise),
+rounded up to 5 minutes and kept in the file beside the measured compute times.
+
+Without ``--fix`` it lists every place that disagrees with the file, or the file with the rule
+(exit 1), which is what ``tests/test_timings.py`` runs; ``--fix`` rewrites them in place.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -28,6 +33,30 @@ README = Path("README.md")
 GUIDE = Path("docs") / "instructor_guide.md"
 MAP_NOTEBOOK = Path("notebooks") / "00_start_here.ipynb"
 HEADER = re.compile(r"\*\*Reading time:\*\*.*?(?=\n\n|\Z)", re.S)
+WORDS_PER_MIN, CODE_LINES_PER_MIN, MIN_PER_EXERCISE = 150, 25, 6
+REFERENCES = re.compile(r"#+\s*References\b")
+STUB = "# ✏️ your code here"
+
+
+def reading_estimate(nb: dict) -> float:
+    """Minutes to read ``nb`` once, carefully, doing its exercises: the prose's words outside the
+    References cell at :data:`WORDS_PER_MIN`, the non-blank code lines outside solution cells at
+    :data:`CODE_LINES_PER_MIN`, and :data:`MIN_PER_EXERCISE` per exercise stub."""
+    words = lines = exercises = 0
+    for cell in nb["cells"]:
+        text = "".join(cell.get("source", []))
+        if cell["cell_type"] == "markdown" and not REFERENCES.match(text.lstrip()):
+            words += len(text.split())
+        elif cell["cell_type"] == "code" and "solution" not in cell.get("metadata", {}).get(
+                "tags", []):
+            lines += sum(1 for line in text.splitlines() if line.strip())
+            exercises += STUB in text
+    return words / WORDS_PER_MIN + lines / CODE_LINES_PER_MIN + MIN_PER_EXERCISE * exercises
+
+
+def reading_minutes(nb: dict) -> int:
+    """:func:`reading_estimate` rounded up to a multiple of 5 minutes: what the course states."""
+    return 5 * math.ceil(reading_estimate(nb) / 5)
 
 
 def load(root: Path = ROOT) -> dict:
@@ -174,6 +203,14 @@ def plan(root: Path = ROOT) -> list[tuple[Path, str, str, callable]]:
     """``(path, where, current text, writer)`` for every place whose text should change."""
     data = load(root)
     changes = []
+    stated = {name: e["reading_min"] for name, e in data["chapters"].items()}
+    for name, entry in data["chapters"].items():
+        entry["reading_min"] = reading_minutes(_read_nb(root / "notebooks" / f"{name}.ipynb"))
+    drifted = sorted(name for name in stated if stated[name] != data["chapters"][name]["reading_min"])
+    if drifted:
+        wanted = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        changes.append((TIMINGS, f"reading_min of {', '.join(drifted)} (not the rule's)", wanted,
+                        lambda p=root / TIMINGS, w=wanted: p.write_text(w, encoding="utf-8")))
     for rel, render in ((README, render_readme), (GUIDE, render_guide)):
         current = (root / rel).read_text(encoding="utf-8")
         wanted = render(current, data)

@@ -441,3 +441,15 @@ def test_contributing_maps_every_module_and_names_real_files():
     assert missing == []
     for named in re.findall(r"`(tests/[\w/]+\.py)`", text):
         assert (root / named).is_file(), named
+
+
+def test_readme_and_guide_state_one_set_of_prerequisites():
+    """README's "For whom" and the guide's prerequisites name the same three things (Python with
+    a small class, NumPy's shapes/broadcasting/masks, a little PyTorch), and README links there."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs" / "instructor_guide.md").read_text(encoding="utf-8")
+    who = readme[readme.index("**For whom:**"):].split("\n\n")[0]
+    needs = guide[guide.index("Prerequisites:"):guide.index("## Setting up a room")]
+    for thing in ("class", "broadcasting", "masks", "a little PyTorch", "nn.Module"):
+        assert thing.lower() in who.lower() and thing.lower() in needs.lower(), thing
+    assert "instructor_guide.md#who-the-course-is-for" in who

@@ -60,7 +60,7 @@ def test_a_hand_edited_time_is_caught(copy):
     readme = copy / "README.md"
     text = readme.read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if "notebooks/08_inside_alexnet" in line)
-    readme.write_text(text.replace(row, row.replace("| 40 min |", "| 30 min |")),
+    readme.write_text(text.replace(row, row.replace("| 65 min |", "| 30 min |")),
                       encoding="utf-8")
     assert [str(p) for p, *_ in timings.plan(copy)] == ["README.md"]
 
@@ -72,3 +72,36 @@ def test_a_chapter_missing_from_the_file_is_refused(copy):
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(SystemExit, match="08_inside_alexnet"):
         timings.load(copy)
+
+
+def _cell(kind, text, tags=()):
+    return {"cell_type": kind, "source": [text], "metadata": {"tags": list(tags)}}
+
+
+def test_reading_time_follows_the_rule_on_a_hand_counted_notebook():
+    # 300 words of prose (2 min), 50 code lines (2 min), one exercise (6 min) = 10 min; the
+    # References cell and the solution cell count for nothing
+    nb = {"cells": [_cell("markdown", " ".join(["word"] * 300)),
+                    _cell("markdown", "## References\n" + " ".join(["cite"] * 900)),
+                    _cell("code", "x = 1\n\n" * 45),
+                    _cell("code", "def f(x):\n    # ✏️ your code here\n    raise "
+                                  "NotImplementedError\n\n\ncheck_f(f);\n\n"),
+                    _cell("code", "def f_solution(x):\n" + "    y = x\n" * 200, ["solution"])]}
+    assert timings.reading_estimate(nb) == pytest.approx(300 / 150 + 49 / 25 + 6)
+    assert timings.reading_minutes(nb) == 10
+
+
+def test_no_chapter_states_less_than_80_percent_of_the_rules_estimate():
+    data = json.loads((ROOT / "docs" / "timings.json").read_text(encoding="utf-8"))
+    for name, entry in data["chapters"].items():
+        nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+        assert entry["reading_min"] >= 0.8 * timings.reading_estimate(nb), name
+
+
+def test_a_hand_edited_reading_time_in_the_file_is_caught(copy):
+    path = copy / "docs" / "timings.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["chapters"]["03_alexnet_architecture"]["reading_min"] = 45
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert any("reading_min of 03_alexnet_architecture" in where
+               for _p, where, _t, _w in timings.plan(copy))
