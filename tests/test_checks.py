@@ -1,6 +1,7 @@
 import pytest
 
-from course_lib.checks import ExerciseError, check_batches_per_epoch
+from course_lib.checks.core import ExerciseError
+from course_lib.checks.start import check_batches_per_epoch
 
 
 def test_correct_answer_passes(capsys):
@@ -33,7 +34,7 @@ def count(model):
 
 
 def test_count_parameters_right_answer_passes(capsys):
-    from course_lib.checks import check_count_parameters
+    from course_lib.checks.start import check_count_parameters
 
     assert check_count_parameters(count) is True
     assert "correct" in capsys.readouterr().out
@@ -54,14 +55,14 @@ def test_count_parameters_counts_match_hand_arithmetic():
     (lambda m: True, r"expected 8, got True"),
 ])
 def test_count_parameters_wrong_answers_are_explained(wrong, hint):
-    from course_lib.checks import check_count_parameters
+    from course_lib.checks.start import check_count_parameters
 
     with pytest.raises(ExerciseError, match=hint):
         check_count_parameters(wrong)
 
 
 def test_count_parameters_not_attempted(capsys):
-    from course_lib.checks import check_count_parameters
+    from course_lib.checks.start import check_count_parameters
 
     def todo(model):
         raise NotImplementedError
@@ -76,7 +77,7 @@ def test_to_display_image_right_answers_pass(capsys):
     import numpy as np
     import torch
 
-    from course_lib.checks import check_to_display_image
+    from course_lib.checks.start import check_to_display_image
 
     assert check_to_display_image(lambda im: im.transpose(1, 2, 0) / 255) is True
     assert check_to_display_image(lambda im: np.moveaxis(im, 0, -1).astype(np.float32) / 255.0)
@@ -94,14 +95,14 @@ def test_to_display_image_right_answers_pass(capsys):
     (lambda im: "a picture", "expected an array of shape"),
 ])
 def test_to_display_image_wrong_answers_are_explained(wrong, hint):
-    from course_lib.checks import check_to_display_image
+    from course_lib.checks.start import check_to_display_image
 
     with pytest.raises(ExerciseError, match=hint):
         check_to_display_image(wrong)
 
 
 def test_to_display_image_not_attempted(capsys):
-    from course_lib.checks import check_to_display_image
+    from course_lib.checks.start import check_to_display_image
 
     def todo(image):
         raise NotImplementedError

@@ -5,17 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from course_lib import checks
-from course_lib.checks import ExerciseError
+from course_lib.checks import benchmark, imagenet
+from course_lib.checks.core import ExerciseError
 
 
 def todo(*args):
     raise NotImplementedError
 
 
-ALL_CHECKS = [checks.check_lca_height, checks.check_majority_vote, checks.check_votes_needed,
-              checks.check_label_image, checks.check_topk_error, checks.check_hierarchical_cost,
-              checks.check_error_difference_z, checks.check_relative_margin]
+ALL_CHECKS = [imagenet.check_lca_height, imagenet.check_majority_vote, imagenet.check_votes_needed,
+              imagenet.check_label_image, benchmark.check_topk_error, benchmark.check_hierarchical_cost,
+              benchmark.check_error_difference_z, benchmark.check_relative_margin]
 
 
 @pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
@@ -32,18 +32,19 @@ def lca_height(h, a, b):
 
 
 def test_lca_height_right_answer_passes(capsys):
-    checks.check_lca_height(lca_height)
+    imagenet.check_lca_height(lca_height)
     assert "correct" in capsys.readouterr().out
 
 
 def test_lca_height_depth_instead_of_height_gets_a_hint():
     with pytest.raises(ExerciseError, match="depth"):
-        checks.check_lca_height(lambda h, a, b: h.depth(h.lca(a, b)))
+        imagenet.check_lca_height(lambda h, a, b: h.depth(h.lca(a, b)))
 
 
 def test_lca_height_returning_the_node_gets_a_hint():
-    with pytest.raises(ExerciseError, match=r"'Siamese' and 'Burmese' expected height 1 .*not the node"):
-        checks.check_lca_height(lambda h, a, b: h.lca(a, b))
+    with pytest.raises(ExerciseError, match=r"'Siamese' and 'Burmese' \(LCA 'cat'\): "
+                                            r"expected height 1, .*not the node"):
+        imagenet.check_lca_height(lambda h, a, b: h.lca(a, b))
 
 
 def first_parent_lca_height(h, a, b):
@@ -56,23 +57,23 @@ def test_lca_height_first_parent_only_is_caught_on_a_two_parent_pair():
     # Siamese cat vs Eskimo dog: the first-parent paths meet at 'carnivore' (height 7), but
     # 'dog' is also a 'domestic animal' (height 6), a common ancestor of both.
     with pytest.raises(ExerciseError, match=r"'Siamese cat, Siamese' and 'Eskimo dog, husky' "
-                       r"expected height 6 .* got 7\. .*two parents"):
-        checks.check_lca_height(first_parent_lca_height)
+                       r"\(LCA .*\): expected height 6, got 7\. .*two parents"):
+        imagenet.check_lca_height(first_parent_lca_height)
 
 
 def test_majority_vote_right_answer_passes(capsys):
-    checks.check_majority_vote(lambda v: 2 * v.sum(axis=1) > v.shape[1])
+    imagenet.check_majority_vote(lambda v: 2 * v.sum(axis=1) > v.shape[1])
     assert "correct" in capsys.readouterr().out
 
 
 def test_majority_vote_accepting_ties_is_caught():
     with pytest.raises(ExerciseError, match=r"image 0 with votes \[1, 0\].*tie"):
-        checks.check_majority_vote(lambda v: 2 * v.sum(axis=1) >= v.shape[1])
+        imagenet.check_majority_vote(lambda v: 2 * v.sum(axis=1) >= v.shape[1])
 
 
 def test_majority_vote_wrong_shape_is_caught():
     with pytest.raises(ExerciseError, match="shape"):
-        checks.check_majority_vote(lambda v: v.sum() > 0)
+        imagenet.check_majority_vote(lambda v: v.sum() > 0)
 
 
 def votes_needed(accuracy, target):
@@ -84,13 +85,13 @@ def votes_needed(accuracy, target):
 
 
 def test_votes_needed_right_answer_passes(capsys):
-    checks.check_votes_needed(votes_needed)
+    imagenet.check_votes_needed(votes_needed)
     assert "correct" in capsys.readouterr().out
 
 
 def test_votes_needed_even_answer_gets_a_hint():
     with pytest.raises(ExerciseError, match=r"expected k = 1, got 2.*odd"):
-        checks.check_votes_needed(lambda a, t: votes_needed(a, t) + 1)
+        imagenet.check_votes_needed(lambda a, t: votes_needed(a, t) + 1)
 
 
 def votes_needed_any_k(accuracy, target):
@@ -105,11 +106,11 @@ def votes_needed_any_k(accuracy, target):
 def test_votes_needed_even_k_from_counting_ties_gets_the_odd_hint():
     # accuracy 0.8, target 0.89: k = 2 with ties counted gives 0.64 + 0.32 = 0.96 >= 0.89.
     with pytest.raises(ExerciseError, match=r"expected k = 3, got 2\. k = 2 is even.*tie"):
-        checks.check_votes_needed(votes_needed_any_k)
+        imagenet.check_votes_needed(votes_needed_any_k)
 
 
 def test_votes_needed_numpy_integers_are_accepted(capsys):
-    checks.check_votes_needed(lambda a, t: np.int64(votes_needed(a, t)))
+    imagenet.check_votes_needed(lambda a, t: np.int64(votes_needed(a, t)))
     assert "correct" in capsys.readouterr().out
 
 
@@ -125,12 +126,12 @@ def test_votes_needed_off_by_one_tails_are_explained(offset, hint):
         return k
 
     with pytest.raises(ExerciseError, match=hint):
-        checks.check_votes_needed(answer)
+        imagenet.check_votes_needed(answer)
 
 
 def test_votes_needed_probability_instead_of_k_is_explained():
     with pytest.raises(ExerciseError, match="not a probability"):
-        checks.check_votes_needed(lambda a, t: 0.95)
+        imagenet.check_votes_needed(lambda a, t: 0.95)
 
 
 def test_votes_needed_endless_cdf_loop_is_stopped_and_explained():
@@ -143,7 +144,7 @@ def test_votes_needed_endless_cdf_loop_is_stopped_and_explained():
         return k
 
     with pytest.raises(ExerciseError, match=r"still running after 0\.2 s.*binom\.sf\(k // 2"):
-        checks.check_votes_needed(endless, seconds=0.2)
+        imagenet.check_votes_needed(endless, seconds=0.2)
 
 
 def test_the_time_limit_holds_against_a_bare_except():
@@ -168,7 +169,7 @@ def test_the_time_limit_holds_against_a_bare_except():
 
     start = time.perf_counter()
     with pytest.raises(ExerciseError, match=r"still running after 0\.3 s"):
-        checks.check_votes_needed(stubborn, seconds=0.3)
+        imagenet.check_votes_needed(stubborn, seconds=0.3)
     assert time.perf_counter() - start < 3
     assert not [p for p in multiprocessing.active_children() if p.name == "exercise-answer"]
     assert call_with_time_limit(lambda x: x + 1, (1,), 1.0) == 2
@@ -191,7 +192,7 @@ def label_image(votes, table, threshold):
 
 
 def test_label_image_right_answer_passes(capsys):
-    assert checks.check_label_image(label_image) is True
+    assert imagenet.check_label_image(label_image) is True
     assert "crowd.dynamic_consensus" in capsys.readouterr().out
 
 
@@ -246,13 +247,13 @@ def never_stops(votes, table, threshold):
 ])
 def test_label_image_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
-        checks.check_label_image(wrong)
+        imagenet.check_label_image(wrong)
 
 
 def test_label_image_message_shows_the_votes_and_cells():
     with pytest.raises(ExerciseError, match=r"votes \[0, 1, 1, 0\] at threshold 0.9 \(cells "
                        r"\(yes, no\) -> confidence: \(0, 1\) -> 0.02"):
-        checks.check_label_image(never_rejects_early)
+        imagenet.check_label_image(never_rejects_early)
 
 
 # --- notebook 02 -------------------------------------------------------------------------
@@ -262,20 +263,22 @@ def topk(scores, targets, k):
 
 
 def test_topk_error_right_answer_passes(capsys):
-    checks.check_topk_error(topk)
+    benchmark.check_topk_error(topk)
     assert "correct" in capsys.readouterr().out
 
 
 def test_numbers_of_any_kind_are_accepted_and_non_numbers_refused(capsys):
     import torch
 
-    checks.check_topk_error(lambda s, t, k: torch.tensor(topk(s, t, k)))  # a 0-d tensor
-    checks.check_hierarchical_cost(lambda g, t, m: np.array(hier(g, t, m)))  # a 0-d array
+    benchmark.check_topk_error(lambda s, t, k: torch.tensor(topk(s, t, k)))  # a 0-d tensor
+    benchmark.check_hierarchical_cost(lambda g, t, m: np.array(hier(g, t, m)))  # a 0-d array
     assert capsys.readouterr().out.count("correct") == 2
     with pytest.raises(ExerciseError, match="expected .* got 'high'"):
-        checks.check_topk_error(lambda s, t, k: "high")
-    with pytest.raises(ExerciseError, match=r"got ndarray of shape \(3,\)"):
-        checks.check_hierarchical_cost(lambda g, t, m: np.zeros(3))
+        benchmark.check_topk_error(lambda s, t, k: "high")
+    with pytest.raises(ExerciseError, match=r"got ndarray \[0.0, 0.0, 0.0\]"):
+        benchmark.check_hierarchical_cost(lambda g, t, m: np.zeros(3))
+    with pytest.raises(ExerciseError, match=r"got ndarray of shape \(30,\)"):
+        benchmark.check_hierarchical_cost(lambda g, t, m: np.zeros(30))
 
 
 def per_image_topk(scores, targets, k):
@@ -297,12 +300,12 @@ def ascending_topk(scores, targets, k):
 ])
 def test_topk_error_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
-        checks.check_topk_error(wrong)
+        benchmark.check_topk_error(wrong)
 
 
 def test_topk_error_message_never_dumps_an_array():
     with pytest.raises(ExerciseError) as info:
-        checks.check_topk_error(per_image_topk)
+        benchmark.check_topk_error(per_image_topk)
     assert len(str(info.value)) < 300 and "True" not in str(info.value)
 
 
@@ -311,7 +314,7 @@ def hier(guesses, targets, lca):
 
 
 def test_hierarchical_cost_right_answer_passes(capsys):
-    checks.check_hierarchical_cost(hier)
+    benchmark.check_hierarchical_cost(hier)
     assert "correct" in capsys.readouterr().out
 
 
@@ -323,7 +326,7 @@ def test_hierarchical_cost_right_answer_passes(capsys):
 ])
 def test_hierarchical_cost_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
-        checks.check_hierarchical_cost(wrong)
+        benchmark.check_hierarchical_cost(wrong)
 
 
 def z_pooled(a, b, n):
@@ -332,16 +335,16 @@ def z_pooled(a, b, n):
 
 
 def test_error_difference_z_right_answer_passes(capsys):
-    checks.check_error_difference_z(z_pooled)
+    benchmark.check_error_difference_z(z_pooled)
     assert "correct" in capsys.readouterr().out
 
 
 def test_error_difference_z_unpooled_and_sign_are_explained():
     with pytest.raises(ExerciseError, match="pooled"):
-        checks.check_error_difference_z(
+        benchmark.check_error_difference_z(
             lambda a, b, n: (a - b) / math.sqrt(a * (1 - a) / n + b * (1 - b) / n))
     with pytest.raises(ExerciseError, match="Sign"):
-        checks.check_error_difference_z(lambda a, b, n: -z_pooled(a, b, n))
+        benchmark.check_error_difference_z(lambda a, b, n: -z_pooled(a, b, n))
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -352,7 +355,7 @@ def test_error_difference_z_unpooled_and_sign_are_explained():
 ])
 def test_error_difference_z_other_mistakes_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
-        checks.check_error_difference_z(wrong)
+        benchmark.check_error_difference_z(wrong)
 
 
 def test_error_difference_z_accepts_n_minus_1_and_says_so(capsys):
@@ -360,7 +363,7 @@ def test_error_difference_z_accepts_n_minus_1_and_says_so(capsys):
         p = (a + b) / 2
         return (a - b) / math.sqrt(2 * p * (1 - p) / (n - 1))
 
-    assert checks.check_error_difference_z(z_n_minus_1) is True
+    assert benchmark.check_error_difference_z(z_n_minus_1) is True
     assert "n - 1" in capsys.readouterr().out
 
 
@@ -370,13 +373,13 @@ def test_error_difference_z_n_minus_1_is_not_accepted_as_a_loose_tolerance():
         return z_pooled(a, b, n) * math.sqrt(n / (n - 1))
 
     with pytest.raises(ExerciseError, match="expected z ="):
-        checks.check_error_difference_z(too_big)
+        benchmark.check_error_difference_z(too_big)
 
 
 # --- relative margin ---------------------------------------------------------------------
 def test_relative_margin_right_answers_pass(capsys):
-    assert checks.check_relative_margin(lambda w, r: (r - w) / r) is True
-    assert checks.check_relative_margin(lambda w, r: 1 - w / r) is True
+    assert benchmark.check_relative_margin(lambda w, r: (r - w) / r) is True
+    assert benchmark.check_relative_margin(lambda w, r: 1 - w / r) is True
     assert capsys.readouterr().out.count("correct") == 2
 
 
@@ -395,7 +398,7 @@ def test_relative_margin_reference_values():
 ])
 def test_relative_margin_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
-        checks.check_relative_margin(wrong)
+        benchmark.check_relative_margin(wrong)
 
 
 def test_the_thread_fallback_stops_a_plain_endless_loop():

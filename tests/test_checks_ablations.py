@@ -78,7 +78,7 @@ def test_images_needed_wrong_answers_get_their_hint(wrong, match):
 
 
 def test_images_needed_message_names_the_case():
-    with pytest.raises(ExerciseError, match="drop of 0.05 .* below an error of 0.25 expected "
+    with pytest.raises(ExerciseError, match="drop of 0.05 .* below an error of 0.25: expected "
                                             "1,094 images"):
         check_images_needed(lambda d, p: 1)
 
@@ -248,7 +248,7 @@ def test_verdict_message_names_the_case_and_the_threshold():
     # threshold 3.1824 · 1.0328 / 2 = 1.643 > the MDD of 0.5
     with pytest.raises(ExerciseError, match=r"differences \[0.6, 1.4, 2.2, 3.0\], mdd 0.5, "
                                             r"claimed None: the mean is \+1.8 points and the "
-                                            r"threshold 1.64 points, so expected 'agree', got "
+                                            r"threshold 1.64 points: expected 'agree', got "
                                             r"'undetectable here'"):
         check_verdict(sd_not_se)
 

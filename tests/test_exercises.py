@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib.checks import check_topk_error
+from course_lib.checks.benchmark import check_topk_error
 from course_lib.exercises import use
 
 

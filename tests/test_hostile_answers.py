@@ -27,6 +27,8 @@ from course_lib.exercises import use
 def all_checks() -> dict:
     found = {}
     for info in pkgutil.iter_modules(course_lib.checks.__path__, "course_lib.checks."):
+        if info.name.endswith(".core"):
+            continue  # the harness (check_cases), not an exercise's check
         module = importlib.import_module(info.name)
         for name, fn in vars(module).items():
             if name.startswith("check_") and inspect.isfunction(fn) and \
@@ -79,7 +81,16 @@ CHECKS = all_checks()
 
 
 def test_every_check_is_in_the_battery():
-    assert len(CHECKS) >= 40  # the course's exercises, every chapter
+    """The battery covers exactly the checks the notebooks' exercises hand over through."""
+    import json
+    import re
+    from pathlib import Path
+
+    used = set()
+    for path in (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            used |= set(re.findall(r"= use\(\s*\w+,\s*(check_\w+)", "".join(cell["source"])))
+    assert used == set(CHECKS) and len(used) == 42
 
 
 def reference(*args, **kwargs):
@@ -132,3 +143,34 @@ def test_the_slip_search_names_the_first_slip_that_explains_the_answer():
     assert slip_hint("nonsense", slips) == ""  # not a number: no slip, and no error
     assert slip_hint(np.ones(3), [(np.ones(2), "short"), (np.ones(3), "ones")]) == "ones"
     assert slip_hint(Ambiguous(), slips) == ""  # a comparison that raises is not a match
+
+
+# The checks that compare in stages a case table cannot express, each with its reason; every
+# other check runs its cases through core.check_cases (and all call answers through attempt).
+BESPOKE = {
+    "check_neuron_counts": "a slip found from the answer itself (every count r× too large)",
+    "check_nearest_neighbors": "indices first, then distances, each with its own message",
+    "check_pca_color": "reports the per-pixel spread and RGB shift of an unexplained answer",
+    "check_ten_crop": "reports which views are swapped",
+    "check_mean_image": "reports the answer's pixel beside the expected one",
+    "check_majority_vote": "names the first image the answer gets wrong, and its votes",
+    "check_label_image": "hints from where the answer stopped and what the table holds there",
+}
+
+
+def test_the_checks_share_one_harness():
+    import ast
+
+    found = {}
+    for info in pkgutil.iter_modules(course_lib.checks.__path__, "course_lib.checks."):
+        tree = ast.parse(inspect.getsource(importlib.import_module(info.name)))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("check_") and \
+                    node.name != "check_cases":
+                called = {c.func.id for c in ast.walk(node)
+                          if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+                found[node.name] = "check_cases" in called or bool(called & {"attempt"})
+                if "check_cases" not in called:
+                    assert node.name in BESPOKE, f"{node.name} does not use check_cases"
+                    assert "attempt" in called, f"{node.name} calls the answer directly"
+    assert set(BESPOKE) <= set(found) and len(found) == len(CHECKS)

@@ -7,12 +7,16 @@
   threshold the learner derives (the MDD and a paired t test across seeds);
 * :func:`check_epochs_to_threshold`: the first epoch whose training error reaches a threshold.
 
-Each recognises the usual slips and names them in a hint.
+Each runs its cases through :func:`.core.check_cases`, which names the usual slips in a hint;
+a slip may be a test of the answer rather than a value.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+import statistics
 from collections.abc import Callable
 from statistics import NormalDist
 
@@ -20,59 +24,70 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..ablation import decide, images_to_detect, seed_threshold
+from ..ablation import VERDICTS, decide, images_to_detect, seed_threshold
 from ..scoring.stats import minimum_detectable_difference
-from .core import ExerciseError, as_number, attempt, describe, passed
+from .core import ExerciseError, as_number, check_cases
 
-VERDICTS = ("agree", "disagree", "undetectable here")  # as course_lib.ablation.VERDICTS
 
+def _as_given(values: list[float], i: int):
+    """Case ``i``'s values as a list, a numpy array or a pandas Series, in turn (a copy)."""
+    return (list(values), np.array(values), pd.Series(values))[i % 3]
+
+
+def _listed(values) -> list[float]:
+    return [float(x) for x in values]
 
 
 # --------------------------------------------------------------------------------------------
 # exercise 1: how many validation images a difference needs
 
 
-def _z(q: float) -> float:
-    return NormalDist().inv_cdf(q)
-
-
-def _needed_slips(d: float, p: float) -> dict[str, float]:
-    """The unrounded n each common slip gives (α = 0.05 two-sided, power 0.8)."""
-    za, za1, zb = _z(0.975), _z(0.95), _z(0.8)
+def _fleiss(d: float, p: float, *, null: float = 2, both: bool = True, level: float = 0.975,
+            power: bool = True, scale: float = 1, squared: bool = True) -> float:
+    """The unrounded n (α = 0.05 two-sided, power 0.8) or a slip of it: ``null``·p̄(1 − p̄) under
+    the null, ``both`` rates' variances under the alternative, the quantile at ``level``, the
+    ``power`` term, the difference in points (``scale`` 100), ``squared`` or not."""
     p1, p2 = p, p - d
     pb = (p1 + p2) / 2
-    pooled2, pooled1 = math.sqrt(2 * pb * (1 - pb)), math.sqrt(pb * (1 - pb))
-    both = math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
-    return {
-        "right": ((za * pooled2 + zb * both) / d) ** 2,
-        "no power": (za * pooled2 / d) ** 2,
-        "one proportion": ((za * pooled1 + zb * math.sqrt(p1 * (1 - p1))) / d) ** 2,
-        "pooled without 2": ((za * pooled1 + zb * both) / d) ** 2,
-        "one-sided": ((za1 * pooled2 + zb * both) / d) ** 2,
-        "square root": (za * pooled2 + zb * both) / d,
-        "points": ((za * pooled2 + zb * both) / (100 * d)) ** 2,
-    }
+    alternative = p1 * (1 - p1) + (p2 * (1 - p2) if both else 0)
+    terms = NormalDist().inv_cdf(level) * math.sqrt(null * pb * (1 - pb)) + (
+        NormalDist().inv_cdf(0.8) * math.sqrt(alternative) if power else 0)
+    return (terms / (scale * d)) ** (2 if squared else 1)
 
 
-NEEDED_HINTS = {
-    "no power": " The power term is missing: add z(power)·√(p1(1 − p1) + p2(1 − p2)) to "
-                "z(1 − α/2)·√(2·p̄(1 − p̄)) before dividing by the difference and squaring; "
-                "without it only half the real effects of that size would be detected.",
-    "one proportion": " That is the variance of one error rate. A *difference* of two "
-                      "independent rates has the sum of their variances: 2·p̄(1 − p̄) under "
-                      "the null, p1(1 − p1) + p2(1 − p2) under the alternative (the factor 2 "
-                      "of a difference).",
-    "pooled without 2": " The null-hypothesis term needs 2·p̄(1 − p̄), not p̄(1 − p̄): a "
-                        "difference of two rates has twice the variance of one.",
-    "one-sided": " Use the two-sided quantile z(1 − α/2) = 1.96, not z(1 − α) = 1.645: the "
-                 "test asks whether the systems differ, in either direction.",
-    "square root": " That is √n: square the ratio (z terms / difference) to get n.",
-    "points": " Work in fractions: a 1.4-point difference is 0.014, and the error p is a "
-              "fraction too.",
-    "rounded down": " Round *up*: the answer is the smallest whole number of images that "
-                    "reaches the power, so take the ceiling (math.ceil), not int() or round().",
-    "not whole": " Return a whole number of images: round n up with math.ceil.",
-}
+def _rounded(**slip) -> Callable:
+    """The slip of :func:`_fleiss` with ``slip``, as a test of an answer: its n (within 10⁻⁶),
+    or a whole number within 1 of it (n rounded any way)."""
+    def test(d, p):
+        n = _fleiss(d, p, **slip)
+        return lambda v: abs(v - n) <= 1 if v == int(v) else math.isclose(v, n, rel_tol=1e-6)
+    return test
+
+
+NEEDED_SLIPS = [
+    (lambda d, p: math.floor(_fleiss(d, p)),
+     " Round *up*: the answer is the smallest whole number of images that reaches the power, "
+     "so take the ceiling (math.ceil), not int() or round()."),
+    (_rounded(power=False),
+     " The power term is missing: add z(power)·√(p1(1 − p1) + p2(1 − p2)) to "
+     "z(1 − α/2)·√(2·p̄(1 − p̄)) before dividing by the difference and squaring; without it "
+     "only half the real effects of that size would be detected."),
+    (_rounded(null=1, both=False),
+     " That is the variance of one error rate. A *difference* of two independent rates has the "
+     "sum of their variances: 2·p̄(1 − p̄) under the null, p1(1 − p1) + p2(1 − p2) under the "
+     "alternative (the factor 2 of a difference)."),
+    (_rounded(null=1),
+     " The null-hypothesis term needs 2·p̄(1 − p̄), not p̄(1 − p̄): a difference of two rates "
+     "has twice the variance of one."),
+    (_rounded(level=0.95),
+     " Use the two-sided quantile z(1 − α/2) = 1.96, not z(1 − α) = 1.645: the test asks "
+     "whether the systems differ, in either direction."),
+    (_rounded(squared=False), " That is √n: square the ratio (z terms / difference) to get n."),
+    (_rounded(scale=100),
+     " Work in fractions: a 1.4-point difference is 0.014, and the error p is a fraction too."),
+    (lambda d, p: lambda v: v != int(v),
+     " Return a whole number of images: round n up with math.ceil."),
+]
 
 
 def check_images_needed(fn: Callable | None) -> bool:
@@ -81,36 +96,18 @@ def check_images_needed(fn: Callable | None) -> bool:
     a drop of ``difference`` below ``error`` (fractions) with 80 % power: the smallest whole n
     with n ≥ ((z(0.975)·√(2p̄(1 − p̄)) + z(0.8)·√(p1(1 − p1) + p2(1 − p2))) / difference)²,
     p1 = error, p2 = error − difference, p̄ = (p1 + p2)/2."""
-    name = "images_needed"
     cases = [(0.05, 0.25), (0.014, 0.30), (0.004, 0.30), (0.02, 0.10), (0.10, 0.50)]
-    for d, p in cases:
-        ok, got = attempt(name, fn, d, p)
-        if not ok:
-            return False
-        want = images_to_detect(d, p)
-        value = as_number(got)
-        if value == want:
-            continue
-        slips = _needed_slips(d, p)
-        hint = ""
-        if math.isfinite(value) and value != int(value):
-            hint = next((NEEDED_HINTS[s] for s in ("square root", "points") if
-                         math.isclose(value, slips[s], rel_tol=1e-6)), NEEDED_HINTS["not whole"])
-        elif value in (math.floor(slips["right"]), round(slips["right"])):
-            hint = NEEDED_HINTS["rounded down"]
-        else:
-            for slip, hint_text in NEEDED_HINTS.items():
-                if slip in slips and math.isfinite(value) and abs(value - slips[slip]) <= 1:
-                    hint = hint_text
-                    break
-        mdd = minimum_detectable_difference(want, p)
-        raise ExerciseError(
-            f"{name}: to detect a drop of {d} (that is {100 * d:g} points) below an error of "
-            f"{p} expected {want:,} images per system (at {want:,} the minimum detectable "
-            f"difference is {mdd:.4f}), got {describe(got)}.{hint}")
-    return passed(name, "Matches the Fleiss sample size for two proportions at five "
-                        "(difference, error) pairs, and inverts "
-                        "course_lib.scoring.minimum_detectable_difference.")
+    mdd = {n: minimum_detectable_difference(n, p)  # every case needs another n
+           for n, p in ((images_to_detect(d, p), p) for d, p in cases)}
+    return check_cases(
+        "images_needed", fn, cases, reference=images_to_detect, same=operator.eq, slips=NEEDED_SLIPS,
+        read=lambda got, d, p: as_number(got),
+        where=lambda d, p: f"to detect a drop of {d} (that is {100 * d:g} points) below an "
+                           f"error of {p}",
+        shown=lambda n: f"{n:,} images per system (at {n:,} the minimum detectable difference "
+                        f"is {mdd[n]:.4f})",
+        done="Matches the Fleiss sample size for two proportions at five (difference, error) "
+             "pairs, and inverts course_lib.scoring.minimum_detectable_difference.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,52 +168,59 @@ VERDICT_HINTS = {
 }
 
 
-def _slip_thresholds(slip: str, values, mdd: float) -> list[float]:
-    """The thresholds a verdict function with ``slip`` uses (one per variant of the slip)."""
-    k = len(values)
+def _slip_verdict(differences, mdd: float, claimed, slip: str = "", q: float | None = None) -> str:
+    """What a verdict function with ``slip`` (a key of :data:`VERDICT_HINTS`) answers; ``q``: the
+    quantile of a slip that has several ("sd": t, 1.96 or 2; "normal": 1.96 or 2)."""
+    values = _listed(differences)
+    k, mean = len(values), statistics.fmean(values)
     if k < 2:
-        return [mdd] if slip in ("one seed", "no seeds") else [math.inf]
-    mean = sum(values) / k
-    sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (k - 1))
-    t = float(stats.t.ppf(0.975, k - 1))
-    variants = {
-        "sd": [q * sd for q in (t, 1.96, 2.0)],
-        "over k": [t * sd / k],
-        "normal": [q * sd / math.sqrt(k) for q in (1.96, 2.0)],
-        "k df": [float(stats.t.ppf(0.975, k)) * sd / math.sqrt(k)],
-        "one-sided": [float(stats.t.ppf(0.95, k - 1)) * sd / math.sqrt(k)],
-        "ddof 0": [t * sd * math.sqrt((k - 1) / k) / math.sqrt(k)],
-        "no mdd": [t * sd / math.sqrt(k)],
-        "no seeds": [mdd],
-    }.get(slip, [t * sd / math.sqrt(k)])
-    return variants if slip in ("no mdd", "no seeds") else [max(mdd, v) for v in variants]
-
-
-def _slip_verdict(slip: str, mean: float, claimed, threshold: float) -> str:
-    """What the verdict function with ``slip`` answers, given the threshold it uses."""
+        threshold = mdd if slip in ("one seed", "no seeds") else math.inf
+    else:
+        s, t, root = statistics.stdev(values), float(stats.t.ppf(0.975, k - 1)), math.sqrt(k)
+        q = t if q is None else q
+        seeds = {"sd": q * s, "over k": t * s / k, "normal": q * s / root,
+                 "k df": float(stats.t.ppf(0.975, k)) * s / root,
+                 "one-sided": float(stats.t.ppf(0.95, k - 1)) * s / root,
+                 "ddof 0": t * statistics.pstdev(values) / root, "no seeds": 0.0,
+                 }.get(slip, t * s / root)
+        threshold = seeds if slip == "no mdd" else max(mdd, seeds)
     value = mean if slip == "no abs" else abs(mean)
-    beyond = value >= threshold if slip == "at threshold" else value > threshold
-    if beyond:
+    if value >= threshold if slip == "at threshold" else value > threshold:
         return "agree" if mean > 0 else "disagree"
-    if claimed is not None and slip != "no claim rule":
-        if (claimed if slip == "claim alone" else claimed - mean) > threshold:
-            return "disagree"
+    if claimed is not None and slip != "no claim rule" and (
+            claimed if slip == "claim alone" else claimed - mean) > threshold:
+        return "disagree"
     return "undetectable here"
 
 
-def _slip_explains(slip: str, cases, answers) -> bool:
-    """Whether one variant of ``slip`` gives every answer in ``answers`` for ``cases``."""
-    per_case = [_slip_thresholds(slip, d, mdd) for d, mdd, _ in cases]
-    variants = max(len(t) for t in per_case)
-    return any(all(_slip_verdict(slip, sum(d) / len(d), claimed,
-                                 thresholds[min(v, len(thresholds) - 1)]) == answer
-                   for (d, _, claimed), thresholds, answer in zip(cases, per_case, answers))
-               for v in range(variants))
+VERDICT_SLIPS = [
+    (lambda *case: lambda v: not isinstance(v, str) or v not in VERDICTS,
+     f" Return one of the strings {VERDICTS}."),
+    *((functools.partial(_slip_verdict, slip=slip, q=q), hint)
+      for slip, hint in VERDICT_HINTS.items()
+      for q in {"sd": (None, 1.96, 2.0), "normal": (1.96, 2.0)}.get(slip, (None,)))]
 
 
-def _as_given(values: list[float], i: int):
-    """Case ``i``'s differences as a list, a numpy array or a pandas Series, in turn (a copy)."""
-    return (list(values), np.array(values), pd.Series(values))[i % 3]
+def _one_seed_guarded(fn: Callable) -> Callable:
+    """``fn``, an error it raises for one seed turned into the hint for that slip."""
+    @functools.wraps(fn)  # the learner's argument names, for the in-place guard of attempt
+    def guarded(differences, mdd, claimed):
+        try:
+            return fn(differences, mdd, claimed)
+        except Exception as error:  # the learner's code: any error it raises
+            if isinstance(error, NotImplementedError) or len(differences) > 1:
+                raise
+            raise ExerciseError(
+                f"verdict: with one seed (differences {_listed(differences)}) your function "
+                f"raised {type(error).__name__}: {error}.{VERDICT_HINTS['one seed']}") from None
+    return guarded
+
+
+def _verdict_case(differences, mdd: float, claimed) -> str:
+    values, threshold = _listed(differences), max(mdd, seed_threshold(differences))
+    said = "infinite" if math.isinf(threshold) else f"{threshold:.3g} points"
+    return (f"per-seed differences {values}, mdd {mdd:g}, claimed {claimed}: the mean is "
+            f"{statistics.fmean(values):+.3g} points and the threshold {said}")
 
 
 def check_verdict(fn: Callable | None) -> bool:
@@ -225,133 +229,56 @@ def check_verdict(fn: Callable | None) -> bool:
     the component minus error with it; positive: the component helps, as the paper claims), a
     list, numpy array or pandas Series; ``mdd``: the minimum detectable difference in points;
     ``claimed``: the paper's effect in points, or None. The reference is
-    :func:`course_lib.ablation.decide`.
-
-    The learner gets a copy of each input; a function that changes it is refused. The hint
-    names the slip that explains every answer given (else one that explains the first wrong
-    one)."""
-    name = "verdict"
-    answers = []
-    for i, (values, mdd, claimed) in enumerate(VERDICT_CASES):
-        given = _as_given(values, i)
-        if len(values) < 2:  # one seed: a function that cannot cope has made the slip
-            try:
-                ok, got = attempt(name, fn, given, mdd, claimed)
-            except Exception as error:  # the learner's code: any error it raises
-                raise ExerciseError(
-                    f"{name}: with one seed (differences {values}) your function raised "
-                    f"{type(error).__name__}: {error}.{VERDICT_HINTS['one seed']}") from None
-        else:
-            ok, got = attempt(name, fn, given, mdd, claimed)
-        if not ok:
-            return False
-        answers.append(got.strip().lower() if isinstance(got, str) else got)
-    wanted = [decide(d, mdd, claimed) for d, mdd, claimed in VERDICT_CASES]
-    wrong = [(case, got, want) for case, got, want in zip(VERDICT_CASES, answers, wanted)
-             if got != want]
-    if not wrong:
-        return passed(name, f"Right on all {len(VERDICT_CASES)} cases: one to six seeds, "
-                            "edges included.")
-    (values, mdd, claimed), got, want = wrong[0]
-    if not isinstance(got, str) or got not in VERDICTS:
-        hint = f" Return one of the strings {VERDICTS}."
-    else:
-        explains_all = [slip for slip in VERDICT_HINTS
-                        if _slip_explains(slip, VERDICT_CASES, answers)]
-        explains_this = [slip for slip in VERDICT_HINTS
-                         if _slip_explains(slip, [(values, mdd, claimed)], [got])]
-        slips = explains_all or explains_this
-        hint = VERDICT_HINTS[slips[0]] if slips else ""
-    threshold = max(mdd, seed_threshold(values))
-    said = "infinite" if math.isinf(threshold) else f"{threshold:.3g} points"
-    raise ExerciseError(
-        f"{name}: per-seed differences {values}, mdd {mdd:g}, claimed {claimed}: the mean is "
-        f"{sum(values) / len(values):+.3g} points and the threshold {said}, so expected "
-        f"{want!r}, got {describe(got)}.{hint}")
+    :func:`course_lib.ablation.decide`."""
+    cases = [(_as_given(d, i), mdd, claimed) for i, (d, mdd, claimed) in enumerate(VERDICT_CASES)]
+    return check_cases(
+        "verdict", fn if fn is None else _one_seed_guarded(fn), cases, reference=decide,
+        same=operator.eq, slips=VERDICT_SLIPS, where=_verdict_case,
+        read=lambda got, *case: got.strip().lower() if isinstance(got, str) else got,
+        done=f"Right on all {len(cases)} cases: one to six seeds, edges included.")
 
 
 # --------------------------------------------------------------------------------------------
 # exercise 3: epochs to a training-error threshold
 
 
-def _epochs_to_threshold(errors, threshold: float) -> int | None:
-    for epoch, error in enumerate(errors, start=1):
-        if error <= threshold:
-            return epoch
-    return None
+EPOCH_CASES = [([0.9, 0.5, 0.3, 0.2, 0.1], 0.25), ([0.9, 0.25, 0.3], 0.25),
+               ([0.5, 0.24, 0.3, 0.1], 0.25), ([0.8, 0.6, 0.4], 0.25), ([0.2, 0.1], 0.25),
+               ([0.7, 0.55, 0.45, 0.41], 0.5), ([0.6, 0.1, 0.2, 0.9], 0.25)]
 
 
-EPOCH_CASES = [
-    ([0.9, 0.5, 0.3, 0.2, 0.1], 0.25),
-    ([0.9, 0.25, 0.3], 0.25),
-    ([0.5, 0.24, 0.3, 0.1], 0.25),
-    ([0.8, 0.6, 0.4], 0.25),
-    ([0.2, 0.1], 0.25),
-    ([0.7, 0.55, 0.45, 0.41], 0.5),
-    ([0.6, 0.1, 0.2, 0.9], 0.25),
+def _hits(errors, threshold: float, strict: bool = False) -> list[int]:
+    """The 1-based epochs at or below ``threshold`` (strictly below with ``strict``)."""
+    return [e for e, x in enumerate(errors, 1) if (x < threshold if strict else x <= threshold)]
+
+
+EPOCH_SLIPS = [
+    (lambda e, t: min((h - 1 for h in _hits(e, t)), default=None),
+     " Epochs are numbered from 1: the first epoch is epoch 1, not index 0."),
+    (lambda e, t: min(_hits(e, t, strict=True), default=None),
+     " 'Reaches 25 %' means at or below the threshold (≤), not strictly below."),
+    (lambda e, t: int(np.argmin(list(e))) + 1 if _hits(e, t) else None,
+     " That is the epoch with the lowest error; the question is the *first* epoch at or below "
+     "the threshold."),
+    (lambda e, t: max(_hits(e, t), default=None),
+     " Return the first epoch at or below the threshold, not the last."),
+    (lambda e, t: min(_hits(e, t), default=len(e)),
+     " When no epoch reaches the threshold, return None (the caller reports the cap as a "
+     "bound), not the number of epochs run."),
+    (lambda e, t: lambda v: v is not None and not _hits(e, t),  # any answer but None
+     " No epoch reaches the threshold here: return None."),
 ]
-
-
-def _epoch_slips(errors, threshold: float) -> dict[str, object]:
-    """What each common slip returns for one history."""
-    right = _epochs_to_threshold(errors, threshold)
-    hits = [e for e, x in enumerate(errors, 1) if x <= threshold]
-    best = min(range(len(errors)), key=lambda i: errors[i]) + 1
-    return {
-        "zero-based": None if right is None else right - 1,
-        "strict": next((e for e, x in enumerate(errors, 1) if x < threshold), None),
-        "lowest": best if hits else None,
-        "last": hits[-1] if hits else None,
-        "cap": len(errors) if right is None else right,
-    }
-
-
-EPOCH_HINTS = {
-    "zero-based": " Epochs are numbered from 1: the first epoch is epoch 1, not index 0.",
-    "strict": " 'Reaches 25 %' means at or below the threshold (≤), not strictly below.",
-    "lowest": " That is the epoch with the lowest error; the question is the *first* epoch at or "
-              "below the threshold.",
-    "last": " Return the first epoch at or below the threshold, not the last.",
-    "cap": " When no epoch reaches the threshold, return None (the caller reports the cap as a "
-           "bound), not the number of epochs run.",
-}
-
-
-def _same_epoch(got, want) -> bool:
-    if want is None or got is None:
-        return got is None and want is None
-    return as_number(got) == want
 
 
 def check_epochs_to_threshold(fn: Callable | None) -> bool:
     """Exercise of notebook 06: ``fn(train_errors, threshold)`` returns the 1-based number of the
     first epoch whose training error is at or below ``threshold`` (``train_errors``: one value per
-    epoch, epoch 1 first, a list, numpy array or pandas Series), or None if no epoch reaches it.
-
-    The hint names the slip that explains every answer given (else the first wrong one)."""
-    name = "epochs_to_threshold"
-    answers = []
-    for i, (errors, threshold) in enumerate(EPOCH_CASES):
-        wrapped = (list(errors), np.array(errors), pd.Series(errors))[i % 3]
-        ok, got = attempt(name, fn, wrapped, threshold)
-        if not ok:
-            return False
-        answers.append(got)
-    wrong = [(case, got) for case, got in zip(EPOCH_CASES, answers)
-             if not _same_epoch(got, _epochs_to_threshold(*case))]
-    if not wrong:
-        return passed(name, f"Right on {len(EPOCH_CASES)} histories (lists, numpy arrays, "
-                            "pandas Series), the never-reached case included.")
-    (errors, threshold), got = wrong[0]
-    want = _epochs_to_threshold(errors, threshold)
-    slips = [s for s in EPOCH_HINTS if all(_same_epoch(a, _epoch_slips(*c)[s])
-                                           for c, a in zip(EPOCH_CASES, answers))]
-    slips = slips or [s for s in EPOCH_HINTS if _same_epoch(got, _epoch_slips(errors, threshold)[s])]
-    if slips:
-        hint = EPOCH_HINTS[slips[0]]
-    elif want is None:
-        hint = " No epoch reaches the threshold here: return None."
-    else:
-        hint = ""
-    raise ExerciseError(f"{name}: training errors {errors} per epoch and threshold "
-                        f"{threshold}: expected {want}, got {describe(got)}.{hint}")
+    epoch, epoch 1 first, a list, numpy array or pandas Series), or None if no epoch reaches it."""
+    cases = [(_as_given(errors, i), t) for i, (errors, t) in enumerate(EPOCH_CASES)]
+    return check_cases(
+        "epochs_to_threshold", fn, cases, same=operator.eq, slips=EPOCH_SLIPS,
+        reference=lambda e, t: min(_hits(e, t), default=None),
+        read=lambda got, e, t: None if got is None else as_number(got),
+        where=lambda e, t: f"training errors {_listed(e)} per epoch and threshold {t}",
+        done=f"Right on {len(cases)} histories (lists, numpy arrays, pandas Series), the "
+             "never-reached case included.")

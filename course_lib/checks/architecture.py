@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Mapping
 
 import torch
@@ -30,20 +31,14 @@ from torch import nn
 from ..models import alexnet, summarize
 from ..models.alexnet import CeilModeConv2d
 from ..models.lrn import LocalResponseNorm
-from .core import ExerciseError, as_number, attempt, not_attempted, passed
+from .core import ExerciseError, as_number, attempt, check_cases, passed, slip_hint
 
 LEARNED = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 
-def _keeps_rng(check: Callable) -> Callable:
-    """Run ``check`` with torch's global generator saved and restored: building the modules it
-    compares must not change the random numbers the notebook draws next."""
-    @functools.wraps(check)
-    def wrapper(*args, **kwargs):
-        with torch.random.fork_rng(devices=[]):
-            return check(*args, **kwargs)
-
-    return wrapper
+# As a decorator: the check runs with torch's global generator saved and restored, so building
+# the modules it compares does not change the random numbers the notebook draws next.
+_keeps_rng = torch.random.fork_rng(devices=[])
 
 
 # --- conv output side ---------------------------------------------------------------------
@@ -65,47 +60,36 @@ def _ceil_side(side: int, kernel: int, stride: int, padding: int) -> int:
 # conv2-5, and the scaled network's first layers.
 SIDE_CASES = [(224, 11, 4, 0), (227, 11, 4, 0), (224, 11, 4, 2), (55, 3, 2, 0), (27, 5, 1, 2),
               (13, 3, 1, 1), (13, 3, 2, 0), (56, 5, 2, 2), (28, 3, 1, 1)]
+FIFTY_FIVE = (" A 224 input gives 55 only with the ceiling rule, with padding, or if you assume a "
+              "227 input.")
+# Checked on the whole pattern of answers first (some cases coincide); 55 from 224 alone comes
+# before the ceiling rule, so an answer that only assumes a 227 input is not called ceiling.
+SIDE_SLIPS = [
+    (lambda w, f, s, p: (w - f + 2 * p) / s + 1,
+     lambda w, f, s, p: f" {(w - f + 2 * p) / s + 1:g} is the division before rounding: a window "
+                        "either fits or it does not, so floor it: (W - F + 2P) // S + 1."),
+    (lambda *case: 55 if case == SIDE_CASES[0] else None, FIFTY_FIVE),
+    (_ceil_side,
+     lambda *case: " That is the ceiling rule of Krizhevsky's cuda-convnet, where the last window "
+                   "hangs over the edge. PyTorch floors: (W - F + 2P) // S + 1."
+                   + (FIFTY_FIVE if case == SIDE_CASES[0] else "")),
+    (lambda w, f, s, p: (w - f + 2 * p) // s, " Count the first window too: + 1."),
+    (lambda w, f, s, p: (w - f + p) // s + 1, " Padding P is added on both sides: 2P."),
+    (lambda w, f, s, p: (w - f) // s + 1, " Include the padding: (W - F + 2P) // S + 1."),
+]
 
 
+@_keeps_rng
 def check_conv_output_side(fn: Callable | None) -> bool:
     """Exercise of notebook 03: ``fn(W, F, S, P)`` returns the side of a convolution's (or a
     pool's) output for a W×W input, F×F kernel, stride S and padding P, by PyTorch's rule."""
-    name = "conv_output_side"
-    answers = []
-    for case in SIDE_CASES:
-        ok, got = attempt(name, fn, *case)
-        if not ok:
-            return False
-        answers.append(got)
-    wants = [_measured_side(*case) for case in SIDE_CASES]
-    values = [as_number(got) for got in answers]
-    if values == wants:
-        return passed(name, f"Matches PyTorch's convolution on {len(SIDE_CASES)} cases, "
-                            "AlexNet's conv1 and pools among them.")
-    # A mistake is recognised by the whole pattern of answers, not one case (some coincide).
-    mistakes = [
-        ([(w - f + 2 * p) / s + 1 for w, f, s, p in SIDE_CASES],
-         "{got:g} is the division before rounding: a window either fits or it does not, so "
-         "floor it: (W - F + 2P) // S + 1."),
-        ([_ceil_side(*case) for case in SIDE_CASES],
-         "That is the ceiling rule of Krizhevsky's cuda-convnet, where the last window hangs "
-         "over the edge. PyTorch floors: (W - F + 2P) // S + 1."),
-        ([(w - f + 2 * p) // s for w, f, s, p in SIDE_CASES], "Count the first window too: + 1."),
-        ([(w - f + p) // s + 1 for w, f, s, p in SIDE_CASES],
-         "Padding P is added on both sides: 2P."),
-        ([(w - f) // s + 1 for w, f, s, p in SIDE_CASES],
-         "Include the padding: (W - F + 2P) // S + 1."),
-    ]
-    i = next(i for i, (v, w) in enumerate(zip(values, wants, strict=True)) if v != w)
-    (w, f, s, p), got, want = SIDE_CASES[i], answers[i], wants[i]
-    hint = next((" " + text.format(got=values[i]) for pattern, text in mistakes
-                 if all(math.isclose(a, b) for a, b in zip(values, pattern, strict=True))), "")
-    if (w, f, s, p) == (224, 11, 4, 0) and values[i] == 55:
-        hint += (" A 224 input gives 55 only with the ceiling rule, with padding, or if you "
-                 "assume a 227 input.")
-    raise ExerciseError(f"{name}({w}, {f}, {s}, {p}): a {w}×{w} input, {f}×{f} kernel, "
-                        f"stride {s}, padding {p} gives a {want}×{want} output in PyTorch; "
-                        f"got {got!r}.{hint}")
+    return check_cases(
+        "conv_output_side", fn, SIDE_CASES, reference=_measured_side, slips=SIDE_SLIPS,
+        where=lambda w, f, s, p: (f"({w}, {f}, {s}, {p}), a {w}×{w} input, {f}×{f} kernel, "
+                                  f"stride {s}, padding {p}"),
+        shown=lambda want: f"a {want}×{want} output in PyTorch",
+        done=f"Matches PyTorch's convolution on {len(SIDE_CASES)} cases, AlexNet's conv1 and "
+             "pools among them.")
 
 
 # --- conv1 ---------------------------------------------------------------------------------
@@ -115,45 +99,62 @@ def reference_conv1():
     return CeilModeConv2d(3, 96, kernel_size=11, stride=4, padding=0)
 
 
-def _shape_hint(shapes: list[tuple[int, ...]]) -> str:
-    if (48, 3, 11, 11) in shapes:
-        return (" 48 kernels is one GPU's half: conv1 has 96 kernels in all (48 + 48), and both "
-                "towers see the whole image, so it is one ordinary convolution.")
-    if (96, 3, 11, 11) in shapes and (96,) not in shapes:
-        return " Every kernel has a bias too: a (96,) parameter (Conv2d's bias=True)."
-    if any(len(s) == 4 and s[2:] != (11, 11) for s in shapes):
-        return " conv1's kernels are 11×11 (over 3 colour channels)."
-    return ""
+# A test on conv1's parameter shapes, and the hint of the slip it recognises.
+CONV1_SHAPE_SLIPS = [
+    (lambda shapes: (48, 3, 11, 11) in shapes,
+     " 48 kernels is one GPU's half: conv1 has 96 kernels in all (48 + 48), and both towers see "
+     "the whole image, so it is one ordinary convolution."),
+    (lambda shapes: (96, 3, 11, 11) in shapes and (96,) not in shapes,
+     " Every kernel has a bias too: a (96,) parameter (Conv2d's bias=True)."),
+    (lambda shapes: any(len(s) == 4 and s[2:] != (11, 11) for s in shapes),
+     " conv1's kernels are 11×11 (over 3 colour channels)."),
+]
 
 
-def _compare_conv1(name: str, side: int, x, got, want, reference) -> None:
-    """Raise :class:`ExerciseError` with the slip's hint when the learner's conv1 output ``got``
-    differs from ``want`` (shape first, then values) on the ``side``-px batch ``x``."""
-    if tuple(got.shape) != tuple(want.shape):
-        hint = ""
-        if tuple(got.shape[-2:]) == (54, 54):
-            hint = (" 54×54 is PyTorch's floor rule with no padding. cuda-convnet's ceiling "
-                    "rule lets the last window hang over the edge: add 3 zeros on the right "
-                    "and bottom only (F.pad(x, (0, 3, 0, 3))) before convolving.")
-        elif side == 227 and tuple(got.shape[-2:]) == (56, 56):
-            hint = (" Padding 2 on every side (torchvision's choice) gives 55 from 224 but "
-                    "56 from 227; the paper's layer pads nothing on the left and top.")
-        raise ExerciseError(f"{name}: for a (2, 3, {side}, {side}) batch expected output "
-                            f"shape {tuple(want.shape)}, got {tuple(got.shape)}.{hint}")
-    if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
-        hint = ""
-        padded = F.conv2d(x, reference.weight, reference.bias, stride=4, padding=2)
-        if padded.shape == got.shape and torch.allclose(got, padded, rtol=1e-4, atol=1e-4):
-            hint = (" Same shape, different numbers: padding 2 on all four sides "
-                    "(torchvision's fix) shifts every window 2 pixels up and left. The "
-                    "paper's layer starts at the top-left pixel and pads only the right and "
-                    "bottom edges: F.pad(x, (0, 3, 0, 3)).")
-        elif torch.allclose(got, want.clamp(min=0), rtol=1e-4, atol=1e-4):
-            hint = " Leave out the ReLU: it is the next layer of the network."
-        worst = (got - want).abs().max().item()
-        raise ExerciseError(f"{name}: with course_lib's conv1 weights copied in, your output "
-                            f"on a {side}×{side} batch differs from it by up to {worst:.3g}."
-                            f"{hint}")
+def _conv1_slips(reference: nn.Module) -> list:
+    """conv1's usual slips on a batch ``x``: an output size (matched on size alone) or values."""
+    return [
+        (lambda x: (54, 54),
+         " 54×54 is PyTorch's floor rule with no padding. cuda-convnet's ceiling rule lets the "
+         "last window hang over the edge: add 3 zeros on the right and bottom only "
+         "(F.pad(x, (0, 3, 0, 3))) before convolving."),
+        (lambda x: (56, 56) if x.shape[-1] == 227 else None,
+         " Padding 2 on every side (torchvision's choice) gives 55 from 224 but 56 from 227; the "
+         "paper's layer pads nothing on the left and top."),
+        (lambda x: F.conv2d(x, reference.weight, reference.bias, stride=4, padding=2),
+         " Same shape, different numbers: padding 2 on all four sides (torchvision's fix) shifts "
+         "every window 2 pixels up and left. The paper's layer starts at the top-left pixel and "
+         "pads only the right and bottom edges: F.pad(x, (0, 3, 0, 3))."),
+        (lambda x: reference(x).clamp(min=0),
+         " Leave out the ReLU: it is the next layer of the network."),
+    ]
+
+
+def _same_output(got, want) -> bool:
+    """Same shape and values (within 1e-4); a ``(height, width)`` is matched on the size alone."""
+    if isinstance(want, tuple):
+        return tuple(got.shape[-2:]) == want
+    return got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def _conv1_forward(module: nn.Module) -> Callable:
+    """``module``'s forward as the function :func:`check_cases` runs: without gradients, a crash
+    reported with the batch's shape, an answer that is not a tensor refused."""
+    def forward(x):
+        try:
+            with torch.no_grad():
+                out = module(x)
+        except NotImplementedError:  # not written yet: reported as not attempted
+            raise
+        except Exception as exc:
+            raise ExerciseError(f"conv1: calling your module on a {tuple(x.shape)} batch raised "
+                                f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, torch.Tensor):
+            raise ExerciseError(f"conv1: forward should return a tensor, got "
+                                f"{type(out).__name__}.")
+        return out
+
+    return forward
 
 
 @_keeps_rng
@@ -176,33 +177,24 @@ def check_conv1(factory: Callable | None) -> bool:
     params = list(module.parameters())
     shapes = sorted((tuple(p.shape) for p in params), key=len, reverse=True)
     if shapes != [(96, 3, 11, 11), (96,)]:
+        hint = slip_hint(shapes, CONV1_SHAPE_SLIPS, lambda shapes, test: test(shapes))
         raise ExerciseError(f"{name}: expected two parameters, weights (96, 3, 11, 11) and "
-                            f"biases (96,); your module has {shapes}.{_shape_hint(shapes)}")
+                            f"biases (96,); your module has {shapes}.{hint}")
     generator = torch.Generator().manual_seed(3)
-    reference = reference_conv1()
+    reference = reference_conv1().requires_grad_(False)
     with torch.no_grad():
         reference.weight.copy_(torch.randn(reference.weight.shape, generator=generator) * 0.05)
         reference.bias.copy_(torch.randn(96, generator=generator) * 0.1)
         for p in params:
             p.copy_(reference.weight if p.dim() == 4 else reference.bias)
-    module.eval()
-    for side in (224, 227):
-        x = torch.randn(2, 3, side, side, generator=generator)
-        with torch.no_grad():
-            want = reference(x)
-            try:
-                got = module(x.clone())
-            except NotImplementedError:
-                return not_attempted(name)
-            except Exception as exc:
-                raise ExerciseError(f"{name}: calling your module on a (2, 3, {side}, {side}) "
-                                    f"batch raised {type(exc).__name__}: {exc}") from exc
-        if not isinstance(got, torch.Tensor):
-            raise ExerciseError(f"{name}: forward should return a tensor, got "
-                                f"{type(got).__name__}.")
-        _compare_conv1(name, side, x, got, want, reference)
-    return passed(name, "Same output as course_lib's conv1 (alexnet('paper')) on 224 and 227 "
-                        "inputs: 55×55×96.")
+    batches = [(torch.randn(2, 3, side, side, generator=generator),) for side in (224, 227)]
+    return check_cases(
+        name, _conv1_forward(module.eval()), batches, reference=reference, same=_same_output,
+        slips=_conv1_slips(reference),
+        where=lambda x: f"on a {tuple(x.shape)} batch, course_lib's conv1 weights copied in",
+        shown=lambda want: f"the values of course_lib's conv1, shape {tuple(want.shape)}",
+        done="Same output as course_lib's conv1 (alexnet('paper')) on 224 and 227 inputs: "
+             "55×55×96.")
 
 
 # --- LRN ----------------------------------------------------------------------------------
@@ -224,6 +216,39 @@ LRN_CASES = [
      40.0, True, 5, 1e-4, 0.75, 2.0),
     ("n=3, α=0.1, β=0.5, k=1 on signed inputs", 12, (1, 7, 3, 4), 3.0, False, 3, 0.1, 0.5, 1.0),
 ]
+LRN_SLIPS = [
+    (lambda a, n, alpha, beta, k: _lrn(a, n, alpha, beta, k, convention="pytorch"),
+     " This is the α/n reading: torch.nn.LocalResponseNorm (and cuda-convnet) divide alpha by "
+     "the window size n. The paper's printed formula multiplies the sum by α itself: with "
+     "torch's module you would pass alpha = α·n."),
+    (lambda a, n, alpha, beta, k: _lrn(a, n, alpha, beta, 1.0, convention="pytorch"),
+     " Two slips: torch.nn.LocalResponseNorm divides alpha by n (the printed formula does not), "
+     "and its default k is 1 where the paper uses the k you are given."),
+    (lambda a, n, alpha, beta, k: _lrn(a, n, alpha, beta, 1.0),
+     " Use the k you are given (the paper's is 2); PyTorch's default k is 1."),
+    (lambda a, n, alpha, beta, k: _lrn(a, n, alpha, 1.0, k),
+     " Raise the denominator to the power beta."),
+    (lambda a, n, alpha, beta, k: _lrn(a, 2 * n + 1, alpha, beta, k),
+     lambda a, n, *_: f" The window is {n} maps wide in all, centred on i: {n // 2} on each side "
+                      "(i - n//2 … i + n//2), not n on each side."),
+    (_lrn_wrapping,
+     " At the first and last maps the sum stops at the edge; it does not wrap around to the other "
+     "end."),
+]
+
+
+def _read_lrn(got, a, *_):
+    """The learner's LRN output as a float32 tensor of ``a``'s shape, else ExerciseError."""
+    try:
+        got = torch.as_tensor(got, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ExerciseError(f"local_response_norm: expected a tensor, got "
+                            f"{type(got).__name__}") from exc
+    if got.shape != a.shape:
+        raise ExerciseError(f"local_response_norm: for input shape {tuple(a.shape)} expected the "
+                            f"same shape back, got {tuple(got.shape)}. LRN normalises across "
+                            "channels (dim 1) at each position; it does not reduce any dimension.")
+    return got
 
 
 def check_local_response_norm(fn: Callable | None) -> bool:
@@ -232,57 +257,18 @@ def check_local_response_norm(fn: Callable | None) -> bool:
     maps centred on i (clipped at the first and last map), to ``a: (N, C, H, W)``; returns a
     tensor of the same shape. Compared with ``course_lib.models.LocalResponseNorm(...,
     convention="paper")``."""
-    name = "local_response_norm"
-    for what, seed, shape, scale, nonneg, size, alpha, beta, k in LRN_CASES:
-        generator = torch.Generator().manual_seed(seed)
-        a = torch.randn(shape, generator=generator) * scale
-        if nonneg:
-            a = a.abs()
-        original = a.clone()
-        ok, got = attempt(name, fn, a, size, alpha, beta, k)
-        if not ok:
-            return False
-        if not torch.equal(a, original):
-            raise ExerciseError(f"{name}: your function changed its input in place; return a new "
-                                "tensor (the network needs the activations unchanged).")
-        try:
-            got = torch.as_tensor(got, dtype=torch.float32)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ExerciseError(f"{name}: expected a tensor, got {type(got).__name__}") from exc
-        want = _lrn(a, size, alpha, beta, k)
-        if tuple(got.shape) != tuple(want.shape):
-            raise ExerciseError(f"{name}: for input shape {tuple(shape)} expected the same shape "
-                                f"back, got {tuple(got.shape)}. LRN normalises across channels "
-                                "(dim 1) at each position; it does not reduce any dimension.")
-        if torch.allclose(got, want, rtol=1e-4, atol=1e-6):
-            continue
-        candidates = [
-            (_lrn(a, size, alpha, beta, k, convention="pytorch"),
-             " This is the α/n reading: torch.nn.LocalResponseNorm (and cuda-convnet) divide "
-             "alpha by the window size n. The paper's printed formula multiplies the sum by α "
-             "itself: with torch's module you would pass alpha = α·n."),
-            (_lrn(a, size, alpha, beta, 1.0, convention="pytorch"),
-             " Two slips: torch.nn.LocalResponseNorm divides alpha by n (the printed formula "
-             "does not), and its default k is 1 where the paper uses the k you are given."),
-            (_lrn(a, size, alpha, beta, 1.0),
-             " Use the k you are given (the paper's is 2); PyTorch's default k is 1."),
-            (_lrn(a, size, alpha, 1.0, k),
-             " Raise the denominator to the power beta."),
-            (_lrn(a, 2 * size + 1, alpha, beta, k),
-             f" The window is {size} maps wide in all, centred on i: {size // 2} on each side "
-             "(i - n//2 … i + n//2), not n on each side."),
-            (_lrn_wrapping(a, size, alpha, beta, k),
-             " At the first and last maps the sum stops at the edge; it does not wrap around "
-             "to the other end."),
-        ]
-        hint = next((h for c, h in candidates
-                     if not torch.allclose(c, want, rtol=1e-4, atol=1e-6)
-                     and torch.allclose(got, c, rtol=1e-4, atol=1e-6)), "")
-        worst = (got - want).abs().max().item()
-        raise ExerciseError(f"{name}: with {what} (input {tuple(shape)}), your output differs "
-                            f"from the printed formula by up to {worst:.3g}.{hint}")
-    return passed(name, "Matches course_lib's LocalResponseNorm(convention='paper'), the "
-                        "formula as printed, with the paper's and other constants.")
+    cases, labels = [], {}
+    for what, seed, shape, scale, nonneg, *constants in LRN_CASES:
+        a = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * scale
+        cases.append((a.abs() if nonneg else a, *constants))
+        labels[tuple(constants)] = what
+    return check_cases(
+        "local_response_norm", fn, cases, reference=_lrn, read=_read_lrn, slips=LRN_SLIPS,
+        same=lambda got, want: torch.allclose(got, want, rtol=1e-4, atol=1e-6),
+        where=lambda a, *constants: f"with {labels[constants]} (input {tuple(a.shape)})",
+        shown=lambda want: "the printed formula's values",
+        done="Matches course_lib's LocalResponseNorm(convention='paper'), the formula as "
+             "printed, with the paper's and other constants.")
 
 
 # --- parameter counts ---------------------------------------------------------------------
@@ -290,41 +276,33 @@ def check_local_response_norm(fn: Callable | None) -> bool:
 # 1×1 convolution on a 1×1 input.
 PARAM_CASES = [(3, 96, 11, 1), (96, 256, 5, 2), (256, 384, 3, 1), (384, 384, 3, 2),
                (64, 192, 5, 1), (1024, 512, 1, 1)]
+# Where a slip coincides with the right count (groups=1, a 1×1 kernel), it is not named.
+PARAM_SLIPS = [
+    (lambda i, o, k, g: o * (i // g) * k * k,
+     lambda i, o, k, g: f" That counts the weights only: add the {o} biases, one per kernel."),
+    (lambda i, o, k, g: o * i * k * k + o,
+     lambda i, o, k, g: f" With groups={g} each kernel sees only in_channels / groups = {i // g} "
+                        "input maps (its own tower's), so the weights shrink by that factor."),
+    (lambda i, o, k, g: o * (i // g) * k * k + o // g,
+     " Groups split the inputs, not the biases: each of the out_channels kernels has one."),
+    (lambda i, o, k, g: (o // g) * (i // g) * k * k + o,
+     " There are still out_channels kernels in all; each one sees in_channels / groups maps."),
+    (lambda i, o, k, g: o * (i // g) * k + o, " A k×k kernel has k² weights per input map."),
+]
 
 
 @_keeps_rng
 def check_conv_params(fn: Callable | None) -> bool:
     """Exercise of notebook 03: ``fn(in_channels, out_channels, kernel_size, groups)`` returns the
     number of learned parameters (weights and biases) of a ``Conv2d`` with square kernels."""
-    name = "conv_params"
-    for c_in, c_out, k, g in PARAM_CASES:
-        ok, got = attempt(name, fn, c_in, c_out, k, g)
-        if not ok:
-            return False
-        conv = nn.Conv2d(c_in, c_out, k, groups=g)
-        want = sum(p.numel() for p in conv.parameters())
-        value = as_number(got)
-        if value == want:
-            continue
-        weights = conv.weight.numel()
-        hint = ""
-        if value == weights:
-            hint = f" That counts the weights only: add the {c_out} biases, one per kernel."
-        elif g > 1 and value == c_out * c_in * k * k + c_out:
-            hint = (f" With groups={g} each kernel sees only in_channels / groups = {c_in // g} "
-                    "input maps (its own tower's), so the weights shrink by that factor.")
-        elif g > 1 and value == weights + c_out // g:
-            hint = " Groups split the inputs, not the biases: each of the out_channels kernels has one."
-        elif g > 1 and value == (c_out // g) * (c_in // g) * k * k + c_out:
-            hint = (" There are still out_channels kernels in all; each one sees in_channels / "
-                    "groups maps.")
-        elif value == c_out * (c_in // g) * k + c_out and k > 1:
-            hint = " A k×k kernel has k² weights per input map."
-        raise ExerciseError(f"{name}({c_in}, {c_out}, {k}, groups={g}): nn.Conv2d({c_in}, "
-                            f"{c_out}, {k}, groups={g}) has {want:,} parameters; got {got!r}."
-                            f"{hint}")
-    return passed(name, f"Matches nn.Conv2d's parameter count on {len(PARAM_CASES)} layers, "
-                        "grouped ones among them.")
+    return check_cases(
+        "conv_params", fn, PARAM_CASES, slips=PARAM_SLIPS,
+        reference=lambda i, o, k, g: sum(p.numel() for p in nn.Conv2d(i, o, k, groups=g)
+                                          .parameters()),
+        where=lambda i, o, k, g: f"nn.Conv2d({i}, {o}, {k}, groups={g})",
+        shown=lambda want: f"{want:,} parameters",
+        done=f"Matches nn.Conv2d's parameter count on {len(PARAM_CASES)} layers, grouped ones "
+             "among them.")
 
 
 # --- neurons per layer --------------------------------------------------------------------
@@ -334,29 +312,34 @@ NETS = (("alexnet('paper', width=0.25)", "paper", {"width": 0.25}, 224),
          {"input_size": 56, "width": 0.5, "num_classes": 20}, 56))
 
 
-def _build(variant: str, options: dict):
-    """A small AlexNet of ``variant`` (fast to build and run; its weights do not matter)."""
-    return alexnet(variant, **options)
-
-
 @functools.cache
 def _learned(index: int) -> dict[str, tuple]:
-    """summarize()'s rows of the learned layers of ``NETS[index]``: layer names, activations,
-    params and param_share (cached: the tables never change within a process)."""
+    """summarize()'s rows of the learned layers of ``NETS[index]`` (a small AlexNet, fast to
+    build and run; its weights do not matter): layer names, activations, params and
+    param_share (cached: the tables never change within a process)."""
     _, variant, options, side = NETS[index]
-    table = summarize(_build(variant, options), side)
+    table = summarize(alexnet(variant, **options), side)
     table = table[table["layer"] != ""]
     return {column: tuple(table[column]) for column in ("layer", "activations", "params",
                                                         "param_share")}
 
 
-def _as_list(got) -> list | None:
-    if isinstance(got, Mapping):
-        got = list(got.values())
+def _read_counts(where: str, got) -> list[float]:
+    """The learner's counts as a list of 8 numbers (a dict's values in order), else
+    :class:`ExerciseError` saying which layers to count."""
     try:
-        return [as_number(v) for v in got]
+        values = [as_number(v) for v in (got.values() if isinstance(got, Mapping) else got)]
     except TypeError:
-        return None
+        raise ExerciseError(f"{where}: expected a list of 8 numbers, got "
+                            f"{type(got).__name__}.") from None
+    if len(values) != len(LEARNED):
+        hint = (" Count only the learned layers, conv1 … fc8 (every nn.Conv2d and nn.Linear), "
+                "not ReLU, LRN, pooling or dropout." if len(values) > len(LEARNED) else
+                " Include every learned layer: the five convolutions and the three fully "
+                "connected layers.")
+        raise ExerciseError(f"{where}: expected {len(LEARNED)} numbers (conv1 … fc8), got "
+                            f"{len(values)}.{hint}")
+    return values
 
 
 @_keeps_rng
@@ -365,88 +348,91 @@ def check_neuron_counts(fn: Callable | None) -> bool:
     of each learned layer of ``net`` (every ``Conv2d`` and ``Linear``, in forward order) for one
     ``(3, input_side, input_side)`` image: 8 numbers for AlexNet. A dict keyed by layer name is
     accepted too (its values in order). Compared with :func:`course_lib.models.summarize`'s
-    ``activations`` on three small AlexNets; the function must leave no hooks behind."""
+    ``activations`` on three small AlexNets; the function must leave no hooks behind.
+
+    Its own loop rather than :func:`check_cases`: two of its slips are read off the answer
+    itself (every count the same whole multiple too large; the first count alone wrong)."""
     name = "neuron_counts"
     for index, (label, variant, options, side) in enumerate(NETS):
-        net = _build(variant, options)
+        net = alexnet(variant, **options)
         ok, got = attempt(name, fn, net, side)
         if not ok:
             return False
-        table = _learned(index)
-        want = [int(v) for v in table["activations"]]
-        values = _as_list(got)
         where = f"{name}({label}, {side})"
-        if values is None:
-            raise ExerciseError(f"{where}: expected a list of 8 numbers, got "
-                                f"{type(got).__name__}.")
-        if len(values) != len(want):
-            hint = (" Count only the learned layers, conv1 … fc8 (every nn.Conv2d and nn.Linear),"
-                    " not ReLU, LRN, pooling or dropout." if len(values) > len(want) else
-                    " Include every learned layer: the five convolutions and the three fully "
-                    "connected layers.")
-            raise ExerciseError(f"{where}: expected {len(want)} numbers (conv1 … fc8), got "
-                                f"{len(values)}.{hint}")
+        values, table = _read_counts(where, got), _learned(index)
+        want = [int(v) for v in table["activations"]]
         if values == want:
             continue
-        params = [int(v) for v in table["params"]]
-        modules = list(net.learned_layers().values())
-        channels = [m.out_channels if hasattr(m, "out_channels") else m.out_features
-                    for m in modules]
-        hint = ""
-        ratios = {v / w for v, w in zip(values, want, strict=True) if w}
-        if len(ratios) == 1 and (r := ratios.pop()) > 1 and float(r).is_integer():
-            hint = (f" Every count is {r:g}× too large: count per image (output[0].numel(), or "
-                    "divide by the batch size).")
-        elif values == params:
-            hint = " These are parameter counts; count the layer's outputs (output.numel())."
-        elif values == channels:
-            hint = (" These are channel counts; a conv layer has C·H·W outputs (a neuron per "
-                    "kernel per position).")
-        elif values[0] == 3 * side * side:
-            hint = (" The first number is the input image's size: a forward hook gets (module, "
-                    "inputs, output); count the output.")
+        times = values[0] / want[0]
+        hint = slip_hint(values, [
+            ([times * w for w in want] if times > 1 and times.is_integer() else None,
+             f" Every count is {times:g}× too large: count per image (output[0].numel(), or "
+             "divide by the batch size)."),
+            ([int(v) for v in table["params"]],
+             " These are parameter counts; count the layer's outputs (output.numel())."),
+            ([getattr(m, "out_channels", getattr(m, "out_features", None))
+              for m in net.learned_layers().values()],
+             " These are channel counts; a conv layer has C·H·W outputs (a neuron per kernel per "
+             "position)."),
+            ([3 * side * side, *values[1:]],
+             " The first number is the input image's size: a forward hook gets (module, inputs, "
+             "output); count the output."),
+        ], operator.eq)
         raise ExerciseError(f"{where}: expected {want}, got {got!r}.{hint}")
     return passed(name, "Matches course_lib.models.summarize on the paper, torchvision and "
                         "scaled networks.")
 
 
 # --- parameter shares ---------------------------------------------------------------------
+def _percent(counts: Mapping) -> dict | None:
+    """Each layer's share of the parameters in ``counts``, in %; None when there are none."""
+    return {key: 100 * n / sum(counts.values()) for key, n in counts.items()} or None
+
+
+# "Do not round" names any rounding to 0, 1 or 2 decimals.
+SHARE_SLIPS = [
+    (lambda counts: {key: n / sum(counts.values()) for key, n in counts.items()},
+     " These are fractions; multiply by 100 for percentages."),
+    (lambda counts: _percent({key: n for key, n in counts.items() if key.startswith("conv")}),
+     " Divide by the whole model's parameters, the fully connected layers included: the paper's "
+     "claim is about shares of the model."),
+    *[(lambda counts, digits=digits: {key: round(share, digits)
+                                      for key, share in _percent(counts).items()},
+       " Do not round: conv1's share is well under 1 %, and rounding hides it.")
+      for digits in (0, 1, 2)],
+]
+
+
+def _read_shares(got, counts: Mapping, label: str) -> dict:
+    if not isinstance(got, Mapping) or set(got) != set(counts):
+        keys = sorted(got) if isinstance(got, Mapping) else type(got).__name__
+        raise ExerciseError(f"param_shares({label}): expected a dict with the keys "
+                            f"{sorted(counts)}, got {keys}.")
+    return {key: as_number(v) for key, v in got.items()}
+
+
 @_keeps_rng
 def check_param_shares(fn: Callable | None) -> bool:
     """Exercise of notebook 03: ``fn(counts)`` takes ``{"conv1": 34944, …, "fc8": …}`` (parameters
     per layer) and returns ``{layer: percent of all the parameters}`` with the same keys, unrounded.
     Compared with :func:`course_lib.models.summarize`'s ``param_share`` (× 100) on small AlexNets
     and with a hand-made case."""
-    name = "param_shares"
-    def cases():
-        yield "a two-layer toy", {"a": 1, "b": 3}, {"a": 25.0, "b": 75.0}
-        for index, (label, *_) in enumerate(NETS):
-            table = _learned(index)
-            yield (label, dict(zip(table["layer"], map(int, table["params"]), strict=True)),
-                   {layer: 100.0 * float(share)
-                    for layer, share in zip(table["layer"], table["param_share"], strict=True)})
+    # each case's (layer, parameters) pairs → (what it is, the percent per layer)
+    known = {(("a", 1), ("b", 3)): ("a two-layer toy", {"a": 25.0, "b": 75.0})}
+    for index, (label, *_) in enumerate(NETS):
+        table = _learned(index)
+        counts = tuple(zip(table["layer"], map(int, table["params"]), strict=True))
+        known[counts] = label, {layer: 100.0 * float(share) for layer, share in
+                                zip(table["layer"], table["param_share"], strict=True)}
 
-    for label, counts, want in cases():
-        ok, got = attempt(name, fn, dict(counts))
-        if not ok:
-            return False
-        if not isinstance(got, Mapping) or set(got) != set(want):
-            keys = sorted(got) if isinstance(got, Mapping) else type(got).__name__
-            raise ExerciseError(f"{name}({label}): expected a dict with the keys {sorted(want)}, "
-                                f"got {keys}.")
-        values = {key: as_number(v) for key, v in got.items()}
-        if all(math.isclose(values[key], want[key], rel_tol=1e-6, abs_tol=1e-9) for key in want):
-            continue
-        hint = ""
-        convs = {k: v for k, v in counts.items() if k.startswith("conv")}
-        if all(math.isclose(values[key], want[key] / 100, rel_tol=1e-6) for key in want):
-            hint = " These are fractions; multiply by 100 for percentages."
-        elif convs and all(math.isclose(values[key], 100 * counts[key] / sum(convs.values()),
-                                        rel_tol=1e-6) for key in convs):
-            hint = (" Divide by the whole model's parameters, the fully connected layers "
-                    "included: the paper's claim is about shares of the model.")
-        elif all(abs(values[key] - want[key]) <= 0.5 + 1e-9 for key in want):
-            hint = " Do not round: conv1's share is well under 1 %, and rounding hides it."
-        shown = {key: round(want[key], 4) for key in want}
-        raise ExerciseError(f"{name}({label}): expected {shown}, got {got!r}.{hint}")
-    return passed(name, "Matches course_lib.models.summarize's shares.")
+    def label(counts):
+        return known[tuple(counts.items())][0]
+
+    return check_cases(
+        "param_shares", fn, [(dict(counts),) for counts in known], slips=SHARE_SLIPS,
+        read=lambda got, counts: _read_shares(got, counts, label(counts)), where=label,
+        reference=lambda counts: known[tuple(counts.items())][1],
+        same=lambda got, want: all(math.isclose(got[key], share, rel_tol=1e-6, abs_tol=1e-9)
+                                   for key, share in want.items()),  # a slip may name some keys
+        shown=lambda want: repr({key: round(share, 4) for key, share in want.items()}),
+        done="Matches course_lib.models.summarize's shares.")

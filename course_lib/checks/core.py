@@ -235,20 +235,40 @@ def attempt(name: str, fn: Callable | None, *args, seconds: float | None = None,
 
 
 def describe(got) -> str:
-    """A short description of an answer: its repr, or its type and shape for arrays."""
+    """A short description of an answer: a few numbers as they are (rounded to 6 significant
+    digits: ``ndarray [0.25, 0.5]``, ``(0.12, 0.0975)``), a larger array by type and shape,
+    anything else by its repr (cut at 60 characters)."""
     shape = getattr(got, "shape", None)
     if shape is not None and len(shape) > 0:
-        return f"{type(got).__name__} of shape {tuple(shape)}"
+        values = _numbers(got) if math.prod(shape) <= 6 else None
+        return (f"{type(got).__name__} {values}" if values is not None
+                else f"{type(got).__name__} of shape {tuple(shape)}")
+    if isinstance(got, tuple) and 0 < len(got) <= 6:
+        values = _numbers(got)
+        if values is not None:
+            return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
     text = repr(got)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _numbers(got) -> list | None:
+    """The numbers of a small array, tensor or tuple, rounded for reading; None if not numbers."""
+    try:
+        flat = np.asarray(got.detach().cpu() if hasattr(got, "detach") else got).ravel()
+    except Exception:  # not an array of anything readable
+        return None
+    if flat.dtype.kind not in "biuf":
+        return None
+    return [v if isinstance(v, (bool, int)) else float(f"{v:.6g}") for v in flat.tolist()]
 
 
 def slip_hint(got, slips, same: Callable | None = None) -> str:
     """The hint of the first slip whose value matches the learner's answer ``got``, else "".
 
     ``slips``: ``[(value, hint), ...]`` or ``{name: (value, hint)}``: what each usual slip would
-    have returned on this case (computed by the check, independently of the answer).
-    ``same(got, value)``: the comparison (default: :func:`close`). Every check's search for
+    have returned on this case (computed by the check, independently of the answer), or, for a
+    slip that is a kind of answer rather than one value (a string, an even k, any rounding), a
+    test ``value(got) -> bool``. ``same(got, value)``: the comparison (default: :func:`close`). Every check's search for
     "which slip explains this answer" goes through here."""
     same = close if same is None else same
     pairs = slips.values() if isinstance(slips, dict) else slips
@@ -266,8 +286,9 @@ def close(got, value, rel: float = 1e-9, abs_tol: float = 1e-12) -> bool:
 
 
 def _safe(same: Callable, got, value) -> bool:
+    """``same(got, value)``, or ``value(got)`` where the slip is a test; False if either fails."""
     try:
-        return bool(same(got, value))
+        return bool(value(got)) if callable(value) else bool(same(got, value))
     except Exception:  # an answer of another shape or type is simply not this slip
         return False
 
@@ -295,7 +316,8 @@ def check_cases(name: str, fn: Callable | None, cases: Sequence[tuple], *,
     ``"{name}: {where(*case)}: expected {shown(want)}, got {answer}." + hint``.
 
     ``slips``: ``[(slip, hint), ...]``, ``slip(*case)`` what a usual mistake returns on that
-    case, ``hint`` a string (or ``hint(*case)``) that names it. The slip that explains every
+    case (or a test ``answer -> bool``, see :func:`slip_hint`), ``hint`` a string (or
+    ``hint(*case)``) that names it. The slip that explains every
     answer wins (a pattern over all cases, where one case alone may be ambiguous); else the
     first that explains the wrong one and differs from the reference there.
 
@@ -319,9 +341,15 @@ def check_cases(name: str, fn: Callable | None, cases: Sequence[tuple], *,
         hint = hint(*case) if callable(hint) else hint
         said = where(*case) if where else f"for {', '.join(map(repr, case))}"
         shown_want = shown(want) if shown else _shown(want)
-        raise ExerciseError(f"{name}: {said}: expected {shown_want}, got {describe(got)}."
-                            f"{hint}")
+        raise wrong_answer(name, said, shown_want, got, hint)
     return passed(name, done)
+
+
+def wrong_answer(name: str, where: str, expected: str, got, hint: str = "") -> ExerciseError:
+    """The error for a wrong answer, in the one wording every check uses: ``"{name}: {where}:
+    expected {expected}, got {describe(got)}.{hint}"`` (for an answer of the wrong kind or shape
+    found in a ``read``, too)."""
+    return ExerciseError(f"{name}: {where}: expected {expected}, got {describe(got)}.{hint}")
 
 
 def _value_of(slip: Callable, case: tuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..crowd import (
     votes_for_majority_accuracy,
 )
 from ..hierarchy import Hierarchy, load_imagenet_hierarchy
-from .core import ExerciseError, as_number, attempt, passed
+from .core import ExerciseError, as_number, attempt, check_cases, passed, slip_hint
 
 
 def tiny_hierarchy():
@@ -29,72 +30,62 @@ def tiny_hierarchy():
     return Hierarchy(parents, ["Siamese", "Burmese", "husky", "car"])
 
 
-def _primary_path_lca_height(h, a, b) -> int:
-    """The wrong answer of a learner who follows only each synset's first parent."""
-    on_b = set(h.primary_path(b))
-    common = [node for node in h.primary_path(a) if node in on_b]
-    return h.height(common[-1])
+LCA_SLIPS = [
+    (lambda h, a, b: lambda got: isinstance(got, str),
+     " Return the LCA's height (an int), not the node: h.height(node)."),
+    # following each synset's first parent only: the lowest node where the two paths meet
+    (lambda h, a, b: h.height([n for n in h.primary_path(a) if n in h.primary_path(b)][-1]),
+     " That is the height where the first-parent paths meet. WordNet is not a tree: a synset "
+     "can have two parents ('dog' is a 'canine' and a 'domestic animal'), so intersect the full "
+     "sets h.ancestors(a) and h.ancestors(b)."),
+    (lambda h, a, b: h.depth(h.lca(a, b)),
+     " That is the LCA's depth (distance from the root), not its height."),
+]
 
 
 def check_lca_height(fn: Callable | None) -> bool:
     """Exercise of notebook 01: ``fn(hierarchy, a, b)`` returns the height of the lowest common
     ancestor of ``a`` and ``b`` (leaves have height 0)."""
-    name = "lca_height"
-    tiny = tiny_hierarchy()
-    imagenet = load_imagenet_hierarchy()
+    tiny, imagenet = tiny_hierarchy(), load_imagenet_hierarchy()
     cases = [(tiny, "Siamese", "Burmese"), (tiny, "Siamese", "husky"), (tiny, "husky", "car"),
              (tiny, "car", "car")]
-    leaves = imagenet.leaves
-    cases += [(imagenet, leaves[i], leaves[j]) for i, j in [(281, 284), (151, 268), (0, 999),
-                                                            (281, 281), (404, 817)]]
+    cases += [(imagenet, imagenet.leaves[i], imagenet.leaves[j])
+              for i, j in [(281, 284), (151, 268), (0, 999), (281, 281), (404, 817)]]
     # Siamese cat vs Eskimo dog: "dog" has two parents (canine and domestic animal), so the LCA
     # is "domestic animal" (height 6), not "carnivore" (7) where the first-parent paths meet.
     cases.append((imagenet, "n02123597", "n02109961"))
-    for h, a, b in cases:
-        ok, got = attempt(name, fn, h, a, b)
-        if not ok:
-            return False
-        want = h.lca_height(a, b)
-        if got != want:
-            hint = ""
-            if isinstance(got, str):
-                hint = " Return the LCA's height (an int), not the node: h.height(node)."
-            elif got == _primary_path_lca_height(h, a, b):
-                hint = (" That is the height where the first-parent paths meet. WordNet is not "
-                        "a tree: a synset can have two parents ('dog' is a 'canine' and a "
-                        "'domestic animal'), so intersect the full sets h.ancestors(a) and "
-                        "h.ancestors(b).")
-            elif got == h.depth(h.lca(a, b)):
-                hint = " That is the LCA's depth (distance from the root), not its height."
-            raise ExerciseError(
-                f"{name}: for {h.name(a)!r} and {h.name(b)!r} expected height {want} "
-                f"(LCA {h.name(h.lca(a, b))!r}), got {got!r}.{hint}"
-            )
-    return passed(name, f"Checked {len(cases)} pairs, in a toy tree and in ImageNet's.")
+    return check_cases(
+        "lca_height", fn, cases, reference=lambda h, a, b: h.lca_height(a, b),
+        slips=LCA_SLIPS, shown=lambda height: f"height {height}",
+        where=lambda h, a, b: f"for {h.name(a)!r} and {h.name(b)!r} (LCA "
+                              f"{h.name(h.lca(a, b))!r})",
+        done=f"Checked {len(cases)} pairs, in a toy tree and in ImageNet's.")
 
 
 def check_majority_vote(fn: Callable | None) -> bool:
     """Exercise of notebook 01: ``fn(votes)`` with ``votes (N, k) bool`` returns ``(N,) bool``,
     True where more than half of the k votes are yes (a tie is rejected)."""
+    # Not check_cases: the message names the first image the answer gets wrong.
     name = "majority_vote"
     rng = np.random.default_rng(0)
     cases = [np.array([[1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 0, 0]], dtype=bool),
              np.array([[1, 0], [1, 1], [0, 0]], dtype=bool),
              rng.random((50, 5)) < 0.5, rng.random((50, 4)) < 0.5]
     for votes in cases:
-        ok, got = attempt(name, fn, votes.copy())
+        ok, got = attempt(name, fn, votes)
         if not ok:
             return False
-        want = majority_vote(votes)
-        got = np.asarray(got)
+        want, got = majority_vote(votes), np.asarray(got)
         if got.shape != want.shape:
             raise ExerciseError(f"{name}: for votes of shape {votes.shape} expected a result of "
                                 f"shape {want.shape} (one label per image), got {got.shape}")
-        if not np.array_equal(got.astype(bool), want):
-            i = int(np.argmax(got.astype(bool) != want))
-            hint = ""
-            if 2 * votes[i].sum() == votes.shape[1]:
-                hint = " A tie is not a convincing majority: reject it (use > half, not >=)."
+        wrong = np.flatnonzero(got.astype(bool) != want)
+        if wrong.size:
+            i = wrong[0]  # the slip: a tie accepted (>= half), which differs only at a tie
+            hint = slip_hint(bool(got[i]), [(
+                bool(2 * votes[i].sum() >= votes.shape[1]),
+                " A tie is not a convincing majority: reject it (use > half, not >=).")],
+                same=operator.eq)
             raise ExerciseError(f"{name}: image {i} with votes {votes[i].astype(int).tolist()} "
                                 f"should be {bool(want[i])}, got {bool(got[i])}.{hint}")
     return passed(name, f"Checked {len(cases)} vote matrices, ties included.")
@@ -103,10 +94,27 @@ def check_majority_vote(fn: Callable | None) -> bool:
 def _smallest_odd_k(accuracy: float, target: float, offset: int) -> int | None:
     """The answer of ``binom.sf(k // 2 + offset, k, accuracy) >= target`` over odd k (None
     when no k <= 99 reaches it): offset 0 is right, +1 and -1 are off-by-one tails."""
-    for k in range(1, 100, 2):
-        if binom.sf(k // 2 + offset, k, accuracy) >= target:
-            return k
-    return None
+    return next((k for k in range(1, 100, 2) if binom.sf(k // 2 + offset, k, accuracy) >= target),
+                None)
+
+
+VOTES_SLIPS = [  # the hints are formatted with the answer, k
+    (lambda p, t: lambda k: 0 < k < 1, " Return k, the number of votes, not a probability."),
+    (lambda p, t: lambda k: k.is_integer() and k % 2 == 0,
+     " k = {k:g} is even: with an even number of votes a tie is possible, and a tie is not a "
+     "majority. Try odd k only: 1, 3, 5, ..."),
+    (lambda p, t: _smallest_odd_k(p, t, +1),
+     " Off by one in the tail: binom.sf(x, k, p) is P(X > x), strictly greater, and a majority "
+     "of odd k is X > k // 2, so use binom.sf(k // 2, k, p)."),
+    (lambda p, t: _smallest_odd_k(p, t, -1),
+     " Off by one in the tail: binom.sf(k // 2 - 1, k, p) = P(X >= k // 2) counts k // 2 right "
+     "votes, a minority, as a majority. Use binom.sf(k // 2, k, p) = P(X > k // 2)."),
+]
+VOTES_SLOW_HINT = (
+    " A loop that never ends? binom.cdf(k // 2, k, accuracy) is the probability that the "
+    "majority is *wrong* (at most k // 2 right votes); it falls towards 0 as k grows, so a loop "
+    "`while binom.cdf(...) < target` never stops. The majority is right with probability "
+    "binom.sf(k // 2, k, accuracy) = 1 - binom.cdf(k // 2, k, accuracy).")
 
 
 def check_votes_needed(fn: Callable | None, seconds: float = 2.0) -> bool:
@@ -115,39 +123,28 @@ def check_votes_needed(fn: Callable | None, seconds: float = 2.0) -> bool:
 
     Each call may run at most ``seconds``: a loop that never ends is stopped and explained.
     """
-    name = "votes_needed"
     cases = [(0.8, 0.8), (0.8, 0.89), (0.8, 0.9), (0.9, 0.99), (0.7, 0.95), (0.95, 0.997)]
-    for accuracy, target in cases:
-        ok, got = attempt(
-            name, fn, accuracy, target, seconds=seconds, slow_hint=(
-                f" (With per-vote accuracy {accuracy} and target {target} the answer is "
-                f"{votes_for_majority_accuracy(accuracy, target)}.) A loop that never ends? "
-                "binom.cdf(k // 2, k, accuracy) is the probability that the majority is *wrong* "
-                "(at most k // 2 right votes); it falls towards 0 as k grows, so a loop `while "
-                "binom.cdf(...) < target` never stops. The majority is right with probability "
-                "binom.sf(k // 2, k, accuracy) = 1 - binom.cdf(k // 2, k, accuracy)."))
-        if not ok:
-            return False
-        want = votes_for_majority_accuracy(accuracy, target)
-        value = as_number(got)
-        if value == want:
-            continue
-        hint = ""
-        if 0 < value < 1 and not value.is_integer():
-            hint = " Return k, the number of votes, not a probability."
-        elif value.is_integer() and value % 2 == 0:
-            hint = (f" k = {value:g} is even: with an even number of votes a tie is possible, and "
-                    "a tie is not a majority. Try odd k only: 1, 3, 5, ...")
-        elif value == _smallest_odd_k(accuracy, target, +1):
-            hint = (" Off by one in the tail: binom.sf(x, k, p) is P(X > x), strictly greater, "
-                    "and a majority of odd k is X > k // 2, so use binom.sf(k // 2, k, p).")
-        elif value == _smallest_odd_k(accuracy, target, -1):
-            hint = (" Off by one in the tail: binom.sf(k // 2 - 1, k, p) = P(X >= k // 2) "
-                    "counts k // 2 right votes, a minority, as a majority. Use "
-                    "binom.sf(k // 2, k, p) = P(X > k // 2).")
-        raise ExerciseError(f"{name}: with per-vote accuracy {accuracy} and target "
-                            f"{target} expected k = {want}, got {got!r}.{hint}")
-    return passed(name, f"Checked {len(cases)} (accuracy, target) pairs.")
+    answers: dict = {}  # case -> k, in order: an error before the last case is a time-out
+    try:
+        return check_cases(
+            "votes_needed", fn, cases, reference=votes_for_majority_accuracy,
+            read=lambda got, *case: answers.setdefault(case, as_number(got)),
+            slips=[(slip, lambda *case, text=text: text.format(k=answers[case]))
+                   for slip, text in VOTES_SLIPS], shown=lambda k: f"k = {k}",
+            where=lambda p, t: f"with per-vote accuracy {p} and target {t}",
+            seconds=seconds, slow_hint="", done=f"Checked {len(cases)} (accuracy, target) pairs.")
+    except ExerciseError as error:
+        if len(answers) == len(cases):
+            raise
+        p, t = cases[len(answers)]  # the case it was stopped on (core's slow_hint can't say)
+        raise ExerciseError(f"{error} (With per-vote accuracy {p} and target {t} the answer is "
+                            f"{votes_for_majority_accuracy(p, t)}.){VOTES_SLOW_HINT}") from None
+
+
+def _decisions(all_votes: np.ndarray, table: np.ndarray, threshold: float) -> list[tuple]:
+    """``(accepted, votes_used)`` of each image of ``all_votes (N, V) bool`` by the library."""
+    lib = dynamic_consensus(all_votes, ConfidenceTable(table, np.ones_like(table)), threshold)
+    return [(bool(accepted), int(used)) for accepted, used in zip(lib.accepted, lib.votes_used)]
 
 
 def check_label_image(fn: Callable | None) -> bool:
@@ -158,6 +155,8 @@ def check_label_image(fn: Callable | None) -> bool:
     votes; returns ``(accepted, votes_used)``. Compared image by image with
     :func:`course_lib.crowd.dynamic_consensus` (the library's vectorised version).
     """
+    # Not check_cases: the hints depend on where the answer stopped and what the table holds
+    # there, and the swapped table is the slip only when it explains a whole vote matrix.
     name = "label_image"
     # A hand-made table over 4 votes, indexed [yes, no]; (1, 2) was never seen (NaN).
     hand = np.full((5, 5), np.nan)
@@ -174,70 +173,51 @@ def check_label_image(fn: Callable | None) -> bool:
     learned = confidence_table(seeds).probability
     votes = BURMESE_CAT.simulate(150, 10, seed=8)[1]
     cases = [(hand, hand_votes, 0.9), (learned, votes, 0.9), (learned, votes, 0.97)]
-    checked = 0
     for table, all_votes, threshold in cases:
-        lib = dynamic_consensus(all_votes, ConfidenceTable(table, np.ones_like(table)), threshold)
-        for i, image_votes in enumerate(all_votes):
-            ok, got = attempt(name, fn, image_votes.copy(), table.copy(), threshold)
+        answers = []
+        for image_votes in all_votes:
+            ok, got = attempt(name, fn, image_votes, table, threshold)
             if not ok:
                 return False
-            want = (bool(lib.accepted[i]), int(lib.votes_used[i]))
             if not isinstance(got, (tuple, list)) or len(got) != 2:
                 raise ExerciseError(f"{name}: expected a pair (accepted, votes_used), got "
                                     f"{got!r}: return accepted, votes_used")
-            accepted, used = bool(got[0]), as_number(got[1])
-            checked += 1
-            if (accepted, used) == want:
-                continue
-            swapped = _agrees_with_swapped_table(fn, all_votes, table, threshold)
-            raise ExerciseError(_label_image_problem(name, image_votes, table, threshold, want,
-                                                     (accepted, used), swapped))
+            answers.append((bool(got[0]), as_number(got[1])))
+        wants = _decisions(all_votes, table, threshold)
+        wrong = [i for i, (got, want) in enumerate(zip(answers, wants)) if got != want]
+        if wrong:
+            swapped = slip_hint(answers, [(_decisions(all_votes, table.T, threshold),
+                                           " The table is indexed [yes, no]: look up "
+                                           "table[yes, no], not [no, yes].")], same=operator.eq)
+            raise ExerciseError(_label_image_problem(all_votes[wrong[0]], table, threshold,
+                                                     wants[wrong[0]], answers[wrong[0]], swapped))
     return passed(name, f"Same decisions and vote counts as crowd.dynamic_consensus on "
-                        f"{checked} images.")
+                        f"{sum(len(all_votes) for _, all_votes, _ in cases)} images.")
 
 
-def _agrees_with_swapped_table(fn, all_votes, table, threshold) -> bool:
-    """True when ``fn`` decides every image as the library does with the table transposed
-    (a learner who looks up ``table[no, yes]``)."""
-    swapped = dynamic_consensus(all_votes, ConfidenceTable(table.T, np.ones_like(table)),
-                                threshold)
-    for i, votes in enumerate(all_votes):
-        try:
-            accepted, used = fn(votes.copy(), table.copy(), threshold)
-        except Exception:  # noqa: BLE001 - any failure means "not this mistake"
-            return False
-        if (bool(accepted), used) != (bool(swapped.accepted[i]), int(swapped.votes_used[i])):
-            return False
-    return True
-
-
-def _label_image_problem(name, votes, table, threshold, want, got, swapped: bool) -> str:
-    """What is wrong with one image's (accepted, votes_used), with a hint."""
+def _label_image_problem(votes, table, threshold, want, got, hint: str) -> str:
+    """What is wrong with one image's (accepted, votes_used): ``hint``, else the first that
+    fits how the answer differs from ``want``."""
     yes = np.cumsum(votes)
     no = np.arange(1, len(votes) + 1) - yes
     trail = ", ".join(f"({y}, {n}) -> {table[y, n]:.2f}" for y, n in zip(yes, no))
-    message = (f"{name}: votes {votes.astype(int).tolist()} at threshold {threshold} (cells "
-               f"(yes, no) -> confidence: {trail}): expected (accepted, votes_used) = {want}, "
-               f"got ({got[0]}, {got[1]:g}).")
-    want_accepted, want_used = want
-    accepted, used = got
+    (want_accepted, want_used), (accepted, used) = want, got
     last = table[yes[want_used - 1], no[want_used - 1]]
-    if swapped:
-        return message + " The table is indexed [yes, no]: look up table[yes, no], not [no, yes]."
-    if 1 <= used < want_used and math.isnan(table[yes[int(used) - 1], no[int(used) - 1]]):
-        return message + (" A NaN cell means no seed image ever had those votes: it decides "
-                          "nothing (every comparison with NaN is False), so keep asking.")
-    if used == want_used - 1:
-        return message + (" votes_used counts the votes cast, including the one that settled "
-                          "the image: after the first vote it is 1.")
-    if used > want_used and 1 - last >= threshold:
-        return message + (f" After {want_used} votes the confidence {last:.2f} is at most "
-                          f"1 - threshold: stop there and reject the image.")
-    if used > want_used:
-        return message + (f" After {want_used} votes the confidence {last:.2f} reaches the "
-                          "threshold: stop asking as soon as it does.")
-    if used == want_used and accepted and not want_accepted and not last >= threshold:
-        return message + (" An image still undecided after its last vote is rejected: its "
-                          "votes never made a convincing majority.")
-    return message + (" Accept when the confidence is >= threshold, reject when it is "
-                      "<= 1 - threshold, and otherwise ask for the next vote.")
+    hint = hint or next(text for fits, text in [  # (whether it fits the answer, hint)
+        (1 <= used < want_used and math.isnan(table[yes[int(used) - 1], no[int(used) - 1]]),
+         " A NaN cell means no seed image ever had those votes: it decides nothing (every "
+         "comparison with NaN is False), so keep asking."),
+        (used == want_used - 1, " votes_used counts the votes cast, including the one that "
+                                "settled the image: after the first vote it is 1."),
+        (used > want_used and 1 - last >= threshold, f" After {want_used} votes the confidence "
+         f"{last:.2f} is at most 1 - threshold: stop there and reject the image."),
+        (used > want_used, f" After {want_used} votes the confidence {last:.2f} reaches the "
+                           "threshold: stop asking as soon as it does."),
+        (used == want_used and accepted and not want_accepted and not last >= threshold,
+         " An image still undecided after its last vote is rejected: its votes never made a "
+         "convincing majority."),
+        (True, " Accept when the confidence is >= threshold, reject when it is <= 1 - "
+               "threshold, and otherwise ask for the next vote.")] if fits)
+    return (f"label_image: votes {votes.astype(int).tolist()} at threshold {threshold} (cells "
+            f"(yes, no) -> confidence: {trail}): expected (accepted, votes_used) = {want}, got "
+            f"({got[0]}, {got[1]:g}).{hint}")

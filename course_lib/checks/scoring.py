@@ -7,6 +7,7 @@ different answer, compares it with the library's own computation (:mod:`course_l
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ import torch
 
 from ..hierarchy import Hierarchy
 from ..scoring import calibration_bins, expected_calibration_error
-from .core import ExerciseError, as_number, attempt, describe, passed, slip_hint
+from .core import as_number, check_cases, close, wrong_answer
 
 CORRECT, NEAR_MISS, ABSURD = 0, 1, 2
 """The codes of :func:`check_error_kinds`: a right guess, a wrong guess in the same part of the
@@ -24,10 +25,8 @@ tree (LCA height at most ``near_height``), a wrong guess elsewhere."""
 
 def _to_numpy(got):
     """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
-    if hasattr(got, "detach"):
-        got = got.detach().cpu().numpy()
     try:
-        return np.asarray(got, dtype=np.float64)
+        return np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
     except (TypeError, ValueError):
         return None
 
@@ -36,135 +35,122 @@ def _to_numpy(got):
 # exercise 1: average the softmax outputs over views (crops) or models
 
 
-def _softmax_logits():
-    """``(V, N, C) = (4, 6, 5)`` float32 logits on which averaging logits, averaging
-    probabilities and counting votes pick different classes for some images."""
-    generator = torch.Generator().manual_seed(7)
-    logits = 3.0 * torch.randn(4, 6, 5, generator=generator)
-    # image 0: one very confident view against three mild ones that agree on another class
-    logits[:, 0] = torch.tensor([[12.0, 0, 0, 0, 0], [0, 1.5, 0, 0, 0], [0, 1.5, 0, 0, 0],
-                                 [0, 1.5, 0, 0, 0]])
-    return logits
+_NOT_OVER = (" The softmax runs over the classes, the last dimension (dim=-1 or dim=2), not over "
+             "the ")
+AVERAGE_SOFTMAX_SLIPS = [
+    (lambda z: z.mean(dim=0).softmax(dim=1),
+     " You averaged the logits and then took the softmax. The paper averages the softmax "
+     "*outputs* [Krizhevsky et al. 2012, Sec. 4.1]: take the softmax of each view first, then "
+     "the mean. (Image 0 shows the difference: one very confident view against three mild "
+     "ones.)"),
+    (lambda z: z.mean(dim=0), " These are averaged logits, not probabilities (a row should sum "
+                              "to 1): take the softmax of each view over the classes first."),
+    (lambda z: torch.nn.functional.one_hot(z.argmax(dim=2), z.shape[2]).double().mean(dim=0),
+     " That counts votes (the share of views whose top class is each class). Average the "
+     "probabilities instead: a confident view then counts for more than a hesitant one, and "
+     "ties between classes are rare."),
+    (lambda z: z.softmax(dim=0).mean(dim=0), _NOT_OVER + "views."),
+    (lambda z: z.softmax(dim=1).mean(dim=0), _NOT_OVER + "images."),
+    (lambda z: z.softmax(dim=2).sum(dim=0), " That is the sum over the views; divide by their "
+                                            "number (the mean), so each row sums to 1."),
+]
 
 
 def check_average_softmax(fn: Callable | None) -> bool:
     """Exercise of notebook 07: ``fn(logits (V, N, C))`` returns ``(N, C)`` probabilities, the
     mean over the V views (crops or models) of each view's softmax over the C classes."""
-    name = "average_softmax"
-    logits = _softmax_logits()
-    ok, got = attempt(name, fn, logits.clone())
-    if not ok:
-        return False
-    want = logits.softmax(dim=2).mean(dim=0).numpy().astype(np.float64)
-    value = _to_numpy(got)
-    shape = tuple(logits.shape)
-    if value is None or value.shape != want.shape:
-        hint = ""
-        if value is not None and value.shape == shape[:2]:
+    logits = 3.0 * torch.randn(4, 6, 5, generator=torch.Generator().manual_seed(7))
+    # image 0: one very confident view against three mild ones that agree on another class, so
+    # averaging logits, averaging probabilities and counting votes pick different classes
+    logits[:, 0] = torch.tensor([[12.0, 0, 0, 0, 0], *[[0, 1.5, 0, 0, 0]] * 3])
+    views, images, classes = logits.shape
+    where = f"for logits of shape {(views, images, classes)} (views, images, classes)"
+
+    def read(got, _):
+        value = _to_numpy(got)
+        shape = getattr(value, "shape", None)
+        if shape != (images, classes):
             hint = (" That is one number per view and image: average over the views (dim 0) "
-                    "and keep the classes.")
-        elif value is not None and value.shape in ((shape[0], shape[2]), (shape[2],)):
-            hint = " Average over the views (dim 0), not over the images."
-        raise ExerciseError(f"{name}: for logits of shape {shape} (views, images, classes) "
-                            f"expected probabilities of shape {want.shape}, got "
-                            f"{describe(got)}.{hint}")
-    if np.allclose(value, want, atol=1e-5):
-        return passed(name, "The mean of the per-view softmax, as the paper's ten-crop and "
-                            "ensembles average it.")
-    mean_logits = logits.mean(dim=0)
-    votes = torch.nn.functional.one_hot(logits.argmax(dim=2), shape[2]).double().mean(dim=0)
-    slips = {
-        "softmax of the averaged logits": (
-            mean_logits.softmax(dim=1),
-            " You averaged the logits and then took the softmax. The paper averages the "
-            "softmax *outputs* [Krizhevsky et al. 2012, Sec. 4.1]: take the softmax of each "
-            "view first, then the mean. (Image 0 shows the difference: one very confident "
-            "view against three mild ones.)"),
-        "averaged logits": (
-            mean_logits,
-            " These are averaged logits, not probabilities (a row should sum to 1): take "
-            "the softmax of each view over the classes first."),
-        "votes": (
-            votes,
-            " That counts votes (the share of views whose top class is each class). Average "
-            "the probabilities instead: a confident view then counts for more than a hesitant "
-            "one, and ties between classes are rare."),
-        "softmax over the views": (
-            logits.softmax(dim=0).mean(dim=0),
-            " The softmax runs over the classes, the last dimension (dim=-1 or dim=2), not "
-            "over the views."),
-        "softmax over the images": (
-            logits.softmax(dim=1).mean(dim=0),
-            " The softmax runs over the classes, the last dimension (dim=-1 or dim=2), not "
-            "over the images."),
-        "sum": (
-            logits.softmax(dim=2).sum(dim=0),
-            " That is the sum over the views; divide by their number (the mean), so each "
-            "row sums to 1."),
-    }
-    hint = slip_hint(value, slips, lambda got, slip: np.allclose(
-        got, slip.numpy().astype(np.float64), atol=1e-5))
-    raise ExerciseError(f"{name}: for logits of shape {shape} the probabilities differ from "
-                        f"the mean of the per-view softmax (largest gap "
-                        f"{np.nanmax(np.abs(value - want)):.3g}).{hint}")
+                    "and keep the classes." if shape == (views, images) else
+                    " Average over the views (dim 0), not over the images."
+                    if shape in ((views, classes), (classes,)) else "")
+            raise wrong_answer("average_softmax", where,
+                           f"probabilities of shape {(images, classes)}", got, hint)
+        return value
+
+    return check_cases(
+        "average_softmax", fn, [(logits,)], read=read, slips=AVERAGE_SOFTMAX_SLIPS,
+        reference=lambda z: z.softmax(dim=2).mean(dim=0), where=lambda _: where,
+        same=functools.partial(close, rel=1e-5, abs_tol=1e-5),
+        shown=lambda _: "the mean of the per-view softmax",
+        done="The mean of the per-view softmax, as the paper's ten-crop and ensembles average it.")
 
 
 # --------------------------------------------------------------------------------------------
 # exercise 2: one line of an ILSVRC submission file
 
 
+def _best_first(scores) -> list[int]:
+    """The 1-based labels of the ``min(5, C)`` highest of ``scores (C,)``, best first."""
+    return (np.argsort(-scores)[:5] + 1).tolist()
+
+
 def _submission_cases():
     """``[(scores (C,), expected labels)]``: 12 classes, and 3 classes (fewer than five)."""
     rng = np.random.default_rng(3)
     many = rng.permutation(12).astype(np.float64) / 12 + rng.uniform(0, 0.01, 12)
-    few = np.array([0.2, 0.5, 0.3])
-    return [(scores, (np.argsort(-scores)[:5] + 1).tolist()) for scores in (many, few)]
+    return [(scores, _best_first(scores)) for scores in (many, np.array([0.2, 0.5, 0.3]))]
+
+
+_LOWEST = (" Those are the lowest scores: np.argsort sorts in ascending order, so sort -scores "
+           "(or reverse the order) to get the best first.")
+_ORDER = " Right labels, wrong order: the best guess comes first."
+SUBMISSION_SLIPS = [
+    (lambda s: [x - 1 for x in _best_first(s)],
+     " Those are 0-based class indices; ILSVRC labels are 1-based: write index i as i + 1."),
+    (lambda s: (np.argsort(s)[:5] + 1).tolist(), _LOWEST),
+    (lambda s: np.argsort(s)[:5].tolist(), _LOWEST),
+    (lambda s: _best_first(s)[::-1], _ORDER),
+    (lambda s: [x - 1 for x in _best_first(s)[::-1]], _ORDER),
+]
+
+
+def _submission_where(scores) -> str:
+    return f"for scores {np.round(scores, 3).tolist()}"
+
+
+def _read_line(got, scores) -> list[int]:
+    """The labels of a line, once it is a string of single-spaced integers and no newline."""
+    line, k = " ".join(map(str, _best_first(scores))), min(5, len(scores))
+    text = got if isinstance(got, str) else ""
+    tokens = text.split()
+    hint = next((hint for wrong, hint in [
+        (not isinstance(got, str),
+         " Join the labels into one string: ' '.join(str(label) for label in labels)."),
+        (text != line and text.rstrip("\r\n") == line,
+         " Leave the newline out: the code that writes the file adds one per line."),
+        (not tokens or not all(t.lstrip("-").isdigit() for t in tokens),
+         " A line holds only integers separated by single spaces (no brackets, commas or "
+         "names): ' '.join(str(label) for label in labels)."),
+        (len(tokens) != k, f" A line holds the top {k} labels (five, or every class when there "
+                           f"are fewer than five), here {len(tokens)}."),
+        (text != " ".join(tokens),
+         " Separate the labels by single spaces, with nothing before or after."),
+    ] if wrong), None)
+    if hint is not None:
+        raise wrong_answer("submission_line", _submission_where(scores), repr(line), got, hint)
+    return [int(t) for t in tokens]
 
 
 def check_submission_line(fn: Callable | None) -> bool:
     """Exercise of notebook 07: ``fn(scores (C,))`` returns one line of an ILSVRC submission for
     one image, as a string: the labels of the ``min(5, C)`` highest-scoring classes, best first,
     1-based (class index i is written i + 1), separated by single spaces, no newline."""
-    name = "submission_line"
-    for scores, want in _submission_cases():
-        ok, got = attempt(name, fn, scores.copy())
-        if not ok:
-            return False
-        where = f"for scores {np.round(scores, 3).tolist()}"
-        expected = " ".join(map(str, want))
-        if not isinstance(got, str):
-            raise ExerciseError(f"{name}: {where} expected the string {expected!r}, got "
-                                f"{describe(got)}. Join the labels into one string: "
-                                "' '.join(str(label) for label in labels).")
-        if got == expected:
-            continue
-        if got.rstrip("\r\n") == expected:
-            raise ExerciseError(f"{name}: {where} expected {expected!r}, got {got!r}. Leave the "
-                                "newline out: the code that writes the file adds one per line.")
-        tokens = got.split()
-        if not tokens or not all(t.lstrip("-").isdigit() for t in tokens):
-            raise ExerciseError(f"{name}: {where} expected {expected!r}, got {got!r}. A line "
-                                "holds only integers separated by single spaces (no brackets, "
-                                "commas or names): ' '.join(str(label) for label in labels).")
-        labels = [int(t) for t in tokens]
-        k = len(want)
-        ascending = (np.argsort(scores) + 1).tolist()
-        hint = ""
-        if labels == [x - 1 for x in want]:
-            hint = (" Those are 0-based class indices; ILSVRC labels are 1-based: write "
-                    "index i as i + 1.")
-        elif labels == ascending[:k] or labels == [x - 1 for x in ascending[:k]]:
-            hint = (" Those are the lowest scores: np.argsort sorts in ascending order, so sort "
-                    "-scores (or reverse the order) to get the best first.")
-        elif labels == want[::-1] or labels == [x - 1 for x in want[::-1]]:
-            hint = " Right labels, wrong order: the best guess comes first."
-        elif len(labels) != k:
-            hint = (f" A line holds the top {k} labels (five, or every class when there are "
-                    f"fewer than five), here {len(labels)}.")
-        elif got != " ".join(tokens):
-            hint = " Separate the labels by single spaces, with nothing before or after."
-        raise ExerciseError(f"{name}: {where} expected {expected!r}, got {got!r}.{hint}")
-    return passed(name, "Five labels, best first, 1-based; fewer when there are fewer classes.")
+    return check_cases(
+        "submission_line", fn, [(scores,) for scores, _ in _submission_cases()],
+        read=_read_line, reference=_best_first, slips=SUBMISSION_SLIPS, where=_submission_where,
+        shown=lambda labels: repr(" ".join(map(str, labels))),
+        done="Five labels, best first, 1-based; fewer when there are fewer classes.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,10 +169,25 @@ def _kinds_case():
     return tree, lca, guesses, targets
 
 
-def _kinds(guesses, targets, lca, near_height):
+def _kinds(guesses, targets, lca, near_height, right=CORRECT, near=NEAR_MISS, far=ABSURD,
+           strict=False):
+    """The codes, or a slip of them: other codes, or ``<`` for ``<=`` when ``strict``."""
     height = lca[guesses, targets]
-    return np.where(guesses == targets, CORRECT,
-                    np.where(height <= near_height, NEAR_MISS, ABSURD)).astype(np.int64)
+    is_near = height < near_height if strict else height <= near_height
+    return np.where(guesses == targets, right, np.where(is_near, near, far)).astype(np.int64)
+
+
+ERROR_KINDS_SLIPS = [
+    (lambda *case: _kinds(*case, right=NEAR_MISS),
+     " A right guess has LCA height 0, which is also ≤ near_height: test guess == target "
+     "first, and give those images code 0."),
+    (lambda *case: _kinds(*case, strict=True),
+     " An LCA of height exactly near_height is still a near miss: use <=, not <."),
+    (lambda *case: _kinds(*case, near=ABSURD, far=NEAR_MISS),
+     " The codes are swapped: 1 is a near miss (small height), 2 is absurd."),
+    (lambda *case: _kinds(*case, far=NEAR_MISS),
+     " That only says right (0) or wrong (1); split the wrong ones into 1 and 2."),
+]
 
 
 def check_error_kinds(fn: Callable | None) -> bool:
@@ -194,43 +195,29 @@ def check_error_kinds(fn: Callable | None) -> bool:
     near_height int)`` returns ``(N,) int``: 0 where the guess is right, 1 (a near miss) where it
     is wrong but the lowest common ancestor of guess and truth has height ≤ ``near_height``,
     2 (absurd) where that height is larger."""
-    name = "error_kinds"
     tree, lca, guesses, targets = _kinds_case()
-    for near_height in (1, 2):
-        ok, got = attempt(name, fn, guesses.copy(), targets.copy(), lca.copy(), near_height)
-        if not ok:
-            return False
-        want = _kinds(guesses, targets, lca, near_height)
-        value = _to_numpy(got)
-        where = (f"guesses {guesses.tolist()} for targets {targets.tolist()} in a toy tree "
-                 f"(cats, dogs, vehicles; root height 3) with near_height = {near_height}")
-        if value is None or value.shape != want.shape:
-            raise ExerciseError(f"{name}: {where}: expected one code per image, shape "
-                                f"{want.shape}, got {describe(got)}.")
-        if np.array_equal(value, want):
-            continue
-        height = lca[guesses, targets]
-        hint = ""
-        no_correct = np.where(height <= near_height, NEAR_MISS, ABSURD)
-        strict = np.where(guesses == targets, CORRECT,
-                          np.where(height < near_height, NEAR_MISS, ABSURD))
-        swapped = np.where(want == CORRECT, CORRECT, 3 - want)
-        if np.array_equal(value, no_correct):
-            hint = (" A right guess has LCA height 0, which is also ≤ near_height: test "
-                    "guess == target first, and give those images code 0.")
-        elif np.array_equal(value, strict):
-            hint = (" An LCA of height exactly near_height is still a near miss: use <=, "
-                    "not <.")
-        elif np.array_equal(value, swapped):
-            hint = " The codes are swapped: 1 is a near miss (small height), 2 is absurd."
-        elif np.array_equal(value, (want != CORRECT).astype(int)):
-            hint = " That only says right (0) or wrong (1); split the wrong ones into 1 and 2."
-        first = int(np.argmax(value != want))
-        raise ExerciseError(
-            f"{name}: {where}: expected {want.tolist()}, got {value.astype(int).tolist()} "
-            f"(first difference at image {first}: guess {tree.leaves[guesses[first]]!r} for "
-            f"{tree.leaves[targets[first]]!r}, LCA height {int(height[first])}).{hint}")
-    return passed(name, "Right, near miss and absurd, for two thresholds.")
+    codes = {}  # near_height -> the answer's codes, whose first difference the message names
+    said = (f"guesses {guesses.tolist()} for targets {targets.tolist()} in a toy tree (cats, "
+            "dogs, vehicles; root height 3) with near_height = {}")
+
+    def read(got, *case):
+        codes[case[3]] = value = _to_numpy(got)
+        if getattr(value, "shape", None) != guesses.shape:
+            raise wrong_answer("error_kinds", said.format(case[3]),
+                           f"one code per image, shape {guesses.shape}", got)
+        return value
+
+    def where(g, t, heights, near):
+        i = int(np.argmax(codes[near] != _kinds(g, t, heights, near)))
+        return (f"{said.format(near)}, your codes {codes[near].astype(int).tolist()} (first "
+                f"difference at image {i}: guess {tree.leaves[g[i]]!r} for "
+                f"{tree.leaves[t[i]]!r}, LCA height {int(heights[g[i], t[i]])})")
+
+    return check_cases(
+        "error_kinds", fn, [(guesses, targets, lca, near) for near in (1, 2)], read=read,
+        reference=_kinds, slips=ERROR_KINDS_SLIPS, where=where,
+        shown=lambda want: str(want.tolist()),
+        done="Right, near miss and absurd, for two thresholds.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,37 +248,36 @@ def check_ece_from_bins(fn: Callable | None) -> bool:
     float)`` returns the expected calibration error, a fraction: the mean over images of
     ``|accuracy − confidence|`` of their bin, i.e. ``Σ_b (n_b / N) |acc_b − conf_b|``. Empty
     bins have ``count`` 0 and NaN accuracy and confidence."""
-    name = "ece_from_bins"
     counts, accuracy, confidence, want = _ece_table()
-    ok, got = attempt(name, fn, counts.copy(), accuracy.copy(), confidence.copy())
-    if not ok:
-        return False
-    value = as_number(got)
-    if math.isclose(value, want, rel_tol=1e-6, abs_tol=1e-12):
-        return passed(name, "Matches course_lib.scoring.expected_calibration_error.")
     used = counts > 0
-    gap = accuracy[used] - confidence[used]
-    weights = counts[used] / counts[used].sum()
-    hint = ""
-    if np.size(got) > 1:
-        hint = " That is one value per bin: weight them by the bins' shares and add them up."
-    elif math.isnan(value):
-        hint = (" The empty bins hold NaN (no images, so no accuracy): leave out the bins with "
-                "count 0, e.g. with a mask counts > 0.")
-    elif math.isclose(value, np.abs(gap).mean(), rel_tol=1e-6):
-        hint = (" That is the unweighted mean over the bins: weight each bin by its share of "
-                "the images, counts / counts.sum(), so a bin of 3 images counts less than one "
-                "of 200.")
-    elif math.isclose(value, abs(float((weights * gap).sum())), rel_tol=1e-6):
-        hint = (" Take the absolute gap |accuracy − confidence| per bin before adding: "
-                "over- and under-confident bins must not cancel out.")
-    elif math.isclose(value, 100 * want, rel_tol=1e-6):
-        hint = " Return a fraction, not a percentage."
-    elif math.isclose(value, np.abs(gap).max(), rel_tol=1e-6):
-        hint = " That is the largest gap (the maximum calibration error); ECE is the weighted mean."
-    elif math.isclose(value, (counts[used] * np.abs(gap)).sum() / len(counts), rel_tol=1e-6) or \
-            math.isclose(value, (counts[used] * np.abs(gap)).sum() / used.sum(), rel_tol=1e-6):
-        hint = " Divide by the number of images N = counts.sum(), not by the number of bins."
-    raise ExerciseError(f"{name}: for a 10-bin table of {int(counts.sum())} images "
-                        f"({int((~used).sum())} bins empty) expected {want:.4f}, got "
-                        f"{describe(got)}.{hint}")
+    n, gap = counts[used], accuracy[used] - confidence[used]
+    where = f"for a 10-bin table of {int(counts.sum())} images ({int((~used).sum())} bins empty)"
+
+    def read(got, *_):
+        hint = (" That is one value per bin: weight them by the bins' shares and add them up."
+                if np.size(got) > 1 else
+                " The empty bins hold NaN (no images, so no accuracy): leave out the bins with "
+                "count 0, e.g. with a mask counts > 0." if math.isnan(as_number(got)) else None)
+        if hint is not None:
+            raise wrong_answer("ece_from_bins", where, f"{want:.4f}", got, hint)
+        return as_number(got)
+
+    per_bin = " Divide by the number of images N = counts.sum(), not by the number of bins."
+    slips = [
+        (lambda *_: np.abs(gap).mean(), " That is the unweighted mean over the bins: weight "
+         "each bin by its share of the images, counts / counts.sum(), so a bin of 3 images "
+         "counts less than one of 200."),
+        (lambda *_: abs((n * gap).sum() / n.sum()), " Take the absolute gap |accuracy − "
+         "confidence| per bin before adding: over- and under-confident bins must not cancel "
+         "out."),
+        (lambda *_: 100 * want, " Return a fraction, not a percentage."),
+        (lambda *_: np.abs(gap).max(), " That is the largest gap (the maximum calibration "
+                                       "error); ECE is the weighted mean."),
+        (lambda *_: (n * np.abs(gap)).sum() / len(counts), per_bin),
+        (lambda *_: (n * np.abs(gap)).sum() / used.sum(), per_bin),
+    ]
+    return check_cases(
+        "ece_from_bins", fn, [(counts, accuracy, confidence)], read=read,
+        reference=lambda *_: want, slips=slips, same=functools.partial(close, rel=1e-6),
+        where=lambda *_: where, shown=lambda want: f"{want:.4f}",
+        done="Matches course_lib.scoring.expected_calibration_error.")

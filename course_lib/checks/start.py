@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -9,7 +10,15 @@ import numpy as np
 from torch import nn
 
 from ..profiles import PROFILES, Profile
-from .core import ExerciseError, describe, not_attempted, passed
+from .core import ExerciseError, check_cases, close, describe
+
+
+def _same_count(got, want) -> bool:
+    return not isinstance(got, bool) and got == want  # True == 1, but it is not a count
+
+
+def _images(profile: Profile) -> int:
+    return profile.num_classes * profile.train_per_class
 
 
 def check_batches_per_epoch(fn: Callable[[Profile], int] | None) -> bool:
@@ -18,25 +27,14 @@ def check_batches_per_epoch(fn: Callable[[Profile], int] | None) -> bool:
     Prints a confirmation when correct or a note when not attempted; raises
     :class:`ExerciseError` when wrong.
     """
-    name = "batches_per_epoch"
-    if fn is None:
-        return not_attempted(name)
-    for profile in PROFILES.values():
-        try:
-            got = fn(profile)
-        except NotImplementedError:
-            return not_attempted(name)
-        images = profile.num_classes * profile.train_per_class
-        want = math.ceil(images / profile.batch_size)
-        if got != want:
-            hint = ""
-            if got == images // profile.batch_size:
-                hint = " The last, partial batch counts too: round up, not down."
-            raise ExerciseError(
-                f"{name}: for the {profile.name!r} profile ({images} training images, batch size "
-                f"{profile.batch_size}) expected {want}, got {got!r}.{hint}"
-            )
-    return passed(name, f"Checked on all {len(PROFILES)} profiles.")
+    return check_cases(
+        "batches_per_epoch", fn, [(profile,) for profile in PROFILES.values()],
+        reference=lambda p: math.ceil(_images(p) / p.batch_size), same=_same_count,
+        slips=[(lambda p: _images(p) // p.batch_size,
+                " The last, partial batch counts too: round up, not down.")],
+        where=lambda p: f"for the {p.name!r} profile ({_images(p)} training images, batch size "
+                        f"{p.batch_size})",
+        done=f"Checked on all {len(PROFILES)} profiles.")
 
 
 def _small_models():
@@ -50,78 +48,68 @@ def _small_models():
     ]
 
 
+PARAMETER_SLIPS = [
+    (lambda m: len(list(m.parameters())),
+     " That is the number of parameter *tensors*; add up their sizes: "
+     "sum(p.numel() for p in model.parameters())."),
+    (lambda m: sum(p.numel() for p in m.parameters() if p.dim() > 1),
+     " Biases are learned parameters too: count every tensor in model.parameters()."),
+    (lambda m: sum(t.numel() for t in m.state_dict().values()),
+     " state_dict() also holds buffers (BatchNorm's running mean and variance), which are not "
+     "learned: count model.parameters() only."),
+]
+
+
 def check_count_parameters(fn: Callable | None) -> bool:
     """Exercise of notebook 00: ``fn(model)`` returns the number of learned parameters (an int:
     every weight and bias, buffers such as BatchNorm's running statistics excluded)."""
-    name = "count_parameters"
-    if fn is None:
-        return not_attempted(name)
-    for model, what in _small_models():
-        try:
-            got = fn(model)
-        except NotImplementedError:
-            return not_attempted(name)
-        want = sum(p.numel() for p in model.parameters())
-        if got == want and not isinstance(got, bool):
-            continue
-        hint = ""
-        tensors = list(model.parameters())
-        if got == len(tensors):
-            hint = (" That is the number of parameter *tensors*; add up their sizes: "
-                    "sum(p.numel() for p in model.parameters()).")
-        elif got == sum(p.numel() for p in tensors if p.dim() > 1):
-            hint = " Biases are learned parameters too: count every tensor in model.parameters()."
-        elif got == sum(t.numel() for t in model.state_dict().values()):
-            hint = (" state_dict() also holds buffers (BatchNorm's running mean and variance), "
-                    "which are not learned: count model.parameters() only.")
-        raise ExerciseError(f"{name}: for {what} expected {want}, got {describe(got)}.{hint}")
-    return passed(name, f"Checked {len(_small_models())} small models.")
+    models = _small_models()
+    what = {id(model): text for model, text in models}
+    return check_cases(
+        "count_parameters", fn, [(model,) for model, _ in models], same=_same_count,
+        reference=lambda m: sum(p.numel() for p in m.parameters()), slips=PARAMETER_SLIPS,
+        where=lambda m: f"for {what[id(m)]}", done=f"Checked {len(models)} small models.")
+
+
+_shows = functools.partial(close, rel=1e-5, abs_tol=1e-6)  # a picture, to float32's precision
+
+
+DISPLAY_SLIPS = [  # (image (3, H, W) uint8) -> what a slip shows instead of (H, W, 3) in [0, 1]
+    (lambda image: lambda got: got.shape == image.shape,
+     " matplotlib wants the channels last, (height, width, 3): move the axes with "
+     "image.transpose(1, 2, 0)."),
+    (lambda image: lambda got: got.shape == (image.shape[2], image.shape[1], 3),
+     " Height and width are swapped: transpose(2, 1, 0) moves them too; use "
+     "transpose(1, 2, 0)."),
+    (lambda image: image.transpose(1, 2, 0), " Scale the values to [0, 1]: divide by 255."),
+    (lambda image: image.reshape(*image.shape[1:], 3) / 255.0,
+     " reshape keeps the numbers in memory order, so it scrambles the pixels rather than moving "
+     "the colour axis: use transpose(1, 2, 0)."),
+    (lambda image: image.transpose(1, 2, 0) // 255,
+     " Integer division (//) rounds every value down to 0 or 1: use / 255."),
+    (lambda image: image[::-1].transpose(1, 2, 0) / 255.0,
+     " The colour channels are reversed (BGR): keep them in the order R, G, B."),
+]
+
+
+def _display_array(got, image: np.ndarray) -> np.ndarray:
+    try:
+        return np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        raise ExerciseError(f"to_display_image: expected an array of shape "
+                            f"{(*image.shape[1:], 3)}, got {describe(got)}") from None
 
 
 def check_to_display_image(fn: Callable | None) -> bool:
     """Exercise of notebook 00: ``fn(image)`` with ``image (3, H, W) uint8`` returns
     ``(H, W, 3)`` floats in [0, 1], what ``plt.imshow`` shows as a colour picture."""
-    name = "to_display_image"
-    if fn is None:
-        return not_attempted(name)
     rng = np.random.default_rng(0)
-    cases = [rng.integers(0, 256, size=(3, 5, 7), dtype=np.uint8),
-             np.full((3, 2, 3), 255, dtype=np.uint8)]
-    for image in cases:
-        try:
-            got = fn(image.copy())
-        except NotImplementedError:
-            return not_attempted(name)
-        want = image.transpose(1, 2, 0) / 255.0
-        try:
-            arr = np.asarray(got, dtype=float)
-        except (TypeError, ValueError):
-            raise ExerciseError(f"{name}: expected an array of shape {want.shape}, got "
-                                f"{describe(got)}") from None
-        _, h, w = image.shape
-        if arr.shape != want.shape:
-            hint = ""
-            if arr.shape == image.shape:
-                hint = (" matplotlib wants the channels last, (height, width, 3): move the axes "
-                        "with image.transpose(1, 2, 0).")
-            elif arr.shape == (w, h, 3):
-                hint = (" Height and width are swapped: transpose(2, 1, 0) moves them too; "
-                        "use transpose(1, 2, 0).")
-            raise ExerciseError(f"{name}: for an image of shape {image.shape} expected shape "
-                                f"{want.shape} (height, width, channels), got {arr.shape}.{hint}")
-        if np.allclose(arr, want, atol=1e-6):
-            continue
-        hint = ""
-        if np.allclose(arr, want * 255):
-            hint = " Scale the values to [0, 1]: divide by 255."
-        elif np.allclose(arr, image.reshape(h, w, 3) / 255.0):
-            hint = (" reshape keeps the numbers in memory order, so it scrambles the pixels "
-                    "rather than moving the colour axis: use transpose(1, 2, 0).")
-        elif np.allclose(arr, image.transpose(1, 2, 0) // 255):
-            hint = " Integer division (//) rounds every value down to 0 or 1: use / 255."
-        elif np.allclose(arr, image[::-1].transpose(1, 2, 0) / 255.0):
-            hint = " The colour channels are reversed (BGR): keep them in the order R, G, B."
-        raise ExerciseError(f"{name}: the right shape {want.shape}, but the values differ "
-                            f"(expected pixel [0, 0] = {want[0, 0].round(3).tolist()}, got "
-                            f"{arr[0, 0].round(3).tolist()}).{hint}")
-    return passed(name, f"Checked {len(cases)} images.")
+    cases = [(rng.integers(0, 256, size=(3, 5, 7), dtype=np.uint8),),
+             (np.full((3, 2, 3), 255, dtype=np.uint8),)]
+    return check_cases(
+        "to_display_image", fn, cases, read=_display_array, same=_shows, slips=DISPLAY_SLIPS,
+        reference=lambda image: image.transpose(1, 2, 0) / 255.0,
+        where=lambda image: f"for an image of shape {image.shape}",
+        shown=lambda want: f"{describe(want)} (height, width, channels) with pixel [0, 0] = "
+                           f"{want[0, 0].round(3).tolist()}",
+        done=f"Checked {len(cases)} images.")
