@@ -12,6 +12,15 @@ from ..scoring import compare_error_rates, hierarchical_cost, topk_error
 from .core import as_number, check_cases, close
 from .imagenet import tiny_hierarchy
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them). 15.315 % against 26.172 % (ILSVRC-2012's
+# top two) on 100,000 test images: a margin of 0.415, z = 59.9.
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "relative_margin": ("0.415", "41.5 %", "41.5%", "0.4148"),
+    "error_difference_z": ("z = 59.9", "59.87", "z = 60"),
+}
+
 _matches = functools.partial(close, rel=1e-6, abs_tol=1e-9)  # float32's precision
 
 

@@ -20,6 +20,13 @@ from torchvision.transforms.v2 import functional as F
 from ..datasets.augment import PCAColor, paper_augmentation_factor
 from .core import ExerciseError, attempt, check_cases, passed, slip_hint
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them).
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "crop_count": ("2,178", "2178", "33²", "33 ** 2", "33 × 33"),
+}
+
 
 def _read_images(name: str, got, expected: str, shape: tuple, shape_slips=()) -> torch.Tensor:
     """``got`` as a CPU tensor of ``shape``, else :class:`ExerciseError` ``"{name}: {expected},
