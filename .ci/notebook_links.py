@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Colab and Binder badges and the Colab install cell, from one place: pyproject.toml.
 
-The repository slug comes from ``[project.urls] Repository`` and the release tag from
-``[project] version`` (tag ``v<version>``). Every notebook's first cell must carry
+The repository slug comes from ``[project.urls] Repository`` and the ref from ``[tool.course]
+links_ref``: ``main`` until a release is tagged, ``v<version>`` in a release's own commit (the
+tag is created on that commit, so the ref always exists). Every notebook's first cell must carry
 
-* an "Open in Colab" badge for its own path at that tag,
-* a Binder badge opening JupyterLab on its own path at that tag,
+* an "Open in Colab" badge for its own path at that ref,
+* a Binder badge opening JupyterLab on its own path at that ref,
 
-and its Colab setup cell must install the course at that tag (never a moving branch, so a
-notebook and the library it runs always come from the same release). The README's badges
-follow the same rule. ``--fix`` rewrites them in place; without it, every mismatch is listed
-(exit 1). ``python .ci/notebook_links.py --fix`` is step one of a release (README, "Releases").
+and its Colab setup cell must install the course at that ref, so a notebook and the library it
+runs come from the same commit line. The README's badges follow the same rule. ``--fix``
+rewrites them in place; without it, every mismatch is listed (exit 1), and a ref that is neither
+``main`` nor ``v<version>`` is refused. ``python .ci/notebook_links.py --fix`` is a step of a
+release (README, "Releases").
 """
 
 from __future__ import annotations
@@ -36,12 +38,18 @@ INSTALL = re.compile(r'!pip install -q "course_lib @ git\+[^"]*"')
 
 
 def project(root: Path = ROOT) -> tuple[str, str]:
-    """``(slug, tag)``: ``owner/name`` from the Repository URL and ``v<version>``."""
-    meta = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    """``(slug, ref)``: ``owner/name`` from the Repository URL and ``[tool.course] links_ref``
+    (``main``, or ``v<version>`` in a release commit)."""
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    meta = data["project"]
     url = meta["urls"]["Repository"].rstrip("/")
     if not url.startswith(GITHUB):
         raise ValueError(f"pyproject.toml: Repository {url!r} is not a GitHub URL")
-    return url[len(GITHUB):], f"v{meta['version']}"
+    ref = data.get("tool", {}).get("course", {}).get("links_ref", "main")
+    if ref not in ("main", f"v{meta['version']}"):
+        raise ValueError(f"pyproject.toml: [tool.course] links_ref is {ref!r}; it must be 'main' "
+                         f"or this release's tag 'v{meta['version']}'")
+    return url[len(GITHUB):], ref
 
 
 def colab(slug: str, tag: str, path: str) -> str:

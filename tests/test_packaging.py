@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -66,6 +68,40 @@ def test_the_version_is_said_once():
     assert course_lib.__version__ == pyproject()["project"]["version"]
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert f"## {course_lib.__version__}" in changelog, "CHANGELOG has no entry for this version"
+
+
+def test_every_badge_points_at_a_ref_that_exists():
+    """``main``, or a tag of this repository (a release commit's own tag): never a ref that is
+    not there, which is what every badge pointed at while they named an untagged v0.2.0."""
+    import subprocess
+
+    from ci_scripts import load_ci_script
+
+    _slug, ref = load_ci_script("notebook_links", "links_for_ref").project()
+    if ref != "main":
+        tags = subprocess.run(["git", "tag", "--list"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=30).stdout.split()
+        assert ref in tags, f"badges point at {ref!r}, which is not a tag of this repository"
+
+
+def test_a_links_ref_other_than_main_or_this_release_is_refused(tmp_path):
+    from ci_scripts import load_ci_script
+
+    links = load_ci_script("notebook_links", "links_refusing")
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        text.replace('links_ref = "main"', 'links_ref = "v9.9.9"'), encoding="utf-8")
+    with pytest.raises(ValueError, match="links_ref is 'v9.9.9'"):
+        links.project(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        text.replace('links_ref = "main"', 'links_ref = "v0.2.0"'), encoding="utf-8")
+    assert links.project(tmp_path)[1] == "v0.2.0"
+
+
+def test_a_workflow_runs_ci_on_push_and_pull_request():
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert re.search(r"^on:", workflow, re.M) and "push" in workflow and "pull_request" in workflow
+    assert re.search(r"^\s+(- )?run: .*\.ci/run\b", workflow, re.M), "the workflow must run .ci/run"
 
 
 def test_every_badge_and_colab_install_points_at_the_release():
