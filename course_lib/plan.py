@@ -46,7 +46,15 @@ from .datasets.synthnet import Knobs, check_image_size
 from .errors import CourseValueError
 from .models import alexnet
 from .profiles import Profile, resolve
-from .recipe import SPLIT_NAMES, SYNTHNET, Splits, check_dataset, missing_cache, open_splits
+from .recipe import (
+    SPLIT_NAMES,
+    SYNTHNET,
+    Splits,
+    check_dataset,
+    missing_cache,
+    open_splits,
+    prepare_on_demand,
+)
 from .train.config import ADAMW_DEFAULTS, TrainConfig
 
 # profile fields that are names, not settings: a plan does not change them
@@ -210,7 +218,11 @@ def plan(profile: Profile | str | None = None, *, splits: Sequence[str] = SPLIT_
     cache folder of the learner's own (holding ``train/``, ``val/``, ``test/``).
 
     A dataset that is not prepared raises :class:`~course_lib.recipe.DatasetUnavailableError`
-    with the command that prepares it; nothing is swapped for it.
+    with the command that prepares it; nothing is swapped for it. The one exception is
+    Imagenette-160 (:data:`~course_lib.recipe.ON_DEMAND`, 99 MB): opening its splits fetches,
+    verifies and prepares it first, saying so in one line, and stops with the fixing command
+    when it cannot (:func:`~course_lib.recipe.prepare_on_demand`). ``splits=()`` downloads
+    nothing.
     """
     profile = _planned_profile(resolve(profile), changes)
     name = profile.dataset.strip().lower()
@@ -229,6 +241,9 @@ def plan(profile: Profile | str | None = None, *, splits: Sequence[str] = SPLIT_
     cache_dir = Path(cache_dir) if cache_dir else None
     data = None
     if splits:
+        said = None if cache_dir is not None else prepare_on_demand(name, profile.image_size)
+        if said:
+            print(said)
         per_class = {s: getattr(profile, f"{s}_per_class") for s in SPLIT_NAMES}
         data = open_splits(name, profile.image_size, splits=splits, num_classes=profile.num_classes,
                            per_class=per_class, seed=data_seed, knobs=knobs, cache_dir=cache_dir)

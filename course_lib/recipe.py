@@ -21,6 +21,7 @@ call                            what it gives
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,8 @@ import numpy as np
 from .datasets import readers, registry, synthnet
 from .datasets.cache import build_cache, open_cache
 from .datasets.readers import read_class_folders
-from .errors import CourseError, CourseValueError
+from .download import DownloadError
+from .errors import CourseError, CourseValueError, one_line
 from .paths import CACHES, data_dir
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -185,6 +187,34 @@ def missing_cache(name: str, size: int, splits: Sequence[str] = ("train",)) -> s
     if name == SYNTHNET or all((folder / s).is_dir() for s in splits):
         return None
     return _missing(name, size, folder, splits)
+
+
+# Datasets small enough to fetch and prepare on their own the first time a plan needs them:
+# Imagenette-160 (99 MB), the gpu profile's photographs and the laptop's in one parameter.
+# Everything else (pretrained weights, ImageNetV2, ILSVRC-2012) stays a command run on purpose.
+ON_DEMAND = frozenset({"imagenette2-160"})
+
+
+def prepare_on_demand(name: str, size: int, *, progress: bool = True) -> str | None:
+    """Fetch, verify, extract and prepare dataset ``name`` at ``size`` px when it is in
+    :data:`ON_DEMAND` and has no cache yet (:func:`prepare_caches`: checksum-verified, resumable,
+    with a progress bar). Returns the one line saying what was done and how long it took, or
+    None when there was nothing to do (a cache already there, or a dataset not fetched on
+    demand). A failed download (no network, a blocked host, a checksum mismatch) raises
+    :class:`DatasetUnavailableError` with the reason and the command that fixes it."""
+    missing = missing_cache(name, size)
+    if missing is None or check_dataset(name) not in ON_DEMAND:
+        return None
+    start = time.perf_counter()
+    try:
+        prepare_caches(name, size, progress=progress)
+    except DownloadError as error:
+        raise DatasetUnavailableError(f"{name} was not here and could not be fetched "
+                                      f"({one_line(error)}). {missing}") from None
+    megabytes = registry.get(name).size / 1e6
+    return (f"data: {name} was not here, so it was fetched ({megabytes:.0f} MB, checksum "
+            f"verified) and its {size}-px decode-once cache built, in "
+            f"{time.perf_counter() - start:.0f} s")
 
 
 def _cached_splits(name: str, size: int, folder: Path, splits) -> Splits:

@@ -92,3 +92,61 @@ def test_chapter_10_runs_its_set_up_under_gpu(gpu_with_imagenette, monkeypatch):
     assert len(cell["recollected"]) == len(cell["data"].val) == 64
     assert set(cell["correct"]) == {"original validation set", "re-collected (seed 1)",
                                     "shifted (seed 1)"}
+
+
+def _served_imagenette(tmp_path, server, monkeypatch):
+    """Imagenette-160's spec pointed at a generated archive of its real layout on the local
+    server (its real size and sha256 computed here), and the gpu profile on the CPU."""
+    import dataclasses
+    import hashlib
+    import tarfile
+
+    top = imagenette_tree(tmp_path / "src")
+    archive = server.root / "imagenette2-160.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(top, arcname=top.name)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    spec = dataclasses.replace(
+        registry.get(NETTE), urls=(server.url(archive.name),), size=archive.stat().st_size,
+        checksums=(registry.Checksum("sha256", digest, "generated here"),))
+    monkeypatch.setitem(registry.DATASETS, NETTE, spec)
+    monkeypatch.setenv("COURSE_PROFILE", "gpu")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    return archive
+
+
+def test_a_gpu_chapter_with_no_cache_fetches_prepares_and_trains(tmp_path, local_server,
+                                                                 monkeypatch, capsys):
+    _served_imagenette(tmp_path, local_server, monkeypatch)
+    assert plan(splits=()).missing()  # 00 reports what is missing and downloads nothing
+    assert plan(splits=()).missing()
+    run = plan(splits=("train", "val"))  # what a chapter's set-up cell does
+    said = capsys.readouterr().out.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith(f"data: {NETTE} was not here, so it was "
+                                                 "fetched") and "checksum verified" in said[0]
+    assert run.data.train.images.shape == (20, 3, 160, 160) and run.data.num_classes == 10
+    model, images = run.model(), torch.from_numpy(np.array(run.data.train.images[:4])) / 255
+    crop = images[:, :, :run.crop, :run.crop]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    before = [p.detach().clone() for p in model.parameters()]
+    for _ in range(2):  # two training steps of the torchvision-size network at the gpu crop
+        loss = torch.nn.functional.cross_entropy(
+            model(crop.float()), torch.from_numpy(np.array(run.data.train.labels[:4])))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert plan(splits=("val",)).data.val is not None  # the second time: nothing fetched
+    assert capsys.readouterr().out == ""
+
+
+def test_with_no_network_the_chapter_stops_with_the_command_that_fixes_it(tmp_path, local_server,
+                                                                          monkeypatch):
+    from course_lib.recipe import DatasetUnavailableError
+
+    archive = _served_imagenette(tmp_path, local_server, monkeypatch)
+    archive.unlink()  # the mirror answers 404: as good as no network for the learner
+    with pytest.raises(DatasetUnavailableError, match=r"could not be fetched .*python -m "
+                       r"course_lib prepare imagenette2-160 --size 160"):
+        plan(splits=("train", "val"))
+    assert plan(splits=()).missing()  # nothing half-made was left as a cache
