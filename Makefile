@@ -27,7 +27,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 OUT ?= student-notebooks
 
 .PHONY: setup lab test unit notebooks lint execute doctor bench clean help book test-browser \
-	student release-check
+	student release-check rehearse-gpu
 
 help:
 	@echo "make lab                 open JupyterLab on notebooks/ (sets up .venv on first use)"
@@ -39,6 +39,7 @@ help:
 	@echo "make student OUT=DIR [FORCE=1]  the notebooks without solutions (FORCE=1: overwrite DIR's)"
 	@echo "make release-check       site, wheel and every test"
 	@echo "make unit                the fast loop: unit tests without the slow markers"
+	@echo "make rehearse-gpu        the Colab gpu path (fetch, prepare, train, score) against 127.0.0.1"
 	@echo "make lint | make doctor | make bench | make gpu-check | make clean"
 
 setup: $(STAMP)
@@ -67,6 +68,10 @@ test: $(STAMP)
 UNIT_MARKERS := not slow and not subprocess and not torchrun and not jupyterlab and not browser
 unit: $(STAMP)
 	$(PY) -m pytest tests -n 2 --dist loadfile -q -m "$(UNIT_MARKERS)"
+
+# the Colab gpu path rehearsed on the CPU against 127.0.0.1 (.ci/run runs it; under 90 s)
+rehearse-gpu: $(STAMP)
+	$(PY) -m pytest tests/test_rehearse_gpu.py -q -p no:cacheprovider -m rehearsal
 
 notebooks: $(STAMP)
 	CI=true COURSE_PROFILE=smoke $(PY) -m pytest -q -n 2 --dist loadscope -p no:cacheprovider \
