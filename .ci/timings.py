@@ -8,7 +8,8 @@ states them, always in the same words:
 * README.md's table of notebooks (reading, compute: laptop, compute: gpu);
 * notebook 00's course map (reading, compute: laptop / gpu);
 * each chapter's header (the paragraph that starts ``**Reading time:**`` in its first cell);
-* docs/instructor_guide.md's table of measured times and both agendas (smoke, laptop, gpu).
+* docs/instructor_guide.md's table of measured times, both agendas (smoke, laptop, gpu) and the
+  whole course's reading time.
 
 Reading times come from one rule applied to the notebook itself (:func:`reading_estimate`:
 prose at 150 words a minute, code at 25 non-blank lines a minute, 6 minutes per exercise),
@@ -34,6 +35,7 @@ GUIDE = Path("docs") / "instructor_guide.md"
 MAP_NOTEBOOK = Path("notebooks") / "00_start_here.ipynb"
 HEADER = re.compile(r"\*\*Reading time:\*\*.*?(?=\n\n|\Z)", re.S)
 WORDS_PER_MIN, CODE_LINES_PER_MIN, MIN_PER_EXERCISE = 150, 25, 6
+TOTAL_READING = re.compile(r"\*\*\d+ min in all\*\*")  # the guide's whole-course reading time
 REFERENCES = re.compile(r"#+\s*References\b")
 STUB = "# ✏️ your code here"
 
@@ -179,6 +181,8 @@ def render_guide(text: str, data: dict) -> str:
         return row[:4] + [duration(e["smoke_s"]), duration(e["laptop_s"]),
                           "not measured" if e.get("gpu_s") is None else duration(e["gpu_s"])]
     text = _rewrite_rows(text, _by_link(data), table)
+    total = sum(e["reading_min"] for e in data["chapters"].values())
+    text = TOTAL_READING.sub(f"**{total} min in all**", text)
     return _rewrite_rows(text, _by_number(data, 2), agenda)
 
 

@@ -105,3 +105,14 @@ def test_a_hand_edited_reading_time_in_the_file_is_caught(copy):
     path.write_text(json.dumps(data), encoding="utf-8")
     assert any("reading_min of 03_alexnet_architecture" in where
                for _p, where, _t, _w in timings.plan(copy))
+
+
+def test_the_guides_whole_course_reading_time_is_the_sum_of_the_chapters(copy):
+    data = json.loads((ROOT / "docs" / "timings.json").read_text(encoding="utf-8"))
+    total = sum(e["reading_min"] for e in data["chapters"].values())
+    guide = copy / "docs" / "instructor_guide.md"
+    assert f"**{total} min in all**" in guide.read_text(encoding="utf-8")
+    guide.write_text(guide.read_text(encoding="utf-8").replace(f"**{total} min", "**999 min"),
+                     encoding="utf-8")
+    assert ("docs/instructor_guide.md", "its time tables") in {
+        (str(p), where) for p, where, _t, _w in timings.plan(copy)}

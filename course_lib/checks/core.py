@@ -244,9 +244,9 @@ def describe(got) -> str:
         return (f"{type(got).__name__} {values}" if values is not None
                 else f"{type(got).__name__} of shape {tuple(shape)}")
     if isinstance(got, tuple) and 0 < len(got) <= 6:
-        values = _numbers(got)
-        if values is not None:
-            return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
+        values = [_numbers(v) for v in got]  # item by item, so an int stays an int
+        if all(v is not None and len(v) == 1 for v in values):
+            return "(" + ", ".join(str(v[0]) for v in values) + ("," if len(got) == 1 else "") + ")"
     text = repr(got)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -268,8 +268,9 @@ def slip_hint(got, slips, same: Callable | None = None) -> str:
     ``slips``: ``[(value, hint), ...]`` or ``{name: (value, hint)}``: what each usual slip would
     have returned on this case (computed by the check, independently of the answer), or, for a
     slip that is a kind of answer rather than one value (a string, an even k, any rounding), a
-    test ``value(got) -> bool``. ``same(got, value)``: the comparison (default: :func:`close`). Every check's search for
-    "which slip explains this answer" goes through here."""
+    test ``value(got) -> bool``. ``same(got, value)``: the comparison (default:
+    :func:`close`). Every check's search for "which slip explains this answer" goes through
+    here."""
     same = close if same is None else same
     pairs = slips.values() if isinstance(slips, dict) else slips
     return next((hint for value, hint in pairs if _safe(same, got, value)), "")
@@ -302,24 +303,27 @@ def as_number(got) -> float:
 
 
 def check_cases(name: str, fn: Callable | None, cases: Sequence[tuple], *,
-                reference: Callable, slips: Sequence[tuple] = (), same: Callable | None = None,
-                read: Callable | None = None, where: Callable | None = None,
-                shown: Callable | None = None, done: str = "", seconds: float | None = None,
-                slow_hint: str = " A loop that never ends?") -> bool:
+                reference: Callable, slips: Sequence[tuple] | Callable = (),
+                same: Callable | None = None, read: Callable | None = None,
+                where: Callable | None = None, shown: Callable | None = None, done: str = "",
+                seconds: float | None = None, slow_hint: str = " A loop that never ends?") -> bool:
     """The harness of every exercise check: run ``fn`` on each case, compare, name the slip.
 
     ``cases``: the argument tuples. ``fn(*case)`` is called through :func:`attempt` on every
     case (copies of the inputs, in-place changes refused by name, ``seconds`` per call);
     ``read(got, *case)`` turns the answer into a comparable value (default: as it is) and may
-    raise :class:`ExerciseError` for an answer of the wrong kind or shape. The first case where ``same(value,
-    reference(*case))`` fails (default :func:`close`) raises :class:`ExerciseError`:
-    ``"{name}: {where(*case)}: expected {shown(want)}, got {answer}." + hint``.
+    raise :class:`ExerciseError` for an answer of the wrong kind or shape. The first case
+    where ``same(value, reference(*case))`` fails (default :func:`close`) raises
+    :class:`ExerciseError`: ``"{name}: {where(*case)}: expected {shown(want)}, got {answer}."
+    + hint``.
 
-    ``slips``: ``[(slip, hint), ...]``, ``slip(*case)`` what a usual mistake returns on that
-    case (or a test ``answer -> bool``, see :func:`slip_hint`), ``hint`` a string (or
-    ``hint(*case)``) that names it. The slip that explains every
-    answer wins (a pattern over all cases, where one case alone may be ambiguous); else the
-    first that explains the wrong one and differs from the reference there.
+    ``slips``: a table ``[(slip, hint), ...]``, ``slip(*case)`` what a usual mistake returns on
+    that case (or a test ``answer -> bool``, see :func:`slip_hint`), ``hint`` a string (or
+    ``hint(*case)``) that names it; or a function ``slips(*case) -> [(value, hint), ...]``
+    giving the whole table of one case at once (row k is the same slip on every case). The
+    slip that explains every answer wins (a pattern over all cases, where one case alone may
+    be ambiguous); else the first that explains the wrong one and differs from the reference
+    there.
 
     Returns True (after printing "correct" and ``done``), or False when not attempted.
     """
@@ -330,19 +334,27 @@ def check_cases(name: str, fn: Callable | None, cases: Sequence[tuple], *,
         if not ok:
             return False
         answers.append((case, got, got if read is None else read(got, *case)))
-    for case, got, value in answers:
+    for i, (case, got, value) in enumerate(answers):
         want = reference(*case)
         if _safe(same, value, want):
             continue
-        hint = _pattern_hint(answers, slips, same) or slip_hint(value, [
-            (slip_value, text) for slip_value, text in (
-                (_value_of(slip, case), text) for slip, text in slips)
-            if not _safe(same, want, slip_value)], same)
+        tables = [_slips_on(slips, other) for other, _, _ in answers]  # only once it is wrong
+        table = tables[i]
+        hint = _pattern_hint(answers, tables, table, same) or slip_hint(
+            value, [(v, text) for v, text in table if not _safe(same, want, v)], same)
         hint = hint(*case) if callable(hint) else hint
         said = where(*case) if where else f"for {', '.join(map(repr, case))}"
         shown_want = shown(want) if shown else _shown(want)
         raise wrong_answer(name, said, shown_want, got, hint)
     return passed(name, done)
+
+
+def as_array(got) -> np.ndarray | None:
+    """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
+    try:
+        return np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
 
 
 def wrong_answer(name: str, where: str, expected: str, got, hint: str = "") -> ExerciseError:
@@ -352,18 +364,30 @@ def wrong_answer(name: str, where: str, expected: str, got, hint: str = "") -> E
     return ExerciseError(f"{name}: {where}: expected {expected}, got {describe(got)}.{hint}")
 
 
-def _value_of(slip: Callable, case: tuple):
-    try:
-        return slip(*case)
-    except Exception:  # a slip undefined on this case (a division by zero, ...) is not it
-        return None
+def _slips_on(slips: Sequence[tuple] | Callable, case: tuple) -> list[tuple]:
+    """``[(value, hint), ...]``: what each slip returns on ``case`` (a slip undefined there, a
+    division by zero say, returns None: it is not that slip)."""
+    if callable(slips):
+        try:
+            return list(slips(*case))
+        except Exception:  # no slip is defined on this case
+            return []
+    table = []
+    for slip, hint in slips:
+        try:
+            table.append((slip(*case), hint))
+        except Exception:  # this slip is undefined on this case
+            table.append((None, hint))
+    return table
 
 
-def _pattern_hint(answers: list, slips: Sequence[tuple], same: Callable):
-    """The hint of the first slip that explains every answer, else None."""
-    for slip, text in slips:
-        if all(_safe(same, value, _value_of(slip, case)) for case, _, value in answers):
-            return text
+def _pattern_hint(answers: list, tables: list, table: list, same: Callable):
+    """The hint (as ``table`` gives it, the wrong case's) of the first slip that explains every
+    answer, else None."""
+    for k, (_, hint) in enumerate(table):
+        if all(k < len(rows) and _safe(same, value, rows[k][0])
+               for (_, _, value), rows in zip(answers, tables)):
+            return hint
     return None
 
 

@@ -25,6 +25,7 @@ from ..interpret import (
 )
 from .core import (
     ExerciseError,
+    as_array,
     as_number,
     attempt,
     check_cases,
@@ -37,13 +38,6 @@ from .core import (
 
 _close = functools.partial(close, rel=1e-5, abs_tol=1e-6)
 
-
-def _to_numpy(got):
-    """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
-    try:
-        return np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,7 +116,7 @@ def _read_map(got, model, image, target, patch, stride):
     """The answer as ``(R, C)`` float64, or :class:`ExerciseError` saying how many positions."""
     height, width = image.shape[1:]
     shape = tuple(len(occlusion_positions(side, patch, stride)) for side in (height, width))
-    value = _to_numpy(got)
+    value = as_array(got)
     if getattr(value, "shape", None) == shape:
         return value
     hint = (f" That is one value per pixel; return one value per patch position ({shape})."
@@ -186,7 +180,7 @@ def check_nearest_neighbors(fn: Callable | None) -> bool:
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise wrong_answer(name, where, "a pair (indices, distances)", got,
                        " End with: return indices, distances.")
-    indices, distances = _to_numpy(got[0]), _to_numpy(got[1])
+    indices, distances = as_array(got[0]), as_array(got[1])
     for label, value, answer in zip(("indices", "distances"), (indices, distances), got):
         if getattr(value, "shape", None) != (len(x), k):
             raise wrong_answer(name, where, f"{label} of shape {(len(x), k)}", answer)

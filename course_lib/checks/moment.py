@@ -34,13 +34,6 @@ def _same(got, value) -> bool:
     return (math.isnan(got) and math.isnan(value)) or close(got, value, rel=1e-6)
 
 
-def _table(slips: Callable, cases: Sequence[tuple]) -> list[tuple[Callable, Callable]]:
-    """``slips(*case) -> [(value, hint), ...]`` as :func:`check_cases`' slip table: entry k is
-    ``slips(*case)[k]`` on every case (not a slip on a case whose list is shorter)."""
-    return [(lambda *case, k=k: slips(*case)[k][0], lambda *case, k=k: slips(*case)[k][1])
-            for k in range(max(len(slips(*case)) for case in cases))]
-
-
 # --------------------------------------------------------------------------------------------
 # exercise 1: the throughput the paper's run implies
 
@@ -70,7 +63,7 @@ def check_implied_images_per_s(fn: Callable | None) -> bool:
              (30, 50_000, 0.25)]
     return check_cases(
         "implied_images_per_s", fn, cases, reference=implied_images_per_s_reference,
-        same=_same, slips=_table(_implied_slips, cases),
+        same=_same, slips=_implied_slips,
         where=lambda e, n, d: f"{e} epochs of {n:,} images in {d} days",
         shown=lambda want: f"{want:.6g} images/s",
         done=f"Checked {len(cases)} runs, the paper's 5 and 6 days among them.")
@@ -140,7 +133,7 @@ def check_mcnemar_p(fn: Callable | None) -> bool:
                             "discordant images there is no evidence either way.")
     return ok and check_cases(
         name, fn, cases, reference=lambda a, b: mcnemar_exact(a, b).p_value, same=_same,
-        slips=_table(_mcnemar_slips, cases), shown=lambda want: f"p = {want:.6g}",
+        slips=_mcnemar_slips, shown=lambda want: f"p = {want:.6g}",
         where=lambda a, b: "{} images, {} only a wrong, {} only b wrong, {} both wrong".format(
             len(a), *_discordant(a, b)),
         done="Matches course_lib.scoring.mcnemar_exact on 5 pairs of systems.")
@@ -226,7 +219,7 @@ def check_crossover(fn: Callable | None) -> bool:
     cases = [tuple(map(list, case)) for case in CROSSOVER_CASES]
     return check_cases(
         "crossover", fn, cases, reference=crossover_reference, same=_same,
-        slips=_table(_crossover_slips, cases),
+        slips=_crossover_slips,
         where=lambda s, c, b: f"sizes {s}, CNN errors {c}, baseline errors {b}" + (
             " (the CNN never beats the baseline here)" if math.isnan(crossover_reference(s, c, b))
             else ""),
@@ -316,7 +309,7 @@ def check_significant_test_size(fn: Callable | None) -> bool:
     and ``error_b`` (:func:`significant_test_size_reference`)."""
     return check_cases(
         "significant_test_size", fn, SIGNIFICANCE_CASES, reference=significant_test_size_reference,
-        same=_same, slips=_table(_significance_slips, SIGNIFICANCE_CASES),
+        same=_same, slips=_significance_slips,
         where=lambda a, b, alpha, p: f"true errors {a} and {b}, alpha = {alpha}, power = {p}",
         shown=lambda want: f"{want:,} images per system",
         done=f"Checked {len(SIGNIFICANCE_CASES)} pairs of error rates at different levels and "

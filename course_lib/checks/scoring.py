@@ -16,19 +16,12 @@ import torch
 
 from ..hierarchy import Hierarchy
 from ..scoring import calibration_bins, expected_calibration_error
-from .core import as_number, check_cases, close, wrong_answer
+from .core import as_array, as_number, check_cases, close, wrong_answer
 
 CORRECT, NEAR_MISS, ABSURD = 0, 1, 2
 """The codes of :func:`check_error_kinds`: a right guess, a wrong guess in the same part of the
 tree (LCA height at most ``near_height``), a wrong guess elsewhere."""
 
-
-def _to_numpy(got):
-    """``got`` as a float64 numpy array (torch tensors included), or None if it is not one."""
-    try:
-        return np.asarray(got.detach().cpu() if hasattr(got, "detach") else got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,7 +60,7 @@ def check_average_softmax(fn: Callable | None) -> bool:
     where = f"for logits of shape {(views, images, classes)} (views, images, classes)"
 
     def read(got, _):
-        value = _to_numpy(got)
+        value = as_array(got)
         shape = getattr(value, "shape", None)
         if shape != (images, classes):
             hint = (" That is one number per view and image: average over the views (dim 0) "
@@ -201,7 +194,7 @@ def check_error_kinds(fn: Callable | None) -> bool:
             "dogs, vehicles; root height 3) with near_height = {}")
 
     def read(got, *case):
-        codes[case[3]] = value = _to_numpy(got)
+        codes[case[3]] = value = as_array(got)
         if getattr(value, "shape", None) != guesses.shape:
             raise wrong_answer("error_kinds", said.format(case[3]),
                            f"one code per image, shape {guesses.shape}", got)
