@@ -5,6 +5,7 @@ Every notebook and every command calls :func:`pick_device`; none picks a device 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import random
@@ -101,8 +102,13 @@ def cuda_has_native_bf16(device: torch.device | str | None = None) -> bool:
     return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
 
 
-def pick_precision(device: torch.device | str) -> Precision:
+def pick_precision(device: torch.device | str,
+                   environ: Mapping[str, str] | None = None) -> Precision:
     """The fastest safe mixed-precision mode for ``device`` (what "auto" means).
+
+    The ``COURSE_PRECISION`` variable (``fp32``, ``bf16``, ``fp16``) overrides the choice for
+    every run that asks for "auto": ``COURSE_PRECISION=fp32`` times a chapter as a CPU without
+    bf16 instructions (most laptops, many Binder machines) would run it. Otherwise:
 
     * CUDA with native bf16 (compute capability >= 8.0: A100, RTX 30xx, H100...): bf16
       autocast, no grad scaler.
@@ -110,6 +116,12 @@ def pick_precision(device: torch.device | str) -> Precision:
     * CPU with native bf16 instructions: bf16 autocast; other CPUs and MPS: fp32.
     """
     device = torch.device(device)
+    forced = (os.environ if environ is None else environ).get("COURSE_PRECISION", "").strip()
+    if forced and forced.lower() != "auto":
+        if forced.lower() not in PRECISION_NAMES:
+            raise CourseValueError(f"COURSE_PRECISION={forced!r}: use one of {PRECISION_NAMES}")
+        chosen = resolve_precision(forced.lower(), device)
+        return dataclasses.replace(chosen, reason=f"COURSE_PRECISION={forced} is set")
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
         if cuda_has_native_bf16(device):

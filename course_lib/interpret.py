@@ -21,6 +21,7 @@ call                           what it gives
 :func:`neighbor_agreement`     the share of neighbours that share the query's class
 :func:`linear_probe`           a logistic regression on frozen features: train and val accuracy
 :func:`color_fraction`         how colour-specific each first-layer kernel is (0 grey … 1)
+:func:`neighbor_correlation`   how smooth first-layer kernels are: adjacent weights' correlation
 :func:`kernel_grid`            first-layer kernels tiled into one RGB picture
 =============================  ==============================================================
 """
@@ -447,6 +448,35 @@ def color_fraction(kernels, std: Sequence[float] | None = None) -> np.ndarray:
     total = (w**2).flatten(1).sum(dim=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (color / total).numpy()
+
+
+def neighbor_correlation(kernels) -> float:
+    """How much structure first-layer kernels hold: ``kernels (K, C, h, w)`` → one number.
+
+    Subtract each kernel-channel's mean; pool all pairs of horizontally and vertically adjacent
+    weights of a kernel (every channel) and take their Pearson correlation; average over
+    kernels. Written out, for kernel ``k`` with centred weights ``v[c, i, j]``, the pairs are
+    ``(v[c, i, j], v[c, i, j+1])`` and ``(v[c, i, j], v[c, i+1, j])`` for every ``c, i, j``
+    where both exist, and ``r_k = Σ(x − x̄)(y − ȳ) / √(Σ(x − x̄)² · Σ(y − ȳ)²)`` over them.
+
+    White noise gives about 0 (neighbours are independent); smooth patterns (blobs, edges,
+    low-frequency stripes) give a positive number: a 5×5 step edge 0.77, larger kernels more;
+    a one-pixel checkerboard −1. Kernels whose centred weights are all zero (no pairs to
+    correlate) are left out of the average; NaN if every kernel is such.
+    """
+    w = _as_tensor(kernels, "neighbor_correlation").detach().double().cpu()
+    if w.ndim != 4 or min(w.shape[2:]) < 2:
+        raise CourseValueError(f"neighbor_correlation: expected (K, C, h, w) kernels with h, w ≥ 2, "
+                               f"got {tuple(w.shape)}")
+    v = w - w.mean(dim=(2, 3), keepdim=True)
+    x = torch.cat([v[..., :, :-1].flatten(1), v[..., :-1, :].flatten(1)], dim=1)  # (K, pairs)
+    y = torch.cat([v[..., :, 1:].flatten(1), v[..., 1:, :].flatten(1)], dim=1)
+    x, y = x - x.mean(dim=1, keepdim=True), y - y.mean(dim=1, keepdim=True)
+    denominator = ((x**2).sum(dim=1) * (y**2).sum(dim=1)).sqrt()
+    keep = denominator > 1e-12 * (w**2).flatten(1).sum(dim=1).clamp(min=1e-300)
+    if not keep.any():
+        return float("nan")
+    return float(((x * y).sum(dim=1)[keep] / denominator[keep]).mean())
 
 
 def kernel_grid(kernels, columns: int = 8, pad: int = 1) -> np.ndarray:

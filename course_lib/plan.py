@@ -109,9 +109,10 @@ class Plan:
         """A freshly initialised AlexNet for this plan's crop: ``(N, 3, crop, crop)`` floats
         in, ``(N, num_classes)`` logits out (``num_classes`` default: :attr:`num_classes`).
 
-        The profile's ``model_variant`` and width; ``alexnet_options`` go to
+        The profile's ``model_variant``, width and ``conv1_init_std`` (conv1 drawn at the
+        paper's scale, N(0, 0.01²), on the smoke and laptop profiles); ``alexnet_options`` go to
         :func:`course_lib.models.alexnet` (``activation="tanh"``, ``lrn=False``, ``towers=2``,
-        ...). "scaled" is built for the crop; "paper" and "torchvision" keep their 224-px design
+        ``conv1_std=None`` for the variant's own initialisation, ...). "scaled" is built for the crop; "paper" and "torchvision" keep their 224-px design
         (other crops run through the adaptive pool). The variant, width and crop are the plan's:
         change them with :meth:`replace`."""
         fixed = sorted({"variant", "width", "input_size", "num_classes"} & set(alexnet_options))
@@ -121,6 +122,7 @@ class Plan:
                 f"run.replace(model_variant=..., width=..., image_size=...)")
         if self.profile.model_variant == "scaled":
             alexnet_options["input_size"] = self.crop
+        alexnet_options.setdefault("conv1_std", self.profile.conv1_init_std)
         return alexnet(self.profile.model_variant, num_classes=num_classes or self.num_classes,
                        width=self.width, **alexnet_options)
 

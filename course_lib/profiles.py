@@ -44,6 +44,10 @@ class Profile:
     # model
     model_variant: str  # "scaled", "torchvision" or "paper" (see course_lib.models)
     width: float  # channel-width multiplier of the AlexNet-shaped network
+    # conv1's weights from N(0, σ²) (None: the variant's own initialisation). The paper draws
+    # every weight from N(0, 0.01²) (Sec. 5); the scaled network keeps He-normal elsewhere, and
+    # at conv1's He scale (σ ≈ 0.16) a short run leaves the first layer near its random start
+    conv1_init_std: float | None
     # training
     epochs: int
     # the reference model later chapters load (course_lib.reference): trained by notebook 05
@@ -83,6 +87,7 @@ PROFILES: Mapping[str, Profile] = {
         test_per_class=8,
         model_variant="scaled",
         width=0.25,
+        conv1_init_std=0.01,
         epochs=1,
         reference_epochs=1,
         batch_size=32,
@@ -109,6 +114,7 @@ PROFILES: Mapping[str, Profile] = {
         test_per_class=50,
         model_variant="scaled",
         width=0.5,
+        conv1_init_std=0.01,
         epochs=8,
         reference_epochs=2,
         batch_size=64,  # twice the optimiser steps of the paper's 128 in a short CPU run
@@ -132,6 +138,7 @@ PROFILES: Mapping[str, Profile] = {
         test_per_class=0,
         model_variant="torchvision",
         width=1.0,
+        conv1_init_std=None,
         epochs=30,
         reference_epochs=10,
         batch_size=256,
@@ -155,6 +162,7 @@ PROFILES: Mapping[str, Profile] = {
         test_per_class=0,
         model_variant="paper",
         width=1.0,
+        conv1_init_std=None,
         epochs=90,
         reference_epochs=90,
         batch_size=128,

@@ -47,12 +47,16 @@ from .recipe import SPLIT_NAMES
 from .train import fit
 from .train.checkpoint import state_mismatch, tensor_bytes
 
-FORMAT = "course_lib.reference/1"
+FORMAT = "course_lib.reference/2"  # /2: the validations within epochs ("steps")
 MODELS = "models"
 SEED = 0
+# validations spread evenly over the reference run besides each epoch's end, so that its curve
+# (notebook 05) has at least this many points however few epochs the profile trains
+VALIDATIONS = 8
 # the profile fields that change what the reference model is
 RECIPE_FIELDS = ("dataset", "image_size", "crop_size", "num_classes", "train_per_class",
-                 "val_per_class", "test_per_class", "model_variant", "width", "reference_epochs",
+                 "val_per_class", "test_per_class", "model_variant", "width", "conv1_init_std",
+                 "reference_epochs",
                  "batch_size", "lr", "schedule")
 
 
@@ -66,7 +70,8 @@ class Reference:
 
     ``model``: the AlexNet (eval mode, on the CPU), taking ``(N, 3, crop, crop)`` floats;
     ``data``: its :class:`course_lib.recipe.Splits` (train, val and test); ``history``: one row
-    per training epoch (:func:`course_lib.train.fit`'s columns); ``path``: the file;
+    per training epoch (:func:`course_lib.train.fit`'s columns), with the :data:`VALIDATIONS`
+    validations spread over the run in ``history.attrs["steps"]`` (fit's step rows); ``path``: the file;
     ``trained_now``: whether this call trained it; ``info``: what the file records; ``plan``:
     the :class:`~course_lib.plan.Plan` it was trained by (its crop, settings and network
     builder, for more runs of the same recipe).
@@ -137,6 +142,8 @@ _ENTRIES = {
     "state_dict": (lambda v: isinstance(v, dict), "a dict of weight tensors"),
     "history": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
                 "a list of dicts (one per epoch)"),
+    "steps": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
+              "a list of dicts (one per validation within the epochs)"),
 }
 # the network options the file records (see _model_options): key -> (check, what it should be)
 _OPTIONS = {
@@ -289,7 +296,9 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
     model = run.model(data.num_classes)
     weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     require_free_space(path.parent, weight_bytes + 2**20, "the reference model")
-    config = run.train_config(epochs=profile.reference_epochs, seed=SEED, progress=progress)
+    steps = profile.reference_epochs * math.ceil(len(data.train) / run.config.batch_size)
+    config = run.train_config(epochs=profile.reference_epochs, seed=SEED, progress=progress,
+                              val_every_steps=max(1, steps // VALIDATIONS))
     history = fit(model, data.train, data.val, config)
     model = model.cpu().to(memory_format=torch.contiguous_format)  # as a loaded one will be
     payload = {
@@ -303,8 +312,8 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
         "class_names": list(data.class_names),
         "model": _model_options(model, int(config.crop_size)),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "history": [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                     for k, v in row.items()} for row in history.to_dict("records")],
+        "history": _records(history),
+        "steps": _records(history.attrs["steps"]),
         "device": str(history.attrs.get("device")),
         "precision": str(history.attrs.get("precision")),
         "torch": str(torch.__version__),
@@ -316,10 +325,17 @@ def train_reference(profile: Profile | str | None = None, *, path: Path | None =
     return _reference(payload, model.eval(), data, path, trained_now=True, run=settings)
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """A history's rows as plain dicts, NaN as None (what ``weights_only`` loading takes)."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+
+
 def _reference(payload: dict, model, data, path: Path, trained_now: bool, run: Plan) -> Reference:
-    info = {k: v for k, v in payload.items() if k not in ("state_dict", "history")}
-    return Reference(model=model.cpu().eval(), data=data,
-                     history=pd.DataFrame(payload["history"]), path=path,
+    info = {k: v for k, v in payload.items() if k not in ("state_dict", "history", "steps")}
+    history = pd.DataFrame(payload["history"])
+    history.attrs["steps"] = pd.DataFrame(payload["steps"])
+    return Reference(model=model.cpu().eval(), data=data, history=history, path=path,
                      trained_now=trained_now, info=info, plan=run)
 
 

@@ -75,6 +75,19 @@ def test_cpu_and_mps_precision_rules(monkeypatch):
     assert pick_precision("cpu").name == "fp32"
 
 
+def test_course_precision_forces_what_auto_means(monkeypatch):
+    monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv("COURSE_PRECISION", "fp32")  # timing a chapter as an AVX2 laptop runs it
+    p = resolve_precision("auto", "cpu")
+    assert p.autocast_dtype is None and "COURSE_PRECISION=fp32" in p.reason
+    assert resolve_precision("bf16", "cpu").name == "bf16"  # an explicit request still wins
+    monkeypatch.setenv("COURSE_PRECISION", "auto")
+    assert resolve_precision(None, "cpu").name == "bf16"
+    monkeypatch.setenv("COURSE_PRECISION", "double")
+    with pytest.raises(ValueError, match="COURSE_PRECISION='double': use one of"):
+        resolve_precision(None, "cpu")
+
+
 def test_resolve_precision_is_the_one_place_names_become_modes(monkeypatch):
     fake_gpu(monkeypatch, (7, 5))
     cuda = torch.device("cuda")

@@ -319,6 +319,48 @@ def test_color_fraction_on_kernels_of_known_colour():
         interpret.color_fraction(np.zeros((2, 1, 3, 3)))
 
 
+def _pairs_correlation(kernel):
+    """The measure for one kernel, written with loops and NumPy's corrcoef."""
+    centred = [kernel[c] - kernel[c].mean() for c in range(kernel.shape[0])]
+    xs, ys = [], []
+    for v in centred:
+        h, w = v.shape
+        for i in range(h):
+            for j in range(w):
+                if j + 1 < w:
+                    xs.append(v[i, j]), ys.append(v[i, j + 1])
+                if i + 1 < h:
+                    xs.append(v[i, j]), ys.append(v[i + 1, j])
+    return np.corrcoef(xs, ys)[0, 1]
+
+
+def test_neighbor_correlation_on_noise_edges_and_checkerboards():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(size=(2000, 3, 5, 5))
+    assert abs(interpret.neighbor_correlation(noise)) < 0.06  # centring costs about -0.04
+    edge = np.zeros((1, 3, 5, 5))
+    edge[..., 3:] = 1.0  # a vertical step edge between columns 2 and 3
+    assert interpret.neighbor_correlation(edge) == pytest.approx(0.767, abs=0.001)
+    checker = np.indices((5, 5)).sum(axis=0) % 2  # one-pixel checkerboard
+    assert interpret.neighbor_correlation(np.stack([checker] * 3)[None] * 1.0) == \
+        pytest.approx(-1.0, abs=1e-12)
+    # against the loop, kernel by kernel, on mixed kernels of 11×11 with different channels
+    mixed = rng.normal(size=(4, 3, 11, 11)).cumsum(axis=3)  # random walks along rows: smooth-ish
+    want = np.mean([_pairs_correlation(k) for k in mixed])
+    assert interpret.neighbor_correlation(torch.from_numpy(mixed)) == pytest.approx(want, abs=1e-12)
+
+
+def test_neighbor_correlation_skips_flat_kernels_and_refuses_shapes():
+    flat = np.ones((1, 3, 5, 5))  # centred, every weight is 0: nothing to correlate
+    edge = np.zeros((1, 3, 5, 5))
+    edge[..., 2:] = 1.0
+    assert interpret.neighbor_correlation(np.concatenate([flat, edge])) == \
+        pytest.approx(interpret.neighbor_correlation(edge))
+    assert math.isnan(interpret.neighbor_correlation(flat))
+    with pytest.raises(ValueError, match=r"h, w ≥ 2"):
+        interpret.neighbor_correlation(np.zeros((2, 3, 1, 5)))
+
+
 def test_kernel_grid_layout_and_scaling():
     kernels = torch.zeros(5, 3, 2, 2)
     kernels[1, 0, 0, 0] = 2.0   # max of kernel 1: white-red corner

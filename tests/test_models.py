@@ -14,6 +14,7 @@ import torchvision
 from torch import nn
 
 from course_lib.models.alexnet import (
+    LAYER_NAMES,
     AlexNet,
     CeilModeConv2d,
     alexnet,
@@ -347,6 +348,26 @@ def test_kaiming_and_torchvision_initialisations():
     assert fc6.weight.abs().max() <= bound and fc6.weight.abs().max() > 0.9 * bound
     with pytest.raises(ValueError, match="unknown init"):
         initialize(model, "xavier")
+
+
+@pytest.mark.parametrize("init", ["kaiming", "paper"])
+def test_conv1_at_the_papers_scale_changes_conv1_only(init):
+    torch.manual_seed(2)
+    plain = alexnet("scaled", input_size=56, width=0.5, num_classes=20, init=init)
+    torch.manual_seed(2)
+    small = alexnet("scaled", input_size=56, width=0.5, num_classes=20, init=init, conv1_std=0.01)
+    conv1 = small.learned_layers()["conv1"]
+    assert conv1.weight.std().item() == pytest.approx(0.01, rel=0.1)  # 3,600 weights
+    assert abs(conv1.weight.mean().item()) < 0.001 and torch.all(conv1.bias == 0)
+    he_or_paper = {"kaiming": (2 / 75) ** 0.5, "paper": 0.01}[init]  # fan-in 3·5·5
+    assert plain.learned_layers()["conv1"].weight.std().item() == pytest.approx(he_or_paper, rel=0.1)
+    for name in LAYER_NAMES[1:]:  # the same draws as without it
+        assert torch.equal(plain.learned_layers()[name].weight,
+                           small.learned_layers()[name].weight), name
+    assert small.config.conv1_std == 0.01 and plain.config.conv1_std is None
+    for bad in (0, -0.1, 1.5, True, "0.01"):
+        with pytest.raises(ValueError, match="conv1_std must be a number"):
+            alexnet("scaled", input_size=56, conv1_std=bad)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,6 +121,13 @@ def test_the_network_follows_the_profile():
     assert plan("laptop", model_variant="torchvision", splits=()).width == 1.0
     assert plan("laptop", model_variant="torchvision", width=0.5, splits=()).width == 0.5
     assert plan("laptop", splits=()).width == 0.5
+    # conv1 at the paper's N(0, 0.01²) where the profile says so, He-normal when asked away
+    conv1 = plan("laptop", splits=()).model().learned_layers()["conv1"].weight
+    assert PROFILES["laptop"].conv1_init_std == 0.01
+    assert conv1.std().item() == pytest.approx(0.01, rel=0.1)
+    he = plan("laptop", splits=()).model(conv1_std=None).learned_layers()["conv1"].weight
+    assert he.std().item() == pytest.approx((2 / he[0].numel()) ** 0.5, rel=0.1)
+    assert plan("laptop", conv1_init_std=0.02, splits=()).model().config.conv1_std == 0.02
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import re
 from pathlib import Path
@@ -47,6 +48,13 @@ def test_trained_when_absent_then_loaded_with_the_same_weights(capsys):
     images = torch.rand(4, 3, again.crop_size, again.crop_size)
     assert torch.equal(smoke_reference.model(images), again.model(images))
     assert list(again.history["epoch"]) == [1]
+    # a curve, not a point: validations within the epoch, saved and loaded with the weights
+    steps = again.history.attrs["steps"]
+    smoke = get_profile("smoke")
+    total = smoke.reference_epochs * math.ceil(len(again.data.train) / smoke.batch_size)
+    assert len(steps) >= min(reference.VALIDATIONS, total)
+    assert list(steps["step"]) == list(smoke_reference.history.attrs["steps"]["step"])
+    assert steps["val_top1_error"].between(0, 1).all() and steps["epoch"].is_monotonic_increasing
     assert again.data.num_classes == get_profile("smoke").num_classes
 
 
@@ -155,6 +163,8 @@ CRAFTED = {
     "class names too few": (lambda p: p["class_names"].pop(),
                             "'model' has 8 classes but 'class_names' lists 7"),
     "history a dict": (set_key("history", {"epoch": 1}), "'history' should be a list of dicts"),
+    "steps missing": (lambda p: p.pop("steps"), "'steps' is missing"),
+    "steps a string": (set_key("steps", "78"), "'steps' should be a list of dicts"),
     "crop size a string": (set_key("crop_size", "28"), "'crop_size' should be a positive integer"),
     "image size missing": (lambda p: p.pop("image_size"), "'image_size' is missing"),
 }

@@ -639,6 +639,15 @@ def test_plot_history_draws_loss_and_error(data):
     with pytest.raises(ValueError, match="train_loss"):
         plot_history(history.drop(columns="train_loss"))
     assert math.isclose(loss_ax.lines[-1].get_xdata()[0], 3)
+    # validations within the epochs (fit's val_every_steps) join the curve at their epochs
+    history.attrs["steps"] = pd.DataFrame({
+        "step": [5, 10, 15], "epoch": [0.5, 1.0, 1.5], "lr": [0.01] * 3,
+        "train_loss": [2.5, 2.0, 1.7], "train_top1_error": [0.9, 0.8, 0.7],
+        "val_loss": [2.4, 2.2, 1.9], "val_top1_error": [0.9, 0.86, 0.75],
+        "val_top5_error": [0.6, 0.5, 0.4]})
+    err_ax = plot_history(history).axes[1]
+    np.testing.assert_allclose(err_ax.lines[1].get_xdata(), [0.5, 1, 1.5, 2, 3])
+    np.testing.assert_allclose(err_ax.lines[1].get_ydata(), [0.9, 0.85, 0.75, 0.7, 0.5])
 
 
 @pytest.mark.slow

@@ -55,7 +55,9 @@ Ablation switches (each changes what it says and nothing else; the tests check i
     of 3/2 (Sec. 3.4); ``dropout=0`` keeps the Dropout modules with p = 0, so the state_dict keys
     do not move (Sec. 4.2); ``towers=1`` / ``towers=2`` drops or adds the two-GPU grouping (Sec.
     3.2); ``lrn_convention="paper"`` uses LRN's formula as printed; ``init=`` picks an
-    initialisation ("paper", "torchvision" = PyTorch's defaults, "kaiming").
+    initialisation ("paper", "torchvision" = PyTorch's defaults, "kaiming"); ``conv1_std=0.01``
+    draws conv1 alone at the paper's scale, N(0, 0.01²), whatever ``init`` is (the profiles' choice
+    for the scaled network: see :mod:`course_lib.profiles`).
 
 Initialisation draws from torch's global generator: call ``course_lib.device.seed_everything``
 first for a reproducible network.
@@ -63,6 +65,7 @@ first for a reproducible network.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,6 +112,7 @@ class AlexNetConfig:
     dropout_before_fc6: bool  # torchvision: Dropout before fc6 and fc7; paper: after fc6 and fc7
     init: str
     final_size: int  # side of the adaptive average pool's output
+    conv1_std: float | None = None  # conv1's weights from N(0, conv1_std²) whatever ``init`` is
 
     @property
     def pool_kernel_stride(self) -> tuple[int, int]:
@@ -152,7 +156,7 @@ class AlexNet(nn.Module):
         self.features = nn.Sequential(*_feature_layers(config))
         self.avgpool = nn.AdaptiveAvgPool2d((config.final_size, config.final_size))
         self.classifier = nn.Sequential(*_classifier_layers(config))
-        initialize(self, config.init)
+        initialize(self, config.init, conv1_std=config.conv1_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
@@ -231,7 +235,7 @@ def _classifier_layers(config: AlexNetConfig) -> list[nn.Module]:
     ]
 
 
-def initialize(model: AlexNet, scheme: str) -> None:
+def initialize(model: AlexNet, scheme: str, conv1_std: float | None = None) -> None:
     """Re-initialise ``model``'s eight learned layers in place.
 
     * ``"paper"`` (Sec. 5, FACTS §4.3): weights ~ N(0, 0.01²); biases 1 in conv2, conv4, conv5,
@@ -241,12 +245,19 @@ def initialize(model: AlexNet, scheme: str) -> None:
     * ``"kaiming"``: He-normal weights (std = gain / √fan_in with the activation's gain) in
       conv1 … fc7, N(0, 0.01²) in fc8 so the first logits are near zero and the first loss near
       ln C; zero biases. The modern choice, which trains the small networks reliably.
+
+    ``conv1_std``: conv1's weights from N(0, conv1_std²) and zero biases instead, the other
+    layers as ``scheme`` says (under "kaiming" and "paper", which also draw conv1 from a normal
+    and zero or constant biases, the later layers' weights are the same as without it).
     """
     if scheme not in INITS:
         raise CourseValueError(f"unknown init {scheme!r}: use one of {INITS}")
     hidden_gain = nn.init.calculate_gain(model.config.activation)
     for name, layer in model.learned_layers().items():
-        if scheme == "torchvision":
+        if name == "conv1" and conv1_std is not None:
+            nn.init.normal_(layer.weight, mean=0.0, std=conv1_std)
+            nn.init.zeros_(layer.bias)
+        elif scheme == "torchvision":
             layer.reset_parameters()
         elif scheme == "paper":
             nn.init.normal_(layer.weight, mean=0.0, std=0.01)
@@ -324,6 +335,7 @@ def alexnet(
     pool: str = "overlapping",
     towers: int | None = None,
     init: str | None = None,
+    conv1_std: float | None = None,
 ) -> AlexNet:
     """Build an AlexNet (see the module docstring for what each variant and switch means).
 
@@ -333,7 +345,8 @@ def alexnet(
     network is built for; 224 by default for "paper" and "torchvision", required for "scaled".
     ``lrn`` (default: on for "paper"/"scaled", off for "torchvision"), ``towers`` (default 2 for
     "paper", 1 otherwise) and ``init`` (default "paper" for "paper", "torchvision" for
-    "torchvision", "kaiming" for "scaled") override the variant's choice.
+    "torchvision", "kaiming" for "scaled") override the variant's choice. ``conv1_std``: conv1's
+    weights from N(0, conv1_std²) with zero biases, whatever ``init`` does to the other layers.
 
     Returns an :class:`AlexNet` taking ``(N, 3, input_size, input_size)`` float images (other
     sizes run too, through the adaptive pool) and giving ``(N, num_classes)`` logits.
@@ -383,4 +396,9 @@ def alexnet(
     )
     if config.init not in INITS:
         raise CourseValueError(f"unknown init {config.init!r}: use one of {INITS}")
+    if conv1_std is not None:
+        if isinstance(conv1_std, bool) or not isinstance(conv1_std, (int, float)) or \
+                not 0 < conv1_std < 1:
+            raise CourseValueError(f"conv1_std must be a number in (0, 1), got {conv1_std!r}")
+        config = dataclasses.replace(config, conv1_std=float(conv1_std))
     return AlexNet(config)

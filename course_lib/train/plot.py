@@ -9,11 +9,15 @@ from ..errors import CourseValueError
 
 
 def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
-    """Two panels: loss (train, val) and error (train top-1, val top-1, val top-5) per epoch,
-    with the epochs where the learning rate fell marked by dotted lines.
+    """Two panels: loss (train, val) and error (train top-1, val top-1, val top-5) against
+    epochs, with the epochs where the learning rate fell marked by dotted lines.
 
-    ``history``: what :func:`~course_lib.train.fit` returns (or ``history.csv`` read back);
-    ``axes``: two matplotlib axes to draw on (default: a new 1×2 figure). Returns the figure.
+    ``history``: what :func:`~course_lib.train.fit` returns (or ``history.csv`` read back).
+    When it carries the validations within epochs (``history.attrs["steps"]``, from fit's
+    ``val_every_steps``), they are drawn at their fractional epochs beside the epochs' ends, so
+    a two-epoch run still gives a curve; the training columns there are the epoch's running
+    means so far. ``axes``: two matplotlib axes to draw on (default: a new 1×2 figure).
+    Returns the figure.
     """
     missing = {"epoch", "lr", "train_loss", "train_top1_error"} - set(history.columns)
     if missing:
@@ -25,14 +29,14 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
     else:
         fig = axes[0].figure
     loss_ax, err_ax = axes
-    epoch = history["epoch"]
+    points = _with_steps(history)
     curves = ((loss_ax, "train_loss", "train"), (loss_ax, "val_loss", "validation"),
               (err_ax, "train_top1_error", "train top-1"), (err_ax, "val_top1_error", "val top-1"),
               (err_ax, "val_top5_error", "val top-5"))
     for ax, column, label in curves:
-        if column in history and history[column].notna().any():
-            ax.plot(epoch, history[column].astype(float), marker="o", ms=3, label=label)
-    lr = history["lr"].to_numpy()
+        if column in points and points[column].notna().any():
+            ax.plot(points["epoch"], points[column].astype(float), marker="o", ms=3, label=label)
+    epoch, lr = history["epoch"], history["lr"].to_numpy()
     for ax in axes:
         for i in range(1, len(lr)):
             if lr[i] < lr[i - 1] * 0.5:  # a drop, not the smooth decay of a cosine
@@ -46,3 +50,12 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _with_steps(history: pd.DataFrame) -> pd.DataFrame:
+    """The epochs' rows and the validations within them (``attrs["steps"]``), by epoch."""
+    steps = history.attrs.get("steps")
+    if steps is None or len(steps) == 0:
+        return history
+    rows = pd.concat([steps, history], ignore_index=True)
+    return rows.drop_duplicates("epoch", keep="last").sort_values("epoch", ignore_index=True)
