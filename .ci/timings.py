@@ -147,7 +147,8 @@ def _by_number(data: dict, column: int):
     def match(cells):
         if len(cells) <= column:
             return None
-        found = re.match(r"(\d\d) ", cells[column])
+        # "05 The training core, …", not a duration such as "10 min 29 s" in another table
+        found = re.match(r"(\d\d) (?=[A-Z])", cells[column])
         return numbers.get(found.group(1)) if found else None
     return match
 

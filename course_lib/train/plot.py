@@ -53,9 +53,12 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
 
 
 def _with_steps(history: pd.DataFrame) -> pd.DataFrame:
-    """The epochs' rows and the validations within them (``attrs["steps"]``), by epoch."""
+    """The epochs' rows and the validations within them (``attrs["steps"]``), by epoch; a
+    validation within 0.005 epochs of an epoch's end gives way to that epoch's row."""
     steps = history.attrs.get("steps")
     if steps is None or len(steps) == 0:
         return history
     rows = pd.concat([steps, history], ignore_index=True)
-    return rows.drop_duplicates("epoch", keep="last").sort_values("epoch", ignore_index=True)
+    # a validation a step or two before an epoch's end is that end's point (the epoch's row wins)
+    rows = rows.assign(at=rows["epoch"].round(2)).drop_duplicates("at", keep="last")
+    return rows.drop(columns="at").sort_values("epoch", ignore_index=True)
