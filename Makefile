@@ -84,9 +84,11 @@ lint: $(STAMP)
 # Re-runs every notebook (or NB="notebooks/05_training_core.ipynb ...") under PROFILE, training
 # the reference model afresh first, and records each one's wall time and peak memory in
 # docs/timings.json, which .ci/timings.py spreads to the README, the headers and the guide.
+# PRECISION=fp32 times them as a CPU without bf16 runs them, leaving their outputs as they are.
 NB ?=
+PRECISION ?= auto
 execute: $(STAMP)
-	$(PY) .ci/execute.py --profile $(PROFILE) $(if $(NB),,--reference) $(NB)
+	$(PY) .ci/execute.py --profile $(PROFILE) --precision $(PRECISION) $(if $(NB),,--reference) $(NB)
 
 doctor: $(STAMP)
 	$(PY) -m course_lib doctor

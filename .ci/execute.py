@@ -12,6 +12,13 @@ notebooks' metadata and spreads the figures with ``.ci/timings.py --fix``.
 (``python -m course_lib train --reference``, timed: ``reference_model_<profile>_s``), so every
 chapter that loads it is measured with it present, as the table says. The machine's CPU is
 recorded beside the figures; run it on an idle machine.
+
+``--precision fp32`` times the chapters as a CPU without bf16 instructions runs them
+(``COURSE_PRECISION=fp32``): the notebooks run from a temporary copy and are left as they are
+(their kept outputs stay the default precision's), in a temporary ``COURSE_DATA`` so the
+reference model it trains (with ``--reference``) never replaces the one the outputs came from,
+and the figures go to ``<profile>_fp32_s``, ``<profile>_fp32_peak_gib`` and
+``reference_model_<profile>_fp32_s``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,12 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="laptop", choices=sorted(FIELDS))
     parser.add_argument("--reference", action="store_true",
                         help="train the reference model afresh first, and time it")
+    parser.add_argument("--precision", choices=("auto", "fp32"), default="auto",
+                        help="fp32: time the chapters with fp32 forced, keeping their outputs")
     parser.add_argument("--no-record", action="store_true",
                         help="re-run only; leave docs/timings.json (and the times it spreads) as they are")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     env = dict(os.environ, COURSE_PROFILE=args.profile)
     env.pop("CI", None)
+    suffix, scratch = "", None
+    if args.precision == "fp32":
+        suffix, scratch = "_fp32", Path(tempfile.mkdtemp(prefix="course-fp32-"))
+        env.update(COURSE_PRECISION="fp32", COURSE_DATA=str(scratch / "data"))
     data = json.loads(TIMINGS.read_text(encoding="utf-8"))
     bin_dir = Path(sys.executable).parent
     if args.reference:
@@ -85,15 +99,19 @@ def main(argv: list[str] | None = None) -> int:
                  "path = reference.reference_path(os.environ['COURSE_PROFILE']); "
                  "path.unlink(missing_ok=True); reference.train_reference(os.environ['COURSE_PROFILE'])")
         seconds, _ = measured_run([sys.executable, "-c", train], env)
-        data[f"reference_model_{args.profile}_s"] = round(seconds)
-        print(f"reference model ({args.profile}): {seconds:.0f} s")
+        data[f"reference_model_{args.profile}{suffix}_s"] = round(seconds)
+        print(f"reference model ({args.profile}{suffix}): {seconds:.0f} s")
     time_field, peak_field = FIELDS[args.profile]
+    if suffix:
+        time_field = time_field.replace("_s", f"{suffix}_s")
+        peak_field = peak_field and peak_field.replace("_peak", f"{suffix}_peak")
     for path in paths:
         path = path.resolve()
+        where = ["--inplace"] if scratch is None else ["--output-dir", str(scratch)]
         seconds, peak = measured_run(
-            [str(bin_dir / "jupyter"), "nbconvert", "--to", "notebook", "--execute", "--inplace",
+            [str(bin_dir / "jupyter"), "nbconvert", "--to", "notebook", "--execute", *where,
              "--ExecutePreprocessor.timeout=1800", str(path)], env)
-        print(f"{path.stem}: {seconds:.0f} s, peak {peak:.2f} GiB ({args.profile})")
+        print(f"{path.stem}: {seconds:.0f} s, peak {peak:.2f} GiB ({args.profile}{suffix})")
         entry = data["chapters"][path.stem]
         entry[time_field] = round(seconds)
         if peak_field:
@@ -106,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         data["machine"]["torch"] = torch.__version__.split("+")[0]
         TIMINGS.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
                            encoding="utf-8")
-    subprocess.run([sys.executable, str(ROOT / ".ci" / "check_notebooks.py"), "--fix",
-                    *map(str, paths)], check=False)
+    if scratch is None:  # an fp32 run leaves the notebooks as they are
+        subprocess.run([sys.executable, str(ROOT / ".ci" / "check_notebooks.py"), "--fix",
+                        *map(str, paths)], check=False)
     if args.no_record:
         return 0
     return subprocess.call([sys.executable, str(ROOT / ".ci" / "timings.py"), "--fix"])

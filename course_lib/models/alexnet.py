@@ -65,7 +65,6 @@ first for a reproducible network.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -302,7 +301,7 @@ def _scale(channels: int, width: float, multiple: int) -> int:
 
 
 def _check_options(variant, num_classes, width, dropout, activation, pool, lrn_convention,
-                   towers) -> None:
+                   towers, init=None, conv1_std=None) -> None:
     """:func:`alexnet`'s switches, each refused with the values it takes."""
     if variant not in VARIANTS:
         raise CourseValueError(f"unknown AlexNet variant {variant!r}: use one of {VARIANTS}")
@@ -320,6 +319,11 @@ def _check_options(variant, num_classes, width, dropout, activation, pool, lrn_c
         raise CourseValueError(f"unknown lrn_convention {lrn_convention!r}: use one of {CONVENTIONS}")
     if towers is not None and towers not in (1, 2):
         raise CourseValueError(f"towers must be 1 or 2, got {towers!r}")
+    if init is not None and init not in INITS:
+        raise CourseValueError(f"unknown init {init!r}: use one of {INITS}")
+    if conv1_std is not None and (isinstance(conv1_std, bool) or
+                                  not isinstance(conv1_std, (int, float)) or not 0 < conv1_std < 1):
+        raise CourseValueError(f"conv1_std must be a number in (0, 1), got {conv1_std!r}")
 
 
 def alexnet(
@@ -352,7 +356,7 @@ def alexnet(
     sizes run too, through the adaptive pool) and giving ``(N, num_classes)`` logits.
     """
     _check_options(variant, num_classes, width, dropout, activation, pool, lrn_convention,
-                   towers)
+                   towers, init, conv1_std)
     paper, tv = variant == "paper", variant == "torchvision"
     if variant == "scaled" and input_size is None:
         raise CourseValueError(
@@ -393,12 +397,6 @@ def alexnet(
         dropout_before_fc6=tv,
         init=init or {"paper": "paper", "torchvision": "torchvision"}.get(variant, "kaiming"),
         final_size=6 if variant != "scaled" else chain["pool3"],
+        conv1_std=None if conv1_std is None else float(conv1_std),
     )
-    if config.init not in INITS:
-        raise CourseValueError(f"unknown init {config.init!r}: use one of {INITS}")
-    if conv1_std is not None:
-        if isinstance(conv1_std, bool) or not isinstance(conv1_std, (int, float)) or \
-                not 0 < conv1_std < 1:
-            raise CourseValueError(f"conv1_std must be a number in (0, 1), got {conv1_std!r}")
-        config = dataclasses.replace(config, conv1_std=float(conv1_std))
     return AlexNet(config)
