@@ -112,8 +112,9 @@ class Plan:
         The profile's ``model_variant``, width and ``conv1_init_std`` (conv1 drawn at the
         paper's scale, N(0, 0.01²), on the smoke and laptop profiles); ``alexnet_options`` go to
         :func:`course_lib.models.alexnet` (``activation="tanh"``, ``lrn=False``, ``towers=2``,
-        ``conv1_std=None`` for the variant's own initialisation, ...). "scaled" is built for the crop; "paper" and "torchvision" keep their 224-px design
-        (other crops run through the adaptive pool). The variant, width and crop are the plan's:
+        ``conv1_std=None`` for the variant's own initialisation, ...). "scaled" is built for
+        the crop; "paper" and "torchvision" keep their 224-px design (other crops run through
+        the adaptive pool). The variant, width and crop are the plan's:
         change them with :meth:`replace`."""
         fixed = sorted({"variant", "width", "input_size", "num_classes"} & set(alexnet_options))
         if fixed:
