@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         data["machine"]["torch"] = torch.__version__.split("+")[0]
         TIMINGS.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n",
                            encoding="utf-8")
-    if scratch is None:  # an fp32 run leaves the notebooks as they are
+    if scratch is None:
         subprocess.run([sys.executable, str(ROOT / ".ci" / "check_notebooks.py"), "--fix",
                         *map(str, paths)], check=False)
+    else:  # an fp32 run leaves the notebooks as they are; its copies and models go
+        shutil.rmtree(scratch, ignore_errors=True)
     if args.no_record:
         return 0
     return subprocess.call([sys.executable, str(ROOT / ".ci" / "timings.py"), "--fix"])

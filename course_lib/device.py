@@ -102,8 +102,7 @@ def cuda_has_native_bf16(device: torch.device | str | None = None) -> bool:
     return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
 
 
-def pick_precision(device: torch.device | str,
-                   environ: Mapping[str, str] | None = None) -> Precision:
+def pick_precision(device: torch.device | str) -> Precision:
     """The fastest safe mixed-precision mode for ``device`` (what "auto" means).
 
     The ``COURSE_PRECISION`` variable (``fp32``, ``bf16``, ``fp16``) overrides the choice for
@@ -116,7 +115,7 @@ def pick_precision(device: torch.device | str,
     * CPU with native bf16 instructions: bf16 autocast; other CPUs and MPS: fp32.
     """
     device = torch.device(device)
-    forced = (os.environ if environ is None else environ).get("COURSE_PRECISION", "").strip()
+    forced = os.environ.get("COURSE_PRECISION", "").strip()
     if forced and forced.lower() != "auto":
         if forced.lower() not in PRECISION_NAMES:
             raise CourseValueError(f"COURSE_PRECISION={forced!r}: use one of {PRECISION_NAMES}")

@@ -56,8 +56,7 @@ VALIDATIONS = 8
 # the profile fields that change what the reference model is
 RECIPE_FIELDS = ("dataset", "image_size", "crop_size", "num_classes", "train_per_class",
                  "val_per_class", "test_per_class", "model_variant", "width", "conv1_init_std",
-                 "reference_epochs",
-                 "batch_size", "lr", "schedule")
+                 "reference_epochs", "batch_size", "lr", "schedule")
 
 
 class ReferenceModelError(CourseError, RuntimeError):
@@ -71,8 +70,8 @@ class Reference:
     ``model``: the AlexNet (eval mode, on the CPU), taking ``(N, 3, crop, crop)`` floats;
     ``data``: its :class:`course_lib.recipe.Splits` (train, val and test); ``history``: one row
     per training epoch (:func:`course_lib.train.fit`'s columns), with the :data:`VALIDATIONS`
-    validations spread over the run in ``history.attrs["steps"]`` (fit's step rows); ``path``: the file;
-    ``trained_now``: whether this call trained it; ``info``: what the file records; ``plan``:
+    validations spread over the run in ``history.attrs["steps"]`` (fit's step rows);
+    ``path``: the file; ``trained_now``: whether this call trained it; ``info``: what the file records; ``plan``:
     the :class:`~course_lib.plan.Plan` it was trained by (its crop, settings and network
     builder, for more runs of the same recipe).
     """
