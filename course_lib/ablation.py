@@ -42,7 +42,7 @@ from .datasets.loader import UInt8Loader
 from .device import seed_everything
 from .errors import CourseValueError
 from .evaluate import predict
-from .train import fit
+from .train import STEP_COLUMNS, fit
 
 MIDDLE_LAYERS = ("conv3", "conv4", "conv5")
 EVAL_BATCH = 512
@@ -74,9 +74,11 @@ class RunResult:
     (None without validation images); ``val_top1_error``: their mean; ``train_top1_error``: the
     top-1 error of the trained network on its own training images, in evaluation mode with
     centre crops (dropout off, no augmentation), so ``val − train`` is the over-fitting gap;
-    ``history``: :func:`~course_lib.train.fit`'s rows (one per epoch run); ``reached``: the epoch
-    whose running training error first fell to ``stop_below`` (None if it never did, or no
-    threshold was set); ``seconds``: training plus scoring.
+    ``history``: :func:`~course_lib.train.fit`'s rows (one per epoch run); ``steps``: its rows
+    every ``val_every_steps`` steps when the run asked for them (the running training error
+    within each epoch; empty otherwise); ``reached``: the epoch whose running training error
+    first fell to ``stop_below`` (None if it never did, or no threshold was set); ``seconds``:
+    training plus scoring.
     """
 
     arm: str
@@ -87,6 +89,7 @@ class RunResult:
     history: pd.DataFrame
     reached: int | None
     seconds: float
+    steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(STEP_COLUMNS)))
 
 
 class _Reached(Exception):
@@ -159,10 +162,13 @@ def run_arm(arm: Arm, train, val=None, *, plan, num_classes: int | None = None,
         remove_layer(model, name)
 
     rows: list[dict] = []
+    step_rows: list[dict] = []
     reached = None
 
     def watch(event: str, info: dict) -> None:
         nonlocal reached
+        if event == "step" and info.get("row") is not None:
+            step_rows.append(info["row"])
         if event != "epoch":
             return
         rows.append({k: v for k, v in info.items() if k != "checkpoint"})
@@ -184,7 +190,8 @@ def run_arm(arm: Arm, train, val=None, *, plan, num_classes: int | None = None,
     return RunResult(arm=arm.name, seed=seed, val_errors=val_errors,
                      val_top1_error=None if val_errors is None else float(val_errors.mean()),
                      train_top1_error=train_error, history=pd.DataFrame(rows), reached=reached,
-                     seconds=time.perf_counter() - start)
+                     seconds=time.perf_counter() - start,
+                     steps=pd.DataFrame(step_rows, columns=list(STEP_COLUMNS)))
 
 
 def results_table(results: Iterable[RunResult]) -> pd.DataFrame:

@@ -241,6 +241,19 @@ def test_run_arm_stops_at_the_threshold_and_reports_the_epoch(tiny):
     assert never.reached is None and len(never.history) == 2 and never.train_top1_error is None
     at_once = _run(tiny, Arm("full"), epochs=3, stop_below=1.0)
     assert at_once.reached == 1 and len(at_once.history) == 1
+    assert never.steps.empty  # no points within the epochs unless asked
+
+
+def test_run_arm_keeps_the_training_curve_within_epochs_up_to_its_stop(tiny):
+    # 64 images in batches of 32: two steps an epoch, a point after each
+    never = _run(tiny, Arm("full"), epochs=2, stop_below=-1.0, val_every_steps=1)
+    assert never.steps["step"].tolist() == [1, 2, 3, 4]
+    assert never.steps["epoch"].tolist() == [0.5, 1.0, 1.5, 2.0]
+    ends = never.steps.set_index("epoch").loc[[1.0, 2.0], "train_top1_error"].tolist()
+    assert ends == pytest.approx(never.history["train_top1_error"].tolist())
+    assert never.steps["val_top1_error"].isna().all()  # run_arm validates once, at the end
+    at_once = _run(tiny, Arm("full"), epochs=3, stop_below=1.0, val_every_steps=1)
+    assert at_once.steps["step"].tolist() == [1, 2]  # the run stopped after its first epoch
 
 
 def test_results_table_has_the_gap(tiny):

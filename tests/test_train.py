@@ -212,6 +212,19 @@ def test_fit_restores_global_determinism_flags(data):
     assert torch.are_deterministic_algorithms_enabled() == before
 
 
+def test_fit_collects_all_garbage_once_per_run_not_per_epoch(data, monkeypatch):
+    # a full collection walks every object of the process (0.2 s with PyTorch's compiler
+    # imported): once per epoch it cost notebook 09 a minute per run of many tiny epochs
+    import course_lib.memory as memory
+
+    calls = []
+    monkeypatch.setattr(memory.gc, "collect", lambda *generation: calls.append(generation) or 0)
+    fit(tiny_net(), data[0], None, config(epochs=5, lr=0.005))
+    full = [c for c in calls if c in ((), (2,))]
+    assert len(full) == 1, calls
+    assert len(calls) == 6, calls  # and still one young collection (with the trim) per epoch
+
+
 def test_progress_into_a_log_file_is_one_line_per_epoch(data, capsys):
     # capsys's stderr is not a terminal (nor is this a notebook): no bar redrawn per batch with
     # carriage returns, only each epoch's summary line
@@ -720,7 +733,16 @@ def test_validation_every_n_steps_gives_a_curve_with_more_points(data, tmp_path)
     fit(plain, train, val, cfg.replace(val_every_steps=None))
     fit(with_curve, train, val, cfg)
     assert_same_weights(weights(plain), weights(with_curve))
-    assert fit(tiny_net(), train, None, cfg).attrs["steps"].empty  # nothing to validate
+    # without validation data the rows keep the running training figures: a training curve
+    seen = []
+    history = fit(tiny_net(), train, None, cfg,
+                  callbacks=lambda event, info: seen.append(info["row"]) if event == "step" else 0)
+    steps = history.attrs["steps"]
+    assert steps["step"].tolist() == [2, 4, 6, 8] and steps["val_top1_error"].isna().all()
+    ends = steps[steps["epoch"].isin([1.0, 2.0])]["train_top1_error"].tolist()
+    assert ends == pytest.approx(history["train_top1_error"].tolist())  # the epoch's own error
+    assert [row is not None for row in seen] == [False, True] * 4  # each row, as it is recorded
+    assert [row["step"] for row in seen if row] == [2, 4, 6, 8]
 
 
 @pytest.mark.slow

@@ -21,8 +21,8 @@ module                 what it does
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .loop import HISTORY_COLUMNS, TrainingDiverged, fit
+from .loop import HISTORY_COLUMNS, STEP_COLUMNS, TrainingDiverged, fit
 from .plot import plot_history
 
-__all__ = ["HISTORY_COLUMNS", "CheckpointError", "TrainConfig", "TrainingDiverged", "fit",
-           "load_checkpoint", "plot_history", "save_checkpoint"]
+__all__ = ["HISTORY_COLUMNS", "STEP_COLUMNS", "CheckpointError", "TrainConfig", "TrainingDiverged",
+           "fit", "load_checkpoint", "plot_history", "save_checkpoint"]

@@ -65,7 +65,8 @@ class TrainConfig:
     Display: ``progress`` (a tqdm bar per epoch), ``log_every`` (steps between bar updates and
     divergence checks; each costs one device synchronisation); ``val_every_steps`` (also score
     the validation set every that many optimiser steps, for learning curves with more points
-    than epochs: ``history.attrs["steps"]``).
+    than epochs: ``history.attrs["steps"]``; without validation data the rows still record the
+    running training loss and error).
     """
 
     epochs: int = 90

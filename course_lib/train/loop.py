@@ -82,8 +82,9 @@ def fit(model: torch.nn.Module, train_data, val_data=None, config: TrainConfig |
     ``train_data`` / ``val_data``: see :mod:`.run_data` (``val_data=None`` skips validation;
     the plateau rule then watches the training error). ``config``: a :class:`TrainConfig`
     (default: the paper's recipe for 90 epochs). ``callbacks``: callables ``cb(event, info)``
-    called with ``event`` "step" (info: epoch, step, step_in_epoch) and "epoch" (info: the
-    history row and "checkpoint"); raising in one stops training (the last checkpoint stays).
+    called with ``event`` "step" (info: epoch, step, step_in_epoch, ``row``: the step row just
+    recorded or None) and "epoch" (info: the history row and "checkpoint"); raising in one
+    stops training (the last checkpoint stays).
 
     Returns a DataFrame with columns :data:`HISTORY_COLUMNS` (errors are fractions 0–1;
     ``images``: training images seen that epoch over all ranks; ``seconds``: training plus
@@ -91,8 +92,8 @@ def fit(model: torch.nn.Module, train_data, val_data=None, config: TrainConfig |
     peak, None where unknown). ``history.attrs`` holds ``checkpoint`` (path of the last
     checkpoint, or None), ``device``, ``precision``, ``world_size``, ``crop_size``,
     ``flops_per_image``, ``peak_tflops`` and ``steps``: a DataFrame (:data:`STEP_COLUMNS`) of the
-    validations every ``config.val_every_steps`` steps (``epoch`` there is fractional, the
-    training columns are the epoch's running means so far), empty when not asked.
+    rows every ``config.val_every_steps`` steps (fractional ``epoch``; the epoch's running
+    training means so far; validation None without val_data), empty when not asked.
 
     Raises :class:`TrainingDiverged`, :class:`~course_lib.train.checkpoint.CheckpointError`, or
     :class:`~course_lib.errors.CourseValueError` for bad data or config.
@@ -221,11 +222,12 @@ class _Run:
 
     def run(self) -> pd.DataFrame:
         # handing freed memory back before and after each epoch keeps a notebook that trains
-        # run after run at one run's peak, not the sum of the runs' leftovers
+        # run after run at one run's peak, not the sum of the runs' leftovers; the full garbage
+        # collection (0.2 s) once, before training, the cheap young one after each epoch
         release_freed_memory()
         while self.epoch < self.config.epochs:
             self._train_epoch()
-            release_freed_memory()
+            release_freed_memory(full=False)
         frame = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
         frame.attrs.update(
             checkpoint=None if self.checkpoint is None else str(self.checkpoint),
@@ -288,8 +290,8 @@ class _Run:
         last = self.step_in_epoch == self.steps_per_epoch
         save_now = bool(config.checkpoint_every_steps) and not last and \
             self.global_step % config.checkpoint_every_steps == 0
-        validate_now = bool(config.val_every_steps) and self.data.val is not None and \
-            self.global_step % config.val_every_steps == 0
+        every = config.val_every_steps
+        validate_now = bool(every) and self.global_step % every == 0
         if last or save_now or validate_now or self.step_in_epoch % config.log_every == 0:
             self._check(watch, lr)
             if not bar.disable:
@@ -298,17 +300,18 @@ class _Run:
                 bar.set_postfix(loss=f"{sums.loss.item() / seen:.3f}",
                                 acc=f"{sums.correct.item() / seen:.3f}",
                                 img_s=f"{sums.images / elapsed:.0f}")
-        if validate_now:
+        row = None
+        if validate_now:  # without validation data, the training columns alone
             loss, correct, seen = sums.totals(self.dist)
-            self.step_rows.append({
-                "step": self.global_step, "epoch": self.global_step / self.steps_per_epoch,
-                "lr": lr, "train_loss": loss / max(seen, 1),
-                "train_top1_error": 1.0 - correct / max(seen, 1), **self._validate()})
+            row = {"step": self.global_step, "epoch": self.global_step / self.steps_per_epoch,
+                   "lr": lr, "train_loss": loss / max(seen, 1),
+                   "train_top1_error": 1.0 - correct / max(seen, 1), **self._validate()}
+            self.step_rows.append(row)
         if save_now:
             self.save(sums)
         for cb in self.callbacks:
             cb("step", {"epoch": self.epoch, "step": self.global_step,
-                        "step_in_epoch": self.step_in_epoch})
+                        "step_in_epoch": self.step_in_epoch, "row": row})
 
     def _end_epoch(self, sums: EpochSums, train_seconds: float, lr: float) -> None:
         """The epoch's history row (training sums over all ranks, validation), the plateau rule,
