@@ -57,10 +57,13 @@ def plot_votes_vs_precision(results: Mapping[str, pd.DataFrame], ax=None, target
             part = df[df["method"] == method].sort_values("votes_per_image")
             ax.plot(part["votes_per_image"], part["precision"], marker=marker, ls=style,
                     color=f"C{i}", label=f"{name}: {method}")
-            for _, row in part.iterrows():
+            for j, (_, row) in enumerate(part.iterrows()):
                 text = f"{row['setting']:g}" if method == "dynamic consensus" else f"k={row['setting']:g}"
+                # thresholds crowd together at the top: alternate above and below the line
+                above = method == "dynamic consensus" and j % 2 == 0
                 ax.annotate(text, (row["votes_per_image"], row["precision"]), fontsize=6,
-                            textcoords="offset points", xytext=(3, -8))
+                            textcoords="offset points", xytext=(-3, 5) if above else (3, -8),
+                            ha="right" if above else "left")
     if target is not None:
         ax.axhline(target, color="grey", lw=1, ls="--", label=f"{target:.1%}")
     ax.set_xlabel("votes spent per candidate image (seed votes included)")

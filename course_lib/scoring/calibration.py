@@ -91,8 +91,10 @@ def reliability_diagram(scores, labels, n_bins: int = 15, ax=None, title: str | 
     ax.bar(centers, accuracy, width=width, edgecolor="black", color="tab:blue",
            label=f"accuracy (ECE = {100 * ece:.2f}%)")
     gap = table["confidence"] - table["accuracy"]
-    ax.bar(centers, gap.fillna(0.0), bottom=accuracy, width=width, color="tab:red", alpha=0.35,
-           edgecolor="tab:red", label="gap to confidence")
+    # the gap as red hatching, not a translucent fill: where it lies over the blue bar (a bin
+    # more accurate than confident) it stays red lines on blue instead of turning purple
+    ax.bar(centers, gap.fillna(0.0), bottom=accuracy, width=width, fill=False, hatch="///",
+           edgecolor="tab:red", lw=1, label="gap to confidence")
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-1 probability)",
            ylabel="accuracy", title=title or "Reliability diagram")
