@@ -71,9 +71,9 @@ class Reference:
     ``data``: its :class:`course_lib.recipe.Splits` (train, val and test); ``history``: one row
     per training epoch (:func:`course_lib.train.fit`'s columns), with the :data:`VALIDATIONS`
     validations spread over the run in ``history.attrs["steps"]`` (fit's step rows);
-    ``path``: the file; ``trained_now``: whether this call trained it; ``info``: what the file records; ``plan``:
-    the :class:`~course_lib.plan.Plan` it was trained by (its crop, settings and network
-    builder, for more runs of the same recipe).
+    ``path``: the file; ``trained_now``: whether this call trained it; ``info``: what the file
+    records; ``plan``: the :class:`~course_lib.plan.Plan` it was trained by (its crop, settings
+    and network builder, for more runs of the same recipe).
     """
 
     model: torch.nn.Module
