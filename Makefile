@@ -96,12 +96,14 @@ doctor: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m course_lib bench --save
 
-# On a machine with a CUDA GPU (no network needed), under 8 minutes: the CUDA-only tests, the
-# CUDA benchmarks and notebook 05 under the gpu profile on SynthNet; results in benchmarks/results/.
+# On a machine with a CUDA GPU (no network needed): the CUDA-only tests, the CUDA benchmarks and
+# every chapter under the gpu profile on a generated Imagenette-format set; results in
+# benchmarks/results/. A part: make gpu-check STEPS="imagenette chapters" CHAPTERS="05 07".
 # Uses .venv when there is one, else $(PYTHON) as it is (a lent machine may have no network).
 .PHONY: gpu-check
 gpu-check:
-	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) .ci/gpu_check.py
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) .ci/gpu_check.py $(if $(STEPS),--steps $(STEPS)) \
+		$(if $(CHAPTERS),--chapters $(CHAPTERS))
 
 book: $(STAMP)
 	$(PY) .ci/build_book.py

@@ -18,6 +18,10 @@ the network options for their values, and every weight for its name, shape and d
 network is built. Before training, the folder is checked to be writable with room for the file,
 so a read-only or full ``COURSE_DATA`` fails at once, not after minutes of training; a disk that
 fills up during the save raises :class:`course_lib.diskspace.DiskFullError`.
+
+Notebook 07's ensemble needs more networks of the same recipe with other seeds:
+:func:`ensemble_member` loads one, or trains and saves it beside the reference model
+(``member-<profile>-<recipe hash>-seed<seed>-<epochs>ep.pt``, weights only).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 from .device import seed_everything
 from .diskspace import explain_disk_full, require_free_space
 from .errors import CourseError
+from .memory import release_freed_memory
 from .models import alexnet
 from .paths import data_dir
 from .plan import Plan, plan
@@ -262,13 +267,13 @@ def check_writable(folder: Path) -> None:
                                   f"be saved there after training: {fix}")
 
 
-def _write(payload: dict, path: Path) -> None:
+def _write(payload: dict, path: Path, what: str = "the reference model") -> None:
     """Save ``payload`` to ``path`` atomically (a temporary file, flushed, then renamed); a full
-    disk raises :class:`~course_lib.diskspace.DiskFullError` naming the folder and the size,
-    and no partial file is left."""
+    disk raises :class:`~course_lib.diskspace.DiskFullError` naming the folder, ``what`` and the
+    size, and no partial file is left."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with explain_disk_full(path.parent, "the reference model", tensor_bytes(payload)):
+        with explain_disk_full(path.parent, what, tensor_bytes(payload)):
             with open(tmp, "wb") as f:
                 torch.save(payload, f)
                 f.flush()
@@ -414,3 +419,53 @@ def reference_model(profile: Profile | str | None = None, *, train: bool = True,
           f"({profile.reference_epochs} epoch(s) of {len(data.train):,} images; about "
           f"{_describe(seconds)} on this machine). It is saved to {path} for later chapters.")
     return train_reference(profile, path=path, progress=progress, data=data)
+
+
+def member_path(profile: Profile | str | None = None, seed: int = 1, epochs: int | None = None,
+                root: Path | None = None) -> Path:
+    """Where the ensemble member of ``profile`` trained with ``seed`` for ``epochs`` epochs
+    (default: the profile's ``reference_epochs``) lives, next to the reference model: its name
+    holds the profile, the recipe hash, the seed and the epochs, so no other run stands in."""
+    profile = resolve(profile)
+    epochs = profile.reference_epochs if epochs is None else epochs
+    root = data_dir() / MODELS if root is None else Path(root)
+    return root / f"member-{profile.name}-{recipe_key(profile)}-seed{seed}-{epochs}ep.pt"
+
+
+def ensemble_member(ref: Reference, seed: int, *, epochs: int | None = None,
+                    progress: bool = True, root: Path | None = None
+                    ) -> tuple[torch.nn.Module, bool]:
+    """Another network of the reference model's recipe, for an ensemble (notebook 07): the same
+    plan, data and number of epochs (default: the profile's ``reference_epochs``), with another
+    ``seed`` (other initial weights, batch order and crops).
+
+    Loaded from :func:`member_path` when saved there (weights only); else trained now on
+    ``ref.data.train`` and saved atomically, so the next run loads it. A saved file that does not
+    load into the network (truncated, or another network's) is reported and trained again.
+    Returns ``(model, trained_now)``: the network in eval mode on the CPU, taking
+    ``(N, 3, crop, crop)`` floats, and whether this call trained it.
+    """
+    run = ref.plan
+    path = member_path(run.profile, seed, epochs, root)
+    num_classes = len(ref.info["class_names"])
+    if path.is_file():
+        model = run.model(num_classes)
+        try:
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval(), False
+        except Exception as error:  # a truncated or foreign file: say so, train again
+            print(f"{path}: not usable ({type(error).__name__}: {str(error)[:120]}); "
+                  "training it again")
+    if ref.data is None:
+        raise ReferenceModelError(f"no ensemble member at {path}, and the reference was loaded "
+                                  "without its data (with_data=False) to train one on")
+    check_writable(path.parent)
+    seed_everything(seed)
+    model = run.model(num_classes)
+    config = run.train_config(seed=seed, progress=progress,
+                              epochs=run.profile.reference_epochs if epochs is None else epochs)
+    fit(model, ref.data.train, None, config)
+    release_freed_memory()  # what training freed goes back to the system
+    model = model.cpu().to(memory_format=torch.contiguous_format).eval()
+    _write(model.state_dict(), path, "an ensemble member")
+    return model, True

@@ -81,3 +81,52 @@ def test_plugin_keeps_only_the_tests_that_need_cuda(tmp_path):
     collected = {line.split("::")[-1] for line in done.stdout.splitlines() if "::" in line}
     assert collected == {"test_on_the_gpu", "test_marked_cuda", "test_under_a_module_mark"}, \
         done.stdout + done.stderr
+
+
+def test_every_chapter_is_a_step_under_the_gpu_profile_with_its_own_limit(tmp_path):
+    gpu_check = load_script()
+    args = gpu_check.parse_args([])
+    steps = gpu_check.planned_steps(args, "python", str(tmp_path), tmp_path / "out")
+    names = [name for name, _, _ in steps]
+    chapters = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert len(chapters) == 11
+    assert names == ["synthnet", "cuda-tests", "bench", "imagenette"] + [
+        f"chapter-{c}" for c in chapters]
+    for _, cmd, limit in steps[4:]:
+        assert cmd[1:3] == ["-m", "papermill"] and cmd[-4:-2] == ["profile_name", "gpu"]
+        assert Path(cmd[4]).parent == tmp_path / "out" and Path(cmd[3]).name == Path(cmd[4]).name
+        assert limit >= 240  # two minutes of start-up plus twice the chapter's estimate
+    # the set the chapters train on is prepared at the gpu profile's 160 px first
+    imagenette = steps[3][1]
+    assert imagenette[1].endswith("imagenette_like.py") and imagenette[3:5] == ["--prepare", "160"]
+
+
+def test_a_part_of_the_check_can_be_asked_for_and_nonsense_is_refused(tmp_path, capsys):
+    gpu_check = load_script()
+    args = gpu_check.parse_args(["--steps", "imagenette", "chapters", "--chapters", "5", "07"])
+    names = [n for n, _, _ in gpu_check.planned_steps(args, "python", str(tmp_path), tmp_path)]
+    assert names == ["imagenette", "chapter-05", "chapter-07"]
+    with pytest.raises(SystemExit):
+        gpu_check.parse_args(["--chapters", "12"])
+    assert "--chapters 12: no such chapter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gpu_check.parse_args(["--steps", "chapters"])  # nothing to train on
+    assert "needs imagenette too" in capsys.readouterr().err
+
+
+def test_the_figures_an_executed_chapter_drew_are_saved_as_png(tmp_path):
+    gpu_check = load_script()
+    png = bytes.fromhex("89504e470d0a1a0a") + b"rest of a picture"
+    import base64
+    import json
+
+    cells = [{"cell_type": "markdown", "source": ["# a title"]},
+             {"cell_type": "code", "outputs": [
+                 {"output_type": "stream", "text": ["hello"]},
+                 {"output_type": "display_data",
+                  "data": {"image/png": base64.b64encode(png).decode()}}]},
+             {"cell_type": "code", "outputs": []}]
+    executed = tmp_path / "07_scoring.ipynb"
+    executed.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    assert gpu_check.save_figures(executed, tmp_path) == ["07_cell1_0.png"]
+    assert (tmp_path / "07_cell1_0.png").read_bytes() == png

@@ -253,3 +253,52 @@ def test_a_full_disk_during_the_save_leaves_no_partial_file(trained_file, monkey
     with pytest.raises(DiskFullError, match=f"the reference model needs .* in {tmp_path}"):
         reference._write(payload, tmp_path / "reference.pt")
     assert list(tmp_path.iterdir()) == []
+
+
+# ensemble members of the reference recipe (reference.ensemble_member, notebook 07): trained
+# once with their own seed, saved beside the reference model, loaded after; a broken file is
+# trained again
+
+
+def test_member_paths_name_the_profile_recipe_seed_and_epochs():
+    smoke = get_profile("smoke")
+    path = reference.member_path(smoke, 1)
+    assert path.parent == reference.reference_path(smoke).parent
+    assert path.name == (f"member-smoke-{reference.recipe_key(smoke)}-seed1-"
+                         f"{smoke.reference_epochs}ep.pt")
+    others = {reference.member_path(smoke, 2), reference.member_path(smoke, 1, epochs=5),
+              reference.member_path(smoke.replace(width=0.5), 1)}
+    assert path not in others and len(others) == 3
+
+
+@pytest.mark.slow
+def test_a_member_is_trained_once_then_loaded(smoke_reference):
+    model, trained_now = reference.ensemble_member(smoke_reference, 1, progress=False)
+    assert trained_now and not model.training
+    assert reference.member_path("smoke", 1).is_file()
+    again, trained_again = reference.ensemble_member(smoke_reference, 1, progress=False)
+    assert not trained_again
+    crop = smoke_reference.crop_size
+    images = torch.rand(3, 3, crop, crop, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(model(images), again(images))
+        # another seed: another network than the reference (seed 0)
+        assert not torch.equal(model(images), smoke_reference.model(images))
+
+
+@pytest.mark.slow
+def test_a_broken_member_file_is_reported_and_trained_again(smoke_reference, capsys):
+    path = reference.member_path("smoke", 2)
+    path.write_bytes(b"not a state dict")
+    model, trained_now = reference.ensemble_member(smoke_reference, 2, progress=False)
+    assert trained_now and "not usable" in capsys.readouterr().out
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    assert saved.keys() == model.state_dict().keys()
+    assert not list(path.parent.glob(".*tmp*"))  # written atomically, nothing left over
+
+
+@pytest.mark.slow
+def test_without_data_a_missing_member_cannot_be_trained(smoke_reference):
+    light = reference.reference_model("smoke", with_data=False)
+    with pytest.raises(reference.ReferenceModelError, match="without its data"):
+        reference.ensemble_member(light, 3, progress=False)

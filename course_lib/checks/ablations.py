@@ -28,6 +28,20 @@ from ..ablation import VERDICTS, decide, images_to_detect, seed_threshold
 from ..scoring.stats import minimum_detectable_difference
 from .core import ExerciseError, as_number, check_cases
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them).
+ANSWERS: dict[str, tuple[str, ...]] = {
+    # the exercise's own example (0.014 below 0.30), then the images per claim the page prints
+    "images_needed": ("16,590", "16590", "14,732", "20,018", "182,972", "245,273", "29,036",
+                      "39,240", "7,157", "9,806"),
+    # the quantile the learner derives, and its value for the page's four seeds (and for two)
+    "verdict": ("0.975, k − 1", "0.975, k - 1", "t(0.975", "3.18", "12.7"),
+    # nothing to declare: the answer is a first-hit loop, and what the page prints with it are
+    # epoch counts of 2 to 5, which any text matches innocently
+    "epochs_to_threshold": (),
+}
+
 
 def _as_given(values: list[float], i: int):
     """Case ``i``'s values as a list, a numpy array or a pandas Series, in turn (a copy)."""

@@ -35,6 +35,24 @@ from .core import ExerciseError, as_number, attempt, check_cases, passed, slip_h
 
 LEARNED = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them). The output side is the rule itself (and 54
+# for conv1 at 224); conv1 pads S − 1 = 3 zeros on the right and bottom; the paper's network has
+# 60,965,224 parameters (torchvision's 61,100,840; fc6 37,752,832, grouped conv2 307,456) and
+# 290,400 neurons in conv1 (659,272 in all); conv3 and conv4 hold 1.45 % and 1.09 %, fc6 61.93 %.
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "conv_output_side": ("W - F + 2P", "W − F + 2P", "W - F + 2 * P", "54 × 54", "54×54", "54.25"),
+    "PaperConv1": ("(0, 3, 0, 3)", "S − 1 = 3", "S - 1 = 3"),
+    # the formula is the paper's, printed on purpose (the exercise is its code); the code has many
+    # right forms, and its use prints only whether two readings agree
+    "local_response_norm": (),
+    "conv_params": ("60,965,224", "60965224", "60_965_224", "61,100,840", "61_100_840",
+                    "37,752,832", "307,456"),
+    "neuron_counts": ("290,400", "290400", "659,272", "659272"),
+    "param_shares": ("1.45 %", "1.45", "1.09", "61.93", "61.9 %"),
+}
+
 
 # As a decorator: the check runs with torch's global generator saved and restored, so building
 # the modules it compares does not change the random numbers the notebook draws next.

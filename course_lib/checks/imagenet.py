@@ -20,6 +20,22 @@ from ..crowd import (
 from ..hierarchy import Hierarchy, load_imagenet_hierarchy
 from .core import ExerciseError, as_number, attempt, check_cases, passed, slip_hint
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them). Each answer is code, so these are what its
+# first use on the page prints (the laptop profile's kept outputs), which a learner could copy.
+ANSWERS: dict[str, tuple[str, ...]] = {
+    # Siamese cat vs Eskimo dog: LCA 'domestic animal' through dog's second parent, not
+    # 'carnivore' (height 7) where the first-parent paths meet
+    "lca_height": ("height 6",),
+    # the share of the 1,000 Burmese-cat seeds whose 10-vote majority is wrong
+    "majority_vote": ("16.6%", "16.6 %"),
+    # votes per image and precision of the whole loop at threshold 0.99, cat and Burmese cat
+    "label_image": ("4.48 votes", "6.10 votes", "0.884", "88.4%", "88.4 %"),
+    # the majority of k votes right 99.7 % of the time, votes right with p = 0.8 and 0.7
+    "votes_needed": ("17 votes", "43 votes", "k = 17", "k = 43"),
+}
+
 
 def tiny_hierarchy():
     """A hand-made hierarchy whose LCA heights are easy to work out on paper."""

@@ -38,6 +38,17 @@ from .core import (
 
 _close = functools.partial(close, rel=1e-5, abs_tol=1e-6)
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them). All four are builds whose statement says
+# what to compute, checked on the check's own inputs; what the page prints with them depends on
+# the trained model, so nothing printed above could hand a learner a passing function.
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "nearest_neighbors": (),  # code; the page prints neighbour shares of the model's features
+    "occlusion_map": (),  # code; the page draws maps of the model's probabilities
+    "probe_accuracy": (),  # code; the page prints each layer's probe accuracy for this model
+    "first_layer_reaching": (),  # a loop; its page answer (a layer name) is this model's
+}
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,9 +22,15 @@ from .core import ExerciseError, attempt, check_cases, passed, slip_hint
 
 # What would give each exercise's answer away if a learner read it before solving it: no heading,
 # objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
-# greps the notebook and the learner's copy for them).
+# greps the notebook and the learner's copy for them). Where the answer is code, the line a
+# learner could copy: the shift Σ αᵢλᵢpᵢ as one matrix product, the mean over the images' axis.
 ANSWERS: dict[str, tuple[str, ...]] = {
     "crop_count": ("2,178", "2178", "33²", "33 ** 2", "33 × 33"),
+    "pca_color": ("(alpha * eigenvalues) @ eigenvectors.T", "alpha * eigenvalues @ eigenvectors.T"),
+    "mean_image": ("images.mean(axis=0", "mean(axis=0)"),
+    # the statement gives every view and their order; the answer is slicing code, and its use
+    # prints only a difference of 0 from the library's scores
+    "ten_crop": (),
 }
 
 

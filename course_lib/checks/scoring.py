@@ -22,6 +22,22 @@ CORRECT, NEAR_MISS, ABSURD = 0, 1, 2
 """The codes of :func:`check_error_kinds`: a right guess, a wrong guess in the same part of the
 tree (LCA height at most ``near_height``), a wrong guess elsewhere."""
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them). Each exercise is a function; declared are
+# the results its use prints right after it in the laptop run's kept outputs (update them when a
+# re-execution changes those outputs).
+ANSWERS: dict[str, tuple[str, ...]] = {
+    # section 2's table: top-1 error with ten crops, and with three networks × ten crops
+    "average_softmax": ("31.2%", "26.6%"),
+    # nothing: the lines it writes are the model's guesses, and the statement's own example
+    # ("2 3 1" for [0.1, 0.6, 0.3]) is the format the exercise asks for, not a result
+    "submission_line": (),
+    # the near-miss share of the errors: centre crop, ten crops
+    "error_kinds": ("96%", "97%"),
+    # the ECE of the centre crop and of the ten crops
+    "ece_from_bins": ("7.3%", "13.1%"),
+}
 
 
 # --------------------------------------------------------------------------------------------

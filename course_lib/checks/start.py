@@ -12,6 +12,18 @@ from torch import nn
 from ..profiles import PROFILES, Profile
 from .core import ExerciseError, check_cases, close, describe
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them).
+ANSWERS: dict[str, tuple[str, ...]] = {
+    # the answer is code; the axis order it moves the channels with is what would give it away
+    "to_display_image": ("1, 2, 0",),
+    # what the page prints with it: the laptop profile's network and the paper's
+    "count_parameters": ("6,219,988", "6219988", "60,965,224", "60965224"),
+    # the laptop and full profiles' steps per epoch, and their totals over the epochs
+    "batches_per_epoch": ("313", "10,157", "10157", "2,504", "914,130"),
+}
+
 
 def _same_count(got, want) -> bool:
     return not isinstance(got, bool) and got == want  # True == 1, but it is not a count

@@ -27,13 +27,27 @@ ILSVRC2012_TRAIN_IMAGES = 1_281_167
 PAPER_MACS = 724_406_816
 SECONDS_PER_DAY = 86_400
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them).
+ANSWERS: dict[str, tuple[str, ...]] = {
+    # the factor the learner derives (2 FLOPs per MAC × 3 passes) and what the page prints with it
+    "training_tflops": ("6 × MACs", "6 * macs", "2 * 3 * macs", "× 6 ×", "0.146"),
+    # the scaling the learner derives (the estimate it prints depends on the machine's speed)
+    "paper_run_days": ("images_per_s * macs_per_image / PAPER_MACS",
+                       "macs_per_image / PAPER_MACS"),
+    # the answer is the schedule's formula: the half-cosine of each phase, as a page would write it
+    "onecycle_lr": ("cos(π t / 0.3)", "cos(π·t/0.3)", "cos(π (t − 0.3) / 0.7)",
+                    "cos(π·(t − 0.3)/0.7)", "math.pi * t / 0.3", "math.pi * (t - 0.3) / 0.7"),
+}
+
 
 def _close(a, b, rel: float = 1e-6) -> bool:
     return close(a, b, rel=rel, abs_tol=1e-15)
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 1: the one-cycle learning rate
+# exercise 3: the one-cycle learning rate
 
 
 def _onecycle(step: int, total: int, max_lr: float, *, rise: str = "cosine",
@@ -92,7 +106,7 @@ def check_onecycle_lr(fn: Callable | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 2: achieved training TFLOP/s
+# exercise 1: achieved training TFLOP/s
 
 TFLOPS_SLIPS = [
     (lambda ips, macs: ips * 2 * macs / 1e12,
@@ -128,7 +142,7 @@ def check_training_tflops(fn: Callable | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 3: the paper's run on this machine
+# exercise 2: the paper's run on this machine
 
 
 def paper_run_days_reference(images_per_s: float, macs_per_image: float) -> float:

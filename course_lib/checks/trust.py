@@ -23,6 +23,21 @@ import numpy as np
 from ..scoring.stats import compare_error_rates
 from .core import ExerciseError, check_cases, close
 
+# What would give each exercise's answer away if a learner read it before solving it: no heading,
+# objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
+# greps the notebook and the learner's copy for them).
+ANSWERS: dict[str, tuple[str, ...]] = {
+    # the Ladder's scores on the check's own errors (LADDER_ERRORS, step 0.02), which the check
+    # prints once the answer is right: with them in view a learner could return the list as is
+    "ladder_reported": ("[0.5, 0.4, 0.4, 0.4, 0.4, 0.3, 0.3, 0.3, 0.3, 0.24]",),
+    # on the real ILSVRC-2012 validation labels: 4,673 of the 46,837 images with ReaL labels;
+    # the original labels then score 90.02 % ReaL accuracy
+    "fraction_not_in_real": ("9.98%", "9.98 %", "0.0998", "4,673", "90.02%", "90.02 %"),
+    # the drops' intervals: the shifted SynthNet split in the laptop run (+6.2 points, [+2.0,
+    # +10.4]) and torchvision's AlexNet on ImageNetV2 (56.52 % → 43.97 %: [+11.5, +13.6])
+    "accuracy_drop": ("+10.4%", "+11.5%", "+13.6%", "11.5 to 13.6"),
+}
+
 
 def _numbers(got, n: int, wanted: str, finite: bool = False) -> list[float]:
     """The answer as ``n`` numbers (finite ones with ``finite``), else :class:`ExerciseError`
