@@ -1,13 +1,16 @@
 """The exercise checks of notebook 05: right answers pass, wrong ones get the hint for their slip.
 
 The right answers here are written from the exercise statements (and, for the schedule, checked
-against torch's own OneCycleLR), not taken from the library the checks compare with.
+against torch's own OneCycleLR), not taken from the library the checks compare with; the slips
+are written as a learner would write them, not taken from the checks' own models of them.
 """
 
 import math
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from check_helpers import not_attempted_test
 
 from course_lib.checks.core import ExerciseError
@@ -17,16 +20,179 @@ from course_lib.checks.training import (
     PAPER_MACS,
     check_onecycle_lr,
     check_paper_run_days,
+    check_train_epoch,
     check_training_tflops,
 )
 
-ALL_CHECKS = [check_onecycle_lr, check_training_tflops, check_paper_run_days]
+ALL_CHECKS = [check_train_epoch, check_onecycle_lr, check_training_tflops, check_paper_run_days]
 
 
 test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
 
 
-# --- exercise 1: one-cycle -----------------------------------------------------------------
+# --- exercise 1: one epoch of training -----------------------------------------------------
+
+
+def train_epoch(model, optimizer, batches):
+    model.train()
+    images_seen, loss_sum = 0, 0.0
+    for images, labels in batches:
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        images_seen += labels.shape[0]
+        loss_sum += loss.item() * labels.shape[0]
+    return loss_sum / images_seen
+
+
+def test_train_epoch_right_answer_passes(capsys):
+    assert check_train_epoch(train_epoch) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_train_epoch_may_return_a_tensor_and_use_the_loss_module(capsys):
+    def with_tensors(model, optimizer, batches):
+        model.train(True)
+        criterion = torch.nn.CrossEntropyLoss()
+        total, count = torch.zeros(()), 0
+        for x, y in batches:
+            optimizer.zero_grad(set_to_none=False)
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.detach() * len(x), count + len(x)
+        return total / count
+
+    assert check_train_epoch(with_tensors) is True
+
+
+def test_the_check_leaves_the_global_random_state_alone():
+    torch.manual_seed(7)
+    before = torch.random.get_rng_state()
+    check_train_epoch(train_epoch)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def no_zero_grad(model, optimizer, batches):
+    model.train()
+    losses, sizes = [], []
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        sizes.append(len(y))
+    return float(np.average(losses, weights=sizes))
+
+
+def never_trains_mode(model, optimizer, batches):
+    n, total = 0, 0.0
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        n, total = n + len(y), total + loss.item() * len(y)
+    return total / n
+
+
+def averaged_twice(model, optimizer, batches):
+    model.train()
+    batch_losses = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y).mean() / x.shape[0]
+        loss.backward()
+        optimizer.step()
+        batch_losses.append(loss.item())
+    return sum(batch_losses) / len(batch_losses)  # whatever it returns, the weights tell
+
+
+def steps_before_backward(model, optimizer, batches):
+    model.train()
+    n, total = 0, 0.0
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        optimizer.step()
+        loss.backward()
+        n, total = n + len(y), total + loss.item() * len(y)
+    return total / n
+
+
+def steps_first_in_the_loop(model, optimizer, batches):
+    model.train()
+    n, total = 0, 0.0
+    for x, y in batches:
+        optimizer.step()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        n, total = n + len(y), total + loss.item() * len(y)
+    return total / n
+
+
+def mean_of_batch_means(model, optimizer, batches):
+    model.train()
+    losses = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def last_batch_loss(model, optimizer, batches):
+    model.train()
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def returns_nothing(model, optimizer, batches):
+    model.train()
+    for x, y in batches:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+
+@pytest.mark.parametrize("wrong,match", [
+    (no_zero_grad, "gradients were never zeroed"),
+    (never_trains_mode, "stayed in evaluation mode"),
+    (averaged_twice, "averaged twice"),
+    (steps_before_backward, "weights never moved"),
+    (steps_first_in_the_loop, "previous batch's gradients"),
+    (mean_of_batch_means, "plain mean of the batch means"),
+    (last_batch_loss, "last batch's loss"),
+    (returns_nothing, "returned None"),
+])
+def test_train_epoch_slips_get_their_hint(wrong, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_train_epoch(wrong)
+
+
+def test_train_epoch_error_names_the_batches_and_what_was_wrong():
+    with pytest.raises(ExerciseError, match=r"train_epoch: one epoch of batches of 12, 12, 5 images "
+                                            r"\(seed 2\): expected returned loss [\d.]+ with the "
+                                            r"reference's weights, got returned loss [\d.]+ with "
+                                            r"the reference's weights\. The loss is the plain mean"):
+        check_train_epoch(mean_of_batch_means)
+    with pytest.raises(ExerciseError, match=r"got returned loss 2 with the reference's weights\.$"):
+        check_train_epoch(lambda model, optimizer, batches: train_epoch(model, optimizer, batches)
+                          and 2.0)  # trains right, returns no loss of its own: no slip named
+    with pytest.raises(ExerciseError, match=r"got returned loss 2 with weights off by [\d.e-]+ "
+                                            r"\(relative\)\. The weights never moved"):
+        check_train_epoch(lambda model, optimizer, batches: 2.0)
+
+
+# --- exercise 4: one-cycle -----------------------------------------------------------------
 
 
 def onecycle_lr(step, total_steps, max_lr):

@@ -1,10 +1,13 @@
-"""Notebook 05's 40-line training loop computes what ``fit`` computes.
+"""Notebook 05's training loop, the given cell with exercise 1's solution, computes what ``fit``
+computes.
 
 The loop is not copied here: the test reads notebooks/05_training_core.ipynb, takes the code
-cell whose first line is :data:`MARKER` and runs it, so the notebook and this test cannot
-drift apart. Same starting weights, seed, batch order and settings (fp32, no augmentation,
-constant rate, plain memory layout) must give the same weights as ``fit``, with a last batch
-that is only partly full and a reshuffle between epochs.
+cell whose first line is :data:`MARKER` (``to_input``, ``batches``, ``train_simple``) and the
+solution cell of exercise 1 (``train_epoch_solution``), runs both in one namespace and binds
+``train_epoch``, which ``train_simple`` looks up when it is called, to the solution, so the
+notebook and this test cannot drift apart. Same starting weights, seed, batch order and
+settings (fp32, no augmentation, constant rate, plain memory layout) must give the same weights
+as ``fit``, with a last batch that is only partly full and a reshuffle between epochs.
 """
 
 from __future__ import annotations
@@ -15,20 +18,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from notebook_cells import run_marked_cell
+import torch.nn.functional as F
+from notebook_cells import run_cells_with
 
+from course_lib.checks.training import check_train_epoch
 from course_lib.plan import plan
 from course_lib.recipe import Split, Splits
 from course_lib.train import TrainConfig, fit
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_training_core.ipynb"
 MARKER = "# teaching loop"
+SOLUTION = "def train_epoch_solution("
 IMAGES, BATCH = 100, 40  # two full batches and one of 20 per epoch
 
 
 def teaching_loop() -> dict:
-    """The namespace the notebook's loop cell defines (``train_simple``, ``to_input``...)."""
-    return run_marked_cell(NOTEBOOK.name, MARKER)
+    """The namespace of the notebook's loop cell and exercise 1's solution cell (which runs the
+    solution through its check), with ``train_epoch`` bound to the solution."""
+    loop = run_cells_with(NOTEBOOK.name, [MARKER, SOLUTION],
+                          {"check_train_epoch": check_train_epoch})
+    assert "train_epoch" not in loop  # the given cell leaves the step to the exercise
+    loop["train_epoch"] = loop["train_epoch_solution"]
+    return loop
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +104,34 @@ def test_another_batch_order_gives_other_weights(setup):
     mine, _ = looped(loop, data, copy.deepcopy(weights), 1, seed=4)
     theirs = fitted(data, copy.deepcopy(weights), 1, seed=3)
     assert max_difference(mine, theirs) > 1e-4
+
+
+def test_the_solution_cell_passes_its_check(capsys):
+    teaching_loop()
+    assert "✅ train_epoch: correct." in capsys.readouterr().out
+
+
+def test_train_simple_uses_the_train_epoch_bound_when_it_runs(setup):
+    # what `use` hands on is what trains: a loop without zero_grad ends far from fit's weights
+    loop, data, weights = setup
+
+    def without_zero_grad(model, optimizer, batches):
+        model.train()
+        total, n = 0.0, 0
+        for x, y in batches:
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total, n = total + loss.item() * len(y), n + len(y)
+        return total / n
+
+    loop["train_epoch"] = without_zero_grad  # as `use` binds it, a global of the loop's cell
+    try:
+        mine, _ = looped(loop, data, copy.deepcopy(weights), 1, seed=3)
+    finally:
+        loop["train_epoch"] = loop["train_epoch_solution"]
+    theirs = fitted(data, copy.deepcopy(weights), 1, seed=3)
+    assert max_difference(mine, theirs) > 1e-3
 
 
 def test_the_loop_crops_the_center_and_normalizes_like_torchvision(setup):

@@ -1,23 +1,27 @@
 """Checks for the exercises of notebook 05 (the training core).
 
-Each check compares the learner's function with the library's own computation
-(:class:`course_lib.train.schedule.LRSchedule`, :mod:`course_lib.train.throughput`) on a few
-inputs and, when the answer is wrong, recognises the usual mistakes and names them.
+Each check compares the learner's function with a reference (one epoch of the loop written out
+here, :func:`train_epoch_reference`; the library's own :class:`course_lib.train.schedule.LRSchedule`
+and :mod:`course_lib.train.throughput`) on a few inputs and, when the answer is wrong,
+recognises the usual mistakes and names them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..models import alexnet
 from ..models.summary import summarize
 from ..train.config import TrainConfig
 from ..train.schedule import LRSchedule
 from ..train.throughput import achieved_tflops, training_flops_per_image
-from .core import check_cases, close
+from .core import as_number, check_cases, close, describe
 
 # The paper's run (Krizhevsky et al. 2012, Sec. 5: "roughly 90 cycles through the training set")
 # on ILSVRC-2012's training set (devkit readme: 1,281,167 images), and the MACs of one 224-px
@@ -31,8 +35,12 @@ SECONDS_PER_DAY = 86_400
 # objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
 # greps the notebook and the learner's copy for them).
 ANSWERS: dict[str, tuple[str, ...]] = {
-    # the factor the learner derives (2 FLOPs per MAC × 3 passes) and what the page prints with it
-    "training_tflops": ("6 × MACs", "6 * macs", "2 * 3 * macs", "× 6 ×", "0.146"),
+    # the three calls of a step, as the loop writes them (section 1's prose names the stages in
+    # words only; the tutorial loop of section 3, below the check, writes them out)
+    "train_epoch": ("optimizer.zero_grad()", "loss.backward()", "optimizer.step()"),
+    # the factor the learner derives (2 FLOPs per MAC × 3 passes); the TFLOP/s the page prints
+    # with it depend on the machine's speed
+    "training_tflops": ("6 × MACs", "6 * macs", "2 * 3 * macs", "× 6 ×"),
     # the scaling the learner derives (the estimate it prints depends on the machine's speed)
     "paper_run_days": ("images_per_s * macs_per_image / PAPER_MACS",
                        "macs_per_image / PAPER_MACS"),
@@ -47,7 +55,282 @@ def _close(a, b, rel: float = 1e-6) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 3: the one-cycle learning rate
+# exercise 1: one epoch of training
+
+# A case is (seed, batch sizes): the seed makes the network's weights, its data and its dropout
+# masks. The last case ends with a partial batch, so a loss that averages the batch means
+# without weighting them by size shows.
+TRAIN_EPOCH_CASES = [(0, (8, 8, 8)), (1, (6, 6, 6, 6)), (2, (12, 12, 5))]
+SMALL_INPUT, SMALL_CLASSES = (3, 4, 4), 5  # (channels, height, width) of the case's images
+SMALL_LR = 0.05
+WEIGHTS_REL = 1e-5  # the weights may differ by this share of the largest weight
+
+
+def small_network() -> torch.nn.Module:
+    """The check's network: small, with dropout (so training mode matters), from the global
+    random state."""
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(math.prod(SMALL_INPUT), 32),
+                               torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                               torch.nn.Linear(32, SMALL_CLASSES))
+
+
+class Trained:
+    """What one epoch of a ``train_epoch`` left: the network's weights afterwards (flattened,
+    float64) and what the function returned. ``gap``: how far the weights lie from the
+    reference's, as a share of the largest weight (set by the check)."""
+
+    def __init__(self, weights: np.ndarray, loss):
+        self.weights, self.loss, self.gap = weights, loss, None
+
+    @property
+    def number(self) -> float:
+        return math.nan if self.loss is None else as_number(self.loss)
+
+    def __repr__(self) -> str:
+        said = (f"returned loss {self.number:.6g}" if math.isfinite(self.number)
+                else f"returned {describe(self.loss)[:20]}")
+        if self.gap is None:
+            return f"{said} with {len(self.weights):,} weights"
+        if self.gap <= WEIGHTS_REL:
+            return f"{said} with the reference's weights"
+        return f"{said} with weights off by {self.gap:.1g} (relative)"
+
+
+def one_epoch(train_epoch: Callable) -> Callable:
+    """The function the check's harness calls: ``(seed, sizes) -> Trained``. It builds the
+    case's network, starts it in evaluation mode (a loop that never switches training mode on
+    keeps dropout off, and shows), an SGD optimizer with the paper's momentum and weight decay,
+    and batches of ``sizes`` images, then calls ``train_epoch(model, optimizer, batches)`` with
+    the batches as an iterator, as ``train_simple`` hands them over. The global random state is
+    left as it was."""
+
+    def run(seed, sizes):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = small_network()
+            model.eval()
+            optimizer = torch.optim.SGD(model.parameters(), lr=SMALL_LR, momentum=0.9,
+                                        weight_decay=5e-4)
+            batches = [(torch.randn(n, *SMALL_INPUT), torch.randint(0, SMALL_CLASSES, (n,)))
+                       for n in sizes]
+            torch.manual_seed(seed + 1_000)  # the dropout masks, the same for every answer
+            loss = train_epoch(model, optimizer, iter(batches))
+            weights = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        return Trained(weights.double().numpy(), loss)
+
+    return run
+
+
+def train_epoch_reference(model, optimizer, batches) -> float:
+    """One epoch: training mode on, then per ``(x, y)`` batch forward, the batch's mean
+    cross-entropy, gradients zeroed, backward, step; returns the mean loss per image."""
+    model.train()
+    seen, total = 0, 0.0
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen, total = seen + len(y), total + loss.item() * len(y)
+    return total / seen
+
+
+# The usual slips, each written out as a learner would write it.
+
+def _no_zero_grad(model, optimizer, batches):
+    model.train()
+    seen, total = 0, 0.0
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()  # the slip: the gradients of earlier batches are still in .grad
+        optimizer.step()
+        seen, total = seen + len(y), total + loss.item() * len(y)
+    return total / seen
+
+
+def _never_in_training_mode(model, optimizer, batches):
+    seen, total = 0, 0.0  # the slip: no model.train(), so dropout stays off
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen, total = seen + len(y), total + loss.item() * len(y)
+    return total / seen
+
+
+def _averaged_twice(model, optimizer, batches):
+    model.train()
+    seen, total = 0, 0.0
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y) / len(y)  # the slip: the mean divided again
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen, total = seen + len(y), total + loss.item() * len(y)
+    return total / seen
+
+
+def _step_before_backward(model, optimizer, batches):
+    model.train()
+    seen, total = 0, 0.0
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        optimizer.step()  # the slip: no gradient yet, so nothing moves
+        loss.backward()
+        seen, total = seen + len(y), total + loss.item() * len(y)
+    return total / seen
+
+
+def _step_a_batch_late(model, optimizer, batches):
+    model.train()
+    seen, total = 0, 0.0
+    for x, y in batches:
+        optimizer.step()  # the slip: steps with the previous batch's gradients
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        seen, total = seen + len(y), total + loss.item() * len(y)
+    return total / seen
+
+
+def _mean_of_batch_means(model, optimizer, batches):
+    model.train()
+    losses = []
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)  # the slip: a partial batch counts as a full one
+
+
+def _last_batch_loss(model, optimizer, batches):
+    model.train()
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()  # the slip: the last batch's loss only
+
+
+def _summed(model, optimizer, batches):
+    model.train()
+    total = 0.0
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(y)
+    return total  # the slip: not divided by the number of images
+
+
+# slips that change the training, told apart by the weights they leave
+TRAINING_SLIPS = [
+    (_no_zero_grad,
+     " The gradients were never zeroed, so each step added up the gradients of every batch so "
+     "far: zero them before each backward pass."),
+    (_never_in_training_mode,
+     " The network stayed in evaluation mode (dropout off): switch training mode on at the "
+     "start of the epoch."),
+    (_averaged_twice,
+     " The loss was averaged twice: cross-entropy already returns the mean over the batch, so "
+     "dividing by the batch size again shrinks every step."),
+    (_step_before_backward,
+     " The weights never moved: the step came before the backward pass, when there were no "
+     "gradients yet to apply (or no step was taken)."),
+    (_step_a_batch_late,
+     " Each step applied the previous batch's gradients: the step came before this batch's "
+     "backward pass (so the last batch's gradients were never used)."),
+]
+# slips in what the function returns, with the training right
+RETURN_SLIPS = [
+    (_mean_of_batch_means,
+     " The loss is the plain mean of the batch means, so the partial last batch counts as much "
+     "as a full one: weight each batch's mean by its number of images."),
+    (_last_batch_loss, " That is the last batch's loss, not the mean over the epoch's images."),
+    (_summed, " That is the sum of the losses of all the images: divide by their number."),
+]
+
+
+@functools.cache
+def _trained_by(loop: Callable, seed: int, sizes: tuple) -> Trained:
+    return one_epoch(loop)(seed, sizes)
+
+
+def _weights_gap(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-12))
+
+
+def _weights_close(got: np.ndarray, want: np.ndarray) -> bool:
+    return got.shape == want.shape and _weights_gap(got, want) <= WEIGHTS_REL
+
+
+def _loss_close(got: float, want: float) -> bool:
+    return math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-9)
+
+
+def _same_epoch(got: Trained, want: Trained) -> bool:
+    return _weights_close(got.weights, want.weights) and _loss_close(got.number, want.number)
+
+
+def _left_weights(slip: Trained) -> Callable:
+    """A test of an answer: it left the weights this slip leaves."""
+    return lambda got: _weights_close(got.weights, slip.weights)
+
+
+def _returned_loss(slip: Trained) -> Callable:
+    """A test of an answer: it trained right (the slip trains right) and returned this slip's
+    loss."""
+    return lambda got: _weights_close(got.weights, slip.weights) and _loss_close(got.number,
+                                                                                 slip.number)
+
+
+def _train_epoch_slips(seed, sizes) -> list[tuple]:
+    """``[(test of an answer, hint), ...]`` on one case: a training slip is recognised by the
+    weights it leaves, a slip in the returned loss by the right weights with its loss."""
+    sizes = tuple(sizes)
+    table = [(_left_weights(_trained_by(loop, seed, sizes)), hint)
+             for loop, hint in TRAINING_SLIPS]
+    table += [(_returned_loss(_trained_by(loop, seed, sizes)), hint)
+              for loop, hint in RETURN_SLIPS]
+    table.append((lambda got: got.loss is None,
+                  " Your function returned None: return the epoch's mean loss per image."))
+    return table
+
+
+def _read_epoch(got, seed, sizes) -> Trained:
+    got.gap = _weights_gap(got.weights, _trained_by(train_epoch_reference, seed, tuple(sizes))
+                           .weights)
+    return got
+
+
+def check_train_epoch(fn: Callable | None) -> bool:
+    """Exercise of notebook 05: ``fn(model, optimizer, batches)`` trains ``model`` for one
+    epoch: training mode on, then for each ``(x, y)`` of the iterator ``batches`` (images
+    ``(B, C, H, W)`` float32 and labels ``(B,)`` int64, on the network's device) forward, the
+    batch's mean cross-entropy, gradients zeroed, backward, one optimizer step; it returns the
+    epoch's mean training loss per image (each batch's mean weighted by its size). Checked on a
+    small network with dropout, started in evaluation mode, against
+    :func:`train_epoch_reference`; ``tests/test_teaching_loop.py`` compares the loop with
+    ``course_lib.train.fit``."""
+    return check_cases(
+        "train_epoch", None if fn is None else one_epoch(fn), TRAIN_EPOCH_CASES,
+        reference=lambda seed, sizes: _trained_by(train_epoch_reference, seed, tuple(sizes)),
+        read=_read_epoch, same=_same_epoch, slips=_train_epoch_slips,
+        where=lambda seed, sizes: f"one epoch of batches of {', '.join(map(str, sizes))} images "
+                                  f"(seed {seed})",
+        shown=lambda want: f"returned loss {want.number:.6g} with the reference's weights",
+        done=f"The same weights and loss as the reference in {len(TRAIN_EPOCH_CASES)} one-epoch "
+             "runs of a small network with dropout, one ending in a partial batch.")
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 4: the one-cycle learning rate
 
 
 def _onecycle(step: int, total: int, max_lr: float, *, rise: str = "cosine",
@@ -106,7 +389,7 @@ def check_onecycle_lr(fn: Callable | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 1: achieved training TFLOP/s
+# exercise 2: achieved training TFLOP/s
 
 TFLOPS_SLIPS = [
     (lambda ips, macs: ips * 2 * macs / 1e12,
@@ -142,7 +425,7 @@ def check_training_tflops(fn: Callable | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 2: the paper's run on this machine
+# exercise 3: the paper's run on this machine
 
 
 def paper_run_days_reference(images_per_s: float, macs_per_image: float) -> float:
