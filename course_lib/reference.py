@@ -415,6 +415,8 @@ def reference_model(profile: Profile | str | None = None, *, train: bool = True,
             f"no reference model for profile {profile.name!r} at {path}, and training one would "
             f"take about {_describe(seconds)} on this machine (more than {limit:g} min): run "
             f"COURSE_PROFILE={profile.name} python -m course_lib train --reference")
+    if path.is_file():  # another notebook, run at the same time, saved it meanwhile
+        return load_reference(profile, path, with_data=with_data)
     print(f"No reference model for the {profile.name!r} profile yet: training one now "
           f"({profile.reference_epochs} epoch(s) of {len(data.train):,} images; about "
           f"{_describe(seconds)} on this machine). It is saved to {path} for later chapters.")

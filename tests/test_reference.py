@@ -302,3 +302,23 @@ def test_without_data_a_missing_member_cannot_be_trained(smoke_reference):
     light = reference.reference_model("smoke", with_data=False)
     with pytest.raises(reference.ReferenceModelError, match="without its data"):
         reference.ensemble_member(light, 3, progress=False)
+
+
+def test_a_model_another_notebook_saves_meanwhile_is_loaded_not_trained_again(trained_file,
+                                                                            monkeypatch):
+    # two notebooks started at once: both find no file; the other one saves it while this one
+    # estimates its training time, so this one loads it instead of refusing or training again
+    path = reference.reference_path("smoke")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def the_other_notebook_saves(profile, data):
+        path.write_bytes(trained_file)
+        return 1.0
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although the file was there")
+
+    monkeypatch.setattr(reference, "estimate_seconds", the_other_notebook_saves)
+    monkeypatch.setattr(reference, "train_reference", no_training)
+    loaded = reference.reference_model("smoke", progress=False)
+    assert not loaded.trained_now and loaded.path == path
