@@ -352,6 +352,7 @@ def test_error_difference_z_unpooled_and_sign_are_explained():
      "factor 2 is missing"),
     (lambda a, b, n: (a - b) / (2 * ((a + b) / 2) * (1 - (a + b) / 2) / n), "square root"),
     (lambda a, b, n: [z_pooled(a, b, n)] * 2, r"got \[59\.87"),
+    (lambda a, b, n: abs(z_pooled(a, b, n)), "z keeps its sign"),
 ])
 def test_error_difference_z_other_mistakes_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):

@@ -93,6 +93,9 @@ Z_SLIPS = [
     (lambda a, b, n: (a - b) / math.sqrt(a * (1 - a) / n + b * (1 - b) / n),
      " Use the pooled rate p = (a + b) / 2 in the standard error."),
     (lambda a, b, n: -_z(a, b, n), " Sign: z is (error_a - error_b) / standard error."),
+    (lambda a, b, n: abs(_z(a, b, n)),
+     " z keeps its sign: it is negative when error_a is the smaller error. The 5 % rule compares "
+     "|z| with 1.96, but the statistic itself is (error_a - error_b) / standard error."),
     (lambda a, b, n: _z(a, b, n) * math.sqrt(2),
      " The factor 2 is missing: each rate has variance p(1 - p)/n, and the difference of two "
      "independent rates has their sum, 2·p(1 - p)/n."),
@@ -108,7 +111,9 @@ def check_error_difference_z(fn: Callable | None) -> bool:
     The standard error with n - 1 in place of n (a sample-variance habit) is accepted too and
     named after the confirmation: at these sizes it changes z by less than 0.04 %.
     """
-    cases = [(0.26172, 0.15315, 100_000), (0.068, 0.051, 1500), (0.30, 0.29, 10_000)]
+    # the last case puts the smaller error first: z is then negative (|z| shows)
+    cases = [(0.26172, 0.15315, 100_000), (0.068, 0.051, 1500), (0.30, 0.29, 10_000),
+             (0.15315, 0.26172, 100_000)]
     n_minus_1 = []  # the cases answered with n - 1, read as the z they stand for
 
     def read(got, a, b, n):

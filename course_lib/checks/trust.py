@@ -212,6 +212,10 @@ def _drop_slip(drop: Callable = lambda d: d, tol: float = 1e-4, half: Callable |
     return slip
 
 
+def _z_of(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
 DROP_SLIPS = [
     (_drop_slip(lambda d: -d), " The sign is reversed: the drop is accuracy before minus after."),
     (_drop_slip(lambda d: 100 * d, tol=1e-2), " That is a percentage: return fractions."),
@@ -224,11 +228,23 @@ DROP_SLIPS = [
     (_drop_slip(half=lambda se1, se2, z: z * (se1 + se2)),
      " You added the standard errors; add the variances and take the square root (independent "
      "samples)."),
-    (_drop_slip(half=lambda se1, se2, z: 1.6449 * math.hypot(se1, se2)),
-     " That is a 90 % interval (z = 1.645); 95 % needs z = 1.96."),
+    (_drop_slip(half=lambda se1, se2, z: _z_of(0.95) * math.hypot(se1, se2)),
+     lambda b, a, c: f" Your interval is the 95 % one whatever `confidence` says ({c:.0%} here): "
+                     "take z from it, NormalDist().inv_cdf(0.5 + confidence / 2)."),
+    (_drop_slip(half=lambda se1, se2, z: _z_of(0.90) * math.hypot(se1, se2)),
+     lambda b, a, c: f" That is a 90 % interval (z = 1.645); {c:.0%} needs z = {_z_of(c):.3f}."),
     (_drop_slip(half=lambda se1, se2, z: math.hypot(se1, se2)),
-     " That is one standard error: multiply by z = 1.96 for 95 %."),
+     lambda b, a, c: f" That is one standard error: multiply by z = {_z_of(c):.3f} for "
+                     f"{c:.0%}."),
 ]
+
+
+def _accepted(before, after, confidence) -> list[tuple]:
+    """The answers accepted for a case: the Wald interval (the reference) and Newcombe's
+    hybrid score interval (:func:`course_lib.scoring.compare_error_rates`)."""
+    nc = compare_error_rates(1 - after.mean(), 1 - before.mean(), len(after), len(before),
+                             confidence=confidence)
+    return [accuracy_drop_reference(before, after, confidence), (nc.difference, *nc.ci)]
 
 
 def check_accuracy_drop(fn: Callable | None) -> bool:
@@ -238,15 +254,15 @@ def check_accuracy_drop(fn: Callable | None) -> bool:
     The Wald interval is expected; Newcombe's hybrid score interval
     (:func:`course_lib.scoring.compare_error_rates`) is accepted too."""
     before, after = _drop_case()
-    (drop, low, high), nc = accuracy_drop_reference(before, after), compare_error_rates(
-        1 - after.mean(), 1 - before.mean(), len(after), len(before))  # Newcombe's interval
+    drop, low, high = accuracy_drop_reference(before, after)
+    # a second confidence level, so an answer that ignores `confidence` shows
     return check_cases(
-        "accuracy_drop", fn, [(before, after, 0.95)], same=_within,
+        "accuracy_drop", fn, [(before, after, 0.95), (before, after, 0.90)], same=_within,
         read=lambda got, *case: _numbers(got, 3, "accuracy_drop: expected a tuple (drop, low, "
                                                  "high) of three numbers", finite=True),
-        reference=lambda *case: [(drop, low, high), (nc.difference, *nc.ci)], slips=DROP_SLIPS,
+        reference=_accepted, slips=DROP_SLIPS,
         where=lambda b, a, c: f"accuracy {b.mean():.4f} on {len(b)} images and {a.mean():.4f} "
-                              f"on {len(a)}",
-        shown=lambda want: "a drop of {:.4f}, 95 % interval [{:.4f}, {:.4f}]".format(*want[0]),
+                              f"on {len(a)}, confidence {c}",
+        shown=lambda want: "a drop of {:.4f}, interval [{:.4f}, {:.4f}]".format(*want[0]),
         done=f"accuracy {before.mean():.1%} → {after.mean():.1%}: a drop of {drop:.1%}, 95 % "
              f"CI [{low:.1%}, {high:.1%}].")
