@@ -3,6 +3,9 @@ that the course's own preparation and plan open like the real one."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from ci_scripts import load_ci_script
 from PIL import Image
@@ -52,3 +55,19 @@ def test_the_laptop_plan_opens_it_at_its_own_size(tree, tmp_path, monkeypatch):
     assert run.data.num_classes == 10 and run.crop == 56
     assert run.data.train.images.shape == (95, 3, 64, 64) and len(run.data.val) == 39
     assert run.data.class_names == sorted(registry.get("imagenette2-160").classes)
+
+
+def test_the_laptop_figures_quoted_come_from_the_measured_record():
+    """README.md and notebook 00 quote the laptop measurement on this set; both must say what
+    the record in benchmarks/results says (one measured source, no drift)."""
+    root = Path(__file__).resolve().parent.parent
+    record = json.loads((root / "benchmarks" / "results" / "2026-12-07_laptop_imagenette.json")
+                        .read_text(encoding="utf-8"))
+    assert record["within_budget"] and record["images"] == {"train": 9469, "val": 3925}
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    start = "".join("".join(c["source"]) for c in json.loads(
+        (root / "notebooks" / "00_start_here.ipynb").read_text(encoding="utf-8"))["cells"])
+    for text in (readme, " ".join(start.split())):
+        text = " ".join(text.split())
+        assert f"took {record['seconds']} s with fp32 forced on 2 cores" in text
+        assert f"{record['peak_gib']} GiB" in text

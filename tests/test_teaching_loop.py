@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from notebook_cells import run_cells_with
+from test_checks_training import no_zero_grad  # a slip, written as a learner would
 
 from course_lib.checks.training import check_train_epoch
 from course_lib.plan import plan
@@ -114,18 +114,7 @@ def test_the_solution_cell_passes_its_check(capsys):
 def test_train_simple_uses_the_train_epoch_bound_when_it_runs(setup):
     # what `use` hands on is what trains: a loop without zero_grad ends far from fit's weights
     loop, data, weights = setup
-
-    def without_zero_grad(model, optimizer, batches):
-        model.train()
-        total, n = 0.0, 0
-        for x, y in batches:
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            total, n = total + loss.item() * len(y), n + len(y)
-        return total / n
-
-    loop["train_epoch"] = without_zero_grad  # as `use` binds it, a global of the loop's cell
+    loop["train_epoch"] = no_zero_grad  # as `use` binds it, a global of the loop's cell
     try:
         mine, _ = looped(loop, data, copy.deepcopy(weights), 1, seed=3)
     finally:

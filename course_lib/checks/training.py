@@ -135,131 +135,68 @@ def train_epoch_reference(model, optimizer, batches) -> float:
     return total / seen
 
 
-# The usual slips, each written out as a learner would write it.
+def _with_slip(slip: str) -> Callable:
+    """:func:`train_epoch_reference` with one usual slip (a key of :data:`TRAINING_SLIPS` or
+    :data:`RETURN_SLIPS`) put in, as a ``train_epoch``."""
 
-def _no_zero_grad(model, optimizer, batches):
-    model.train()
-    seen, total = 0, 0.0
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()  # the slip: the gradients of earlier batches are still in .grad
-        optimizer.step()
-        seen, total = seen + len(y), total + loss.item() * len(y)
-    return total / seen
+    def loop(model, optimizer, batches):
+        if slip != "eval mode":
+            model.train()
+        losses, sizes = [], []
+        for x, y in batches:
+            if slip == "step a batch late":
+                optimizer.step()  # with the previous batch's gradients
+            if slip != "no zero_grad":
+                optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            if slip == "averaged twice":
+                loss = loss / len(y)
+            if slip == "step before backward":
+                optimizer.step()  # no gradient yet
+            loss.backward()
+            if slip not in ("step before backward", "step a batch late"):
+                optimizer.step()
+            losses.append(loss.item())
+            sizes.append(len(y))
+        per_image = [loss * n for loss, n in zip(losses, sizes)]
+        return {"mean of batch means": sum(losses) / len(losses), "last batch": losses[-1],
+                "sum": sum(per_image)}.get(slip, sum(per_image) / sum(sizes))
 
-
-def _never_in_training_mode(model, optimizer, batches):
-    seen, total = 0, 0.0  # the slip: no model.train(), so dropout stays off
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        seen, total = seen + len(y), total + loss.item() * len(y)
-    return total / seen
-
-
-def _averaged_twice(model, optimizer, batches):
-    model.train()
-    seen, total = 0, 0.0
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y) / len(y)  # the slip: the mean divided again
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        seen, total = seen + len(y), total + loss.item() * len(y)
-    return total / seen
-
-
-def _step_before_backward(model, optimizer, batches):
-    model.train()
-    seen, total = 0, 0.0
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        optimizer.step()  # the slip: no gradient yet, so nothing moves
-        loss.backward()
-        seen, total = seen + len(y), total + loss.item() * len(y)
-    return total / seen
-
-
-def _step_a_batch_late(model, optimizer, batches):
-    model.train()
-    seen, total = 0, 0.0
-    for x, y in batches:
-        optimizer.step()  # the slip: steps with the previous batch's gradients
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        seen, total = seen + len(y), total + loss.item() * len(y)
-    return total / seen
-
-
-def _mean_of_batch_means(model, optimizer, batches):
-    model.train()
-    losses = []
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)  # the slip: a partial batch counts as a full one
-
-
-def _last_batch_loss(model, optimizer, batches):
-    model.train()
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return loss.item()  # the slip: the last batch's loss only
-
-
-def _summed(model, optimizer, batches):
-    model.train()
-    total = 0.0
-    for x, y in batches:
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(y)
-    return total  # the slip: not divided by the number of images
+    return loop
 
 
 # slips that change the training, told apart by the weights they leave
-TRAINING_SLIPS = [
-    (_no_zero_grad,
-     " The gradients were never zeroed, so each step added up the gradients of every batch so "
-     "far: zero them before each backward pass."),
-    (_never_in_training_mode,
-     " The network stayed in evaluation mode (dropout off): switch training mode on at the "
-     "start of the epoch."),
-    (_averaged_twice,
-     " The loss was averaged twice: cross-entropy already returns the mean over the batch, so "
-     "dividing by the batch size again shrinks every step."),
-    (_step_before_backward,
-     " The weights never moved: the step came before the backward pass, when there were no "
-     "gradients yet to apply (or no step was taken)."),
-    (_step_a_batch_late,
-     " Each step applied the previous batch's gradients: the step came before this batch's "
-     "backward pass (so the last batch's gradients were never used)."),
-]
+TRAINING_SLIPS = {
+    "no zero_grad":
+        " The gradients were never zeroed, so each step added up the gradients of every batch "
+        "so far: zero them before each backward pass.",
+    "eval mode":
+        " The network stayed in evaluation mode (dropout off): switch training mode on at the "
+        "start of the epoch.",
+    "averaged twice":
+        " The loss was averaged twice: cross-entropy already returns the mean over the batch, "
+        "so dividing by the batch size again shrinks every step.",
+    "step before backward":
+        " The weights never moved: the step came before the backward pass, when there were no "
+        "gradients yet to apply (or no step was taken).",
+    "step a batch late":
+        " Each step applied the previous batch's gradients: the step came before this batch's "
+        "backward pass (so the last batch's gradients were never used).",
+}
 # slips in what the function returns, with the training right
-RETURN_SLIPS = [
-    (_mean_of_batch_means,
-     " The loss is the plain mean of the batch means, so the partial last batch counts as much "
-     "as a full one: weight each batch's mean by its number of images."),
-    (_last_batch_loss, " That is the last batch's loss, not the mean over the epoch's images."),
-    (_summed, " That is the sum of the losses of all the images: divide by their number."),
-]
+RETURN_SLIPS = {
+    "mean of batch means":
+        " The loss is the plain mean of the batch means, so the partial last batch counts as "
+        "much as a full one: weight each batch's mean by its number of images.",
+    "last batch": " That is the last batch's loss, not the mean over the epoch's images.",
+    "sum": " That is the sum of the losses of all the images: divide by their number.",
+}
 
 
 @functools.cache
-def _trained_by(loop: Callable, seed: int, sizes: tuple) -> Trained:
-    return one_epoch(loop)(seed, sizes)
+def _trained_by(slip: str | None, seed: int, sizes: tuple) -> Trained:
+    """One epoch of the reference (``slip`` None) or of the reference with ``slip`` in it."""
+    return one_epoch(train_epoch_reference if slip is None else _with_slip(slip))(seed, sizes)
 
 
 def _weights_gap(got: np.ndarray, want: np.ndarray) -> float:
@@ -294,18 +231,17 @@ def _train_epoch_slips(seed, sizes) -> list[tuple]:
     """``[(test of an answer, hint), ...]`` on one case: a training slip is recognised by the
     weights it leaves, a slip in the returned loss by the right weights with its loss."""
     sizes = tuple(sizes)
-    table = [(_left_weights(_trained_by(loop, seed, sizes)), hint)
-             for loop, hint in TRAINING_SLIPS]
-    table += [(_returned_loss(_trained_by(loop, seed, sizes)), hint)
-              for loop, hint in RETURN_SLIPS]
+    table = [(_left_weights(_trained_by(slip, seed, sizes)), hint)
+             for slip, hint in TRAINING_SLIPS.items()]
+    table += [(_returned_loss(_trained_by(slip, seed, sizes)), hint)
+              for slip, hint in RETURN_SLIPS.items()]
     table.append((lambda got: got.loss is None,
                   " Your function returned None: return the epoch's mean loss per image."))
     return table
 
 
 def _read_epoch(got, seed, sizes) -> Trained:
-    got.gap = _weights_gap(got.weights, _trained_by(train_epoch_reference, seed, tuple(sizes))
-                           .weights)
+    got.gap = _weights_gap(got.weights, _trained_by(None, seed, tuple(sizes)).weights)
     return got
 
 
@@ -320,7 +256,7 @@ def check_train_epoch(fn: Callable | None) -> bool:
     ``course_lib.train.fit``."""
     return check_cases(
         "train_epoch", None if fn is None else one_epoch(fn), TRAIN_EPOCH_CASES,
-        reference=lambda seed, sizes: _trained_by(train_epoch_reference, seed, tuple(sizes)),
+        reference=lambda seed, sizes: _trained_by(None, seed, tuple(sizes)),
         read=_read_epoch, same=_same_epoch, slips=_train_epoch_slips,
         where=lambda seed, sizes: f"one epoch of batches of {', '.join(map(str, sizes))} images "
                                   f"(seed {seed})",
