@@ -9,6 +9,13 @@ An exercise is five cells in this order (``../shared/DESIGN.md``, notebook conve
 4. the solution, a code cell tagged ``solution`` defining ``NAME_solution`` and checking it;
 5. the hand-over: ``NAME = use(NAME, check_X, NAME_solution)``.
 
+The stub carries its kind as one tag (``KINDS``): ``exercise-derive``, ``exercise-predict`` or
+``exercise-build`` when the learner works out, predicts or writes what the page above has not
+printed (neither the formula or algorithm its solution implements nor its answer: the check
+module's ``ANSWERS`` name what would give it away, ``tests/test_answers_kept.py`` keeps them
+below the check), ``exercise-apply`` for the rest. ``tests/test_exercise_kinds.py`` keeps the
+first three at least half of all exercises.
+
 ``python .ci/exercises.py --list`` prints every exercise found; ``--strip SRC OUT`` writes a
 copy of the notebooks without solutions (cells 3 and 4 removed, cell 5 handing over ``None``,
 so a learner must solve each exercise to go on: :func:`course_lib.exercises.use` then says so).
@@ -40,6 +47,9 @@ DETAILS = "<details><summary><b>Solution</b>"
 # Prose about the solutions, which the learner's copy does not have: ``--strip`` removes it.
 WITH_SOLUTIONS = re.compile(r"<!-- with-solutions -->.*?<!-- /with-solutions -->", re.S)
 NOT_ATTEMPTED = "not attempted yet"
+# an exercise's kind, a tag on its stub cell; the first three make the learner think
+KINDS = ("derive", "predict", "build", "apply")
+THINKING = KINDS[:3]
 MANIFEST = ".student-manifest.json"  # in OUT: what --strip wrote, with sha256s
 
 
@@ -53,6 +63,13 @@ class Exercise:
     details: int | None
     solution: int
     use: int
+    kind: str = ""
+
+
+def kind_tags(cell: dict) -> list[str]:
+    """The ``exercise-<kind>`` tags of a stub cell, without the prefix."""
+    return [t.removeprefix("exercise-") for t in cell.get("metadata", {}).get("tags", [])
+            if t.startswith("exercise-")]
 
 
 def source(cell: dict) -> str:
@@ -113,9 +130,14 @@ def exercises(path: Path) -> tuple[list[Exercise], list[str]]:
             problems.append(f"{where}: the next code cell must be `{name} = use({name}, "
                             f"{check_name}, {solution})`")
             continue
+        kinds = kind_tags(cells[stub])
+        if len(kinds) != 1 or kinds[0] not in KINDS:
+            problems.append(f"{path.name}: cell {stub + 1}: the stub of {name} needs exactly one "
+                            f"kind tag, one of {', '.join('exercise-' + k for k in KINDS)} "
+                            f"(has {', '.join(kinds) or 'none'})")
         found.append(Exercise(path.name, name, check_name, stub, check,
                               details if details is not None and stub < details < i else None,
-                              i, after))
+                              i, after, kinds[0] if len(kinds) == 1 else ""))
     return found, problems
 
 
@@ -354,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         problems += bad
         if args.list:
             for ex in found:
-                print(f"{path.name}: {ex.name} ({ex.check})")
+                print(f"{path.name}: {ex.name} ({ex.check}, {ex.kind or 'no kind'})")
     for line in problems:
         print(line, file=sys.stderr)
     return 1 if problems else 0

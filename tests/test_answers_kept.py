@@ -72,7 +72,7 @@ def test_every_exercise_declares_its_answers_and_only_exercises_do():
     """An exercise with nothing that could give it away declares an empty tuple, with its
     reason beside it in the check module; a name no exercise has is a stale declaration."""
     names = {ex.name for path in NOTEBOOKS for ex in tool.exercises(path)[0]}
-    assert len(names) == 43 and set(declared()) == names
+    assert len(names) >= 43 and set(declared()) == names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

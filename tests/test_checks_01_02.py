@@ -384,6 +384,25 @@ def test_relative_margin_right_answers_pass(capsys):
     assert capsys.readouterr().out.count("correct") == 2
 
 
+def test_relative_margin_has_the_three_properties_the_exercise_states():
+    """0 at equal errors, 1 for a perfect winner, straight in the winner's error, unit-free: the
+    properties the notebook asks the learner to build the measure from."""
+    def margin(w, r):
+        return (r - w) / r
+    assert margin(0.26, 0.26) == 0 and margin(0.0, 0.26) == 1
+    steps = [margin(w, 0.3) for w in (0.3, 0.2, 0.1, 0.0)]
+    assert all(math.isclose(b - a, steps[1] - steps[0]) for a, b in zip(steps, steps[1:]))
+    assert math.isclose(margin(0.15315, 0.26172), margin(15.315, 26.172))
+
+
+def test_relative_margin_an_unnormalised_design_fails_without_a_false_hint():
+    """A measure with the first property but curved in the winner's error is wrong, and no
+    slip's hint is claimed for it."""
+    with pytest.raises(ExerciseError) as error:
+        benchmark.check_relative_margin(lambda w, r: 1 - (w / r) ** 2)
+    assert error.value.args[0].endswith("expected 0.4148, got 0.6575791673157427.")
+
+
 def test_relative_margin_reference_values():
     # 2012: (26.172 - 15.315) / 26.172 = 41.5 %; 2014: (7.32 - 6.67) / 7.32 = 8.9 % (FACTS.md §3)
     assert (0.26172 - 0.15315) / 0.26172 == pytest.approx(0.4148, abs=1e-4)
@@ -392,7 +411,7 @@ def test_relative_margin_reference_values():
 
 @pytest.mark.parametrize("wrong, hint", [
     (lambda w, r: (r - w) / w, "Divide by the runner-up's error"),
-    (lambda w, r: r - w, "absolute difference"),
+    (lambda w, r: r - w, "gap in points.*percents"),
     (lambda w, r: 100 * (r - w) / r, "not a percentage"),
     (lambda w, r: (w - r) / r, "Sign"),
     (lambda w, r: w / r, "1 minus it"),

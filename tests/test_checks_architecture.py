@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,7 +19,7 @@ class TodoModule(nn.Module):
         raise NotImplementedError
 
 
-ALL_CHECKS = [arch.check_conv_output_side, arch.check_conv1, arch.check_local_response_norm,
+ALL_CHECKS = [arch.check_input_sides, arch.check_conv1, arch.check_local_response_norm,
               arch.check_conv_params, arch.check_neuron_counts, arch.check_param_shares]
 
 
@@ -33,43 +31,68 @@ def test_a_module_class_whose_init_raises_is_not_attempted(capsys):
     assert "not attempted" in capsys.readouterr().out
 
 
-# --- conv output side ---------------------------------------------------------------------
-def conv_output_side(w, f, s, p):
-    return (w - f + 2 * p) // s + 1
+# --- input sides (224 or 227?) ------------------------------------------------------------
+def input_sides(out, f, s, p):
+    """Search: every side whose windows, counted one by one, make an output ``out`` wide."""
+    def windows(w):
+        count, start = 0, 0
+        while start + f <= w + 2 * p:
+            count, start = count + 1, start + s
+        return count
+    return [w for w in range(1, 2000) if windows(w) == out]
 
 
-def test_conv_output_side_right_answer_passes(capsys):
-    assert arch.check_conv_output_side(conv_output_side) is True
-    assert "correct" in capsys.readouterr().out
+def test_input_sides_right_answers_pass(capsys):
+    assert arch.check_input_sides(input_sides) is True
+    assert arch.check_input_sides(  # the closed form, as a range
+        lambda out, f, s, p: range(s * (out - 1) + f - 2 * p, s * out + f - 2 * p)) is True
+    assert capsys.readouterr().out.count("correct") == 2
 
 
-def test_conv_output_side_cases_agree_with_the_paper_chain():
+def test_input_sides_cases_agree_with_real_convolutions_and_the_paper_chain():
     # FACTS §4.2: 224 → 54 under the floor rule, 227 → 55, 224 with padding 2 → 55 (torchvision),
-    # pools 55 → 27 and 13 → 6.
-    measured = {case: arch._measured_side(*case) for case in arch.SIDE_CASES}
-    assert measured[(224, 11, 4, 0)] == 54
-    assert measured[(227, 11, 4, 0)] == 55
-    assert measured[(224, 11, 4, 2)] == 55
-    assert measured[(55, 3, 2, 0)] == 27
-    assert measured[(13, 3, 2, 0)] == 6
+    # pools 55 → 27 and 13 → 6; each listed side measured on a real convolution, and the sides
+    # just outside the list give another output.
+    for out, f, s, p in arch.SIDES_CASES:
+        sides = arch._input_sides(out, f, s, p)
+        assert sides == list(range(sides[0], sides[0] + s))
+        assert all(arch._measured_side(w, f, s, p) == out for w in sides)
+        assert arch._measured_side(sides[-1] + 1, f, s, p) == out + 1
+        if sides[0] - 1 + 2 * p >= f:
+            assert arch._measured_side(sides[0] - 1, f, s, p) == out - 1
+    assert arch._input_sides(55, 11, 4, 0) == [227, 228, 229, 230]
+    assert 224 in arch._input_sides(55, 11, 4, 2) and 224 in arch._input_sides(54, 11, 4, 0)
     assert arch._ceil_side(224, 11, 4, 0) == 55  # cuda-convnet's ceiling rule
 
 
+def sides_by(rule):
+    """The sides (searched up to 2000) that a wrong output-size rule maps to ``out``."""
+    return lambda out, f, s, p: [w for w in range(f, 2000) if rule(w, f, s, p) == out]
+
+
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda w, f, s, p: (w - f + 2 * p) / s + 1, r"54\.25 is the division before rounding"),
-    (lambda w, f, s, p: 1 + math.ceil((w - f + 2 * p) / s), r"ceiling rule.*227 input"),
-    (lambda w, f, s, p: (w - f + 2 * p) // s, r"\+ 1"),
-    (lambda w, f, s, p: (w - f + p) // s + 1, r"both sides: 2P"),
-    (lambda w, f, s, p: (w - f) // s + 1, r"Include the padding"),
-], ids=["unfloored", "ceiling", "no-plus-one", "one-sided-padding", "no-padding"])
-def test_conv_output_side_mistakes_get_hints(wrong, hint):
+    (lambda out, f, s, p: [s * (out - 1) + f - 2 * p], r"tile the input exactly.*every such side"),
+    (lambda out, f, s, p: s * (out - 1) + f - 2 * p, r"got 227\. That side makes the windows tile"),
+    (sides_by(lambda w, f, s, p: -(-(w - f + 2 * p) // s) + 1), r"ceiling rule.*entirely inside"),
+    (sides_by(lambda w, f, s, p: (w - f + 2 * p) // s), r"first window counts too"),
+    (sides_by(lambda w, f, s, p: (w - f + p) // s + 1), r"both sides"),
+    (sides_by(lambda w, f, s, p: (w - f) // s + 1), r"Include the padding"),
+    (lambda out, f, s, p: list(range(s * (out - 1) + f - 2 * p, s * out + f - 2 * p + 1)),
+     r"One side too many: 231 pixels"),
+    (lambda out, f, s, p: [s * (out - 1) + f - 2 * p + i for i in range(s - 1)],
+     r"One side short.*S - 1 = 3"),
+], ids=["exact-tiling-only", "one-number", "ceiling", "no-plus-one", "one-sided-padding",
+        "no-padding", "one-too-many", "one-short"])
+def test_input_sides_mistakes_get_hints(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
-        arch.check_conv_output_side(wrong)
+        arch.check_input_sides(wrong)
 
 
-def test_conv_output_side_assuming_227_gets_the_224_hint():
-    with pytest.raises(ExerciseError, match=r"\(224, 11, 4, 0\).*54×54.*got 55.*227 input"):
-        arch.check_conv_output_side(lambda w, f, s, p: conv_output_side(227 if w == 224 else w, f, s, p))
+def test_input_sides_that_are_not_numbers_are_reported_without_a_hint():
+    with pytest.raises(ExerciseError) as error:
+        arch.check_input_sides(lambda *case: "227 to 230")
+    assert error.value.args[0].endswith("expected the input sides [227, 228, 229, 230], got "
+                                        "'227 to 230'.")
 
 
 # --- conv1 ---------------------------------------------------------------------------------

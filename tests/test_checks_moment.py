@@ -18,6 +18,7 @@ from course_lib.checks.core import ExerciseError
 from course_lib.checks.moment import (
     CROSSOVER_CASES,
     SIGNIFICANCE_CASES,
+    check_color_histogram,
     check_crossover,
     check_implied_images_per_s,
     check_mcnemar_p,
@@ -25,11 +26,119 @@ from course_lib.checks.moment import (
 )
 from course_lib.scoring import compare_error_rates
 
-ALL_CHECKS = [check_implied_images_per_s, check_mcnemar_p, check_crossover,
-              check_significant_test_size]
+ALL_CHECKS = [check_color_histogram, check_implied_images_per_s, check_mcnemar_p,
+              check_crossover, check_significant_test_size]
 
 
 test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
+
+
+# --- the baseline's colour histogram ----------------------------------------------------------
+# Written pixel by pixel from the statement (not vectorised like the library), and the slips in
+# a learner's own styles: np.histogramdd, a hand-made bin number, RGB.
+
+
+def _hsv(images):
+    from skimage.color import rgb2hsv
+
+    return rgb2hsv(np.asarray(images).transpose(0, 2, 3, 1))
+
+
+def pixel_loop_histogram(images, bins):
+    hsv = _hsv(images)
+    out = np.zeros((len(images), math.prod(bins)))
+    for i, image in enumerate(hsv):
+        for pixel in image.reshape(-1, 3):
+            cells = [min(int(v * b), b - 1) for v, b in zip(pixel, bins)]
+            out[i, np.ravel_multi_index(cells, bins)] += 1
+        out[i] /= image.shape[0] * image.shape[1]
+    return out
+
+
+def histogramdd_histogram(images, bins, density=True, edges_last=True):
+    """np.histogramdd per image; its last bin includes 1.0 on its right edge."""
+    hsv = _hsv(images)
+    rows = []
+    for image in hsv:
+        counts, _ = np.histogramdd(image.reshape(-1, 3), bins=bins, range=[(0, 1)] * 3)
+        rows.append(counts.ravel() / (counts.sum() if density else 1))
+    return np.array(rows)
+
+
+def clipped_less(images, bins):
+    """Bins from floor(value · count) with no cap: 1.0 falls off the end and is lost."""
+    hsv = _hsv(images)
+    out = np.zeros((len(images), math.prod(bins)))
+    for i, image in enumerate(hsv):
+        levels = (image * np.array(bins)).astype(int).reshape(-1, 3)
+        inside = (levels < np.array(bins)).all(axis=1)
+        np.add.at(out[i], np.ravel_multi_index(levels[inside].T, bins), 1)
+        out[i] /= len(levels)
+    return out
+
+
+def value_first(images, bins):
+    hsv = _hsv(images)[..., ::-1]  # value, saturation, hue: the bin number the other way round
+    out = np.zeros((len(images), math.prod(bins)))
+    for i, image in enumerate(hsv):
+        levels = np.minimum((image * np.array(bins[::-1])).astype(int), np.array(bins[::-1]) - 1)
+        np.add.at(out[i], np.ravel_multi_index(levels.reshape(-1, 3).T, bins[::-1]), 1)
+        out[i] /= image.shape[0] * image.shape[1]
+    return out
+
+
+def rgb_histogram(images, bins):
+    rgb = np.asarray(images).transpose(0, 2, 3, 1) / 255.0
+    rows = []
+    for image in rgb:
+        counts, _ = np.histogramdd(image.reshape(-1, 3), bins=bins, range=[(0, 1)] * 3)
+        rows.append(counts.ravel() / counts.sum())
+    return np.array(rows)
+
+
+def batch_normalised(images, bins):
+    counts = histogramdd_histogram(images, bins, density=False)
+    return counts / counts.sum()
+
+
+def marginals(images, bins):
+    hsv = _hsv(images)
+    return np.array([np.concatenate([np.histogram(image[..., c], bins=b, range=(0, 1))[0]
+                                     for c, b in enumerate(bins)]) / image[..., 0].size
+                     for image in hsv])
+
+
+def test_color_histogram_right_answers_pass(capsys):
+    assert check_color_histogram(pixel_loop_histogram) is True
+    assert check_color_histogram(histogramdd_histogram) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_color_histogram_reference_is_what_the_baseline_uses():
+    """The baseline's colour features are the whole image's and each quadrant's histograms of
+    the check's reference (so the learner's function, once it passes, changes nothing)."""
+    from course_lib.models.baselines import color_histograms
+
+    images = np.random.default_rng(3).integers(0, 256, (4, 3, 10, 12), dtype=np.uint8)
+    features = color_histograms(images, bins=(8, 3, 3), histogram=pixel_loop_histogram)
+    np.testing.assert_allclose(features, color_histograms(images, bins=(8, 3, 3)), atol=1e-6)
+    np.testing.assert_allclose(features[:, :72], pixel_loop_histogram(images, (8, 3, 3)),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda images, bins: histogramdd_histogram(images, bins, density=False), "pixel counts"),
+    (batch_normalised, "whole batch sums to 1"),
+    (clipped_less, "exactly 1.0 .* are missing"),
+    (value_first, "wrong order"),
+    (rgb_histogram, "histogram of R, G and B"),
+    (marginals, "one histogram per channel"),
+    (lambda images, bins: histogramdd_histogram(images, bins).sum(axis=0), "one histogram for "
+                                                                           "all the images"),
+])
+def test_color_histogram_wrong_answers_get_their_hint(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        check_color_histogram(wrong)
 
 
 # --- exercise 1: images per second implied by the paper's run -------------------------------

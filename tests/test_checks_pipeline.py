@@ -154,26 +154,54 @@ def test_ten_crop_reference_is_torchvision():
     assert torch.equal(_ten_crop_reference(images, 8), library_ten_crop(images, 8))
 
 
-# --- exercise 4: the mean image ---------------------------------------------------------------
-def mean_image(images):
-    return images.astype(np.float64).mean(axis=0) / 255
+# --- exercise 4: the mean image, from chunks -------------------------------------------------
+def mean_image(chunks):
+    total, n = None, 0
+    for chunk in chunks:
+        s = chunk.astype(np.float64).sum(axis=0)
+        total, n = (s if total is None else total + s), n + len(chunk)
+    return total / n / 255
+
+
+def mean_image_torch(chunks):
+    parts = [(torch.from_numpy(c).double().mean(0), len(c)) for c in chunks]
+    return sum(m * k for m, k in parts) / sum(k for _, k in parts) / 255
 
 
 def test_mean_image_right_answers_pass(capsys):
     assert check_mean_image(mean_image) is True
-    assert check_mean_image(lambda x: torch.from_numpy(x).float().mean(0) / 255) is True
+    assert check_mean_image(mean_image_torch) is True
     assert capsys.readouterr().out.count("correct") == 2
 
 
+def _chunk_means(chunks):
+    return [c.astype(np.float64).mean(axis=0) / 255 for c in chunks]
+
+
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda x: x.mean(axis=(0, 2, 3)) / 255, "one mean per channel"),
-    (lambda x: x.mean(axis=1) / 255, "images only"),
-    (lambda x: x.mean(axis=0), "divide by 255"),
-    (lambda x: (x.mean(axis=0) / 255).round().astype(np.uint8), "must be float"),
-    (lambda x: np.broadcast_to(x.mean(axis=(0, 2, 3))[:, None, None] / 255, x.shape[1:]),
-     "per-channel mean spread"),
-    (lambda x: x[0] / 255, r"pixel \[0, 0, 0\]: expected"),
+    # each chunk's mean counted once, whatever its size
+    (lambda ch: np.mean(_chunk_means(ch), axis=0), "as if every chunk held as many images"),
+    (lambda ch: np.stack(_chunk_means(ch)), "one mean image per chunk"),
+    (lambda ch: np.concatenate(list(ch)).mean(axis=(0, 2, 3)) / 255, "one mean per channel"),
+    (lambda ch: next(iter(ch)).mean(axis=1) / 255, "images only"),
+    (lambda ch: 255 * mean_image(ch), "divide by 255"),
+    (lambda ch: (mean_image(ch)).round().astype(np.uint8), "must be float"),
+    (lambda ch: _chunk_means(ch)[0], "one chunk's images"),
+    (lambda ch: _chunk_means(ch)[-1], "one chunk's images"),
+    (lambda ch: np.sum(_chunk_means(ch), axis=0), "sum of the chunk means"),
+    (lambda ch: mean_image(ch) + 0.01, r"pixel \[0, 0, 0\]: expected"),
 ])
 def test_mean_image_wrong_answers_are_explained(wrong, hint):
     with pytest.raises(ExerciseError, match=hint):
         check_mean_image(wrong)
+
+
+def test_mean_image_that_changes_its_chunks_is_refused():
+    def in_place(chunks):
+        chunks = list(chunks)
+        for c in chunks:
+            c //= 2
+        return mean_image(chunks) * 2
+
+    with pytest.raises(ExerciseError, match="changed chunk 0 in place"):
+        check_mean_image(in_place)

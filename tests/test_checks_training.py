@@ -279,6 +279,12 @@ def test_training_tflops_slips_get_their_hint(factor, match):
         check_training_tflops(lambda ips, macs: factor * training_tflops(ips, macs))
 
 
+def test_training_tflops_with_one_backward_product_is_explained():
+    # forward (out·in MACs) plus only the weights' gradient: 2 passes × 2 FLOPs per MAC
+    with pytest.raises(ExerciseError, match="one of the backward pass's two products"):
+        check_training_tflops(lambda ips, macs: ips * (macs + macs) * 2 / 1e12)
+
+
 # --- exercise 3: the paper's run -----------------------------------------------------------
 
 

@@ -15,18 +15,120 @@ from course_lib.checks.core import ExerciseError
 from course_lib.checks.trust import (
     check_accuracy_drop,
     check_fraction_not_in_real,
+    check_hill_climb,
     check_ladder_reported,
 )
 from course_lib.labels import label_statistics
 from course_lib.scoring import EvaluationServer, compare_error_rates
 
-ALL_CHECKS = [check_ladder_reported, check_fraction_not_in_real, check_accuracy_drop]
+ALL_CHECKS = [check_hill_climb, check_ladder_reported, check_fraction_not_in_real,
+              check_accuracy_drop]
 
 
 test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
 
 
-# --- exercise 1: the Ladder --------------------------------------------------------------------
+# --- exercise 1: the hill-climber -------------------------------------------------------------
+# Each answer is a loop a learner might write, in its own words (not the check's model of the
+# slips): the right one, and one for each slip the check names.
+
+
+def climber(server, teams, num_classes, rounds, flips, seed, start):
+    draw = np.random.default_rng(seed)
+    labels = np.asarray(start).copy()
+    top = None
+    scores, numbers = [], []
+    for r in range(rounds):
+        trial = labels.copy()
+        if r > 0:
+            idx = draw.choice(server.n_images, size=flips, replace=False)
+            trial[idx] = draw.integers(0, num_classes, flips)
+        answer = server.submit(teams[r % len(teams)], trial)
+        if not answer.accepted:
+            break
+        if top is None or answer.reported_error < top.reported_error:
+            top, labels = answer, trial
+        scores.append(top.reported_error)
+        numbers.append(top.number)
+    return {"reported": np.array(scores), "submission": np.array(numbers)}
+
+
+def test_hill_climb_right_answer_passes(capsys):
+    assert check_hill_climb(climber) is True
+    assert "correct" in capsys.readouterr().out
+
+
+def test_hill_climb_reference_is_the_library_attack_on_the_notebook_settings():
+    """The right answer written here and the library's attack make the same submissions and
+    keep the same ones on a server like the notebook's (quota, two accounts)."""
+    from course_lib.scoring import adaptive_attack
+
+    labels = np.random.default_rng(0).integers(0, 4, 50)
+    runs = []
+    for attack in (climber, lambda s, t, c, r, f, seed, start: adaptive_attack(
+            s, t, c, r, flips=f, seed=seed, start=start)):
+        clock = iter(range(1, 10_000))
+        server = EvaluationServer(labels, k=1, quota=3, period=10, clock=lambda clock=clock: next(clock),
+                                  num_classes=4, public_fraction=0.5, seed=1)
+        run = attack(server, ["a", "b"], 4, 40, 2, 7, np.zeros(50, dtype=np.int64))
+        runs.append((list(run["reported"]), list(run["submission"]), len(server.log)))
+    assert runs[0] == runs[1]
+
+
+def _climber_with(**slip):
+    """The right loop above, rewritten with one learner's slip in it."""
+    def attack(server, teams, num_classes, rounds, flips, seed, start):
+        draw = np.random.default_rng(seed)
+        labels = np.asarray(start).copy()
+        previous = labels
+        top = None
+        scores, numbers = [], []
+        for r in range(rounds):
+            trial = (previous if slip.get("from_previous") else labels).copy()
+            if r > 0 or slip.get("flip_at_once"):
+                idx = draw.choice(server.n_images, size=flips, replace=False)
+                trial[idx] = draw.integers(0, num_classes, flips)
+            previous = trial
+            team = teams[0] if slip.get("first_account") else teams[r % len(teams)]
+            answer = server.submit(team, trial)
+            if not answer.accepted:
+                if slip.get("ignore_refusals"):
+                    continue
+                break
+            better = top is None or (answer.reported_error <= top.reported_error
+                                     if slip.get("ties") else
+                                     answer.reported_error < top.reported_error)
+            if better or slip.get("keep_everything"):
+                top, labels = answer, trial
+            shown = answer if slip.get("latest") else top
+            scores.append(shown.reported_error)
+            numbers.append(shown.number)
+        return {"reported": np.array(scores), "submission": np.array(numbers)}
+    return attack
+
+
+def _in_place(server, teams, num_classes, rounds, flips, seed, start):
+    start[:flips] = 0  # works on the caller's labels
+    return climber(server, teams, num_classes, rounds, flips, seed, start)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (_climber_with(keep_everything=True), "Every change is kept"),
+    (_climber_with(ties=True), "only ties the best score"),
+    (_climber_with(from_previous=True), "changes the previous submission"),
+    (_climber_with(latest=True), "follow the latest submission"),
+    (_climber_with(flip_at_once=True), "first round already changes labels"),
+    (_climber_with(first_account=True), "Only the first account submits"),
+    (_climber_with(ignore_refusals=True), "goes on after a refused submission"),
+    (_in_place, "changed its input `start` in place"),
+    (lambda *case: [0.3, 0.2], 'a dict with "reported" and "submission"'),
+])
+def test_hill_climb_wrong_answers_get_their_hint(wrong, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        check_hill_climb(wrong)
+
+
+# --- exercise 2: the Ladder --------------------------------------------------------------------
 
 def ladder(errors, step):
     best, out = float("inf"), []

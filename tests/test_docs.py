@@ -143,10 +143,21 @@ def missing_chapter_sections(summaries: str, stems: list[str]) -> list[str]:
 
 
 def notebook_exercises(path: Path) -> list[str]:
-    """The titles of the notebook's ``### ✏️ Exercise N: title`` headings, in order."""
+    """The titles of the notebook's ``### ✏️ Exercise N: title`` headings, in order, each with
+    its kind as the summaries list it, ``"title (build)"``, where the stub after it is tagged
+    ``exercise-build`` (``.ci/exercises.py``)."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    return EXERCISE.findall(text)
+    found = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "markdown":
+            continue
+        for title in EXERCISE.findall("".join(cell["source"])):
+            kinds = next(([t.removeprefix("exercise-") for t in c.get("metadata", {}).get(
+                "tags", []) if t.startswith("exercise-")] for c in cells[i + 1:]
+                if c["cell_type"] == "code" and "# ✏️ your code here" in "".join(c["source"])),
+                [])
+            found.append(f"{title} ({kinds[0]})" if len(kinds) == 1 else title)
+    return found
 
 
 def exercises_not_listed(summaries: str, exercises: dict[str, list[str]]) -> list[str]:

@@ -90,7 +90,7 @@ def test_every_check_is_in_the_battery():
     for path in (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"):
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             used |= set(re.findall(r"= use\(\s*\w+,\s*(check_\w+)", "".join(cell["source"])))
-    assert used == set(CHECKS) and len(used) == 43
+    assert used == set(CHECKS) and len(used) >= 43
 
 
 def reference(*args, **kwargs):

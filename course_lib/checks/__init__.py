@@ -24,7 +24,7 @@ module               notebook
 Every chapter imports its checks the same way, from its own module, in its set-up cell
 (``from course_lib.checks.pipeline import check_crop_count``). Every check calls the learner's
 function through :func:`.core.attempt` and names slips through :func:`.core.slip_hint`; those
-that compare answers case by case with a reference (36 of 43) run through
+that compare answers case by case with a reference (most of them) run through
 :func:`.core.check_cases`.
 """
 

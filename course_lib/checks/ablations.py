@@ -34,7 +34,10 @@ from .core import ExerciseError, as_number, check_cases
 ANSWERS: dict[str, tuple[str, ...]] = {
     # the exercise's own example (0.014 below 0.30), then the images per claim the page prints
     "images_needed": ("16,590", "16590", "14,732", "20,018", "182,972", "245,273", "29,036",
-                      "39,240", "7,157", "9,806"),
+                      "39,240", "7,157", "9,806",
+                      # the sample-size formula the learner derives (Fleiss), as prose or code
+                      "2·p̄(1 − p̄)", "p1(1 − p1) + p2(1 − p2)", "2 * pooled * (1 - pooled)",
+                      "p1 * (1 - p1) + p2 * (1 - p2)", "/ d²"),
     # the quantile the learner derives, and its value for the page's four seeds (and for two)
     "verdict": ("0.975, k − 1", "0.975, k - 1", "t(0.975", "3.18", "12.7"),
     # nothing to declare: the answer is a first-hit loop, and what the page prints with it are

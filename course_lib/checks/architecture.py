@@ -7,7 +7,7 @@ per-layer accounting of :func:`course_lib.models.summarize`) and names the commo
 =================================  ==========================================================
 check                              the exercise
 =================================  ==========================================================
-:func:`check_conv_output_side`     ``fn(W, F, S, P)``: side of a convolution's output
+:func:`check_input_sides`          ``fn(out, F, S, P)``: every input side giving that output
 :func:`check_conv1`                ``factory()``: the paper's conv1 with cuda-convnet's
                                    ceiling rule, ``(N, 3, 224, 224) → (N, 96, 55, 55)``
 :func:`check_local_response_norm`  ``fn(a, size, alpha, beta, k)``: LRN as printed (α·Σa²)
@@ -37,19 +37,25 @@ LEARNED = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 # What would give each exercise's answer away if a learner read it before solving it: no heading,
 # objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
-# greps the notebook and the learner's copy for them). The output side is the rule itself (and 54
-# for conv1 at 224); conv1 pads S − 1 = 3 zeros on the right and bottom; the paper's network has
+# greps the notebook and the learner's copy for them). conv1's 55 × 55 needs a 227–230 input under
+# the floor rule (W - F + 2P) // S + 1, which gives 54 at 224; conv1 pads S − 1 = 3 zeros on the right and bottom; the paper's network has
 # 60,965,224 parameters (torchvision's 61,100,840; fc6 37,752,832, grouped conv2 307,456) and
 # 290,400 neurons in conv1 (659,272 in all); conv3 and conv4 hold 1.45 % and 1.09 %, fc6 61.93 %.
 ANSWERS: dict[str, tuple[str, ...]] = {
-    "conv_output_side": ("W - F + 2P", "W − F + 2P", "W - F + 2 * P", "54 × 54", "54×54", "54.25"),
+    # the sides themselves, the forward rule they come from, and what 224 gives under it
+    "input_sides": ("227, 228, 229, 230", "227 to 230", "227–230", "227-230", "W - F + 2P",
+                    "W − F + 2P", "W - F + 2 * P", "S * (out - 1)", "S(out − 1)", "54 × 54",
+                    "54×54", "54.25"),
     "PaperConv1": ("(0, 3, 0, 3)", "S − 1 = 3", "S - 1 = 3"),
-    # the formula is the paper's, printed on purpose (the exercise is its code); the code has many
-    # right forms, and its use prints only whether two readings agree
+    # an apply exercise: the formula is the paper's, printed on purpose (the exercise is its code);
+    # the code has many right forms, and its use prints only whether two readings agree
     "local_response_norm": (),
+    # the counts, and the formula the learner derives from what groups do to a kernel's depth
     "conv_params": ("60,965,224", "60965224", "60_965_224", "61,100,840", "61_100_840",
-                    "37,752,832", "307,456"),
-    "neuron_counts": ("290,400", "290400", "659,272", "659272"),
+                    "37,752,832", "307,456", "in_channels // groups", "in_channels / groups",
+                    "(in_channels / groups) · k²"),
+    # the counts, and the hook that records one image's outputs
+    "neuron_counts": ("290,400", "290400", "659,272", "659272", "output[0].numel()"),
     "param_shares": ("1.45 %", "1.45", "1.09", "61.93", "61.9 %"),
 }
 
@@ -74,39 +80,80 @@ def _ceil_side(side: int, kernel: int, stride: int, padding: int) -> int:
         return int(conv(torch.zeros(1, 1, side, side)).shape[-1])
 
 
-# (W, F, S, P): AlexNet's conv1 at 224 and 227, torchvision's padded conv1, the 3/2 pools,
-# conv2-5, and the scaled network's first layers.
-SIDE_CASES = [(224, 11, 4, 0), (227, 11, 4, 0), (224, 11, 4, 2), (55, 3, 2, 0), (27, 5, 1, 2),
-              (13, 3, 1, 1), (13, 3, 2, 0), (56, 5, 2, 2), (28, 3, 1, 1)]
-FIFTY_FIVE = (" A 224 input gives 55 only with the ceiling rule, with padding, or if you assume a "
-              "227 input.")
-# Checked on the whole pattern of answers first (some cases coincide); 55 from 224 alone comes
-# before the ceiling rule, so an answer that only assumes a 227 input is not called ceiling.
-SIDE_SLIPS = [
-    (lambda w, f, s, p: (w - f + 2 * p) / s + 1,
-     lambda w, f, s, p: f" {(w - f + 2 * p) / s + 1:g} is the division before rounding: a window "
-                        "either fits or it does not, so floor it: (W - F + 2P) // S + 1."),
-    (lambda *case: 55 if case == SIDE_CASES[0] else None, FIFTY_FIVE),
-    (_ceil_side,
-     lambda *case: " That is the ceiling rule of Krizhevsky's cuda-convnet, where the last window "
-                   "hangs over the edge. PyTorch floors: (W - F + 2P) // S + 1."
-                   + (FIFTY_FIVE if case == SIDE_CASES[0] else "")),
-    (lambda w, f, s, p: (w - f + 2 * p) // s, " Count the first window too: + 1."),
-    (lambda w, f, s, p: (w - f + p) // s + 1, " Padding P is added on both sides: 2P."),
-    (lambda w, f, s, p: (w - f) // s + 1, " Include the padding: (W - F + 2P) // S + 1."),
+def _sides(out: int, kernel: int, stride: int, padding: int, rule: Callable) -> list[int]:
+    """Every input side W (up to one stride beyond the largest possible) for which ``rule(W,
+    kernel, stride, padding)`` is ``out``: the inverse of an output-size rule, by search."""
+    top = stride * (out + 1) + kernel + 1
+    return [w for w in range(1, top)
+            if w + 2 * padding >= kernel and rule(w, kernel, stride, padding) == out]
+
+
+def _floor_side(w: int, f: int, s: int, p: int) -> int:
+    return (w - f + 2 * p) // s + 1
+
+
+def _input_sides(out: int, kernel: int, stride: int, padding: int) -> list[int]:
+    """The reference: the sides PyTorch's floor rule maps to ``out`` (the tests measure them on
+    real convolutions)."""
+    return _sides(out, kernel, stride, padding, _floor_side)
+
+
+# (out, F, S, P): conv1 as printed and with torchvision's padding (55), what gives 54, pool1
+# (27), conv2 and conv3 (which keep the size), pool3 (6).
+SIDES_CASES = [(55, 11, 4, 0), (55, 11, 4, 2), (54, 11, 4, 0), (27, 3, 2, 0), (27, 5, 1, 2),
+               (13, 3, 1, 1), (6, 3, 2, 0)]
+FLOOR_RULE = " PyTorch counts only the windows that fit entirely inside the padded input."
+SIDES_SLIPS = [
+    (lambda out, f, s, p: [s * (out - 1) + f - 2 * p] if s > 1 else None,
+     lambda out, f, s, p: f" That side makes the windows tile the input exactly, but a few pixels "
+                          f"more leave a remainder too small for another window: the output stays "
+                          f"{out} wide until the input has room for one more window, S = {s} "
+                          "pixels later. List every such side."),
+    (lambda out, f, s, p: _sides(out, f, s, p, lambda w, f, s, p: 1 + math.ceil((w - f + 2 * p) / s)),
+     lambda out, f, s, p: " Those are the sides under cuda-convnet's ceiling rule, where the last "
+                          "window may hang over the edge into zeros." + FLOOR_RULE),
+    (lambda out, f, s, p: _sides(out, f, s, p, lambda *c: _floor_side(*c) - 1),
+     " Those sides give one window too many: the first window counts too (the + 1 of the "
+     "forward rule), so the output is one more than the number of strides."),
+    (lambda out, f, s, p: _sides(out, f, s, p, lambda w, f, s, p: _floor_side(w, f, s, p / 2)),
+     " The padding is added on both sides: the windows slide over W + 2P pixels."),
+    (lambda out, f, s, p: _sides(out, f, s, 0, _floor_side),
+     " Include the padding: the windows slide over W + 2P pixels."),
+    (lambda out, f, s, p: list(range(s * (out - 1) + f - 2 * p, s * (out - 1) + f - 2 * p + s + 1)),
+     lambda out, f, s, p: f" One side too many: {s * out + f - 2 * p} pixels have room for another "
+                          "window, and the output grows by one."),
+    (lambda out, f, s, p: list(range(s * (out - 1) + f - 2 * p, s * (out - 1) + f - 2 * p + s - 1))
+     if s > 1 else None,
+     lambda out, f, s, p: f" One side short: the remainder the floor drops can be anything from 0 "
+                          f"to S - 1 = {s - 1} pixels, so S = {s} sides give the same output."),
 ]
 
 
+def _read_sides(got, *case) -> list[int] | None:
+    """The learner's sides as a sorted list of ints (one number counts as a list of one), or
+    None when they are not whole numbers (then compared, and reported, as they are)."""
+    try:
+        values = [got] if as_number(got) == as_number(got) else list(got)
+        numbers = [as_number(v) for v in values]
+        if not all(x.is_integer() for x in numbers):
+            return None
+        return sorted(int(x) for x in numbers)
+    except Exception:  # not a list of numbers: nothing to read
+        return None
+
+
 @_keeps_rng
-def check_conv_output_side(fn: Callable | None) -> bool:
-    """Exercise of notebook 03: ``fn(W, F, S, P)`` returns the side of a convolution's (or a
-    pool's) output for a W×W input, F×F kernel, stride S and padding P, by PyTorch's rule."""
+def check_input_sides(fn: Callable | None) -> bool:
+    """Exercise of notebook 03: ``fn(out, F, S, P)`` returns every input side W (a list of ints)
+    for which a convolution (or pool) with F×F kernels, stride S and padding P gives an output
+    ``out`` wide by PyTorch's floor rule: conv1's 55 needs 227–230, so 224 gives 54 there."""
     return check_cases(
-        "conv_output_side", fn, SIDE_CASES, reference=_measured_side, slips=SIDE_SLIPS,
-        where=lambda w, f, s, p: (f"({w}, {f}, {s}, {p}), a {w}×{w} input, {f}×{f} kernel, "
-                                  f"stride {s}, padding {p}"),
-        shown=lambda want: f"a {want}×{want} output in PyTorch",
-        done=f"Matches PyTorch's convolution on {len(SIDE_CASES)} cases, AlexNet's conv1 and "
+        "input_sides", fn, SIDES_CASES, reference=_input_sides, slips=SIDES_SLIPS,
+        read=_read_sides, same=lambda got, want: got is not None and got == want,
+        where=lambda out, f, s, p: (f"for a {out}-wide output of {f}×{f} kernels, stride {s}, "
+                                    f"padding {p}"),
+        shown=lambda want: f"the input sides {want}",
+        done=f"Matches PyTorch's output sizes on {len(SIDES_CASES)} layers, AlexNet's conv1 and "
              "pools among them.")
 
 

@@ -18,14 +18,20 @@ from .imagenet import tiny_hierarchy
 # top two) on 100,000 test images: a margin of 0.415, z = 59.9.
 ANSWERS: dict[str, tuple[str, ...]] = {
     # the answer is code: what its first use prints, the near-miss classifier's top-1 and top-5
-    # errors on the laptop profile's 5,000 simulated images
-    "topk_error": ("43.5%", "43.5 %", "10.1%", "10.1 %"),
+    # errors on the laptop profile's 5,000 simulated images, and the sort that finds the k guesses
+    "topk_error": ("43.5%", "43.5 %", "10.1%", "10.1 %", "argsort(-scores", "[:, :k]"),
     # the answer is code: the same classifier's raw and normalised cost with five guesses
     "hierarchical_cost": ("0.195", "0.0108"),
-    # 2012 with the headline entry and with the five-CNN entry (16.422 % against 26.172 %)
-    "relative_margin": ("0.415", "41.5 %", "41.5%", "0.4148", "37.3 %", "37.3%"),
+    # 2012 with the headline entry and with the five-CNN entry (16.422 % against 26.172 %), and
+    # the formula the three properties lead to, in code and in words
+    "relative_margin": ("0.415", "41.5 %", "41.5%", "0.4148", "37.3 %", "37.3%",
+                        "1 - winner_error / runner_up_error", "(runner_up_error - winner_error)",
+                        "fraction of the runner-up's error", "much of the runner-up's error"),
+    # z for 2012's gap, and the standard error of a difference the exercise derives
     "error_difference_z": ("z = 59.9", "59.87", "z = 60", "59.9", "59.874", "sixty standard errors",
-                           "60 standard errors"),
+                           "60 standard errors", "2 * p * (1 - p) / n", "2 * pooled * (1 - pooled)",
+                           "2·p(1 − p)/n", "2·p(1 - p)/n", "2p(1−p)/n", "2p(1 − p)/n",
+                           "√(2p(1−p)/n)"),
 }
 
 _matches = functools.partial(close, rel=1e-6, abs_tol=1e-9)  # float32's precision
@@ -134,20 +140,30 @@ def check_error_difference_z(fn: Callable | None) -> bool:
 
 
 MARGIN_SLIPS = [
-    (lambda w, r: (r - w) / w, " Divide by the runner-up's error, the one the winner improved "
-                               "on: relative to the winner the same gap looks larger."),
-    (lambda w, r: r - w, " That is the absolute difference; divide it by the runner-up's error."),
-    (lambda w, r: 100 * (r - w) / r, " Return a fraction (0.415), not a percentage (41.5)."),
+    (lambda w, r: (r - w) / w,
+     " Divide by the runner-up's error, the one the winner improved on: divided by the winner's "
+     "error the gap grows without bound as that error falls, so a perfect winner would not score "
+     "1, and the same gap looks larger."),
+    (lambda w, r: r - w, " That is the gap in points: it changes when the errors are given as "
+                         "percents instead of fractions. Divide it by the runner-up's error."),
+    (lambda w, r: 100 * (r - w) / r, " Return a fraction (0.415), not a percentage (41.5): a "
+                                     "winner with no errors scores 1."),
     (lambda w, r: (w - r) / r,
      " Sign: runner-up minus winner, positive when the winner is better."),
-    (lambda w, r: w / r, " That is the ratio winner / runner-up; the reduction is 1 minus it."),
+    (lambda w, r: w / r, " That is the ratio winner / runner-up: it is 1 when the two are equal "
+                         "and 0 for a perfect winner, the other way round. The measure is 1 "
+                         "minus it."),
 ]
 
 
 def check_relative_margin(fn: Callable | None) -> bool:
     """Exercise of notebook 02: ``fn(winner_error, runner_up_error)`` returns the winner's
     relative reduction of the runner-up's error, ``(runner_up - winner) / runner_up``, a
-    fraction (0.415 for 15.315 % against 26.172 %). Works the same for fractions or percents."""
+    fraction (0.415 for 15.315 % against 26.172 %). Works the same for fractions or percents.
+
+    The learner derives it from three properties (0 at equal errors, 1 for a perfect winner,
+    straight in the winner's error; unit-free). No case has a perfect winner: the common slip,
+    dividing by the winner's error, would raise there instead of getting its hint."""
     cases = [(0.15315, 0.26172), (6.67, 7.32), (20.0, 25.0)]
     return check_cases(
         "relative_margin", fn, cases, reference=lambda w, r: (r - w) / r, slips=MARGIN_SLIPS,

@@ -26,14 +26,23 @@ from .core import ExerciseError, as_number, attempt, check_cases, passed, slip_h
 # first use on the page prints (the laptop profile's kept outputs), which a learner could copy.
 ANSWERS: dict[str, tuple[str, ...]] = {
     # Siamese cat vs Eskimo dog: LCA 'domestic animal' through dog's second parent, not
-    # 'carnivore' (height 7) where the first-parent paths meet
-    "lca_height": ("height 6",),
+    # 'carnivore' (height 7) where the first-parent paths meet; and the algorithm, in code and
+    # in words
+    "lca_height": ("height 6", "set(h.ancestors(a)) & set(h.ancestors(b))",
+                   "common ancestor with the smallest height", "intersect the two ancestor sets",
+                   "Intersect the two ancestor sets"),
     # the share of the 1,000 Burmese-cat seeds whose 10-vote majority is wrong
     "majority_vote": ("16.6%", "16.6 %"),
-    # votes per image and precision of the whole loop at threshold 0.99, cat and Burmese cat
-    "label_image": ("4.48 votes", "6.10 votes", "0.884", "88.4%", "88.4 %"),
-    # the majority of k votes right 99.7 % of the time, votes right with p = 0.8 and 0.7
-    "votes_needed": ("17 votes", "43 votes", "k = 17", "k = 43"),
+    # votes per image and precision of the whole loop at threshold 0.99, cat and Burmese cat; and
+    # the rejection rule the learner works out from "sure it is bad"
+    "label_image": ("4.48 votes", "6.10 votes", "0.884", "88.4%", "88.4 %",
+                    "1 - confidence >= threshold", "1 − c ≥ threshold", "1 - c >= threshold",
+                    "c ≤ 1 − threshold", "c <= 1 - threshold", "≤ 1 − threshold",
+                    "<= 1 - threshold"),
+    # the majority of k votes right 99.7 % of the time, votes right with p = 0.8 and 0.7; and the
+    # binomial tail the learner derives
+    "votes_needed": ("17 votes", "43 votes", "k = 17", "k = 43", "binom.sf(k // 2",
+                     "more than k/2", "P(X > k/2)", "P(X > k // 2)", "a binomial tail"),
 }
 
 

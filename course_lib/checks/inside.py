@@ -40,12 +40,16 @@ _close = functools.partial(close, rel=1e-5, abs_tol=1e-6)
 
 # What would give each exercise's answer away if a learner read it before solving it: no heading,
 # objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
-# greps the notebook and the learner's copy for them). All four are builds whose statement says
-# what to compute, checked on the check's own inputs; what the page prints with them depends on
-# the trained model, so nothing printed above could hand a learner a passing function.
+# greps the notebook and the learner's copy for them). The two builds declare their mechanism's
+# distinctive code (the query left out of its own neighbours, the distances from one matrix
+# product; a fresh copy per patch, the drop as clean minus occluded); what the page prints with
+# them depends on the trained model. The probe and the first layer are applications, named
+# tools and a loop the statement spells out; their page answers (probe accuracies, a layer
+# name) are this model's, so nothing printed above could hand a learner a passing function.
 ANSWERS: dict[str, tuple[str, ...]] = {
-    "nearest_neighbors": (),  # code; the page prints neighbour shares of the model's features
-    "occlusion_map": (),  # code; the page draws maps of the model's probabilities
+    "nearest_neighbors": ("fill_diagonal_", "- 2 * x @ x.T", "2a·b + ‖b‖²"),
+    "occlusion_map": ("copy = image.clone()", "top:top + patch, left:left + patch",
+                      "(clean - occluded)"),
     "probe_accuracy": (),  # code; the page prints each layer's probe accuracy for this model
     "first_layer_reaching": (),  # a loop; its page answer (a layer name) is this model's
 }

@@ -14,8 +14,18 @@ from statistics import NormalDist
 import numpy as np
 from scipy import stats
 
+from ..models.baselines import joint_color_histogram, to_hsv
 from ..scoring.stats import mcnemar_exact
-from .core import ExerciseError, as_number, attempt, check_cases, close, describe
+from .core import (
+    ExerciseError,
+    as_array,
+    as_number,
+    attempt,
+    check_cases,
+    close,
+    describe,
+    wrong_answer,
+)
 
 SECONDS_PER_DAY = 86_400
 # The paper's run (Krizhevsky et al. 2012, Sec. 5): "roughly 90 cycles through the training set
@@ -32,6 +42,120 @@ def _same(got, value) -> bool:
     if isinstance(value, int):
         return got == value
     return (math.isnan(got) and math.isnan(value)) or close(got, value, rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# exercise: the baseline's colour histogram
+
+
+_COLOR_BINS = (("the baseline's", (8, 3, 3)), ("another", (4, 2, 5)))
+
+
+def _color_images() -> np.ndarray:
+    """``(5, 3, 6, 8) uint8``: random pixels, with pure white, red, yellow and black among them
+    (channels at exactly 1.0 in HSV, where the last bin is easy to drop), and one image of one
+    colour only."""
+    rng = np.random.default_rng(41)
+    images = rng.integers(0, 256, (5, 3, 6, 8), dtype=np.uint8)
+    while True:  # no random pixel on an inner bin edge, where floor(x · n) and np.histogramdd's
+        # edges (np.linspace) may round apart: both ways of binning are right
+        hsv = to_hsv(images)
+        on_edge = np.zeros(hsv.shape[:3], dtype=bool)
+        for count in {n for _, bins in _COLOR_BINS for n in bins}:
+            scaled = hsv * count
+            on_edge |= ((np.abs(scaled - np.round(scaled)) < 1e-6)
+                        & (scaled > 0.5) & (scaled < count - 0.5)).any(axis=-1)
+        if not on_edge.any():
+            break
+        images.transpose(0, 2, 3, 1)[on_edge] = rng.integers(0, 256, (int(on_edge.sum()), 3))
+    for row, rgb in enumerate(((255, 255, 255), (255, 0, 0), (255, 255, 0), (0, 0, 0))):
+        images[:2, :, row, :3] = np.array(rgb, dtype=np.uint8)[:, None]
+    images[4] = np.array((40, 200, 90), dtype=np.uint8)[:, None, None]
+    return images
+
+
+COLOR_CASES = ((_color_images(), _COLOR_BINS[0][1]), (_color_images()[1:4], _COLOR_BINS[1][1]))
+
+
+def _joint(values: np.ndarray, bins, order=(0, 1, 2), edge: str = "clip", per: str = "image"):
+    """Joint histograms of ``values (n, h, w, 3)`` in [0, 1], as the slips compute them: the
+    channels combined in ``order``; a value of 1.0 clipped into the last bin ("clip"), dropped
+    ("drop") or wrapped into the first ("wrap"); divided by the pixels of each image ("image"),
+    of all images ("all") or not at all ("none")."""
+    n, h, w, _ = values.shape
+    index, keep = np.zeros((n, h, w), dtype=np.int64), np.ones((n, h, w), dtype=bool)
+    for channel in order:
+        count = bins[channel]
+        level = (values[..., channel] * count).astype(np.int64)
+        keep &= level < count
+        level = {"clip": np.minimum(level, count - 1), "drop": np.minimum(level, count - 1),
+                 "wrap": level % count}[edge]
+        index = index * count + level
+    total = int(np.prod(bins))
+    out = np.zeros((n, total))
+    for i in range(n):
+        chosen = index[i][keep[i]] if edge == "drop" else index[i].ravel()
+        out[i] = np.bincount(chosen, minlength=total)
+    return out / {"image": h * w, "all": n * h * w, "none": 1}[per]
+
+
+def _color_slips(images, bins) -> list[tuple[object, str]]:
+    hsv = to_hsv(images)
+    n, _, h, w = images.shape
+    return [
+        (_joint(hsv, bins, per="none"), " Those are pixel counts: divide each image's counts by "
+         "its number of pixels, so that every row sums to 1 (images of any size compare)."),
+        (_joint(hsv, bins, per="all"), " The whole batch sums to 1: normalise each image on its "
+         "own (every row sums to 1)."),
+        (_joint(hsv, bins, edge="drop"), " The pixels with a channel at exactly 1.0 (white, "
+         "pure colours) are missing: int(1.0 · count) is count, one past the last bin; put them "
+         "in the last bin."),
+        (_joint(hsv, bins, edge="wrap"), " A channel at exactly 1.0 landed in the first bin "
+         "(a remainder, % count): it belongs in the last bin."),
+        (_joint(hsv, bins, order=(2, 1, 0)), " The bins are combined in the wrong order: hue "
+         "varies slowest, value fastest, bin (hue_bin · bins[1] + sat_bin) · bins[2] + "
+         "value_bin."),
+        (_joint(hsv, bins, order=(1, 0, 2)), " Hue and saturation are swapped in the bin "
+         "number: (hue_bin · bins[1] + sat_bin) · bins[2] + value_bin."),
+        (_joint(np.asarray(images).transpose(0, 2, 3, 1) / 255, bins), " That is a histogram "
+         "of R, G and B: convert to hue, saturation and value first (skimage.color.rgb2hsv)."),
+        (_joint(to_hsv(np.asarray(images).reshape(n, h, w, 3).transpose(0, 3, 1, 2)), bins),
+         " The channels are mixed up: the images are (N, 3, H, W), so move the channel axis "
+         "last with .transpose(0, 2, 3, 1), not .reshape(N, H, W, 3), before rgb2hsv."),
+    ]
+
+
+def _read_histogram(got, images, bins):
+    n, total = len(images), int(np.prod(bins))
+    value = as_array(got)
+    shape = getattr(value, "shape", None)
+    if shape == (n, total):
+        return value
+    hint = (" That looks like one histogram per channel side by side; the exercise asks for the "
+            "joint histogram, one bin per combination of hue, saturation and value bins."
+            if shape == (n, int(sum(bins))) else
+            " That is one histogram for all the images; return one row per image."
+            if shape == (total,) else "")
+    raise wrong_answer("color_histogram", _color_where(images, bins),
+                       f"an array of shape {(n, total)} (one row per image, {total} bins)", got,
+                       hint)
+
+
+def _color_where(images, bins) -> str:
+    return f"for {len(images)} images of {images.shape[2]}×{images.shape[3]} px and bins {bins}"
+
+
+def check_color_histogram(fn: Callable | None) -> bool:
+    """Exercise of notebook 09: ``fn(images (N, 3, H, W) uint8, bins)`` returns ``(N,
+    prod(bins))``: each image's joint hue-saturation-value histogram, each row summing to 1, as
+    :func:`course_lib.models.baselines.joint_color_histogram` computes it."""
+    return check_cases(
+        "color_histogram", fn, [(images.copy(), bins) for images, bins in COLOR_CASES],
+        reference=joint_color_histogram, read=_read_histogram, slips=_color_slips,
+        same=lambda got, want: close(got, want, rel=1e-6, abs_tol=1e-9), where=_color_where,
+        shown=lambda want: f"the library's joint_color_histogram ({describe(want)})",
+        done="Your histograms equal the library's joint_color_histogram, bin by bin, on "
+             f"{len(COLOR_CASES)} batches (two bin layouts).", seconds=60)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,18 +296,27 @@ CROSSOVER_CASES = (
 
 # What would give each exercise's answer away if a learner read it before solving it: no heading,
 # objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
-# greps the notebook and the learner's copy for them). The fixed ones: the paper's 90 epochs in 5
-# or 6 days (of 1,281,167 images, or of the paper's rounded 1.2 million), and the size 2012's gap
-# (26.172 % against 15.315 %) needs for 80 % power. The others are what the answer gives on the
-# notebook's own measurements in the laptop run's kept outputs (update them when a re-execution
-# changes those outputs): McNemar's p of the headline comparison, the same-epochs crossing, and
-# the 80 %-power size of the notebook's own gap.
+# greps the notebook and the learner's copy for them). The fixed ones: the distinctive fragments
+# of each formula or algorithm the learner builds or derives (the joint bin number and the
+# last-bin cap of the colour histogram; the doubled binomial tail of McNemar's test; the log
+# interpolation of the crossing; the power term of the test size), the paper's 90 epochs in 5
+# or 6 days (of 1,281,167 images, or of the paper's rounded 1.2 million), the crossing of the
+# exercise's worked case (about 405) and the size 2012's gap (26.172 % against 15.315 %) needs
+# for 80 % power. The others are what the answer gives on the notebook's own measurements in
+# the laptop run's kept outputs (update them when a re-execution changes those outputs):
+# McNemar's p of the headline comparison, the same-epochs crossing, and the 80 %-power size of
+# the notebook's own gap.
 ANSWERS: dict[str, tuple[str, ...]] = {
-    "mcnemar_p": ("0.00049",),
-    "crossover": ("566 images per class", "about 566", "570 images per class", "about 570"),
+    "color_histogram": ("* count + level", "count - 1)", "hue · bins[1] + saturation",
+                        "[:, None] * total"),
+    "mcnemar_p": ("0.00049", "2 * stats.binom.cdf", "2·P(X ≤ min(b, c))", "P(X ≤ min(b, c))",
+                  "Binomial(b + c, 1/2)", "binom.cdf(min("),
+    "crossover": ("566 images per class", "about 566", "570 images per class", "about 570",
+                  "about 405", "g0 / (g0 - g1)", "g0 / (g0 − g1)", "** t", "log(s0) + t"),
     "implied_images_per_s": ("267 images/s", "222 images/s", "266.9", "222.4", "222–267",
                              "250 images/s", "208–250"),
-    "significant_test_size": ("218 test images", "218 per system", "218 images", "power from 730"),
+    "significant_test_size": ("218 test images", "218 per system", "218 images", "power from 730",
+                              "z_power * math.sqrt", "z_power·s₁", "z_power·√"),
 }
 
 

@@ -27,10 +27,13 @@ from .core import ExerciseError, attempt, check_cases, passed, slip_hint
 ANSWERS: dict[str, tuple[str, ...]] = {
     "crop_count": ("2,178", "2178", "33²", "33 ** 2", "33 × 33"),
     "pca_color": ("(alpha * eigenvalues) @ eigenvectors.T", "alpha * eigenvalues @ eigenvectors.T"),
-    "mean_image": ("images.mean(axis=0", "mean(axis=0)"),
-    # the statement gives every view and their order; the answer is slicing code, and its use
-    # prints only a difference of 0 from the library's scores
-    "ten_crop": (),
+    # the running combination the learner builds: sums and counts, or chunk means by size
+    "mean_image": ("images.mean(axis=0", "mean(axis=0)", "weighted by their sizes",
+                   "sum(axis=0, dtype", "total / count", "total / seen"),
+    # the statement names the views and their order; what the learner builds is where each box
+    # starts and the mirrored half, as code or as the solution's note writes them
+    "ten_crop": ("(0, width - size)", "(height - size, 0)", "(0, W − s)", "(H − s, 0)",
+                 "(H − s, W − s)", "five(images.flip(-1))"),
 }
 
 
@@ -232,35 +235,60 @@ def check_ten_crop(fn: Callable | None) -> bool:
 
 
 def check_mean_image(fn: Callable | None) -> bool:
-    """Exercise of notebook 04: ``fn(images (N, 3, S, S) uint8)`` returns the paper's mean
-    image, the mean over the images of every pixel position and channel, as ``(3, S, S)``
-    float on the 0–1 scale."""
+    """Exercise of notebook 04: ``fn(chunks)``, ``chunks`` an iterable (here a generator) of
+    ``(n_i, 3, S, S)`` uint8 arrays of different sizes (the training set, cut as a loader reads it), returns the paper's
+    mean image of all the images together, the mean of every pixel position and channel, as
+    ``(3, S, S)`` float on the 0–1 scale."""
     name = "mean_image"
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, size=(40, 3, 6, 6), dtype=np.uint8)
     images[:, 0] //= 2  # channels with different means, so a per-channel mean is not flat
-    ok, got = attempt(name, fn, images)
+    images[-8:] = 255 - images[-8:]  # the small last chunks differ, so how they weigh shows
+    sizes = (16, 16, 5, 3)  # the last chunks smaller, as a loader's last batch is
+    chunks = np.split(images, np.cumsum(sizes)[:-1])
+    # handed over as a generator, as the notebook hands them (readable once, so len() fails);
+    # a generator cannot be copied, so the check keeps copies and compares them itself
+    given = [c.copy() for c in chunks]
+    ok, got = attempt(name, fn, (c for c in given))
     if not ok:
         return False
+    changed = next((i for i, (a, b) in enumerate(zip(given, chunks)) if not np.array_equal(a, b)),
+                   None)
+    if changed is not None:
+        raise ExerciseError(f"{name}: your function changed chunk {changed} in place. Later cells "
+                            "pass the training images themselves: compute on a float copy "
+                            "(e.g. chunk.astype(np.float64)) instead.")
     want = images.astype(np.float64).mean(axis=0) / 255
-    averaged = " Average over the images only (axis 0), keeping channels and positions."
+    averaged = " Average over the images only, keeping channels and positions."
     out = _read_images(
-        name, got, f"for images {images.shape} expected a mean image of shape {want.shape}",
-        want.shape, [((3,), " That is one mean per channel (what torchvision's normalisation "
-                             "uses). The paper subtracts the mean of every pixel position: "
-                             "average over the images only (axis 0).")]
-        + [(shape, averaged) for shape in ((40, 6, 6), (6, 6), (3, 6), (40, 3))])
+        name, got, f"for chunks of {', '.join(map(str, sizes))} images of shape (3, 6, 6) "
+        f"expected a mean image of shape {want.shape}", want.shape,
+        [((3,), " That is one mean per channel (what torchvision's normalisation uses). The "
+                "paper subtracts the mean of every pixel position: average over the images "
+                "only."),
+         ((len(sizes), 3, 6, 6), " That is one mean image per chunk: combine them into the one "
+                                 "mean image of all the images.")]
+        + [(shape, averaged) for shape in ((16, 6, 6), (6, 6), (3, 6), (16, 3))])
     if not out.is_floating_point():
         raise ExerciseError(f"{name}: got a {out.numpy().dtype} array; the mean image must be "
                             f"float (on the 0–1 scale), not rounded to integers.")
     out = out.numpy().astype(np.float64)
     if np.allclose(out, want, rtol=0, atol=1e-6):
-        return passed(name, "Matches the mean over the images of every pixel, on the 0–1 scale.")
+        return passed(name, "Matches the mean of every pixel over all the chunks' images, on the "
+                            "0–1 scale.")
+    chunk_means = [c.astype(np.float64).mean(axis=0) / 255 for c in chunks]
+    one_chunk = " That is the mean of one chunk's images; the mean image is of all of them."
     hint = slip_hint(out, [
+        (np.mean(chunk_means, axis=0), f" That averages the chunk means as if every chunk held "
+         f"as many images: chunks of {sizes[-1]} and {sizes[0]} images then count the same. "
+         "Weight each chunk by its number of images (or add up sums and counts)."),
         (255 * want, " Put it on the course's 0–1 scale: divide by 255."),
         (np.broadcast_to(images.mean(axis=(0, 2, 3))[:, None, None] / 255, want.shape),
          " That is the per-channel mean spread over the image: average over the images only."),
+        (chunk_means[0], one_chunk), (chunk_means[-1], one_chunk),
+        (np.sum(chunk_means, axis=0), " That is the sum of the chunk means: divide by the "
+         "number of images, and weight each chunk by its size."),
     ], functools.partial(np.allclose, rtol=1e-5, atol=1e-6))
-    raise ExerciseError(f"{name}: differs from the mean over the images by up to "
+    raise ExerciseError(f"{name}: differs from the mean over all the images by up to "
                         f"{np.abs(out - want).max():.3g} (pixel [0, 0, 0]: expected "
                         f"{want[0, 0, 0]:.4f}, got {out[0, 0, 0]:.4f}).{hint}")

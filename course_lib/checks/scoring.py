@@ -35,8 +35,10 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "submission_line": (),
     # the near-miss share of the errors: centre crop, ten crops
     "error_kinds": ("96%", "97%"),
-    # the ECE of the centre crop and of the ten crops
-    "ece_from_bins": ("7.3%", "13.1%"),
+    # the ECE of the centre crop and of the ten crops, and the bin-weighted sum the learner
+    # derives from the per-image definition
+    "ece_from_bins": ("7.3%", "13.1%", "n_b / N", "Σ_b", "counts / counts.sum()",
+                      "counts[used] / counts[used].sum()"),
 }
 
 

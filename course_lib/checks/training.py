@@ -40,7 +40,8 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "train_epoch": ("optimizer.zero_grad()", "loss.backward()", "optimizer.step()"),
     # the factor the learner derives (2 FLOPs per MAC × 3 passes); the TFLOP/s the page prints
     # with it depend on the machine's speed
-    "training_tflops": ("6 × MACs", "6 * macs", "2 * 3 * macs", "× 6 ×"),
+    "training_tflops": ("6 × MACs", "6 * macs", "2 * 3 * macs", "× 6 ×", "three forward passes",
+                        "3 forward passes", "twice the forward", "2 (multiply and add) × 3"),
     # the scaling the learner derives (the estimate it prints depends on the machine's speed)
     "paper_run_days": ("images_per_s * macs_per_image / PAPER_MACS",
                        "macs_per_image / PAPER_MACS"),
@@ -332,6 +333,10 @@ TFLOPS_SLIPS = [
      " That counts the forward pass only. The backward pass costs about twice the forward "
      "(gradients for the inputs and for the weights), so a training step is about 3 forward "
      "passes."),
+    (lambda ips, macs: ips * 4 * macs / 1e12,
+     " That is the forward pass and one of the backward pass's two products. It needs both: "
+     "the gradient for the layer's input and the one for its weights, each as costly as the "
+     "forward."),
     (lambda ips, macs: ips * 3 * macs / 1e12,
      " A multiply-accumulate is two floating-point operations (one ×, one +)."),
     (lambda ips, macs: ips * macs / 1e12,

@@ -1,5 +1,8 @@
 """Checks for the exercises of notebook 10 (trusting the benchmark).
 
+* :func:`check_hill_climb`: the hill-climbing attack on an evaluation server
+  (:func:`course_lib.scoring.adaptive_attack`), run on the same server and seeds as the
+  library's;
 * :func:`check_ladder_reported`: the Ladder's reporting rule (Blum & Hardt 2015), as
   :class:`course_lib.scoring.EvaluationServer` applies it with ``ladder_step``;
 * :func:`check_fraction_not_in_real`: the share of evaluated validation images whose original
@@ -15,27 +18,39 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import partial, wraps
 from statistics import NormalDist
 
 import numpy as np
 
+from ..scoring.server import WEEK, EvaluationServer, adaptive_attack
 from ..scoring.stats import compare_error_rates
-from .core import ExerciseError, check_cases, close
+from .core import ExerciseError, check_cases, close, wrong_answer
 
 # What would give each exercise's answer away if a learner read it before solving it: no heading,
 # objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
 # greps the notebook and the learner's copy for them).
 ANSWERS: dict[str, tuple[str, ...]] = {
-    # the Ladder's scores on the check's own errors (LADDER_ERRORS, step 0.02), which the check
-    # prints once the answer is right: with them in view a learner could return the list as is
-    "ladder_reported": ("[0.5, 0.4, 0.4, 0.4, 0.4, 0.3, 0.3, 0.3, 0.3, 0.24]",),
+    # the climb's own moves: keep a change only when the reported score goes strictly down,
+    # and start each round from the kept submission
+    "hill_climb": ("result.reported_error < best.reported_error",
+                   "best, current = result, candidate", "candidate = current.copy()"),
+    # the rule the learner works out from the Ladder's idea (what a submission must beat, and
+    # the rounding), and the Ladder's scores on the check's own errors (LADDER_ERRORS, step
+    # 0.02), which the check prints once the answer is right: with them in view a learner could
+    # return the list as is
+    "ladder_reported": ("[0.5, 0.4, 0.4, 0.4, 0.4, 0.3, 0.3, 0.3, 0.3, 0.24]",
+                        "error < best - step", "round(error / step) * step",
+                        "best score so far** by more than"),
     # on the real ILSVRC-2012 validation labels: 4,673 of the 46,837 images with ReaL labels;
     # the original labels then score 90.02 % ReaL accuracy
     "fraction_not_in_real": ("9.98%", "9.98 %", "0.0998", "4,673", "90.02%", "90.02 %"),
     # the drops' intervals: the shifted SynthNet split in the laptop run (+6.2 points, [+2.0,
     # +10.4]) and torchvision's AlexNet on ImageNetV2 (56.52 % → 43.97 %: [+11.5, +13.6])
-    "accuracy_drop": ("+10.4%", "+11.5%", "+13.6%", "11.5 to 13.6"),
+    # and the standard error the learner derives (the sum of the two sets' variances)
+    "accuracy_drop": ("+10.4%", "+11.5%", "+13.6%", "11.5 to 13.6",
+                      "p1 * (1 - p1) / len(", "p1(1 − p1)/N1 + p2(1 − p2)/N2",
+                      "sqrt(p1(1-p1)/n1 + p2(1-p2)/n2)", "variance of a difference of"),
 }
 
 
@@ -49,6 +64,209 @@ def _numbers(got, n: int, wanted: str, finite: bool = False) -> list[float]:
     if len(values) != n or (finite and not all(map(math.isfinite, values))):
         raise ExerciseError(f"{wanted}, got {got!r:.80}")
     return values
+
+
+# --------------------------------------------------------------------------------------------
+# exercise: the hill-climbing attack
+
+
+class _Clock:
+    """A fake clock: each reading moves time forward by ``tick`` seconds."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+class RecordingServer:
+    """An :class:`~course_lib.scoring.EvaluationServer` that keeps a copy of every submission
+    (what the check compares), built afresh from its settings by :meth:`fresh`. Copying it
+    gives the same server: submitting to it is what an attack is for, not a change to refuse."""
+
+    def __init__(self, labels, teams_quota: int | None, tick: float) -> None:
+        self.settings = (np.array(labels), teams_quota, tick)
+        self._server = EvaluationServer(labels, k=1, quota=teams_quota, period=WEEK,
+                                        clock=_Clock(tick), num_classes=int(max(labels)) + 1,
+                                        public_fraction=0.5, seed=5)
+        self.submitted: list[np.ndarray] = []
+
+    def fresh(self) -> RecordingServer:
+        return RecordingServer(*self.settings)
+
+    @property
+    def n_images(self) -> int:
+        return self._server.n_images
+
+    def submit(self, team, submission):
+        self.submitted.append(np.array(submission, copy=True))
+        return self._server.submit(team, submission)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._server, name)
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    def __repr__(self) -> str:
+        return f"EvaluationServer({self.n_images} test images)"
+
+
+def _attack_cases() -> list[tuple]:
+    """``(server, teams, num_classes, rounds, flips, seed, start)``: an open server (60 rounds,
+    one team), and one with a quota of two a week and a daily clock that refuses the fifth
+    submission of two accounts taking turns (the attack must stop there)."""
+    rng = np.random.default_rng(61)
+    labels = rng.integers(0, 6, 80)
+    start = np.where(rng.random(80) < 0.4, rng.integers(0, 6, 80), labels)
+    return [(RecordingServer(labels, None, 1.0), ["team"], 6, 60, 3, 1, start.copy()),
+            (RecordingServer(labels, 2, 24 * 3600.0), ["account 1", "account 2"], 6, 10, 2, 2,
+             start.copy())]
+
+
+def _attack_run(server, teams, num_classes, rounds, flips, seed, start, *, keep_all=False,
+                ties=False, from_last=False, show_last=False, flip_first=False, one_team=False,
+                go_on=False):
+    """The hill-climber with one slip switched in, on a fresh copy of ``server``: what it
+    returns and what it submitted (see :func:`_attack_value`)."""
+    server = server.fresh()
+    rng = np.random.default_rng(seed)
+    n = server.n_images
+    current, last = np.array(start, dtype=np.int64), np.array(start, dtype=np.int64)
+    best, reported, kept = None, [], []
+    for i in range(rounds):
+        candidate = (last if from_last else current).copy()
+        if best is not None or flip_first:
+            where = rng.choice(n, size=min(flips, n), replace=False)
+            candidate[where] = rng.integers(0, num_classes, len(where))
+        last = candidate
+        result = server.submit(teams[0 if one_team else i % len(teams)], candidate)
+        if not result.accepted:
+            if go_on:
+                continue
+            break
+        if (best is None or keep_all or result.reported_error < best.reported_error
+                or (ties and result.reported_error == best.reported_error)):
+            best, current = result, candidate
+        shown = result if show_last else best
+        reported.append(shown.reported_error)
+        kept.append(shown.number)
+    return _attack_value(reported, kept, server)
+
+
+def _attack_value(reported, kept, server) -> tuple:
+    """``(reported, kept log numbers, submissions)`` as tuples: what is compared."""
+    return (tuple(float(r) for r in reported), tuple(int(k) for k in kept),
+            tuple(tuple(int(v) for v in np.ravel(s)) for s in server.submitted))
+
+
+def _attack_reference(server, teams, num_classes, rounds, flips, seed, start) -> tuple:
+    fresh = server.fresh()
+    run = adaptive_attack(fresh, list(teams), num_classes, rounds, flips=flips, seed=seed,
+                          start=start)
+    return _attack_value(run["reported"], run["submission"], fresh)
+
+
+ATTACK_SLIPS = [
+    (partial(_attack_run, keep_all=True), " Every change is kept, better or not: keep a "
+     "submission only when its reported score is lower than the best one so far."),
+    (partial(_attack_run, ties=True), " A submission that only ties the best score is kept: "
+     "keep it only when the reported score goes strictly down."),
+    (partial(_attack_run, from_last=True), " Each round changes the previous submission, even "
+     "one that was not kept: start each round from a copy of the kept (best) submission."),
+    (partial(_attack_run, show_last=True), " `reported` and `submission` follow the latest "
+     "submission; they should describe the submission kept after each round (the best so far)."),
+    (partial(_attack_run, flip_first=True), " The first round already changes labels: submit "
+     "the starting point itself first, so that its score is the one to beat."),
+    (partial(_attack_run, one_team=True), " Only the first account submits: take the accounts "
+     "in turn, teams[i % len(teams)] for round i."),
+    (partial(_attack_run, go_on=True), " The attack goes on after a refused submission: stop at "
+     "the first one (the quota or the deadline has been reached)."),
+]
+
+
+class _Answer:
+    """What the learner's attack returned, with what it submitted: the call may run in a child
+    process (the time limit), whose server the check cannot see, so the submissions come back
+    with the answer. Shown as the answer alone."""
+
+    def __init__(self, value, submitted, start_changed: bool = False) -> None:
+        self.value, self.submitted, self.start_changed = value, submitted, start_changed
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _recording(fn: Callable | None) -> Callable | None:
+    """``fn`` returning an :class:`_Answer` (its value and its server's submissions)."""
+    if fn is None:
+        return None
+
+    @wraps(fn)
+    def run(server, *case):
+        start = np.array(case[-1], copy=True)  # seen here too: the call may run in a child
+        value = fn(server, *case)
+        return _Answer(value, server.submitted, not np.array_equal(start, case[-1]))
+    return run
+
+
+def _read_attack(answer, server, *case) -> tuple:
+    if answer.start_changed:
+        raise ExerciseError("hill_climb: your function changed its input `start` in place (its "
+                            "values changed). Later cells start other attacks from the same "
+                            "labels, which would be changed too: work on a copy "
+                            "(np.array(start) or start.copy() first).")
+    got = answer.value
+    if not (isinstance(got, dict) and {"reported", "submission"} <= set(got)):
+        raise wrong_answer("hill_climb", _attack_where(server, *case),
+                           'a dict with "reported" and "submission"', got,
+                           ' End with: return {"reported": np.array(reported), "submission": '
+                           'np.array(kept)}.')
+    try:
+        values = _attack_value(np.ravel(got["reported"]), np.ravel(got["submission"]), server)
+        return (*values[:2], tuple(tuple(int(v) for v in np.ravel(s)) for s in answer.submitted))
+    except (TypeError, ValueError) as error:
+        raise ExerciseError(f"hill_climb: {_attack_where(server, *case)}: \"reported\" and "
+                            f"\"submission\" must be numbers, one per accepted round "
+                            f"({error}).") from None
+
+
+def _attack_where(server, teams, num_classes, rounds, flips, seed, start) -> str:
+    quota = server.settings[1]
+    return (f"on {server.n_images} test images ({num_classes} classes), {rounds} rounds of "
+            f"{flips} flips, seed {seed}, teams {teams}"
+            + (f", a quota of {quota} a week, one submission a day" if quota else ""))
+
+
+def _attack_same(got: tuple, want: tuple) -> bool:
+    return (len(got[0]) == len(want[0]) and np.allclose(got[0], want[0], atol=1e-12)
+            and got[1:] == want[1:])
+
+
+def _attack_shown(want: tuple) -> str:
+    return (f"{len(want[2])} submissions, the last kept one reported at {want[0][-1]:.4f} "
+            f"(log number {want[1][-1]})")
+
+
+def check_hill_climb(fn: Callable | None) -> bool:
+    """Exercise of notebook 10: ``fn(server, teams, num_classes, rounds, flips, seed, start)``
+    hill-climbs ``server``'s reported score and returns ``{"reported": (R,), "submission":
+    (R,)}`` over its R accepted rounds; it must submit exactly what
+    :func:`course_lib.scoring.adaptive_attack` submits with the same seed, and return the
+    same."""
+    return check_cases(
+        "hill_climb", _recording(fn), _attack_cases(), reference=_attack_reference, read=_read_attack,
+        slips=ATTACK_SLIPS, same=_attack_same, where=_attack_where, shown=_attack_shown,
+        seconds=60,
+        done="Submission for submission, your attack is course_lib.scoring.adaptive_attack: "
+             "on an open server and on one whose quota stops it.")
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ point of the comparison with a CNN, which learns its features too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -87,25 +87,56 @@ def hog_features(
     return out
 
 
-def _color_into(images: np.ndarray, out: np.ndarray, bins: Sequence[int], grid: int) -> None:
-    """Write the joint HSV histograms of ``images: (n, 3, H, W) uint8`` into
-    ``out: (n, prod(bins) · (1 + grid²)) float32``, :data:`CHUNK` images at a time (bounds the
-    float64 HSV copy that scikit-image makes: 24 bytes a pixel)."""
-    for start in range(0, len(images), CHUNK):
-        stop = min(start + CHUNK, len(images))
-        out[start:stop] = _color_chunk(images[start:stop], bins, grid)
+ColorHistogram = Callable[[np.ndarray, Sequence[int]], np.ndarray]
+"""``(images (n, 3, h, w) uint8, bins) -> (n, prod(bins))``: one normalised joint HSV histogram
+per image (:func:`joint_color_histogram`, or a learner's own, notebook 09)."""
 
 
-def _color_chunk(images: np.ndarray, bins: Sequence[int], grid: int) -> np.ndarray:
+def to_hsv(images: np.ndarray) -> np.ndarray:
+    """``images: (n, 3, h, w) uint8`` RGB → ``(n, h, w, 3) float64`` hue, saturation and value,
+    each in [0, 1] (scikit-image's ``rgb2hsv``)."""
     from skimage.color import rgb2hsv  # heavy: loaded when the baseline runs, not on import
 
+    return rgb2hsv(np.asarray(images).transpose(0, 2, 3, 1))
+
+
+def joint_color_histogram(images: np.ndarray, bins: Sequence[int] = (8, 3, 3)) -> np.ndarray:
+    """The joint hue-saturation-value histogram of each of ``images: (n, 3, h, w) uint8`` →
+    ``(n, prod(bins)) float64``, each row summing to 1.
+
+    Each HSV channel (scikit-image's ``rgb2hsv``, values in [0, 1]) is cut into ``bins[c]``
+    equal bins, 1.0 in the last; a pixel's joint bin is ``(hue_bin · bins[1] + sat_bin) ·
+    bins[2] + value_bin``.
+    """
+    images = np.asarray(images)
     n, _, h, w = images.shape
-    hsv = rgb2hsv(images.transpose(0, 2, 3, 1))  # (n, H, W, 3) float64 in [0, 1]
+    hsv = to_hsv(images)  # (n, h, w, 3) float64 in [0, 1]
     index = np.zeros((n, h, w), dtype=np.int64)
     for channel, count in enumerate(bins):
         level = np.minimum((hsv[..., channel] * count).astype(np.int64), count - 1)
         index = index * count + level
     del hsv
+    total = int(np.prod(bins))
+    offsets = np.arange(n)[:, None] * total
+    counts = np.bincount((index.reshape(n, -1) + offsets).ravel(), minlength=n * total)
+    return counts.reshape(n, total) / (h * w)
+
+
+def _color_into(images: np.ndarray, out: np.ndarray, bins: Sequence[int], grid: int,
+                histogram: ColorHistogram | None = None) -> None:
+    """Write the joint HSV histograms of ``images: (n, 3, H, W) uint8`` into
+    ``out: (n, prod(bins) · (1 + grid²)) float32``, :data:`CHUNK` images at a time (bounds the
+    float64 HSV copy that scikit-image makes: 24 bytes a pixel). ``histogram``: the function
+    that makes one region's histograms (default :func:`joint_color_histogram`)."""
+    for start in range(0, len(images), CHUNK):
+        stop = min(start + CHUNK, len(images))
+        out[start:stop] = _color_chunk(images[start:stop], bins, grid, histogram)
+
+
+def _color_chunk(images: np.ndarray, bins: Sequence[int], grid: int,
+                 histogram: ColorHistogram | None = None) -> np.ndarray:
+    histogram = histogram or joint_color_histogram
+    n, _, h, w = images.shape
     total = int(np.prod(bins))
     regions = [(slice(None), slice(None))]
     if grid > 1:
@@ -117,11 +148,13 @@ def _color_chunk(images: np.ndarray, bins: Sequence[int], grid: int) -> np.ndarr
             for j in range(grid)
         ]
     features = []
-    offsets = np.arange(n)[:, None] * total
     for rows, cols in regions:
-        part = index[:, rows, cols].reshape(n, -1)
-        counts = np.bincount((part + offsets).ravel(), minlength=n * total).reshape(n, total)
-        features.append(counts / part.shape[1])
+        region = np.ascontiguousarray(images[:, :, rows, cols])
+        part = np.asarray(histogram(region, tuple(bins)), dtype=np.float64)
+        if part.shape != (n, total):
+            raise CourseValueError(f"the colour histogram of {n} images with bins {tuple(bins)} "
+                                   f"must be ({n}, {total}), got shape {part.shape}")
+        features.append(part)
     return np.concatenate(features, axis=1).astype(np.float32)
 
 
@@ -130,17 +163,19 @@ def _color_dim(bins: Sequence[int], grid: int) -> int:
 
 
 def color_histograms(
-    images: np.ndarray, *, bins: Sequence[int] = (8, 3, 3), grid: int = COLOR_GRID
+    images: np.ndarray, *, bins: Sequence[int] = (8, 3, 3), grid: int = COLOR_GRID,
+    histogram: ColorHistogram | None = None
 ) -> np.ndarray:
     """Joint HSV histograms of ``images: (N, 3, H, W) uint8`` → ``(N, D) float32``.
 
     ``bins`` hue × saturation × value bins; one histogram for the whole image and one per cell
     of a ``grid × grid`` layout (0 or 1: whole image only), each normalised to sum to 1, so
-    ``D = prod(bins) · (1 + grid²)``.
+    ``D = prod(bins) · (1 + grid²)``. ``histogram`` makes each region's histograms (default
+    :func:`joint_color_histogram`).
     """
     images = _check_images(images)
     out = np.empty((len(images), _color_dim(bins, grid)), dtype=np.float32)
-    _color_into(images, out, bins, grid)
+    _color_into(images, out, bins, grid, histogram)
     return out
 
 
@@ -150,12 +185,14 @@ def extract_features(
     *,
     hog_cells: int = 8,
     color_bins: Sequence[int] = (8, 3, 3),
+    color_histogram: ColorHistogram | None = None,
 ) -> np.ndarray:
     """The chosen descriptors of ``images: (N, 3, H, W) uint8``, concatenated: ``(N, D) float32``.
 
     Computed :data:`CHUNK` images at a time straight into the one ``(N, D)`` result, so the
     extra memory is bounded by the chunk, not by ``N`` (20,000 laptop-profile crops: the
-    result is 170 MB; nothing else grows with ``N``).
+    result is 170 MB; nothing else grows with ``N``). ``color_histogram``: the function that
+    makes the colour histograms of each region (default :func:`joint_color_histogram`).
     """
     unknown = [f for f in features if f not in FEATURES]
     if unknown or not features:
@@ -173,7 +210,8 @@ def extract_features(
         if hog_dim:
             _hog_into(chunk, out[start:stop, :hog_dim], hog_cells, HOG_ORIENTATIONS, HOG_BLOCK)
         if color_dim:
-            _color_into(chunk, out[start:stop, hog_dim:], color_bins, COLOR_GRID)
+            _color_into(chunk, out[start:stop, hog_dim:], color_bins, COLOR_GRID,
+                        color_histogram)
     return out
 
 
@@ -184,7 +222,9 @@ class HandcraftedBaseline:
     ``LogisticRegression``; scores are log-probabilities) or "linear_svm" (one-vs-rest
     ``LinearSVC`` solved in the primal; scores are signed distances to each class's
     hyperplane). ``C``: the inverse regularisation strength (features are standardised first).
-    ``seed`` fixes the solvers' randomness.
+    ``seed`` fixes the solvers' randomness. ``color_histogram``: the function that makes each
+    region's joint HSV histogram (default :func:`joint_color_histogram`; notebook 09 passes the
+    learner's own).
 
     Memory: the features are computed :data:`CHUNK` images at a time into one ``(N, D)
     float32`` matrix, standardised in place (the scaler's statistics are accumulated chunk by
@@ -211,6 +251,7 @@ class HandcraftedBaseline:
         C: float = 0.003,
         hog_cells: int = 8,
         color_bins: Sequence[int] = (8, 3, 3),
+        color_histogram: ColorHistogram | None = None,
         seed: int = 0,
         max_iter: int = 2000,
     ) -> None:
@@ -221,6 +262,7 @@ class HandcraftedBaseline:
         self.C = C
         self.hog_cells = hog_cells
         self.color_bins = tuple(color_bins)
+        self.color_histogram = color_histogram
         self.seed = seed
         self.max_iter = max_iter
         self.pipeline = None
@@ -229,7 +271,8 @@ class HandcraftedBaseline:
     def transform(self, images: np.ndarray) -> np.ndarray:
         """``images: (N, 3, H, W) uint8`` → the feature matrix ``(N, D) float32``."""
         return extract_features(
-            images, self.features, hog_cells=self.hog_cells, color_bins=self.color_bins
+            images, self.features, hog_cells=self.hog_cells, color_bins=self.color_bins,
+            color_histogram=self.color_histogram,
         )
 
     def fit(self, images: np.ndarray, labels: np.ndarray) -> HandcraftedBaseline:
