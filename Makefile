@@ -81,7 +81,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) .ci/check_notebooks.py notebooks
 
-# Re-runs every notebook (or NB="notebooks/05_training_core.ipynb ...") under PROFILE, training
+# Re-runs every notebook (or NB="notebooks/06_training_core.ipynb ...") under PROFILE, training
 # the reference model afresh first, and records each one's wall time and peak memory in
 # docs/timings.json, which .ci/timings.py spreads to the README, the headers and the guide.
 # PRECISION=fp32 times them as a CPU without bf16 runs them, leaving their outputs as they are.
@@ -98,7 +98,7 @@ bench: $(STAMP)
 
 # On a machine with a CUDA GPU (no network needed): the CUDA-only tests, the CUDA benchmarks and
 # every chapter under the gpu profile on a generated Imagenette-format set; results in
-# benchmarks/results/. A part: make gpu-check STEPS="imagenette chapters" CHAPTERS="05 07".
+# benchmarks/results/. A part: make gpu-check STEPS="imagenette chapters" CHAPTERS="06 08".
 # Uses .venv when there is one, else $(PYTHON) as it is (a lent machine may have no network).
 .PHONY: gpu-check
 gpu-check:

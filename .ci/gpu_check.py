@@ -21,7 +21,7 @@ default: the sum of the limits):
    skip, as on a learner's first run.
 
 ``--steps`` and ``--chapters`` pick a part (a lent machine may give 10 minutes a call:
-``make gpu-check STEPS="imagenette chapters" CHAPTERS="05 07"``). It prints a summary and writes
+``make gpu-check STEPS="imagenette chapters" CHAPTERS="06 08"``). It prints a summary and writes
 ``benchmarks/results/<date>_gpu_check.json`` (each step's status, seconds and output tail, the
 benchmark ratios, the GPU and versions) and ``benchmarks/results/<date>_gpu_check/``: each
 executed chapter and the figures it drew (``NN_cellK_J.png``). Exit status: 0 when every step

@@ -11,7 +11,7 @@ k under the k-th wnid), so times, memory and file sizes are those of the real se
 accuracy is not: nothing measured on this set is an accuracy.
 
 Used by ``make gpu-check`` (every chapter under the gpu profile) and by the laptop measurement
-of ``dataset_name="imagenette2-160"`` (notebook 05 on the laptop profile, fp32 forced):
+of ``dataset_name="imagenette2-160"`` (notebook 06 on the laptop profile, fp32 forced):
 
     python .ci/imagenette_like.py DIR [--scale 0.1] [--prepare 64 160]
     python .ci/imagenette_like.py --measure-laptop benchmarks/results/<date>_laptop_imagenette.json
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # .ci's own scripts, r
 from execute import cpu_description, measured_run  # noqa: E402  (the chapters' own timer)
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "05_training_core.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "06_training_core.ipynb"
 LIMITS = {"seconds": 600, "peak_gib": 1.5}  # the laptop budget per notebook (issue 23 §2)
 
 NETTE = "imagenette2-160"
@@ -114,7 +114,7 @@ def prepare(top: Path, sizes, *, workers: int = 2) -> dict:
 
 
 def measure_laptop(*, scale: float = 1.0, workers: int = 2, out: Path | None = None) -> dict:
-    """Notebook 05 on the laptop profile with ``dataset_name="imagenette2-160"`` and fp32
+    """Notebook 06 on the laptop profile with ``dataset_name="imagenette2-160"`` and fp32
     forced, on a generated set of ``scale`` × the real counts, its reference model trained
     inside (none is there yet): the seconds and peak resident memory of the run, beside the
     laptop budget. Writes the record to ``out`` (a JSON file) when given."""
@@ -127,11 +127,11 @@ def measure_laptop(*, scale: float = 1.0, workers: int = 2, out: Path | None = N
         tree = write_tree(scratch / "src", scale=scale, workers=workers)
         cache_s = prepare(tree["top"], [64], workers=workers)[64]
         seconds, peak = measured_run(
-            [sys.executable, "-m", "papermill", str(NOTEBOOK), str(scratch / "05.ipynb"),
+            [sys.executable, "-m", "papermill", str(NOTEBOOK), str(scratch / "06.ipynb"),
              "-p", "dataset_name", NETTE, "--cwd", str(NOTEBOOK.parent)], env)
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "what": "notebook 05, laptop profile, dataset_name='imagenette2-160', fp32 forced, "
+        "what": "notebook 06, laptop profile, dataset_name='imagenette2-160', fp32 forced, "
                 "reference model trained inside; generated JPEGs (SynthNet pictures in "
                 "Imagenette's layout and counts), so accuracy is not measured here",
         "cpu": cpu_description(), "images": tree["images"], "jpeg_mb": round(tree["bytes"] / 1e6),
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepare", type=int, nargs="*", default=[],
                         help="also build the decode-once caches at these sizes (px)")
     parser.add_argument("--measure-laptop", type=Path, metavar="JSON",
-                        help="instead: time notebook 05 on the laptop profile on a generated set "
+                        help="instead: time notebook 06 on the laptop profile on a generated set "
                              "(in a temporary folder) and write the record to JSON")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1:

@@ -1,6 +1,6 @@
 """Ablations at a miniature scale: short training runs, and how many images an effect needs.
 
-Notebook 06 holds the ideas (which claims a miniature can test, the decision rule, the sizing
+Notebook 07 holds the ideas (which claims a miniature can test, the decision rule, the sizing
 arithmetic); this module does the heavy lifting:
 
 =============================  ===============================================================
@@ -13,7 +13,7 @@ call                           what it does
 :func:`layer_gradient_norms`   per-layer weight-gradient norms of a network on one batch
 :func:`images_to_detect`       validation images per system that a d-point drop at error p needs
 :func:`seed_threshold`         how far from 0 a mean of per-seed differences must be (t test)
-:func:`decide`                 notebook 06's decision rule: agree, disagree, undetectable here
+:func:`decide`                 notebook 07's decision rule: agree, disagree, undetectable here
 =============================  ===============================================================
 
 Every run goes through a plan (:func:`course_lib.plan.plan`: its network and training
@@ -305,7 +305,7 @@ def seed_threshold(differences, alpha: float = 0.05) -> float:
 
 
 def decide(differences, mdd: float, claimed: float | None = None, alpha: float = 0.05) -> str:
-    """Notebook 06's decision rule: ``"agree"``, ``"disagree"`` or ``"undetectable here"``.
+    """Notebook 07's decision rule: ``"agree"``, ``"disagree"`` or ``"undetectable here"``.
 
     ``differences``: ``(k,)`` per-seed differences, *error without the choice minus error with
     it* (positive: the choice helps, as the paper claims); ``mdd``: the validation set's minimum

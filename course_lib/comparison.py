@@ -3,7 +3,7 @@
 :func:`compare_with_baseline` fits :class:`course_lib.models.HandcraftedBaseline` (HOG + colour
 histograms + logistic regression) on the centre crops of the training images, scores it on the
 validation images' centre crops (what the network is validated on) and compares the two per
-image with McNemar's exact test. The ``train --baseline`` command and notebook 09 use it.
+image with McNemar's exact test. The ``train --baseline`` command and notebook 10 use it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Looking inside a trained AlexNet: the tools behind notebook 08 (the paper's Sec. 6.1).
+"""Looking inside a trained AlexNet: the tools behind notebook 09 (the paper's Sec. 6.1).
 
 Krizhevsky et al. (2012) look at their network in two ways: the 96 first-layer kernels as
 pictures (Fig. 3, where the two GPUs' halves differ in colour), and the training images whose

@@ -134,7 +134,7 @@ def release_freed_memory(full: bool = True) -> bool:
 
     PyTorch on a CPU frees a training step's activations after every step, but glibc keeps the
     freed pages for reuse, fragmented across its arenas, so a process that trains several
-    models in a row keeps the high-water mark of all of them (measured in notebook 05 after its
+    models in a row keeps the high-water mark of all of them (measured in notebook 06 after its
     speed comparison: 1.57 GiB resident, 1.08 GiB after a trim). ``fit`` calls this before
     training and after every epoch. Returns True when memory was handed back (glibc's
     ``malloc_trim``), False where there is no such call (macOS, Windows, musl): there the call
@@ -142,7 +142,7 @@ def release_freed_memory(full: bool = True) -> bool:
 
     ``full=False`` collects the young generations only: a full collection walks every object
     the process holds (about 0.2 s once PyTorch's compiler is imported), which ``fit`` paid
-    after every epoch: about 30 s of one run in notebook 09, 156 epochs of 200 images; an
+    after every epoch: about 30 s of one run in notebook 10, 156 epochs of 200 images; an
     epoch's freed activations need no cycle collection at all, only the trim.
     """
     gc.collect() if full else gc.collect(1)

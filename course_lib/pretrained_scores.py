@@ -1,6 +1,6 @@
 """torchvision's pretrained AlexNet scored 1000-way on a registry dataset (ImageNetV2 by default).
 
-Notebooks 07 (section 8) and 10 (section 4) hold the published figures against a measurement;
+Notebooks 08 (section 8) and 11 (section 4) hold the published figures against a measurement;
 this is the one measurement both call::
 
     from course_lib.pretrained_scores import pretrained_missing, score_pretrained

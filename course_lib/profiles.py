@@ -50,7 +50,7 @@ class Profile:
     conv1_init_std: float | None
     # training
     epochs: int
-    # the reference model later chapters load (course_lib.reference): trained by notebook 05
+    # the reference model later chapters load (course_lib.reference): trained by notebook 06
     # or on first use, so it must fit a notebook's budget
     reference_epochs: int
     batch_size: int

@@ -1,7 +1,7 @@
 """A trained AlexNet per profile that later chapters can rely on.
 
-Notebook 05 trains the profile's network; chapters 07–09 score it, look inside it and set it
-against the pre-2012 baseline. A learner who skipped 05, or whose Binder session was culled,
+Notebook 06 trains the profile's network; chapters 08–10 score it, look inside it and set it
+against the pre-2012 baseline. A learner who skipped 06, or whose Binder session was culled,
 still needs that model, so::
 
     from course_lib.reference import reference_model
@@ -19,7 +19,7 @@ network is built. Before training, the folder is checked to be writable with roo
 so a read-only or full ``COURSE_DATA`` fails at once, not after minutes of training; a disk that
 fills up during the save raises :class:`course_lib.diskspace.DiskFullError`.
 
-Notebook 07's ensemble needs more networks of the same recipe with other seeds:
+Notebook 08's ensemble needs more networks of the same recipe with other seeds:
 :func:`ensemble_member` loads one, or trains and saves it beside the reference model
 (``member-<profile>-<recipe hash>-seed<seed>-<epochs>ep.pt``, weights only).
 """
@@ -56,7 +56,7 @@ FORMAT = "course_lib.reference/2"  # /2: the validations within epochs ("steps")
 MODELS = "models"
 SEED = 0
 # validations spread evenly over the reference run besides each epoch's end, so that its curve
-# (notebook 05) has at least this many points however few epochs the profile trains
+# (notebook 06) has at least this many points however few epochs the profile trains
 VALIDATIONS = 8
 # the profile fields that change what the reference model is
 RECIPE_FIELDS = ("dataset", "image_size", "crop_size", "num_classes", "train_per_class",
@@ -437,7 +437,7 @@ def member_path(profile: Profile | str | None = None, seed: int = 1, epochs: int
 def ensemble_member(ref: Reference, seed: int, *, epochs: int | None = None,
                     progress: bool = True, root: Path | None = None
                     ) -> tuple[torch.nn.Module, bool]:
-    """Another network of the reference model's recipe, for an ensemble (notebook 07): the same
+    """Another network of the reference model's recipe, for an ensemble (notebook 08): the same
     plan, data and number of epochs (default: the profile's ``reference_epochs``), with another
     ``seed`` (other initial weights, batch order and crops).
 

@@ -84,7 +84,7 @@ def test_no_answer_stands_above_its_exercise(path):
 
 
 def test_a_planted_answer_in_a_heading_is_caught():
-    path = ROOT / "notebooks" / "04_data_pipeline.ipynb"
+    path = ROOT / "notebooks" / "05_data_pipeline.ipynb"
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     cells[0]["source"] = ["# 04 · crops and flips: the paper's 2048, or 2,178?\n"]
     assert given_away(cells, declared(), check_cells_of(cells)) == [

@@ -151,7 +151,7 @@ def test_baseline_beats_chance_but_loses_to_a_small_cnn_on_synthnet():
     Measured when written: baseline ≈ 58% top-1 error, the CNN ≈ 40%, chance 80% (with
     default knobs and this little data the gap is smaller, ≈ 45% vs 38%). The laptop-profile
     comparison (20 classes × 1,000 training images, 56 px crops, default knobs) is
-    benchmarks/README.md's and notebook 09's.
+    benchmarks/README.md's and notebook 10's.
     """
     from course_lib.datasets.synthnet import make_synthnet
 

@@ -4,7 +4,7 @@ JupyterLab starts on 127.0.0.1 over a copy of the notebooks (smoke profile, an e
 folder); Playwright drives Debian's Chromium (``/usr/bin/chromium``, never a downloaded
 browser): open the notebook, clear its kept outputs, run all cells, wait for the kernel, and
 assert every code cell executed, no cell shows an error, and the progress-bar widget rendered
-where the notebook trains. ``make test`` drives 00 and 05; ``make test-browser`` every chapter
+where the notebook trains. ``make test`` drives 00 and 06; ``make test-browser`` every chapter
 (``COURSE_BROWSER_NOTEBOOKS=all``). Where Chromium or Playwright is missing the tests skip and
 say why, loudly.
 """
@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 SOURCE = Path(os.environ.get("COURSE_BROWSER_SOURCE", ROOT / "notebooks"))  # where they come from
 ALL = sorted(p.name for p in SOURCE.glob("[0-9][0-9]_*.ipynb"))
-QUICK = [name for name in ALL if name.startswith(("00_", "05_"))]
+QUICK = [name for name in ALL if name.startswith(("00_", "06_"))]
 CHOSEN = ALL if os.environ.get("COURSE_BROWSER_NOTEBOOKS") == "all" else QUICK
-TRAINS = ("05_",)  # notebooks whose training loop shows tqdm's progress widget
+TRAINS = ("06_",)  # notebooks whose training loop shows tqdm's progress widget
 CELL_TIMEOUT_S = 300
 
 pytestmark = [pytest.mark.browser, pytest.mark.jupyterlab, pytest.mark.slow]

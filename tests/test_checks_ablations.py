@@ -1,4 +1,4 @@
-"""The exercise checks of notebook 06: right answers pass, wrong ones get the hint for their slip.
+"""The exercise checks of notebook 07: right answers pass, wrong ones get the hint for their slip.
 
 The right answers are written here from the exercise statements, not taken from the library the
 checks compare with.

@@ -1,4 +1,4 @@
-"""The exercise checks of notebook 03: right answers pass, wrong ones get the hint they need."""
+"""The exercise checks of notebook 04: right answers pass, wrong ones get the hint they need."""
 
 from __future__ import annotations
 

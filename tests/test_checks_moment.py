@@ -1,4 +1,4 @@
-"""The exercise checks of notebook 09 (the 2012 moment): right answers pass, each anticipated
+"""The exercise checks of notebook 10 (the 2012 moment): right answers pass, each anticipated
 wrong answer is caught with its own hint, and unfinished exercises are reported, not failed.
 
 The right answers here are written from the exercise statements, and checked against

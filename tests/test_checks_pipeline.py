@@ -1,4 +1,4 @@
-"""The exercise checks of notebook 04: right answers pass, wrong ones say what is wrong."""
+"""The exercise checks of notebook 05: right answers pass, wrong ones say what is wrong."""
 
 import numpy as np
 import pytest

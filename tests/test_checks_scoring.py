@@ -1,4 +1,4 @@
-"""The exercise checks of notebook 07 (scoring): right answers pass, each anticipated wrong answer
+"""The exercise checks of notebook 08 (scoring): right answers pass, each anticipated wrong answer
 is caught with its own hint, and unfinished exercises are reported, not failed."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The exercise checks of notebook 05: right answers pass, wrong ones get the hint for their slip.
+"""The exercise checks of notebook 06: right answers pass, wrong ones get the hint for their slip.
 
 The right answers here are written from the exercise statements (and, for the schedule, checked
 against torch's own OneCycleLR), not taken from the library the checks compare with; the slips

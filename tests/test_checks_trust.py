@@ -1,4 +1,4 @@
-"""The exercise checks of notebook 10 (trusting the benchmark): right answers pass, each
+"""The exercise checks of notebook 11 (trusting the benchmark): right answers pass, each
 anticipated wrong answer is caught with its own hint, unfinished exercises are reported, and
 each check's reference agrees with the library (the evaluation server, the label statistics,
 the rate comparison)."""

@@ -310,7 +310,7 @@ def test_no_measurement_placeholder_is_left_in_docs():
 
     docs/ holds placeholders (⟨measure 05⟩ … ⟨measure 09⟩ in the instructor guide's timing table
     and agendas, ⟨laptop figure⟩ in the chapter summaries of 05–09) for figures that need a
-    laptop-profile run of chapters 05–09. Replace each with the measured value or the kept
+    laptop-profile run of chapters 06–10. Replace each with the measured value or the kept
     output; this test then passes. It is not skipped, so the gap stays visible.
     """
     found = placeholders(sorted(DOCS.glob("*.md")))

@@ -126,7 +126,7 @@ def test_the_figures_an_executed_chapter_drew_are_saved_as_png(tmp_path):
                  {"output_type": "display_data",
                   "data": {"image/png": base64.b64encode(png).decode()}}]},
              {"cell_type": "code", "outputs": []}]
-    executed = tmp_path / "07_scoring.ipynb"
+    executed = tmp_path / "08_scoring.ipynb"
     executed.write_text(json.dumps({"cells": cells}), encoding="utf-8")
-    assert gpu_check.save_figures(executed, tmp_path) == ["07_cell1_0.png"]
-    assert (tmp_path / "07_cell1_0.png").read_bytes() == png
+    assert gpu_check.save_figures(executed, tmp_path) == ["08_cell1_0.png"]
+    assert (tmp_path / "08_cell1_0.png").read_bytes() == png

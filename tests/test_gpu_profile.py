@@ -1,5 +1,5 @@
 """The gpu profile, rehearsed on the CPU: its plan opens an Imagenette-format decode-once cache,
-and chapters 06 and 10, which need SynthNet on purpose, ask for it by name and run their set-up
+and chapters 07 and 11, which need SynthNet on purpose, ask for it by name and run their set-up
 cells under ``COURSE_PROFILE=gpu`` (they used to crash there whatever data was present).
 
 The cache is generated here in Imagenette's real layout (``imagenette2-160/{train,val}/<wnid>/``
@@ -66,7 +66,7 @@ def test_the_gpu_plan_opens_imagenette_and_trains_the_torchvision_network(gpu_wi
 
 @pytest.mark.slow
 def test_chapter_06_runs_its_set_up_under_gpu(gpu_with_imagenette):
-    cell = run_cells_with("06_ablations.ipynb", [
+    cell = run_cells_with("07_ablations.ipynb", [
         'profile_name = None', "profile = resolve(profile_name)", "ablation = plan("])
     assert cell["profile"].name == "gpu"
     ablation = cell["ablation"]  # every later run of the chapter goes through this plan
@@ -84,7 +84,7 @@ def test_chapter_10_runs_its_set_up_under_gpu(gpu_with_imagenette, monkeypatch):
     # reference model it trains on first use takes seconds
     tiny = profiles.PROFILES["smoke"].replace(name="laptop")
     monkeypatch.setitem(profiles.PROFILES, "laptop", tiny)
-    cell = run_cells_with("10_trusting_the_benchmark.ipynb", [
+    cell = run_cells_with("11_trusting_the_benchmark.ipynb", [
         'profile_name = None', "profile = resolve(profile_name)", "sets = plan(trial",
         "recollected = sets.replace("])
     assert cell["profile"].name == "gpu" and cell["trial"].name == "laptop"

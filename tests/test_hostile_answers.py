@@ -122,7 +122,7 @@ def test_an_in_place_topk_error_is_refused_by_name():
 
 
 def test_an_in_place_pca_color_is_refused_by_name():
-    """It used to pass, then 04's σ = 0.1 figure showed 11× the shift."""
+    """It used to pass, then 05's σ = 0.1 figure showed 11× the shift."""
     def pca_in_place(images, eigenvalues, eigenvectors, alpha):
         shift = (alpha * eigenvalues) @ eigenvectors.T  # (N, 3): Σᵢ αᵢ λᵢ pᵢ per image
         images += shift[:, :, None, None]  # the slip: adds into the caller's images

@@ -152,7 +152,7 @@ def test_unreadable_files_are_refused(tmp_path, reader, monkeypatch):
 
 
 def test_the_label_files_ship_with_the_course():
-    """A default install has both files: no optional package, no "Skipped" in notebook 10."""
+    """A default install has both files: no optional package, no "Skipped" in notebook 11."""
     for path in (labels.real_labels_path(), labels.original_labels_path()):
         assert path.is_file() and path.parent.name == "resources"
     notice = (labels.real_labels_path().parent / "NOTICE.md").read_text(encoding="utf-8")

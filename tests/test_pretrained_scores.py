@@ -1,4 +1,4 @@
-"""course_lib.pretrained_scores (notebooks 07 §8 and 10 §4): torchvision's pretrained AlexNet
+"""course_lib.pretrained_scores (notebooks 08 §8 and 11 §4): torchvision's pretrained AlexNet
 scored 1000-way on ImageNetV2, against 127.0.0.1.
 
 The registry's ImageNetV2 entry is pointed at a small archive of the real layout
@@ -91,7 +91,7 @@ def test_chapters_07_and_10_call_the_library_not_a_copy():
     """The measurement lives in the library once: neither chapter defines its own."""
     import json
 
-    for name in ("07_scoring.ipynb", "10_trusting_the_benchmark.ipynb"):
+    for name in ("08_scoring.ipynb", "11_trusting_the_benchmark.ipynb"):
         cells = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))["cells"]
         code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
         assert "score_pretrained(" in code and "pretrained_missing()" in code, name

@@ -255,7 +255,7 @@ def test_a_full_disk_during_the_save_leaves_no_partial_file(trained_file, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-# ensemble members of the reference recipe (reference.ensemble_member, notebook 07): trained
+# ensemble members of the reference recipe (reference.ensemble_member, notebook 08): trained
 # once with their own seed, saved beside the reference model, loaded after; a broken file is
 # trained again
 

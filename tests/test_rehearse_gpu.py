@@ -81,7 +81,7 @@ def test_the_test_only_registry_needs_the_flag_too(mirror, monkeypatch, capsys):
 def test_the_colab_gpu_path_end_to_end(mirror, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_REHEARSAL", "1")
     assert plan(splits=()).missing()  # 00: reports, downloads nothing
-    run = plan(splits=("train", "val"))  # 05's set-up cell: fetch, verify, prepare, open
+    run = plan(splits=("train", "val"))  # 06's set-up cell: fetch, verify, prepare, open
     said = capsys.readouterr()
     assert f"data: {NETTE} was not here, so it was fetched" in said.out
     assert "REHEARSAL" in said.err  # every output that used the test-only registry says so

@@ -445,7 +445,7 @@ def test_the_name_rule_against_every_code_point_of_the_usual_planes():
 
 
 def test_thirty_accounts_are_thirty_teams(labels):
-    # notebook 10 replays the 2015 incident with "account 1" ... "account 30"
+    # notebook 11 replays the 2015 incident with "account 1" ... "account 30"
     names = [f"account {i}" for i in range(1, 31)]
     server = EvaluationServer(labels, k=1, quota=1, clock=FakeClock(), num_classes=10)
     assert all(server.submit(name, labels).accepted for name in names)

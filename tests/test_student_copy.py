@@ -21,7 +21,7 @@ from ci_scripts import load_ci_script
 
 ROOT = Path(__file__).resolve().parent.parent
 # two small chapters, each with exercises: enough to see every rule, quick to strip
-CHAPTERS = ("00_start_here.ipynb", "05_training_core.ipynb")
+CHAPTERS = ("00_start_here.ipynb", "06_training_core.ipynb")
 STAMP = ".venv/.course-installed"  # make -o STAMP: never (re)install the course in these tests
 MAKE = shutil.which("make")
 

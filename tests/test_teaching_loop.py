@@ -1,7 +1,7 @@
-"""Notebook 05's training loop, the given cell with exercise 1's solution, computes what ``fit``
+"""Notebook 06's training loop, the given cell with exercise 1's solution, computes what ``fit``
 computes.
 
-The loop is not copied here: the test reads notebooks/05_training_core.ipynb, takes the code
+The loop is not copied here: the test reads notebooks/06_training_core.ipynb, takes the code
 cell whose first line is :data:`MARKER` (``to_input``, ``batches``, ``train_simple``) and the
 solution cell of exercise 1 (``train_epoch_solution``), runs both in one namespace and binds
 ``train_epoch``, which ``train_simple`` looks up when it is called, to the solution, so the
@@ -26,7 +26,7 @@ from course_lib.plan import plan
 from course_lib.recipe import Split, Splits
 from course_lib.train import TrainConfig, fit
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_training_core.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_training_core.ipynb"
 MARKER = "# teaching loop"
 SOLUTION = "def train_epoch_solution("
 IMAGES, BATCH = 100, 40  # two full batches and one of 20 per epoch

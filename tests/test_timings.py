@@ -32,7 +32,7 @@ def test_one_way_to_write_a_duration(seconds, text):
     assert timings.duration(seconds) == text
 
 
-def _drift(copy, chapter="06_ablations", seconds=999):
+def _drift(copy, chapter="07_ablations", seconds=999):
     path = copy / "docs" / "timings.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     data["chapters"][chapter]["laptop_s"] = seconds
@@ -44,7 +44,7 @@ def test_a_changed_measurement_is_caught_everywhere_it_is_stated(copy):
     stale = {(str(p), where) for p, where, _t, _w in timings.plan(copy)}
     assert ("README.md", "its time tables") in stale
     assert ("docs/instructor_guide.md", "its time tables") in stale
-    assert ("notebooks/06_ablations.ipynb", "the header") in stale
+    assert ("notebooks/07_ablations.ipynb", "the header") in stale
     assert any(p == "notebooks/00_start_here.ipynb" and "course map" in w for p, w in stale)
     for _p, _w, _t, write in timings.plan(copy):
         write()
@@ -59,15 +59,15 @@ def test_a_chapter_of_ten_minutes_or_more_keeps_its_table_row(copy):
     # "10 min 29 s" in the guide's measured-times table once read as chapter "10 " of an agenda
     path = copy / "docs" / "timings.json"
     data = json.loads(path.read_text(encoding="utf-8"))
-    data["chapters"]["09_the_2012_moment"]["laptop_s"] = 629
+    data["chapters"]["10_the_2012_moment"]["laptop_s"] = 629
     path.write_text(json.dumps(data), encoding="utf-8")
     for _p, _w, _t, write in timings.plan(copy):
         write()
     guide = (copy / "docs" / "instructor_guide.md").read_text(encoding="utf-8")
     row = next(line for line in guide.splitlines()
-               if line.startswith("| [09_the_2012_moment]"))
+               if line.startswith("| [10_the_2012_moment]"))
     assert row.endswith("| 10 min 29 s | {:.2f} GiB |".format(
-        data["chapters"]["09_the_2012_moment"]["laptop_peak_gib"]))
+        data["chapters"]["10_the_2012_moment"]["laptop_peak_gib"]))
     assert row.count("|") == 5
 
 
@@ -76,7 +76,7 @@ def test_a_hand_edited_time_is_caught(copy):
         write()
     readme = copy / "README.md"
     text = readme.read_text(encoding="utf-8")
-    row = next(line for line in text.splitlines() if "notebooks/08_inside_alexnet" in line)
+    row = next(line for line in text.splitlines() if "notebooks/09_inside_alexnet" in line)
     edited = re.sub(r"\| \d+ min \|", "| 1 min |", row, count=1)  # its reading time, by hand
     assert edited != row
     readme.write_text(text.replace(row, edited), encoding="utf-8")
@@ -86,9 +86,9 @@ def test_a_hand_edited_time_is_caught(copy):
 def test_a_chapter_missing_from_the_file_is_refused(copy):
     path = copy / "docs" / "timings.json"
     data = json.loads(path.read_text(encoding="utf-8"))
-    del data["chapters"]["08_inside_alexnet"]
+    del data["chapters"]["09_inside_alexnet"]
     path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(SystemExit, match="08_inside_alexnet"):
+    with pytest.raises(SystemExit, match="09_inside_alexnet"):
         timings.load(copy)
 
 
@@ -119,9 +119,9 @@ def test_no_chapter_states_less_than_80_percent_of_the_rules_estimate():
 def test_a_hand_edited_reading_time_in_the_file_is_caught(copy):
     path = copy / "docs" / "timings.json"
     data = json.loads(path.read_text(encoding="utf-8"))
-    data["chapters"]["03_alexnet_architecture"]["reading_min"] = 45
+    data["chapters"]["04_alexnet_architecture"]["reading_min"] = 45
     path.write_text(json.dumps(data), encoding="utf-8")
-    assert any("reading_min of 03_alexnet_architecture" in where
+    assert any("reading_min of 04_alexnet_architecture" in where
                for _p, where, _t, _w in timings.plan(copy))
 
 

@@ -214,7 +214,7 @@ def test_fit_restores_global_determinism_flags(data):
 
 def test_fit_collects_all_garbage_once_per_run_not_per_epoch(data, monkeypatch):
     # a full collection walks every object of the process (0.2 s with PyTorch's compiler
-    # imported): once per epoch it cost notebook 09 a minute per run of many tiny epochs
+    # imported): once per epoch it cost notebook 10 a minute per run of many tiny epochs
     import course_lib.memory as memory
 
     calls = []

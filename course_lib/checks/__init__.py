@@ -11,14 +11,14 @@ module               notebook
 :mod:`.start`        00 start here
 :mod:`.imagenet`     01 building ImageNet
 :mod:`.benchmark`    02 the benchmark
-:mod:`.architecture` 03 AlexNet's architecture
-:mod:`.pipeline`     04 the data pipeline
-:mod:`.training`     05 the training core
-:mod:`.ablations`    06 ablations
-:mod:`.scoring`      07 scoring
-:mod:`.inside`       08 inside AlexNet
-:mod:`.moment`       09 the 2012 moment
-:mod:`.trust`        10 trusting the benchmark
+:mod:`.architecture` 04 AlexNet's architecture
+:mod:`.pipeline`     05 the data pipeline
+:mod:`.training`     06 the training core
+:mod:`.ablations`    07 ablations
+:mod:`.scoring`      08 scoring
+:mod:`.inside`       09 inside AlexNet
+:mod:`.moment`       10 the 2012 moment
+:mod:`.trust`        11 trusting the benchmark
 ===================  ============================================================
 
 Every chapter imports its checks the same way, from its own module, in its set-up cell

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 06 (ablations).
+"""Checks for the exercises of notebook 07 (ablations).
 
 * :func:`check_images_needed`: validation images per system for a d-point drop at error p,
   compared with :func:`course_lib.ablation.images_to_detect` and with the independent root
@@ -108,7 +108,7 @@ NEEDED_SLIPS = [
 
 
 def check_images_needed(fn: Callable | None) -> bool:
-    """Exercise of notebook 06: ``fn(difference, error)`` returns the number of validation images
+    """Exercise of notebook 07: ``fn(difference, error)`` returns the number of validation images
     each of two systems needs so that a two-sided two-proportion z-test at the 5 % level detects
     a drop of ``difference`` below ``error`` (fractions) with 80 % power: the smallest whole n
     with n ≥ ((z(0.975)·√(2p̄(1 − p̄)) + z(0.8)·√(p1(1 − p1) + p2(1 − p2))) / difference)²,
@@ -241,7 +241,7 @@ def _verdict_case(differences, mdd: float, claimed) -> str:
 
 
 def check_verdict(fn: Callable | None) -> bool:
-    """Exercise of notebook 06: ``fn(differences, mdd, claimed)`` returns "agree", "disagree"
+    """Exercise of notebook 07: ``fn(differences, mdd, claimed)`` returns "agree", "disagree"
     or "undetectable here". ``differences``: the per-seed differences in points (error without
     the component minus error with it; positive: the component helps, as the paper claims), a
     list, numpy array or pandas Series; ``mdd``: the minimum detectable difference in points;
@@ -288,7 +288,7 @@ EPOCH_SLIPS = [
 
 
 def check_epochs_to_threshold(fn: Callable | None) -> bool:
-    """Exercise of notebook 06: ``fn(train_errors, threshold)`` returns the 1-based number of the
+    """Exercise of notebook 07: ``fn(train_errors, threshold)`` returns the 1-based number of the
     first epoch whose training error is at or below ``threshold`` (``train_errors``: one value per
     epoch, epoch 1 first, a list, numpy array or pandas Series), or None if no epoch reaches it."""
     cases = [(_as_given(errors, i), t) for i, (errors, t) in enumerate(EPOCH_CASES)]

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 03 (AlexNet's architecture).
+"""Checks for the exercises of notebook 04 (AlexNet's architecture).
 
 Each check compares the learner's answer with what PyTorch or ``course_lib.models`` actually
 computes (a convolution's real output size and parameter count, course_lib's LRN and conv1, the
@@ -144,7 +144,7 @@ def _read_sides(got, *case) -> list[int] | None:
 
 @_keeps_rng
 def check_input_sides(fn: Callable | None) -> bool:
-    """Exercise of notebook 03: ``fn(out, F, S, P)`` returns every input side W (a list of ints)
+    """Exercise of notebook 04: ``fn(out, F, S, P)`` returns every input side W (a list of ints)
     for which a convolution (or pool) with F×F kernels, stride S and padding P gives an output
     ``out`` wide by PyTorch's floor rule: conv1's 55 needs 227–230, so 224 gives 54 there."""
     return check_cases(
@@ -224,7 +224,7 @@ def _conv1_forward(module: nn.Module) -> Callable:
 
 @_keeps_rng
 def check_conv1(factory: Callable | None) -> bool:
-    """Exercise of notebook 03: ``factory()`` builds a module mapping ``(N, 3, H, W)`` images to
+    """Exercise of notebook 04: ``factory()`` builds a module mapping ``(N, 3, H, W)`` images to
     conv1's ``(N, 96, H', W')`` responses as the paper's network computes them: 96 kernels of
     11×11×3, stride 4, and cuda-convnet's output size ``1 + ceil((W - 11) / 4)`` (55 from 224 and
     from 227), i.e. zeros added on the right and bottom only. No ReLU (it is the next layer).
@@ -317,7 +317,7 @@ def _read_lrn(got, a, *_):
 
 
 def check_local_response_norm(fn: Callable | None) -> bool:
-    """Exercise of notebook 03: ``fn(a, size, alpha, beta, k)`` applies the paper's LRN formula
+    """Exercise of notebook 04: ``fn(a, size, alpha, beta, k)`` applies the paper's LRN formula
     exactly as printed, ``b_i = a_i / (k + alpha · Σ_j a_j²) ** beta`` with j over the ``size``
     maps centred on i (clipped at the first and last map), to ``a: (N, C, H, W)``; returns a
     tensor of the same shape. Compared with ``course_lib.models.LocalResponseNorm(...,
@@ -358,7 +358,7 @@ PARAM_SLIPS = [
 
 @_keeps_rng
 def check_conv_params(fn: Callable | None) -> bool:
-    """Exercise of notebook 03: ``fn(in_channels, out_channels, kernel_size, groups)`` returns the
+    """Exercise of notebook 04: ``fn(in_channels, out_channels, kernel_size, groups)`` returns the
     number of learned parameters (weights and biases) of a ``Conv2d`` with square kernels."""
     return check_cases(
         "conv_params", fn, PARAM_CASES, slips=PARAM_SLIPS,
@@ -409,7 +409,7 @@ def _read_counts(where: str, got) -> list[float]:
 
 @_keeps_rng
 def check_neuron_counts(fn: Callable | None) -> bool:
-    """Exercise of notebook 03: ``fn(net, input_side)`` returns the number of outputs ("neurons")
+    """Exercise of notebook 04: ``fn(net, input_side)`` returns the number of outputs ("neurons")
     of each learned layer of ``net`` (every ``Conv2d`` and ``Linear``, in forward order) for one
     ``(3, input_side, input_side)`` image: 8 numbers for AlexNet. A dict keyed by layer name is
     accepted too (its values in order). Compared with :func:`course_lib.models.summarize`'s
@@ -478,7 +478,7 @@ def _read_shares(got, counts: Mapping, label: str) -> dict:
 
 @_keeps_rng
 def check_param_shares(fn: Callable | None) -> bool:
-    """Exercise of notebook 03: ``fn(counts)`` takes ``{"conv1": 34944, …, "fc8": …}`` (parameters
+    """Exercise of notebook 04: ``fn(counts)`` takes ``{"conv1": 34944, …, "fc8": …}`` (parameters
     per layer) and returns ``{layer: percent of all the parameters}`` with the same keys, unrounded.
     Compared with :func:`course_lib.models.summarize`'s ``param_share`` (× 100) on small AlexNets
     and with a hand-made case."""

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 08 (inside AlexNet).
+"""Checks for the exercises of notebook 09 (inside AlexNet).
 
 Each check runs the learner's function on small inputs built so that the usual slips give a
 different answer, compares it with the library's own computation (:mod:`course_lib.interpret`),
@@ -143,7 +143,7 @@ def _read_map(got, model, image, target, patch, stride):
 
 
 def check_occlusion_map(fn: Callable | None) -> bool:
-    """Exercise of notebook 08: ``fn(model, image (3, H, W), target, patch, stride)`` returns
+    """Exercise of notebook 09: ``fn(model, image (3, H, W), target, patch, stride)`` returns
     an ``(R, C)`` array: for the patch whose top-left corner is at ``(r·stride, c·stride)``
     (``r`` over ``range(0, H - patch + 1, stride)``), the softmax probability of ``target`` on
     the clean image minus that probability with the patch set to 0 (the mean colour of a
@@ -181,7 +181,7 @@ NEIGHBOR_SLIPS = [
 
 
 def check_nearest_neighbors(fn: Callable | None) -> bool:
-    """Exercise of notebook 08: ``fn(features (N, D), k)`` returns ``(indices, distances)``,
+    """Exercise of notebook 09: ``fn(features (N, D), k)`` returns ``(indices, distances)``,
     both ``(N, k)``: for each row, the k *other* rows nearest in Euclidean distance, nearest
     first, and those distances."""
     # not through check_cases: the pair is compared in two stages (the indices, then the
@@ -248,7 +248,7 @@ def _probe_data():
 
 
 def check_probe_accuracy(fn: Callable | None) -> bool:
-    """Exercise of notebook 08: ``fn(train_x (N, D), train_y (N,), val_x (M, D), val_y (M,))``
+    """Exercise of notebook 09: ``fn(train_x (N, D), train_y (N,), val_x (M, D), val_y (M,))``
     fits a linear classifier (logistic regression) on the training features only and returns
     its accuracy on the validation features, a float in [0, 1]."""
     data = _probe_data()
@@ -330,7 +330,7 @@ FIRST_LAYER_SLIPS = [
 
 
 def check_first_layer_reaching(fn: Callable | None) -> bool:
-    """Exercise of notebook 08: ``fn(accuracies, threshold)`` takes ``{layer: accuracy}`` in
+    """Exercise of notebook 09: ``fn(accuracies, threshold)`` takes ``{layer: accuracy}`` in
     the network's order and returns the name of the first layer whose accuracy is at least
     ``threshold``, or None when no layer reaches it."""
     cases = _first_layer_cases()

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 09 (the 2012 moment).
+"""Checks for the exercises of notebook 10 (the 2012 moment).
 
 Each check compares the learner's function with a reference on a few inputs (the library's own
 McNemar test, or the formula the exercise describes or asks the learner to derive) and, when
@@ -146,7 +146,7 @@ def _color_where(images, bins) -> str:
 
 
 def check_color_histogram(fn: Callable | None) -> bool:
-    """Exercise of notebook 09: ``fn(images (N, 3, H, W) uint8, bins)`` returns ``(N,
+    """Exercise of notebook 10: ``fn(images (N, 3, H, W) uint8, bins)`` returns ``(N,
     prod(bins))``: each image's joint hue-saturation-value histogram, each row summing to 1, as
     :func:`course_lib.models.baselines.joint_color_histogram` computes it."""
     return check_cases(
@@ -181,7 +181,7 @@ def _implied_slips(epochs, images, days) -> list[tuple[float, str]]:
 
 
 def check_implied_images_per_s(fn: Callable | None) -> bool:
-    """Exercise of notebook 09: ``fn(epochs, images, days)`` returns the training images per
+    """Exercise of notebook 10: ``fn(epochs, images, days)`` returns the training images per
     second implied by ``epochs`` passes over ``images`` training images in ``days`` days."""
     cases = [(PAPER_EPOCHS, ILSVRC2012_TRAIN_IMAGES, 5), (PAPER_EPOCHS, ILSVRC2012_TRAIN_IMAGES, 6),
              (30, 50_000, 0.25)]
@@ -242,7 +242,7 @@ def _mcnemar_slips(errors_a, errors_b) -> list[tuple[float, str]]:
 
 
 def check_mcnemar_p(fn: Callable | None) -> bool:
-    """Exercise of notebook 09: ``fn(errors_a, errors_b)`` returns McNemar's exact two-sided
+    """Exercise of notebook 10: ``fn(errors_a, errors_b)`` returns McNemar's exact two-sided
     p-value for two systems scored on the same N images (``(N,)`` 0/1 per-image errors)."""
     name, identical, cases = "mcnemar_p", np.array([1, 0, 1, 1, 0, 0, 1, 0]), _mcnemar_cases()
     try:  # first the guard: with no discordant images, an answer may divide by zero
@@ -355,7 +355,7 @@ def _crossover_slips(sizes, cnn, base) -> list[tuple[object, str]]:
 
 
 def check_crossover(fn: Callable | None) -> bool:
-    """Exercise of notebook 09: ``fn(sizes, cnn_errors, baseline_errors)`` returns the
+    """Exercise of notebook 10: ``fn(sizes, cnn_errors, baseline_errors)`` returns the
     training-set size where the CNN's error first drops below the baseline's, interpolated
     linearly in log(size) (:func:`crossover_reference`), or ``math.nan`` when it never does."""
     cases = [tuple(map(list, case)) for case in CROSSOVER_CASES]
@@ -445,7 +445,7 @@ def _significance_slips(a: float, b: float, alpha: float,
 
 
 def check_significant_test_size(fn: Callable | None) -> bool:
-    """Exercise of notebook 09: ``fn(error_a, error_b, alpha, power)`` returns the smallest
+    """Exercise of notebook 10: ``fn(error_a, error_b, alpha, power)`` returns the smallest
     number of test images per system at which the pooled two-sided z test at level ``alpha``
     comes out significant with probability ``power`` when the true error rates are ``error_a``
     and ``error_b`` (:func:`significant_test_size_reference`)."""

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 04 (the data pipeline).
+"""Checks for the exercises of notebook 05 (the data pipeline).
 
 Each check compares the learner's function with the library's (:mod:`course_lib.datasets.augment`)
 and, for the ten crops, with torchvision's per-image ``ten_crop``; each common slip gets a hint.
@@ -70,7 +70,7 @@ CROP_SLIPS = [
 
 
 def check_crop_count(fn: Callable | None) -> bool:
-    """Exercise of notebook 04: ``fn(image_size, crop_size)`` returns how many distinct
+    """Exercise of notebook 05: ``fn(image_size, crop_size)`` returns how many distinct
     ``crop_size``-square crops, each also mirrored, a square image of side ``image_size`` gives
     (every offset from 0 to ``image_size − crop_size`` inclusive, both flips)."""
     return check_cases(
@@ -124,7 +124,7 @@ def _pca_slips(x, pca: PCAColor, alpha) -> list:
 
 
 def check_pca_color(fn: Callable | None) -> bool:
-    """Exercise of notebook 04: ``fn(images, eigenvalues, eigenvectors, alpha)`` adds
+    """Exercise of notebook 05: ``fn(images, eigenvalues, eigenvectors, alpha)`` adds
     ``Σᵢ αᵢ λᵢ pᵢ`` to every pixel of each image.
 
     ``images: (N, 3, H, W)`` float32 on the 0–1 scale; ``eigenvalues: (3,)`` (λ, descending);
@@ -195,7 +195,7 @@ def _ten_crop_slips(images, size: int, want) -> list:
 
 
 def check_ten_crop(fn: Callable | None) -> bool:
-    """Exercise of notebook 04: ``fn(images (N, C, H, W), size)`` returns the paper's ten
+    """Exercise of notebook 05: ``fn(images (N, C, H, W), size)`` returns the paper's ten
     test crops ``(N, 10, C, size, size)`` in torchvision's order: the four corners (top-left,
     top-right, bottom-left, bottom-right) and the centre, then the same five crops of the
     horizontally mirrored image. Compared with torchvision's ``ten_crop``."""
@@ -235,7 +235,7 @@ def check_ten_crop(fn: Callable | None) -> bool:
 
 
 def check_mean_image(fn: Callable | None) -> bool:
-    """Exercise of notebook 04: ``fn(chunks)``, ``chunks`` an iterable (here a generator) of
+    """Exercise of notebook 05: ``fn(chunks)``, ``chunks`` an iterable (here a generator) of
     ``(n_i, 3, S, S)`` uint8 arrays of different sizes (the training set, cut as a loader reads it), returns the paper's
     mean image of all the images together, the mean of every pixel position and channel, as
     ``(3, S, S)`` float on the 0–1 scale."""

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 07 (scoring).
+"""Checks for the exercises of notebook 08 (scoring).
 
 Each check runs the learner's function on small inputs built so that the usual slips give a
 different answer, compares it with the library's own computation (:mod:`course_lib.scoring`,
@@ -68,7 +68,7 @@ AVERAGE_SOFTMAX_SLIPS = [
 
 
 def check_average_softmax(fn: Callable | None) -> bool:
-    """Exercise of notebook 07: ``fn(logits (V, N, C))`` returns ``(N, C)`` probabilities, the
+    """Exercise of notebook 08: ``fn(logits (V, N, C))`` returns ``(N, C)`` probabilities, the
     mean over the V views (crops or models) of each view's softmax over the C classes."""
     logits = 3.0 * torch.randn(4, 6, 5, generator=torch.Generator().manual_seed(7))
     # image 0: one very confident view against three mild ones that agree on another class, so
@@ -154,7 +154,7 @@ def _read_line(got, scores) -> list[int]:
 
 
 def check_submission_line(fn: Callable | None) -> bool:
-    """Exercise of notebook 07: ``fn(scores (C,))`` returns one line of an ILSVRC submission for
+    """Exercise of notebook 08: ``fn(scores (C,))`` returns one line of an ILSVRC submission for
     one image, as a string: the labels of the ``min(5, C)`` highest-scoring classes, best first,
     1-based (class index i is written i + 1), separated by single spaces, no newline."""
     return check_cases(
@@ -202,7 +202,7 @@ ERROR_KINDS_SLIPS = [
 
 
 def check_error_kinds(fn: Callable | None) -> bool:
-    """Exercise of notebook 07: ``fn(guesses (N,) int, targets (N,) int, lca_heights (C, C) int,
+    """Exercise of notebook 08: ``fn(guesses (N,) int, targets (N,) int, lca_heights (C, C) int,
     near_height int)`` returns ``(N,) int``: 0 where the guess is right, 1 (a near miss) where it
     is wrong but the lowest common ancestor of guess and truth has height ≤ ``near_height``,
     2 (absurd) where that height is larger."""
@@ -255,7 +255,7 @@ def _ece_table():
 
 
 def check_ece_from_bins(fn: Callable | None) -> bool:
-    """Exercise of notebook 07: ``fn(counts (B,) int, accuracy (B,) float, confidence (B,)
+    """Exercise of notebook 08: ``fn(counts (B,) int, accuracy (B,) float, confidence (B,)
     float)`` returns the expected calibration error, a fraction: the mean over images of
     ``|accuracy − confidence|`` of their bin, i.e. ``Σ_b (n_b / N) |acc_b − conf_b|``. Empty
     bins have ``count`` 0 and NaN accuracy and confidence."""

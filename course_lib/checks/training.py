@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 05 (the training core).
+"""Checks for the exercises of notebook 06 (the training core).
 
 Each check compares the learner's function with a reference (one epoch of the loop written out
 here, :func:`train_epoch_reference`; the library's own :class:`course_lib.train.schedule.LRSchedule`
@@ -247,7 +247,7 @@ def _read_epoch(got, seed, sizes) -> Trained:
 
 
 def check_train_epoch(fn: Callable | None) -> bool:
-    """Exercise of notebook 05: ``fn(model, optimizer, batches)`` trains ``model`` for one
+    """Exercise of notebook 06: ``fn(model, optimizer, batches)`` trains ``model`` for one
     epoch: training mode on, then for each ``(x, y)`` of the iterator ``batches`` (images
     ``(B, C, H, W)`` float32 and labels ``(B,)`` int64, on the network's device) forward, the
     batch's mean cross-entropy, gradients zeroed, backward, one optimizer step; it returns the
@@ -310,7 +310,7 @@ ONECYCLE_SLIPS = [
 
 
 def check_onecycle_lr(fn: Callable | None) -> bool:
-    """Exercise of notebook 05: ``fn(step, total_steps, max_lr)`` returns the learning rate of
+    """Exercise of notebook 06: ``fn(step, total_steps, max_lr)`` returns the learning rate of
     the one-cycle schedule at optimiser step ``step`` (0-based) of ``total_steps``: a half-cosine
     rise from ``max_lr/25`` to ``max_lr`` over the first 30 % of the steps, then a half-cosine
     fall to ``max_lr/10⁴`` at the end (``t = step / total_steps``)."""
@@ -347,7 +347,7 @@ TFLOPS_SLIPS = [
 
 
 def check_training_tflops(fn: Callable | None) -> bool:
-    """Exercise of notebook 05: ``fn(images_per_s, macs_per_image)`` returns the training
+    """Exercise of notebook 06: ``fn(images_per_s, macs_per_image)`` returns the training
     TFLOP/s done at ``images_per_s`` for a network costing ``macs_per_image``
     multiply-accumulates per image in the forward pass."""
     with torch.random.fork_rng():
@@ -397,7 +397,7 @@ PAPER_DAYS_SLIPS = [
 
 
 def check_paper_run_days(fn: Callable | None) -> bool:
-    """Exercise of notebook 05: ``fn(images_per_s, macs_per_image)`` returns how many days the
+    """Exercise of notebook 06: ``fn(images_per_s, macs_per_image)`` returns how many days the
     paper's 90 epochs over ILSVRC-2012's 1,281,167 training images would take for its network
     (``PAPER_MACS`` MACs per image) on a machine that trains a network of ``macs_per_image``
     MACs at ``images_per_s``, assuming time per image grows in proportion to MACs."""

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 10 (trusting the benchmark).
+"""Checks for the exercises of notebook 11 (trusting the benchmark).
 
 * :func:`check_hill_climb`: the hill-climbing attack on an evaluation server
   (:func:`course_lib.scoring.adaptive_attack`), run on the same server and seeds as the
@@ -256,7 +256,7 @@ def _attack_shown(want: tuple) -> str:
 
 
 def check_hill_climb(fn: Callable | None) -> bool:
-    """Exercise of notebook 10: ``fn(server, teams, num_classes, rounds, flips, seed, start)``
+    """Exercise of notebook 11: ``fn(server, teams, num_classes, rounds, flips, seed, start)``
     hill-climbs ``server``'s reported score and returns ``{"reported": (R,), "submission":
     (R,)}`` over its R accepted rounds; it must submit exactly what
     :func:`course_lib.scoring.adaptive_attack` submits with the same seed, and return the
@@ -320,7 +320,7 @@ LADDER_SLIPS = [
 
 
 def check_ladder_reported(fn: Callable | None) -> bool:
-    """Exercise of notebook 10: ``fn(errors (R,), step)`` returns the ``(R,)`` scores the
+    """Exercise of notebook 11: ``fn(errors (R,), step)`` returns the ``(R,)`` scores the
     Ladder reports after each of a team's submissions."""
     errors, step = list(LADDER_ERRORS), LADDER_STEP
     return check_cases(
@@ -376,7 +376,7 @@ REAL_SLIPS = [
 
 
 def check_fraction_not_in_real(fn: Callable | None) -> bool:
-    """Exercise of notebook 10: ``fn(real, original)`` with ``real`` N label sets (tuples;
+    """Exercise of notebook 11: ``fn(real, original)`` with ``real`` N label sets (tuples;
     empty: no valid label) and ``original`` ``(N,)`` labels returns the fraction (in [0, 1]) of
     the images *with* ReaL labels whose original label is not among them."""
     want = fraction_not_in_real_reference(*_real_case())
@@ -466,7 +466,7 @@ def _accepted(before, after, confidence) -> list[tuple]:
 
 
 def check_accuracy_drop(fn: Callable | None) -> bool:
-    """Exercise of notebook 10: ``fn(correct_before (N1,) bool, correct_after (N2,) bool,
+    """Exercise of notebook 11: ``fn(correct_before (N1,) bool, correct_after (N2,) bool,
     confidence)`` returns ``(drop, low, high)``: accuracy on the first set minus accuracy on the
     second and a ``confidence`` interval for it, the two sets being independent samples.
     The Wald interval is expected; Newcombe's hybrid score interval

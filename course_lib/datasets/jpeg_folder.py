@@ -1,4 +1,4 @@
-"""A folder of JPEGs read the way tutorials do: the per-sample baseline of chapters 04 and 05
+"""A folder of JPEGs read the way tutorials do: the per-sample baseline of chapters 05 and 06
 (and of the loader and training benchmarks).
 
 :func:`write_jpegs` writes a SynthNet split to a folder of JPEGs once; :class:`JpegFolder` reads

@@ -89,7 +89,7 @@ def hog_features(
 
 ColorHistogram = Callable[[np.ndarray, Sequence[int]], np.ndarray]
 """``(images (n, 3, h, w) uint8, bins) -> (n, prod(bins))``: one normalised joint HSV histogram
-per image (:func:`joint_color_histogram`, or a learner's own, notebook 09)."""
+per image (:func:`joint_color_histogram`, or a learner's own, notebook 10)."""
 
 
 def to_hsv(images: np.ndarray) -> np.ndarray:
@@ -223,7 +223,7 @@ class HandcraftedBaseline:
     ``LinearSVC`` solved in the primal; scores are signed distances to each class's
     hyperplane). ``C``: the inverse regularisation strength (features are standardised first).
     ``seed`` fixes the solvers' randomness. ``color_histogram``: the function that makes each
-    region's joint HSV histogram (default :func:`joint_color_histogram`; notebook 09 passes the
+    region's joint HSV histogram (default :func:`joint_color_histogram`; notebook 10 passes the
     learner's own).
 
     Memory: the features are computed :data:`CHUNK` images at a time into one ``(N, D)

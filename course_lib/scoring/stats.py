@@ -2,7 +2,7 @@
 
 * :func:`wilson_interval`, :func:`bootstrap_interval`: a confidence interval for one error rate.
 * :func:`mcnemar_exact`, :func:`paired_bootstrap`: two systems scored on the *same* images
-  (per-image errors known), e.g. notebook 09's CNN against its pre-2012 baseline.
+  (per-image errors known), e.g. notebook 10's CNN against its pre-2012 baseline.
 * :func:`compare_error_rates`: two error rates and the numbers of images only, as in the
   published ILSVRC tables (is 26.2 % → 15.3 % on 100,000 test images noise?), and
   :func:`minimum_detectable_difference` for planning a test-set size.

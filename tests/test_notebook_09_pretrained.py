@@ -1,6 +1,6 @@
-"""Notebook 08, section 2.1: torchvision's pretrained conv1 kernels, read only when on disk.
+"""Notebook 09, section 2.1: torchvision's pretrained conv1 kernels, read only when on disk.
 
-The code is not copied here: the test reads notebooks/08_inside_alexnet.ipynb, takes the code cell
+The code is not copied here: the test reads notebooks/09_inside_alexnet.ipynb, takes the code cell
 whose first line starts with :data:`MARKER` and runs it, so the notebook and this test cannot
 drift apart. A file with torchvision AlexNet's keys and shapes stands in for the 233 MiB weights;
 it is verified by its SHA-256 as the real one is, and a file that fails the check is never read.
@@ -18,7 +18,7 @@ from test_models_pretrained import torchvision_shaped_state_dict
 
 from course_lib.download import DownloadError
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_inside_alexnet.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_inside_alexnet.ipynb"
 MARKER = "# torchvision's pretrained conv1"
 
 
