@@ -21,6 +21,7 @@ CHAPTERS = {
     "00": "Start here",
     "01": "Building ImageNet",
     "02": "The benchmark",
+    "03": "The building blocks",
     "04": "AlexNet's architecture",
     "05": "The data pipeline",
     "06": "The training core",

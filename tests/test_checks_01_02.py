@@ -172,9 +172,25 @@ def test_the_time_limit_holds_against_a_bare_except():
         imagenet.check_votes_needed(stubborn, seconds=0.3)
     assert time.perf_counter() - start < 3
     assert not [p for p in multiprocessing.active_children() if p.name == "exercise-answer"]
-    assert call_with_time_limit(lambda x: x + 1, (1,), 1.0) == 2
+    assert call_with_time_limit(lambda x: x + 1, (1,), 1.0) == (2, (1,))
     with pytest.raises(ZeroDivisionError):  # the answer's own errors come back as they were
         call_with_time_limit(lambda x: x / 0, (1,), 1.0)
+
+
+def test_an_in_place_change_inside_the_time_limited_child_is_refused_by_name():
+    """The time limit runs the answer in a forked child, whose changes to its inputs the parent
+    cannot see unless they come back: they do, and the answer is refused by name."""
+    from course_lib.checks.core import attempt
+
+    def sorts_in_place(values, k):
+        values.sort()  # the slip: the caller's array
+        return float(values[-k:].sum())
+
+    with pytest.raises(ExerciseError, match="changed its input `values` in place"):
+        attempt("top_sum", sorts_in_place, np.array([3.0, 1.0, 2.0]), 2, seconds=5)
+    ok, value = attempt("top_sum", lambda values, k: float(np.sort(values)[-k:].sum()),
+                        np.array([3.0, 1.0, 2.0]), 2, seconds=5)
+    assert ok and value == 5.0
 
 
 # --- dynamic consensus, one image --------------------------------------------------------
@@ -436,7 +452,7 @@ def test_the_thread_fallback_stops_a_plain_endless_loop():
     with pytest.raises(BaseException) as info:
         core._in_thread(spin, (0,), 0.2)
     assert type(info.value).__name__ == "_TooSlow" and time.perf_counter() - start < 3
-    assert core._in_thread(lambda x: x * 2, (4,), 1.0) == 8
+    assert core._in_thread(lambda x: x * 2, (4,), 1.0) == (8, (4,))
     with pytest.raises(NotImplementedError):
         core._in_thread(_not_implemented, (), 1.0)
 

@@ -89,7 +89,7 @@ def test_every_chapter_is_a_step_under_the_gpu_profile_with_its_own_limit(tmp_pa
     steps = gpu_check.planned_steps(args, "python", str(tmp_path), tmp_path / "out")
     names = [name for name, _, _ in steps]
     chapters = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert len(chapters) == 11
+    assert len(chapters) == 12
     assert names == ["synthnet", "cuda-tests", "bench", "imagenette"] + [
         f"chapter-{c}" for c in chapters]
     for _, cmd, limit in steps[4:]:

@@ -11,6 +11,7 @@ module               notebook
 :mod:`.start`        00 start here
 :mod:`.imagenet`     01 building ImageNet
 :mod:`.benchmark`    02 the benchmark
+:mod:`.blocks`       03 the building blocks
 :mod:`.architecture` 04 AlexNet's architecture
 :mod:`.pipeline`     05 the data pipeline
 :mod:`.training`     06 the training core

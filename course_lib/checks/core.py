@@ -58,12 +58,14 @@ class _TooSlow(BaseException):  # not an Exception: `except Exception` in an ans
 
 
 def call_with_time_limit(fn: Callable, args: tuple, seconds: float):
-    """``fn(*args)``, stopped with :class:`_TooSlow` once it runs longer than ``seconds``.
+    """``(fn(*args), args as the call left them)``, stopped with :class:`_TooSlow` once it runs
+    longer than ``seconds``.
 
     On Linux (Colab, Binder, most laptops' containers) the call runs in a forked child
     process that is killed at the limit: nothing inside the answer, not even a bare ``except:``
     around the loop, can keep it alive, and nothing is left running. Its value (or exception)
-    comes back pickled. Elsewhere (macOS, where forking a process with a GUI runtime is unsafe,
+    comes back pickled, and so do the arguments as the child left them, so that a change made in
+    place is seen there too (``None`` for arguments that cannot be pickled, such as a lambda). Elsewhere (macOS, where forking a process with a GUI runtime is unsafe,
     and Windows) it runs in a helper thread that gets :class:`_TooSlow` raised
     inside it repeatedly; a thread that still does not stop is left behind as a daemon. Other
     exceptions of ``fn`` propagate either way.
@@ -79,14 +81,17 @@ def _in_child(fn: Callable, args: tuple, seconds: float):
 
     def run():
         try:
-            outcome = ("value", fn(*args))
+            outcome = ("value", fn(*args), args)
         except BaseException as error:  # sent to the parent, re-raised there
-            outcome = ("error", error)
+            outcome = ("error", error, None)
         try:
             send.send(outcome)
-        except Exception as error:  # an unpicklable value: say so rather than hang
-            send.send(("error", TypeError(f"the answer's value could not be handed back from "
-                                          f"the time-limited call: {error}")))
+        except Exception:  # arguments that cannot be pickled (a function): the value alone
+            try:
+                send.send(outcome[:2] + (None,))
+            except Exception as error:  # an unpicklable value: say so rather than hang
+                send.send(("error", TypeError(f"the answer's value could not be handed back "
+                                              f"from the time-limited call: {error}"), None))
 
     child = context.Process(target=run, name="exercise-answer", daemon=True)
     child.start()
@@ -97,7 +102,7 @@ def _in_child(fn: Callable, args: tuple, seconds: float):
         if receive not in ready and not receive.poll(0.1):  # it died without an answer
             raise RuntimeError(f"the time-limited call ended without an answer (exit code "
                                f"{child.exitcode}); run the check again, or restart the kernel")
-        kind, value = receive.recv()
+        kind, value, after = receive.recv()
     finally:
         child.kill()
         child.join()
@@ -105,7 +110,7 @@ def _in_child(fn: Callable, args: tuple, seconds: float):
         send.close()
     if kind == "error":
         raise value
-    return value
+    return value, after
 
 
 def _in_thread(fn: Callable, args: tuple, seconds: float):
@@ -129,7 +134,7 @@ def _in_thread(fn: Callable, args: tuple, seconds: float):
         raise _TooSlow
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]
+    return outcome["value"], args
 
 
 def _copy(value):
@@ -216,8 +221,11 @@ def attempt(name: str, fn: Callable | None, *args, seconds: float | None = None,
     given = [_copy(a) for a in args]
     kept = [_copy(a) for a in given]
     try:
-        value = (fn(*given) if seconds is None
-                 else call_with_time_limit(fn, tuple(given), seconds))
+        if seconds is None:
+            value = fn(*given)
+        else:  # a child process's changes come back with its arguments (None: not picklable)
+            value, after = call_with_time_limit(fn, tuple(given), seconds)
+            given = given if after is None else list(after)
     except NotImplementedError:
         not_attempted(name)
         return False, None
