@@ -20,9 +20,9 @@ treated as hostile:
 * A malformed ``Content-Length`` makes the mirror count as failed, with a message.
 
 :func:`extract_archive` unpacks tar (plain, gzip, bzip2, xz: the format is read from the bytes,
-so a plain tar named ``.tar.gz``, as ImageNetV2's are, works) and zip archives. Only regular files
+so a plain tar named ``.tar.gz``, as ImageNetV2's are, works). Only regular files
 and folders are extracted: an archive holding any symbolic link, hard link, device file or FIFO
-(tar or zip), an absolute member name or ``..`` is refused as a whole with
+an absolute member name or ``..`` is refused as a whole with
 :class:`UnsafeArchiveError`, naming the archive and the member, before anything is written. No
 archive the course uses holds a link, and refusing links outright closes the link-chain escapes
 that tarfile's own ``data`` filter misses on some Pythons (CVE-2025-4517 on 3.11.7; no filter at
@@ -49,8 +49,6 @@ The lock file ``.NAME.lock`` beside the target is deleted when the lock is relea
 Checksum kinds (compare like with like):
 
 * ``sha256`` and ``md5``: of the whole file.
-* ``md5_first_mib``: fastai's check, the MD5 of the first 2**20 bytes only; always give ``size``
-  with it, as fastai does.
 
 Set ``COURSE_OFFLINE=1`` to make every download fail at once with the instructions for
 placing the file by hand.
@@ -75,7 +73,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -134,37 +131,34 @@ class Digests:
     size: int
     sha256: str
     md5: str
-    md5_first_mib: str
 
 
 def file_digests(path: Path) -> Digests:
-    """Size, whole-file SHA-256 and MD5, and MD5 of the first MiB of ``path``, in one pass."""
-    sha256, md5, head = hashlib.sha256(), hashlib.md5(), hashlib.md5()
+    """Size, whole-file SHA-256 and MD5 of ``path``, in one pass."""
+    sha256, md5 = hashlib.sha256(), hashlib.md5()
     size = 0
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
-            if size < MIB:
-                head.update(chunk[: MIB - size])
             sha256.update(chunk)
             md5.update(chunk)
             size += len(chunk)
-    return Digests(size, sha256.hexdigest(), md5.hexdigest(), head.hexdigest())
+    return Digests(size, sha256.hexdigest(), md5.hexdigest())
 
 
-def _expected(sha256, md5, md5_first_mib, size) -> dict:
-    found = {"size": size, "sha256": sha256, "md5": md5, "md5_first_mib": md5_first_mib}
+def _expected(sha256, md5, size) -> dict:
+    found = {"size": size, "sha256": sha256, "md5": md5}
     return {key: (value.lower() if isinstance(value, str) else value)
             for key, value in found.items() if value is not None}
 
 
-def check_file(path: Path, *, sha256=None, md5=None, md5_first_mib=None, size=None,
+def check_file(path: Path, *, sha256=None, md5=None, size=None,
                sources: Mapping[str, str] | None = None) -> list[str]:
     """The mismatches between ``path`` and the expected values, as readable lines (empty: good).
 
     Only the values given are compared, each with the same kind of measurement; ``sources``
     (kind → where the value comes from) is named beside a mismatch.
     """
-    expected = _expected(sha256, md5, md5_first_mib, size)
+    expected = _expected(sha256, md5, size)
     path = Path(path)
     if "size" in expected and path.stat().st_size != expected["size"]:
         # A wrong size settles it; no need to hash gigabytes.
@@ -189,10 +183,9 @@ def _describe_expected(expected: dict) -> str:
     parts = []
     if "size" in expected:
         parts.append(f"size {expected['size']:,} bytes")
-    for key in ("sha256", "md5", "md5_first_mib"):
+    for key in ("sha256", "md5"):
         if key in expected:
-            label = "md5 of the first MiB" if key == "md5_first_mib" else key
-            parts.append(f"{label} {expected[key]}")
+            parts.append(f"{key} {expected[key]}")
     return ", ".join(parts) if parts else "no published size or checksum"
 
 
@@ -458,7 +451,6 @@ def download_file(
     *,
     sha256: str | None = None,
     md5: str | None = None,
-    md5_first_mib: str | None = None,
     size: int | None = None,
     sources: Mapping[str, str] | None = None,
     retries: int = 3,
@@ -487,7 +479,7 @@ def download_file(
     only the bytes received so far stay in ``dest.part``, to be resumed (and verified) next time.
     """
     dest = Path(dest)
-    expected = _expected(sha256, md5, md5_first_mib, size)
+    expected = _expected(sha256, md5, size)
     offline = os.environ.get("COURSE_OFFLINE", "") not in ("", "0")
     if offline and not dest.is_file():
         raise DownloadUnavailableError(
@@ -788,15 +780,6 @@ def _check_tar_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise _refuse(archive, member.name, f"of an unsupported type {member.type!r}")
 
 
-def _check_zip_member(info: zipfile.ZipInfo, archive: Path) -> None:
-    _member_path(info.filename, archive)
-    kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip records no Unix type
-    if kind == stat.S_IFLNK:
-        raise _refuse(archive, info.filename, "a symlink (symbolic link)")
-    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise _refuse(archive, info.filename, "a device file, FIFO or socket")
-
-
 def _ensure_inside(root: str, into: Path, name: str, archive: Path) -> None:
     """``into/name``, with every link on the way resolved, must stay inside ``root``."""
     target = os.path.realpath(os.path.join(into, name.replace("\\", "/")))
@@ -885,31 +868,8 @@ def _extract_tar(archive: Path, into: Path, progress: bool, caps: ExtractionCaps
     return len(members)
 
 
-def _extract_zip(archive: Path, into: Path, progress: bool, caps: ExtractionCaps) -> int:
-    root = os.path.realpath(into)
-    budget = _Budget(archive, caps)
-    with zipfile.ZipFile(archive) as zf:
-        # zipfile reads the whole central directory at once; each entry takes at least 46 bytes
-        # of the archive, so its size (already verified) bounds that memory.
-        infos = zf.infolist()
-        for info in infos:
-            budget.header(info.filename)
-            _check_zip_member(info, archive)
-            if not info.is_dir():
-                budget.declare(info.filename, info.file_size)
-        for info in _bar(infos, archive, progress):
-            _ensure_inside(root, into, info.filename, archive)
-            target = os.path.join(into, info.filename)
-            if info.is_dir():
-                os.makedirs(target, exist_ok=True)
-                continue
-            with zf.open(info) as src:
-                _write_member(src, target, info.filename, budget)
-    return len(infos)
-
-
 # What a damaged or truncated archive raises while it is read.
-_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError,
+_DAMAGED = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError,
             gzip.BadGzipFile)
 
 
@@ -940,7 +900,7 @@ def extract_archive(archive: Path, dest_dir: Path, *, progress: bool = True,
     :class:`ArchiveTooLargeError` names the archive, the cap and what was found.
 
     Raises :class:`UnsafeArchiveError` (or its :class:`ArchiveTooLargeError`) for an unsafe
-    member or a bomb, and :class:`DownloadError` for a file that is neither tar nor zip or is
+    member or a bomb, and :class:`DownloadError` for a file that is not a tar archive or is
     damaged; in every case the temporary folder is removed, nothing is moved into place and no
     marker is written. (On a platform with neither ``fcntl`` nor ``msvcrt`` there is no lock,
     and every leftover temporary folder is removed.)
@@ -971,11 +931,9 @@ def extract_archive(archive: Path, dest_dir: Path, *, progress: bool = True,
 
 
 def _extract_into(archive: Path, tmp: Path, progress: bool, caps: ExtractionCaps) -> int:
-    """Extract into ``tmp`` (tar or zip); the number of members. A damaged archive is a
+    """Extract into ``tmp``; the number of members. A damaged archive is a
     DownloadError naming it."""
     try:
-        if zipfile.is_zipfile(archive):
-            return _extract_zip(archive, tmp, progress, caps)
         if _is_tar(archive):
             return _extract_tar(archive, tmp, progress, caps)
     except UnsafeArchiveError:
@@ -984,4 +942,4 @@ def _extract_into(archive: Path, tmp: Path, progress: bool, caps: ExtractionCaps
         raise DownloadError(
             f"{archive} is damaged or truncated ({type(exc).__name__}: {exc}); nothing was "
             "extracted. Delete it and run the same command again to download it afresh.") from exc
-    raise DownloadError(f"{archive} is neither a tar nor a zip archive; cannot extract it")
+    raise DownloadError(f"{archive} is not a tar archive; cannot extract it")

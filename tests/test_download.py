@@ -10,7 +10,6 @@ import sys
 import tarfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -103,22 +102,6 @@ def test_wrong_size_leaves_nothing_in_place(local_server, tmp_path):
         _fetch(local_server, "demo.tar.gz", dest, data, size=len(data) + 1)
     assert _sha(data) in str(info.value)  # the actual hash is reported too
     assert list(dest.parent.iterdir()) == []
-
-
-def test_md5_and_first_mib_md5_compare_like_with_like(local_server, tmp_path):
-    data = _payload(MIB := 1 << 20, 3) + _payload(5000, 4)
-    (local_server.root / "big.bin").write_bytes(data)
-    whole_md5 = hashlib.md5(data).hexdigest()
-    head_md5 = hashlib.md5(data[:MIB]).hexdigest()
-    assert whole_md5 != head_md5
-    dest = tmp_path / "big.bin"
-    _fetch(local_server, "big.bin", dest, data, sha256=None, md5=whole_md5, md5_first_mib=head_md5)
-    assert dest.read_bytes() == data
-    dest.unlink()
-    # A whole-file md5 given as the first-MiB md5 (the fastai trap) must fail.
-    with pytest.raises(DownloadError, match="md5_first_mib"):
-        _fetch(local_server, "big.bin", dest, data, sha256=None, md5_first_mib=whole_md5)
-    assert not dest.exists()
 
 
 def test_dropped_connection_resumes_with_range(local_server, tmp_path):
@@ -388,47 +371,6 @@ def test_member_resolved_through_a_link_outside_is_refused(tmp_path):
     assert "a.tar" in str(info.value) and "'sneaky/file.txt'" in str(info.value)
 
 
-def test_zip_extracts_and_refuses_dotdot(tmp_path):
-    good = tmp_path / "good.zip"
-    with zipfile.ZipFile(good, "w") as zf:
-        for name, data in FILES.items():
-            zf.writestr(name, data)
-    out = extract_archive(good, tmp_path / "zout")
-    assert (out / COMPLETE_MARKER).is_file()
-    assert all((out / n).read_bytes() == d for n, d in FILES.items())
-
-    bad = tmp_path / "bad.zip"
-    with zipfile.ZipFile(bad, "w") as zf:
-        zf.writestr("ok.txt", b"1")
-        zf.writestr("../evil.txt", b"2")
-    with pytest.raises(UnsafeArchiveError, match="'..'"):
-        extract_archive(bad, tmp_path / "zbad")
-    assert not (tmp_path / "evil.txt").exists()
-    assert not (tmp_path / "zbad" / COMPLETE_MARKER).exists()
-
-    absolute = tmp_path / "absolute.zip"
-    with zipfile.ZipFile(absolute, "w") as zf:
-        zf.writestr(zipfile.ZipInfo("/tmp/evil.txt"), b"3")
-    with pytest.raises(UnsafeArchiveError, match="absolute"):
-        extract_archive(absolute, tmp_path / "zabs")
-    assert not (tmp_path / "zabs" / COMPLETE_MARKER).exists()
-
-
-@pytest.mark.parametrize("target", ["../../outside", "ok.txt"], ids=["escaping", "inside"])
-def test_zip_symlink_entries_are_refused(tmp_path, target):
-    link = tmp_path / "link.zip"
-    with zipfile.ZipFile(link, "w") as zf:
-        zf.writestr("top/ok.txt", b"fine")
-        info = zipfile.ZipInfo("top/link")
-        info.external_attr = (0o120777 << 16)  # a Unix symlink entry: S_IFLNK
-        zf.writestr(info, target)
-    dest = tmp_path / "zlink"
-    with pytest.raises(UnsafeArchiveError, match="symlink") as info:
-        extract_archive(link, dest)
-    assert str(link) in str(info.value) and "'top/link'" in str(info.value)
-    assert not (dest / COMPLETE_MARKER).exists() and not (dest / "top").exists()
-
-
 def test_plain_tar_named_tar_gz_is_extracted(tmp_path):
     archive = tmp_path / "imagenetv2-like.tar.gz"
     data = _build_tar(archive, FILES, mode="w")  # uncompressed, as ImageNetV2's are
@@ -489,7 +431,7 @@ def test_completed_extraction_is_trusted_not_redone(tmp_path):
 def test_not_an_archive_is_an_error(tmp_path):
     junk = tmp_path / "junk.tgz"
     junk.write_bytes(b"this is not an archive" * 100)
-    with pytest.raises(DownloadError, match="neither a tar nor a zip"):
+    with pytest.raises(DownloadError, match="not a tar archive"):
         extract_archive(junk, tmp_path / "out")
     assert not (tmp_path / "out" / COMPLETE_MARKER).exists()
 
@@ -801,24 +743,6 @@ def test_the_member_cap_allows_one_percent_more(tmp_path):
     assert len(list((out / "demo").iterdir())) == 100
     with pytest.raises(download.ArchiveTooLargeError, match="cap of 99 members"):
         extract_archive(archive, tmp_path / "no", progress=False, members=98)  # 98.98 up: 99
-
-
-def test_a_zip_bomb_is_refused(tmp_path):
-    archive = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("demo/zeros.bin", bytes(20 << 20))
-    size = archive.stat().st_size
-    dest = tmp_path / "out"
-    with pytest.raises(download.ArchiveTooLargeError, match=f"cap of {4 * size:,} bytes") as info:
-        extract_archive(archive, dest, progress=False)
-    assert str(archive) in str(info.value) and f"{20 << 20:,}" in str(info.value)
-    _nothing_left(dest)
-    many = tmp_path / "many.zip"
-    with zipfile.ZipFile(many, "w") as zf:
-        for i in range(50):
-            zf.writestr(f"demo/f{i}.txt", b"x")
-    with pytest.raises(download.ArchiveTooLargeError, match="cap of 21 members"):
-        extract_archive(many, tmp_path / "zout", progress=False, members=20)
 
 
 def _bomb_after_a_small_file(path: Path) -> Path:

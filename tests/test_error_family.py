@@ -99,8 +99,6 @@ def test_a_bad_value_in_a_real_command_is_one_line(capsys, tmp_path):
 
 
 def test_warnings_are_course_warnings():
-    from course_lib.datasets.download import ThirdPartyChecksumWarning
     from course_lib.scoring.submission import DuplicateLabelWarning
 
-    assert issubclass(ThirdPartyChecksumWarning, CourseWarning)
     assert issubclass(DuplicateLabelWarning, CourseWarning)

@@ -5,36 +5,32 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import re
 import shutil
 import sys
 import tarfile
 import threading
 import types
-import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from devkit_files import write_devkit
 from http_server import LocalServer
-from test_readers import make_cifar, make_numbered_folders, make_tiny, write_jpeg
+from test_readers import make_cifar, make_numbered_folders, write_jpeg
 
 from course_lib import classes, download
 from course_lib.__main__ import main
 from course_lib.datasets import readers, registry
-from course_lib.datasets.download import ThirdPartyChecksumWarning
 from course_lib.datasets.registry import DatasetNotReadyError, UnknownDatasetError
-from course_lib.download import DownloadError, check_file
+from course_lib.download import DownloadError
 from course_lib.paths import COMPLETE_MARKER
 
 # --------------------------------------------------------------------------------- the table
 
 
 def test_every_downloadable_spec_is_complete():
-    hex_len = {"sha256": 64, "md5": 32, "md5_first_mib": 32}
+    hex_len = {"sha256": 64, "md5": 32}
     for name, spec in registry.DATASETS.items():
         assert spec.name == name
         if spec.layout == "ilsvrc2012":
@@ -45,23 +41,17 @@ def test_every_downloadable_spec_is_complete():
         assert spec.licence and spec.counts and spec.top_dir
         for c in spec.checksums:
             assert re.fullmatch(f"[0-9a-f]{{{hex_len[c.kind]}}}", c.value), (name, c)
-            assert c.trust in (registry.PRIMARY, registry.THIRD_PARTY, registry.UNVERIFIED)
         enforced = spec.enforced_checksum()
-        assert enforced is not None and enforced.trust != registry.UNVERIFIED, name
+        assert enforced is not None, name
         assert spec.download_checks() == {"size": spec.size, enforced.kind: enforced.value}
 
 
 def test_every_downloadable_spec_declares_what_it_unpacks_to():
     # Hand counts from DATASETS.md's counts and layouts (none publishes a member count):
     nette = 9_469 + 3_925 + 1 + (1 + 2 + 20)  # images, noisy_imagenette.csv, folders
-    woof = 9_025 + 3_929 + 1 + (1 + 2 + 20)
-    tiny = (2 + 200 * 501 + 10_001 + 10_000) + (1 + 1 + 400 + 4)  # files, then folders
     expected_members = {
         "imagenette2": nette, "imagenette2-320": nette, "imagenette2-160": nette,
-        "imagewoof2": woof, "imagewoof2-320": woof, "imagewoof2-160": woof,
-        "tiny-imagenet-200": tiny, "cifar10": 9,
-        "imagenetv2-matched-frequency": 11_001, "imagenetv2-threshold0.7": 11_001,
-        "imagenetv2-top-images": 11_001,
+        "cifar10": 9, "imagenetv2-matched-frequency": 11_001,
     }
     downloadable = {n for n, s in registry.DATASETS.items() if s.layout != "ilsvrc2012"}
     assert downloadable == set(expected_members)
@@ -72,7 +62,7 @@ def test_every_downloadable_spec_declares_what_it_unpacks_to():
         # An upper bound that never lowers the cap below 4 × the archive's size.
         assert spec.size <= spec.extracted_size <= 4 * spec.size, name
     # A plain tar's files cannot exceed the tar itself.
-    assert registry.get("imagenetv2-top-images").extracted_size == 1_245_927_936
+    assert registry.get("imagenetv2-matched-frequency").extracted_size == 1_264_079_360
     assert registry.get("cifar10").extracted_size >= 6 * 10_000 * 3_072
     assert registry.get("ilsvrc2012").members is None  # read in place, never extracted here
 
@@ -82,18 +72,11 @@ def test_checksum_choice_follows_trust_then_strength():
     nette = registry.get("imagenette2-160")
     assert nette.enforced_checksum().value == "64d0c4859f35a461889e0147755a999a48b49bf38a7e0f9bd27003f10db02fe5"
     assert nette.size == 99_003_388
-    # Imagewoof: sha256 and whole-file md5 UNVERIFIED; fastai's (size, md5 of first MiB) is primary.
-    for name in ("imagewoof2", "imagewoof2-320", "imagewoof2-160"):
-        assert registry.get(name).enforced_checksum().kind == "md5_first_mib"
-    assert registry.get("imagewoof2-160").download_checks() == {
-        "size": 92_612_825, "md5_first_mib": "3559b194123981a540b87132dbda412f"}
-    assert registry.get("tiny-imagenet-200").download_checks() == {
-        "size": 248_100_043, "md5": "90528d7ca1a48142e341f4ef8d21d0de"}
     assert registry.get("cifar10").enforced_checksum().value.startswith("6d958be0")
 
 
 def test_imagenetv2_urls_are_pinned_to_the_hf_revision():
-    for variant in ("matched-frequency", "threshold0.7", "top-images"):
+    for variant in ("matched-frequency",):
         spec = registry.get(f"imagenetv2-{variant}")
         assert spec.urls == (
             "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/"
@@ -110,22 +93,12 @@ def test_unknown_name_lists_the_known_ones():
         assert name in str(info.value)
 
 
-def test_imagenette_and_imagewoof_labels_are_imagenet_indices():
+def test_imagenette_labels_are_imagenet_indices():
     index = classes.wnid_to_index()
     nette = registry.get("imagenette2")
     # ImageNet-1k indices from DATASETS.md §2.1.
     assert [index[w] for w in nette.classes] == [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
     assert nette.label_map() == {i: k for k, i in enumerate([0, 217, 482, 491, 497, 566, 569, 571, 574, 701])}
-    woof = registry.get("imagewoof2-320")
-    assert index["n02099601"] == 207  # golden retriever, DATASETS.md §2.2
-    assert len(woof.classes) == 10 and woof.classes == sorted(woof.classes)
-
-
-def test_tiny_imagenet_wnids_are_all_ilsvrc_classes():
-    wnids = registry.get("tiny-imagenet-200").classes
-    assert len(wnids) == len(set(wnids)) == 200
-    outside = [w for w in wnids if w not in classes.wnid_to_index()]
-    assert outside == []  # documented in the registry: every Tiny ImageNet image gets a 0-999 label
 
 
 # ------------------------------------------------------------------------ fetch end to end
@@ -244,32 +217,6 @@ def test_imagenetv2_plain_tar_and_numeric_folders(local_server, tmp_path):
         spec.samples(root, "val")
 
 
-def test_tiny_imagenet_val_mapping_after_fetch(local_server, tmp_path):
-    spec = registry.get("tiny-imagenet-200")
-    wnids = list(registry.TINY_IMAGENET_WNIDS)
-    rows = [(f"val_{i}.JPEG", wnids[i % 3]) for i in range(6)]
-    top = tmp_path / "src" / "tiny-imagenet-200"
-    make_tiny(top, wnids, wnids[:3], rows)
-    archive = local_server.root / spec.filename
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(top.rglob("*")):
-            zf.write(path, path.relative_to(top.parent).as_posix())
-    spec = _served(spec, local_server, archive)
-    root = tmp_path / "data"
-    spec.fetch(root, progress=False)
-    index = classes.wnid_to_index()
-    val = spec.samples(root, "val")
-    assert [(p.name, lab) for p, lab in val] == [(name, index[w]) for name, w in rows]
-    train = spec.samples(root, "train")
-    assert {lab for _, lab in train} == {index[w] for w in wnids[:3]}
-    val_c = spec.samples(root, "val", contiguous=True)
-    assert [lab for _, lab in val_c] == [sorted(wnids).index(w) for _, w in rows]
-    # A wnids.txt that is not the known 200 is reported.
-    (spec.locate(root) / "wnids.txt").write_text("n01440764\n")
-    with pytest.raises(readers.LayoutError, match="wnids.txt"):
-        spec.samples(root, "val")
-
-
 def test_cifar10_fetch_then_arrays(local_server, tmp_path):
     spec = registry.get("cifar10")
     expected = make_cifar(tmp_path / "src" / readers.CIFAR10_TOP)
@@ -280,7 +227,7 @@ def test_cifar10_fetch_then_arrays(local_server, tmp_path):
     images, labels = readers.load_cifar10(spec.locate(root), "test")
     assert images.shape == (4, 3, 32, 32)
     assert (images.reshape(4, -1) == expected["test"][0]).all()
-    assert spec.classes == readers.cifar10_label_names(spec.locate(root))
+    assert spec.classes[0] == "airplane"
     with pytest.raises(ValueError, match="load_cifar10"):
         spec.samples(root, "train")
 
@@ -343,15 +290,9 @@ def test_cli_fetch_list_and_errors(capsys, monkeypatch):
     for name, spec in registry.DATASETS.items():
         assert name in out and spec.licence in out
     assert "99.0 MB" in out  # imagenette2-160
-    # Which checks each download gets: Imagewoof's primary check covers only the first MiB.
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert "checks" in lines["name"]
     assert "size + sha256" in lines["imagenette2-160"]
-    woof = lines["imagewoof2-160"]
-    assert "size + md5(first MiB) + sha256" in woof
-    assert "third-party value: b5ffa16037e0" in woof and "UNVERIFIED" in woof
-    assert "a mismatch is refused" in woof
-    assert "md5 (3rd-party)" in lines["tiny-imagenet-200"]
     assert main(["fetch", "nope"]) == 2
     assert "imagenette2-160" in capsys.readouterr().err
     monkeypatch.delenv("IMAGENET_ROOT", raising=False)
@@ -407,179 +348,6 @@ def test_every_layout_comes_from_the_table():
     assert {spec.layout for spec in registry.DATASETS.values()} == set(registry.LAYOUTS)
     with pytest.raises(ValueError, match="unknown layout 'folders'"):
         dataclasses.replace(registry.get("imagenette2-160"), layout="folders")
-
-
-# ------------------------------------------------------- Imagewoof: the recorded sha256
-
-
-def _woof_archive(base: Path, served: Path) -> Path:
-    """An imagewoof2-160-shaped plain tar over 1 MiB, its last member a 1.5 MB payload."""
-    top = base / "imagewoof2-160"
-    for split in ("train", "val"):
-        write_jpeg(top / split / registry.IMAGEWOOF_WNIDS[0] / f"{split}.JPEG")
-    (top / "zz_big.bin").write_bytes(np.random.default_rng(0).bytes(1_500_000))
-    return _tar_folder(served, top, mode="w")
-
-
-def _change_after_the_first_mib(archive: Path) -> None:
-    """What a changed server copy can look like: same size, same first MiB, other bytes later."""
-    with tarfile.open(archive) as tar:
-        start = tar.getmember("imagewoof2-160/zz_big.bin").offset_data
-    data = bytearray(archive.read_bytes())
-    assert start + 1_300_000 > 1 << 20
-    data[start + 1_300_000] ^= 0xFF
-    archive.write_bytes(bytes(data))
-
-
-def _woof_spec(server, archive: Path, third_party_sha256: str):
-    head = hashlib.md5(archive.read_bytes()[: 1 << 20]).hexdigest()
-    return dataclasses.replace(
-        registry.get("imagewoof2-160"), urls=(server.url(archive.name),), filename=archive.name,
-        size=archive.stat().st_size,
-        checksums=(registry.Checksum("md5_first_mib", head, "test: fastai"),
-                   registry.Checksum("sha256", third_party_sha256, "test: FastAI.jl",
-                                     registry.UNVERIFIED)))
-
-
-def test_imagewoof_records_its_sha256_and_refuses_a_later_different_download(local_server, tmp_path):
-    archive = _woof_archive(tmp_path / "src", local_server.root / "imagewoof2-160.tgz")
-    first = _sha(archive)
-    spec = _woof_spec(local_server, archive, third_party_sha256=first)
-    assert spec.records_sha256 and set(spec.download_checks()) == {"size", "md5_first_mib"}
-    root = tmp_path / "data"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ThirdPartyChecksumWarning)  # it agrees: no warning
-        spec.fetch(root, progress=False)
-    record = spec.sha256_record_path(root)
-    assert record == root / "downloads" / "imagewoof2-160.tgz.sha256.json"
-    saved = json.loads(record.read_text())
-    assert saved["sha256"] == first and saved["third_party_agrees"] is True
-    assert saved["size"] == archive.stat().st_size
-
-    # The server's copy changes after the first MiB; fastai's check alone cannot tell.
-    shutil.rmtree(root / spec.name)
-    _change_after_the_first_mib(archive)
-    second = _sha(archive)
-    assert second != first and check_file(archive, **spec.download_checks()) == []
-    with pytest.raises(DownloadError) as info:
-        spec.fetch(root, progress=False)
-    message = str(info.value)
-    assert first in message and second in message and str(record) in message
-    assert not spec.is_present(root) and not spec.archive_path(root).exists()
-    assert json.loads(record.read_text())["sha256"] == first  # the record is kept
-
-
-def _genuine_and_tampered(tmp_path: Path, served: Path) -> tuple[bytes, bytes]:
-    """An Imagewoof-shaped archive and a copy of it with a rewritten tail: same size, same first
-    MiB (so fastai's check passes both), another whole-file sha256. ``served`` is left holding
-    the tampered one."""
-    archive = _woof_archive(tmp_path / "src", served)
-    genuine = archive.read_bytes()
-    _change_after_the_first_mib(archive)
-    tampered = archive.read_bytes()
-    assert len(tampered) == len(genuine) and tampered[: 1 << 20] == genuine[: 1 << 20]
-    return genuine, tampered
-
-
-def _sha_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def test_imagewoof_tampered_tail_is_refused_by_default_and_nothing_recorded(local_server, tmp_path):
-    served = local_server.root / "imagewoof2-160.tgz"
-    genuine, tampered = _genuine_and_tampered(tmp_path, served)
-    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
-    root = tmp_path / "data"
-    record = spec.sha256_record_path(root)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ThirdPartyChecksumWarning)
-        with pytest.raises(DownloadError) as info:
-            spec.fetch(root, progress=False)
-    message = str(info.value)
-    assert _sha_bytes(genuine) in message and _sha_bytes(tampered) in message  # both hashes
-    assert "third-party value" in message and "--accept-unverified-archive" in message
-    assert not record.exists()  # a hash that failed its check is never recorded
-    assert not spec.is_present(root) and not (root / spec.name).exists()
-    assert list(spec.archive_path(root).parent.iterdir()) == []  # archive and .part deleted
-
-    # The genuine archive afterwards: accepted, and its (checked) sha256 recorded.
-    served.write_bytes(genuine)
-    assert spec.fetch(root, progress=False) == root / spec.name
-    saved = json.loads(record.read_text())
-    assert saved["sha256"] == _sha_bytes(genuine) and saved["third_party_agrees"] is True
-
-
-def test_imagewoof_opt_in_accepts_a_mismatch_with_a_warning_and_records_nothing(local_server, tmp_path):
-    served = local_server.root / "imagewoof2-160.tgz"
-    genuine, tampered = _genuine_and_tampered(tmp_path, served)
-    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
-    root = tmp_path / "data"
-    record = spec.sha256_record_path(root)
-    with pytest.warns(ThirdPartyChecksumWarning) as caught:
-        spec.fetch(root, progress=False, accept_unverified_archive=True)
-    # only the checksum warning: a ResourceWarning of an earlier test's socket may be caught too
-    message = next(str(w.message) for w in caught
-                   if issubclass(w.category, ThirdPartyChecksumWarning))
-    assert _sha_bytes(genuine) in message and _sha_bytes(tampered) in message
-    assert "NOT recorded as trusted" in message and "tampered" in message
-    assert spec.is_present(root)
-    assert not record.exists()
-
-    # Not trusted: the genuine archive is still accepted afterwards, without the opt-in.
-    shutil.rmtree(root / spec.name)
-    served.write_bytes(genuine)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ThirdPartyChecksumWarning)
-        spec.fetch(root, progress=False)
-    assert json.loads(record.read_text())["sha256"] == _sha_bytes(genuine)
-
-
-def test_a_record_that_failed_the_third_party_check_is_not_trusted(local_server, tmp_path):
-    # What earlier versions wrote after a mismatching first download: the tampered hash.
-    served = local_server.root / "imagewoof2-160.tgz"
-    genuine, tampered = _genuine_and_tampered(tmp_path, served)
-    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
-    root = tmp_path / "data"
-    record = spec.sha256_record_path(root)
-    record.parent.mkdir(parents=True)
-    record.write_text(json.dumps({"sha256": _sha_bytes(tampered), "third_party_agrees": False,
-                                  "third_party_sha256": _sha_bytes(genuine)}))
-    with pytest.warns(ThirdPartyChecksumWarning, match="earlier version"):  # tampered: refused
-        with pytest.raises(DownloadError, match=_sha_bytes(genuine)):
-            spec.fetch(root, progress=False)
-    served.write_bytes(genuine)
-    with pytest.warns(ThirdPartyChecksumWarning, match="not trusted"):  # genuine: accepted
-        spec.fetch(root, progress=False)
-    saved = json.loads(record.read_text())
-    assert saved["sha256"] == _sha_bytes(genuine) and saved["third_party_agrees"] is True
-
-
-def test_cli_accept_unverified_archive_flag(local_server, tmp_path, capsys, monkeypatch):
-    served = local_server.root / "imagewoof2-160.tgz"
-    genuine, tampered = _genuine_and_tampered(tmp_path, served)
-    spec = _woof_spec(local_server, served, third_party_sha256=_sha_bytes(genuine))
-    monkeypatch.setitem(registry.DATASETS, spec.name, spec)
-    root = tmp_path / "data"
-    args = ["fetch", spec.name, "--root", str(root), "--no-progress"]
-    assert main(args) == 1
-    err = capsys.readouterr().err
-    assert _sha_bytes(tampered) in err and "--accept-unverified-archive" in err
-    with pytest.warns(ThirdPartyChecksumWarning, match=_sha_bytes(tampered)):
-        assert main([*args, "--accept-unverified-archive"]) == 0
-    assert spec.is_present(root) and not spec.sha256_record_path(root).exists()
-
-
-def test_a_damaged_sha256_record_is_reported_before_any_download(local_server, tmp_path):
-    archive = _woof_archive(tmp_path / "src", local_server.root / "imagewoof2-160.tgz")
-    spec = _woof_spec(local_server, archive, third_party_sha256=_sha(archive))
-    root = tmp_path / "data"
-    record = spec.sha256_record_path(root)
-    record.parent.mkdir(parents=True)
-    record.write_text('{"sha256": "not-a-hash"}')
-    with pytest.raises(DownloadError, match="no valid 'sha256' entry") as info:
-        spec.fetch(root, progress=False)
-    assert str(record) in str(info.value)
-    assert local_server.state.requests == []
 
 
 # ------------------------------------------------------------------ archive bombs

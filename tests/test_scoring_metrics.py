@@ -11,7 +11,6 @@ from course_lib.scoring import (
     confusion_matrix,
     hierarchical_cost,
     lca_matrix_in_order,
-    per_class_error,
     per_image_topk_error,
     top_guesses,
     topk_error,
@@ -147,21 +146,6 @@ def test_bad_inputs_raise_with_position():
         topk_error(np.array([True, False]), np.array([0, 1]), 1)
 
 
-def test_per_class_error_matches_brute_force():
-    rng = np.random.default_rng(5)
-    c = 7
-    scores = rng.standard_normal((400, c))
-    targets = rng.integers(0, c - 1, 400)  # class 6 has no images
-    top3 = brute_top_guesses(scores, 3)
-    result = per_class_error(scores, targets, k=3)
-    assert result.shape == (c,)
-    for cls in range(c - 1):
-        rows = [i for i in range(400) if targets[i] == cls]
-        ref = sum(targets[i] not in top3[i] for i in rows) / len(rows)
-        assert result[cls] == pytest.approx(ref)
-    assert np.isnan(result[c - 1])
-
-
 def test_confusion_matrix_matches_brute_force():
     rng = np.random.default_rng(6)
     c = 5
@@ -293,8 +277,6 @@ def test_per_image_topk_error_flags_each_image_by_brute_force():
 
 
 def test_label_beyond_num_classes_is_named():
-    with pytest.raises(ValueError, match=r"targets\[1\] = 3 is >= num_classes = 3"):
-        per_class_error(np.array([0, 1]), np.array([0, 3]), num_classes=3)
     with pytest.raises(ValueError, match=r"image 1: first guess 5 is >= num_classes = 4"):
         confusion_matrix(np.array([0, 5]), np.array([0, 1]), num_classes=4)
     with pytest.raises(ValueError, match=r"image 0: target 4 is >= num_classes = 4"):

@@ -170,7 +170,7 @@ def test_an_unknown_dataset_names_the_known_ones(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
     code, _, err = run_json(capsys, "--dataset", "nosuchset", "--out", str(tmp_path / "run"))
     assert code == 2
-    assert "unknown dataset 'nosuchset'" in err and "synthnet" in err and "imagewoof2-160" in err
+    assert "unknown dataset 'nosuchset'" in err and "synthnet" in err and "cifar10" in err
 
 
 def test_a_synthnet_size_out_of_range_is_an_error_not_a_clamp(capsys, tmp_path, monkeypatch):

@@ -8,12 +8,7 @@ Each step is skipped when already done: a verified archive is not downloaded aga
 dataset whose folder carries the completion marker is not extracted again. A download that does
 not match its published checksum is deleted and reported. Without network, the error says which
 file to download by hand and where to put it (ROOT/downloads/FILE); then run fetch again.
-Imagewoof's archives have only fastai's check of their first MiB, so the whole file is also checked
-against a third-party sha256 (unconfirmed, but the only check of the rest of the file): a
-mismatch is refused unless you add --accept-unverified-archive, which takes the risk of using a
-corrupted or tampered archive (with a warning; its sha256 is then not recorded). An archive that
-passes every check has its sha256 recorded (ROOT/downloads/FILE.sha256.json) and enforced from
-then on; the `checks` column of --list says which checks each dataset gets. An archive that would
+The `checks` column of --list says which checks each dataset gets. An archive that would
 unpack to far more bytes or files than the dataset has (an archive bomb) is refused. Two fetches of the same dataset
 at once (two notebooks, or a notebook and this command) do not collide: the second waits.
 
@@ -42,10 +37,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--keep-archive", action="store_true",
                         help="keep the downloaded archive after extracting it")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--accept-unverified-archive", action="store_true",
-                        help="Imagewoof: use an archive whose whole-file sha256 differs from the "
-                             "unconfirmed third-party value, at the risk that it is corrupted or "
-                             "tampered with after its first MiB (warns; never recorded as trusted)")
 
 
 def _human(size: int | None) -> str:
@@ -86,8 +77,7 @@ def run(args) -> int:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     try:
-        path = spec.fetch(args.root, progress=not args.no_progress, keep_archive=args.keep_archive,
-                          accept_unverified_archive=args.accept_unverified_archive)
+        path = spec.fetch(args.root, progress=not args.no_progress, keep_archive=args.keep_archive)
     except (CourseError, OSError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1

@@ -6,14 +6,11 @@ the caller passes (the registry passes the course's 0-999 index, :func:`course_l
 
 Layouts (see ``../shared/DATASETS.md``):
 
-* **wnid folders** (Imagenette, Imagewoof, ILSVRC-2012 ``train/`` and prepared ``val/``):
+* **wnid folders** (Imagenette, ILSVRC-2012 ``train/`` and prepared ``val/``):
   ``split/<wnid>/*.JPEG``.
 * **numbered folders** (ImageNetV2): ``0/ … 999/``, the folder name *is* the class index. Read as
   ``int(name)``: sorting the names as text ('0', '1', '10', '100', …), as ``ImageFolder`` does,
   scrambles the labels.
-* **Tiny ImageNet**: ``train/<wnid>/images/*.JPEG``; ``val/images/val_N.JPEG`` with the labels in
-  ``val/val_annotations.txt`` (``file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1``), read from that
-  file without moving any image.
 * **CIFAR-10** (python version): pickled batches, returned as arrays by :func:`load_cifar10`.
 * **ILSVRC-2012 flat val**: ``val/ILSVRC2012_val_%08d.JPEG`` with the devkit's
   ``data/ILSVRC2012_validation_ground_truth.txt`` (one 1-based ILSVRC2012_ID per line, in file-name
@@ -131,54 +128,6 @@ def read_numbered_folders(split_dir: Path, num_classes: int = 1000) -> Samples:
     return samples
 
 
-def read_wnids_file(path: Path) -> list[str]:
-    """Tiny ImageNet's ``wnids.txt``: one wnid per line, in file order."""
-    numbered = [(lineno, line.strip())
-                for lineno, line in enumerate(Path(path).read_text().splitlines(), 1) if line.strip()]
-    for lineno, wnid in numbered:
-        if not re.fullmatch(r"n\d{8}", wnid):
-            raise LayoutError(f"{path}, line {lineno}: {wnid!r} is not a wnid")
-    return [wnid for _, wnid in numbered]
-
-
-def read_tiny_imagenet(top: Path, split: str, wnid_to_label: Mapping[str, int]) -> Samples:
-    """Tiny ImageNet ``train`` or ``val`` under ``top`` (the ``tiny-imagenet-200`` folder).
-
-    ``val`` is labelled from ``val/val_annotations.txt``; a line with too few fields, an unknown
-    wnid or a missing image is an error naming the file and line. ``test`` has no labels.
-    """
-    top = Path(top)
-    if split == "train":
-        samples: Samples = []
-        for folder in _subfolders(top / "train"):
-            if folder.name not in wnid_to_label:
-                raise LayoutError(f"{folder}: folder name {folder.name!r} is not a known class wnid")
-            images = folder / "images" if (folder / "images").is_dir() else folder
-            samples.extend((p, int(wnid_to_label[folder.name])) for p in list_images(images))
-        return samples
-    if split != "val":
-        raise LayoutError(f"Tiny ImageNet split {split!r} has no labels; use 'train' or 'val'")
-    annotations = top / "val" / "val_annotations.txt"
-    if not annotations.is_file():
-        raise LayoutError(f"{annotations}: not found (needed to label the val images)")
-    images = top / "val" / "images"
-    samples = []
-    for lineno, line in enumerate(annotations.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) < 2:
-            raise LayoutError(f"{annotations}, line {lineno}: expected 'file<TAB>wnid…', got {line!r}")
-        name, wnid = fields[0].strip(), fields[1].strip()
-        if wnid not in wnid_to_label:
-            raise LayoutError(f"{annotations}, line {lineno}: {wnid!r} is not a known class wnid")
-        path = images / name
-        if not path.is_file():
-            raise LayoutError(f"{annotations}, line {lineno}: image {path} not found")
-        samples.append((path, int(wnid_to_label[wnid])))
-    return sorted(samples)
-
-
 def read_flat_val(val_dir: Path, ground_truth: Path, id_to_label) -> Samples:
     """ILSVRC-2012 val as shipped: flat ``val_dir/ILSVRC2012_val_*.JPEG`` plus the devkit's
     ground-truth file (line i = 1-based ILSVRC2012_ID of the i-th file in name order).
@@ -264,8 +213,3 @@ def load_cifar10(root: Path, split: str = "train") -> tuple[np.ndarray, np.ndarr
         labels.append(lab)
     return np.concatenate(images), np.concatenate(labels)
 
-
-def cifar10_label_names(root: Path) -> list[str]:
-    """The 10 class names from ``batches.meta`` (airplane … truck), in label order."""
-    meta = _load_batch(_cifar_folder(root) / "batches.meta")
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in meta["label_names"]]

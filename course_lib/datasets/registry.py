@@ -20,16 +20,8 @@ Where things go: ``root`` (default :func:`course_lib.paths.data_dir`, ``COURSE_D
 :data:`course_lib.paths.COMPLETE_MARKER` when extraction has finished. ILSVRC-2012 is never
 downloaded: it is read from ``IMAGENET_ROOT`` (see :data:`ILSVRC_HELP`).
 
-Which checksum is enforced: the strongest *primary* one (sha256 > whole-file md5 > fastai's md5 of
-the first MiB), else the strongest third-party one; the size is always checked. Imagewoof's only
-primary check is fastai's (size, md5 of the first MiB), so its whole file is also checked
-against the third-party sha256 (UNVERIFIED in DATASETS.md, yet the only check of the bytes after
-the first MiB): a mismatch is refused, unless the learner opts in with
-``accept_unverified_archive=True`` (``fetch --accept-unverified-archive``), which uses it with a
-warning and never records it. An archive that passed every check has its sha256 recorded
-(``downloads/<archive>.sha256.json``) and every later download must match it
-(:mod:`course_lib.datasets.download`); :meth:`DatasetSpec.checks_summary` says which checks a
-dataset gets (``fetch --list``).
+Which checksum is enforced: the strongest published one (sha256 > md5); the size is always
+checked. :meth:`DatasetSpec.checks_summary` says which checks a dataset gets (``fetch --list``).
 
 Extraction is capped against archive bombs (:func:`course_lib.download.extraction_caps`): each
 entry declares ``extracted_size`` (an upper bound of the bytes of file content) and ``members``
@@ -58,9 +50,7 @@ from ..paths import COMPLETE_MARKER, data_dir
 from . import readers
 from .download import fetch_archive
 
-PRIMARY, THIRD_PARTY, UNVERIFIED = "primary", "3rd-party", "UNVERIFIED"
-_KIND_STRENGTH = {"sha256": 0, "md5": 1, "md5_first_mib": 2}
-_TRUST = {PRIMARY: 0, THIRD_PARTY: 1}
+_KIND_STRENGTH = {"sha256": 0, "md5": 1}
 
 
 class UnknownDatasetError(CourseError, KeyError):
@@ -76,13 +66,11 @@ class DatasetNotReadyError(CourseError, FileNotFoundError):
 
 @dataclass(frozen=True)
 class Checksum:
-    """One published checksum. ``kind``: ``sha256``, ``md5`` (whole file) or ``md5_first_mib``
-    (fastai: MD5 of the first 2**20 bytes). ``trust``: primary, 3rd-party or UNVERIFIED."""
+    """One published checksum. ``kind``: ``sha256`` or ``md5`` (whole file)."""
 
     kind: str
     value: str
     source: str
-    trust: str = PRIMARY
 
 
 @dataclass(frozen=True)
@@ -91,7 +79,7 @@ class DatasetSpec:
 
     name: str
     title: str
-    layout: str  # a key of LAYOUTS: "wnid-folders", "numbered-folders", "tiny-imagenet", ...
+    layout: str  # a key of LAYOUTS: "wnid-folders", "numbered-folders", ...
     urls: tuple[str, ...]
     filename: str
     size: int | None
@@ -139,10 +127,7 @@ class DatasetSpec:
 
     def enforced_checksum(self) -> Checksum | None:
         """The checksum a download is verified against (see module docstring), or None."""
-        usable = [c for c in self.checksums if c.trust in _TRUST]
-        if not usable:
-            return None
-        return min(usable, key=lambda c: (_TRUST[c.trust], _KIND_STRENGTH[c.kind]))
+        return min(self.checksums, key=lambda c: _KIND_STRENGTH[c.kind], default=None)
 
     def download_checks(self) -> dict:
         """Keyword arguments for :func:`download.download_file`: size and the enforced checksum."""
@@ -152,17 +137,6 @@ class DatasetSpec:
             checks[chosen.kind] = chosen.value
         return checks
 
-    @property
-    def records_sha256(self) -> bool:
-        """Whether the enforced check covers only the first MiB, so the whole file's sha256 is
-        recorded at the first download and enforced from then on."""
-        chosen = self.enforced_checksum()
-        return chosen is not None and chosen.kind == "md5_first_mib"
-
-    def third_party_sha256(self) -> Checksum | None:
-        """A sha256 that is known but not enforced (3rd-party or UNVERIFIED), or None."""
-        return next((c for c in self.checksums if c.kind == "sha256" and c.trust != PRIMARY), None)
-
     def checks_summary(self) -> str:
         """Which checks a download gets, in a few words (the ``checks`` column of ``fetch --list``)."""
         if self._layout.local_root is not None:
@@ -170,22 +144,8 @@ class DatasetSpec:
         chosen = self.enforced_checksum()
         parts = ["size"] if self.size is not None else []
         if chosen is not None:
-            label = "md5(first MiB)" if chosen.kind == "md5_first_mib" else chosen.kind
-            parts.append(label if chosen.trust == PRIMARY else f"{label} ({chosen.trust})")
-        summary = " + ".join(parts) or "none"
-        if self.records_sha256:
-            third = self.third_party_sha256()
-            if third is None:
-                summary += " + recorded sha256"
-            else:
-                summary += (f" + sha256 (third-party value: {third.value[:12]}…, {third.trust}; "
-                            "a mismatch is refused)")
-        return summary
-
-    def sha256_record_path(self, root: Path | None = None) -> Path:
-        """``root/downloads/<filename>.sha256.json``: the sha256 recorded at the first download."""
-        archive = self.archive_path(root)
-        return archive.with_name(archive.name + ".sha256.json")
+            parts.append(chosen.kind)
+        return " + ".join(parts) or "none"
 
     # ---------------------------------------------------------------- where it lives
 
@@ -208,14 +168,12 @@ class DatasetSpec:
         return (self.dataset_dir(root) / COMPLETE_MARKER).is_file()
 
     def fetch(self, root: Path | None = None, *, progress: bool = True,
-              keep_archive: bool = False, accept_unverified_archive: bool = False) -> Path:
+              keep_archive: bool = False) -> Path:
         """Download, verify and extract (each step skipped when already done); return the
         dataset folder ``root/<name>``. For ILSVRC-2012 only checks ``root`` or ``IMAGENET_ROOT``.
 
         The archive is deleted after a successful extraction unless ``keep_archive``.
-        ``accept_unverified_archive`` (Imagewoof only) takes the risk of using an archive whose
-        whole-file sha256 differs from the unconfirmed third-party value: used with a
-        :class:`download.ThirdPartyChecksumWarning`, never recorded as trusted. Extraction is
+        Extraction is
         capped by :attr:`extracted_size` and :attr:`members` (module docstring). Raises
         :class:`download.DownloadError` (or its ``DownloadUnavailableError``, with what to download
         by hand and where to put it; or ``ArchiveTooLargeError`` for an archive bomb, the archive
@@ -230,8 +188,7 @@ class DatasetSpec:
         with target_lock(target, what=f"fetching {self.name}"):
             if (target / COMPLETE_MARKER).is_file():  # done by whoever held the lock before us
                 return target
-            archive = fetch_archive(self, root, progress=progress,
-                                    accept_unverified_archive=accept_unverified_archive)
+            archive = fetch_archive(self, root, progress=progress)
             extract_archive(archive, target, progress=progress,
                             extracted_size=self.extracted_size, members=self.members)
             if not keep_archive:
@@ -292,16 +249,6 @@ class DatasetSpec:
 
 def _wnid_to_index() -> dict[str, int]:
     return wnid_to_index()
-
-
-def _check_tiny_wnids(folder: Path, expected: tuple[str, ...]) -> None:
-    found = readers.read_wnids_file(folder / "wnids.txt")
-    if sorted(found) != sorted(expected):
-        extra = sorted(set(found) - set(expected))[:5]
-        missing = sorted(set(expected) - set(found))[:5]
-        raise readers.LayoutError(
-            f"{folder / 'wnids.txt'}: not the 200 Tiny ImageNet classes this registry knows "
-            f"(unexpected {extra}, missing {missing})")
 
 
 # --------------------------------------------------------------------------------- ILSVRC-2012
@@ -393,21 +340,13 @@ def _read_wnid_folders(folder: Path, spec: DatasetSpec, split: str, index) -> li
     return readers.read_wnid_folders(folder / split, {w: index[w] for w in spec.classes})
 
 
-def _read_tiny_imagenet(folder: Path, spec: DatasetSpec, split: str, index) -> list[tuple[Path, int]]:
-    _check_tiny_wnids(folder, spec.wnids)
-    return readers.read_tiny_imagenet(folder, split, index)
-
-
 LAYOUTS: dict[str, Layout] = {
-    # <top>/<split>/<wnid>/*.JPEG (Imagenette, Imagewoof)
+    # <top>/<split>/<wnid>/*.JPEG (Imagenette)
     "wnid-folders": Layout(_has_a_split_folder, _read_wnid_folders),
     # ImageNetV2: the top folder holds 0/ … 999/ itself, the class index; the only split, "test"
     "numbered-folders": Layout(
         lambda folder, spec: (folder / "0").is_dir() or (folder / "999").is_dir(),
         lambda folder, spec, split, index: readers.read_numbered_folders(folder)),
-    # wnids.txt, train/<wnid>/images/, val/ labelled by val_annotations.txt
-    "tiny-imagenet": Layout(lambda folder, spec: (folder / "wnids.txt").is_file(),
-                            _read_tiny_imagenet),
     # pickled arrays with labels 0..9
     "cifar10": Layout(
         lambda folder, spec: (folder / "batches.meta").is_file() or (folder / "test_batch").is_file(),
@@ -428,7 +367,6 @@ _FASTAI = "https://s3.amazonaws.com/fast-ai-imageclas/"
 _FASTAI_LICENCE = ("Apache-2.0 (fastai/imagenette repository); images are an ImageNet subset, "
                    "so ImageNet's terms are a reasonable assumption (UNVERIFIED)")
 _TFDS = "TFDS datasets/imagenette/checksums.tsv @8861fc78"
-_TV = "torchvision datasets/imagenette.py"
 _FASTAI_CHECKS = "fastai fastai/data/download_checks.py @63b624c6"
 
 IMAGENETTE_WNIDS = (
@@ -436,37 +374,6 @@ IMAGENETTE_WNIDS = (
     "n03394916", "n03417042", "n03425413", "n03445777", "n03888257",
 )  # tench, English springer, cassette player, chain saw, church, French horn, garbage truck,
 #    gas pump, golf ball, parachute (DATASETS.md §2.1)
-IMAGEWOOF_WNIDS = (
-    "n02086240", "n02087394", "n02088364", "n02089973", "n02093754",
-    "n02096294", "n02099601", "n02105641", "n02111889", "n02115641",
-)  # Shih-Tzu, Rhodesian ridgeback, beagle, English foxhound, Border terrier, Australian terrier,
-#    golden retriever, Old English sheepdog, Samoyed, dingo (DATASETS.md §2.2)
-
-# wnids.txt of tiny-imagenet-200.zip, in file order (as reproduced by third-party loaders; the
-# reader compares it with the dataset's own wnids.txt). All 200 are ILSVRC-2012 classes, so every
-# Tiny ImageNet image gets a 0-999 label; none falls outside the 1000 (tests/test_registry.py).
-TINY_IMAGENET_WNIDS = tuple("""
-n02124075 n04067472 n04540053 n04099969 n07749582 n01641577 n02802426 n09246464 n07920052 n03970156
-n03891332 n02106662 n03201208 n02279972 n02132136 n04146614 n07873807 n02364673 n04507155 n03854065
-n03838899 n03733131 n01443537 n07875152 n03544143 n09428293 n03085013 n02437312 n07614500 n03804744
-n04265275 n02963159 n02486410 n01944390 n09256479 n02058221 n04275548 n02321529 n02769748 n02099712
-n07695742 n02056570 n02281406 n01774750 n02509815 n03983396 n07753592 n04254777 n02233338 n04008634
-n02823428 n02236044 n03393912 n07583066 n04074963 n01629819 n09332890 n02481823 n03902125 n03404251
-n09193705 n03637318 n04456115 n02666196 n03796401 n02795169 n02123045 n01855672 n01882714 n02917067
-n02988304 n04398044 n02843684 n02423022 n02669723 n04465501 n02165456 n03770439 n02099601 n04486054
-n02950826 n03814639 n04259630 n03424325 n02948072 n03179701 n03400231 n02206856 n03160309 n01984695
-n03977966 n03584254 n04023962 n02814860 n01910747 n04596742 n03992509 n04133789 n03937543 n02927161
-n01945685 n02395406 n02125311 n03126707 n04532106 n02268443 n02977058 n07734744 n03599486 n04562935
-n03014705 n04251144 n04356056 n02190166 n03670208 n02002724 n02074367 n04285008 n04560804 n04366367
-n02403003 n07615774 n04501370 n03026506 n02906734 n01770393 n04597913 n03930313 n04118538 n04179913
-n04311004 n02123394 n04070727 n02793495 n02730930 n02094433 n04371430 n04328186 n03649909 n04417672
-n03388043 n01774384 n02837789 n07579787 n04399382 n02791270 n03089624 n02814533 n04149813 n07747607
-n03355925 n01983481 n04487081 n03250847 n03255030 n02892201 n02883205 n03100240 n02415577 n02480495
-n01698640 n01784675 n04376876 n03444034 n01917289 n01950731 n03042490 n07711569 n04532670 n03763968
-n07768694 n02999410 n03617480 n06596364 n01768244 n02410509 n03976657 n01742172 n03980874 n02808440
-n02226429 n02231487 n02085620 n01644900 n02129165 n02699494 n03837869 n02815834 n07720875 n02788148
-n02909870 n03706229 n07871810 n03447447 n02113799 n12267677 n03662601 n02841315 n07715103 n02504458
-""".split())
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -505,9 +412,6 @@ def _fastai(name, title, wnids, size, checksums, counts, notes=""):
 
 
 _NETTE = {"train": 9469, "val": 3925}
-_WOOF = {"train": 9025, "val": 3929}
-_WOOF_NOTE = ("The imagewoof2 sha256 and whole-file md5 come only from FastAI.jl / catalyst, which "
-              "have copy errors elsewhere: recorded, not enforced.")
 _V2_REV = "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/d626240be2538720e83103a0e1178d24aca8b12c/"
 _V2_SOURCE = "HF vaishaal/ImageNetV2 LFS pointer @d626240; TFDS datasets/imagenet_v2/checksums.tsv"
 _V2_LICENCE = ("Code MIT; images from Flickr, usable 'the same way as the original ImageNet "
@@ -535,61 +439,18 @@ def _imagenetv2(variant, size, sha256, note):
     )
 
 
-def _imagenette(suffix, title, size, sha256, md5, md5_first_mib):
-    return _fastai(f"imagenette2{suffix}", title, IMAGENETTE_WNIDS, size, [
-        Checksum("sha256", sha256, _TFDS),
-        Checksum("md5", md5, _TV),
-        Checksum("md5_first_mib", md5_first_mib, _FASTAI_CHECKS),
-    ], _NETTE)
-
-
-def _imagewoof(suffix, title, size, md5_first_mib, sha256, sha256_source, sha256_trust, md5):
-    return _fastai(f"imagewoof2{suffix}", title, IMAGEWOOF_WNIDS, size, [
-        Checksum("md5_first_mib", md5_first_mib, _FASTAI_CHECKS),
-        Checksum("sha256", sha256, sha256_source, sha256_trust),
-        Checksum("md5", md5, "catalyst", UNVERIFIED),
-    ], _WOOF, _WOOF_NOTE)
+def _imagenette(suffix, title, size, sha256):
+    return _fastai(f"imagenette2{suffix}", title, IMAGENETTE_WNIDS, size,
+                   [Checksum("sha256", sha256, _TFDS)], _NETTE)
 
 
 _SPECS = [
     _imagenette("", "Imagenette (full size)", 1_557_161_267,
-                "6cbfac238434d89fe99e651496f0812ebc7a10fa62bd42d6874042bf01de4efd",
-                "fe2fc210e6bb7c5664d602c3cd71e612", "2c774ecb40005b35d7937d50f5d42336"),
+                "6cbfac238434d89fe99e651496f0812ebc7a10fa62bd42d6874042bf01de4efd"),
     _imagenette("-320", "Imagenette (shorter side 320 px)", 341_663_724,
-                "569b4497c98db6dd29f335d1f109cf315fe127053cedf69010d047f0188e158c",
-                "3df6f0d01a2c9592104656642f5e78a3", "1f1f74f133caff120e575856659b87a2"),
+                "569b4497c98db6dd29f335d1f109cf315fe127053cedf69010d047f0188e158c"),
     _imagenette("-160", "Imagenette (shorter side 160 px)", 99_003_388,
-                "64d0c4859f35a461889e0147755a999a48b49bf38a7e0f9bd27003f10db02fe5",
-                "e793b78cc4c9e9a4ccc0c1155377a412", "c475f8f7617a200ba35b9facc48443c3"),
-    _imagewoof("", "Imagewoof (full size)", 1_343_715_595, "2cc1c1e36e20cb6fd24ffb978edcb487",
-               "de3f58c4ea3e042cf3f8365fbc699288cfe1d8c151059040d181c221bd5a55b8",
-               "FluxML/FastAI.jl only", UNVERIFIED, "9aafe18bcdb1632c4249a76c458465ba"),
-    _imagewoof("-320", "Imagewoof (shorter side 320 px)", 328_387_740, "7a1fd92672a559a85de76e4810a20c21",
-               "7db6120fdb9ae079e26346f89e7b00d7f184f8137791609b97fd0405d3f92305",
-               "FastAI.jl plus one independent user note", THIRD_PARTY,
-               "0f46d997ec2264e97609196c95897a44"),
-    _imagewoof("-160", "Imagewoof (shorter side 160 px)", 92_612_825, "3559b194123981a540b87132dbda412f",
-               "b5ffa16037e07f60882434f55b7814a3d44483f2a484129f251604bc0d0f8172",
-               "FluxML/FastAI.jl only", UNVERIFIED, "3d200a7be99704a0d7509be2a9fbfe15"),
-    DatasetSpec(
-        name="tiny-imagenet-200", title="Tiny ImageNet (200 classes, 64x64)", layout="tiny-imagenet",
-        urls=("https://cs231n.stanford.edu/tiny-imagenet-200.zip",
-              "http://cs231n.stanford.edu/tiny-imagenet-200.zip"),
-        filename="tiny-imagenet-200.zip", size=248_100_043, top_dir="tiny-imagenet-200",
-        splits=("train", "val"), counts={"train": 100_000, "val": 10_000},
-        licence="No licence file; an ImageNet subset, so treat as ImageNet Terms of Access (UNVERIFIED)",
-        checksums=(Checksum("md5", "90528d7ca1a48142e341f4ef8d21d0de",
-                            "community value, widely copied (cs231n publishes none)", THIRD_PARTY),),
-        wnids=TINY_IMAGENET_WNIDS, size_source="3rd-party, several agree",
-        # Files: wnids.txt, words.txt; train: 200 × (500 JPEG + <wnid>_boxes.txt); val: 10,000
-        # JPEG + val_annotations.txt; test: 10,000 JPEG = 120,203. Folders: top, train/, 200
-        # <wnid>/ and 200 <wnid>/images/, val/, val/images/, test/, test/images/ = 406.
-        extracted_size=2 * 248_100_043, members=120_203 + 406,
-        extraction_source=(f"{_JPEG_ARCHIVE_BYTES}. Members: 120,203 files and 406 folders, "
-                           "from the layout and counts in DATASETS.md §2.3 (derived)"),
-        notes=("val/ is not in class folders: labels come from val/val_annotations.txt. test/ has no "
-               "labels. All 200 wnids are ILSVRC-2012 classes."),
-    ),
+                "64d0c4859f35a461889e0147755a999a48b49bf38a7e0f9bd27003f10db02fe5"),
     DatasetSpec(
         name="cifar10", title="CIFAR-10 (python version)", layout="cifar10",
         urls=("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
@@ -599,7 +460,6 @@ _SPECS = [
         checksums=(
             Checksum("sha256", "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
                      "keras keras/src/datasets/cifar10.py; torchvision prototype _builtin/cifar.py"),
-            Checksum("md5", "c58f30108f718f92721af3b95e74349a", "torchvision datasets/cifar.py"),
         ),
         wnids=CIFAR10_CLASSES, size_source="3rd-party: many download logs",
         # 6 batches × 10,000 images × 3,072 bytes = 184,320,000 bytes of pixels, plus per batch
@@ -613,10 +473,6 @@ _SPECS = [
     ),
     _imagenetv2("matched-frequency", 1_264_079_360,
                 "f0c37fdf925916b19ea1323cd9a2208cdb6959ba2c32eef2a7fc393835c9ca7c", "MatchedFrequency"),
-    _imagenetv2("threshold0.7", 1_249_906_176,
-                "32142bfe998f9cfa4141be691f6a80eeb1e27b24bd532a668eb08c26d98897a2", "Threshold0.7"),
-    _imagenetv2("top-images", 1_245_927_936,
-                "85e4ace30f3f0d660152062254b8759dda66267b27f7ec0fd8d5768f1073a04b", "TopImages"),
     DatasetSpec(
         name="ilsvrc2012", title="ILSVRC-2012 (ImageNet-1k), from IMAGENET_ROOT", layout="ilsvrc2012",
         urls=(), filename="", size=None, top_dir="", splits=("train", "val"),

@@ -1,6 +1,6 @@
 """ILSVRC-style scoring: top-k and hierarchical error, submission files, uncertainty, a test server.
 
-* :mod:`.metrics`: :func:`topk_error`, :func:`per_class_error`, :func:`confusion_matrix`,
+* :mod:`.metrics`: :func:`topk_error`, :func:`confusion_matrix`,
   :func:`hierarchical_cost` (ILSVRC 2010–2011);
 * :mod:`.submission`: devkit-layout submission and ground-truth files, read and written;
 * :mod:`.stats`: Wilson and bootstrap intervals, exact McNemar, paired bootstrap, comparing two
@@ -22,7 +22,6 @@ from .metrics import (
     confusion_matrix,
     hierarchical_cost,
     lca_matrix_in_order,
-    per_class_error,
     per_image_topk_error,
     top_guesses,
     topk_error,
@@ -72,7 +71,7 @@ __all__ = [
     "adaptive_attack", "bootstrap_interval", "calibration_bins", "compare_error_rates",
     "confusion_matrix", "expected_calibration_error", "hierarchical_cost", "label_convention",
     "lca_matrix_in_order", "mcnemar_exact", "minimum_detectable_difference", "paired_bootstrap",
-    "per_class_error", "per_image_topk_error", "printable_name", "read_ground_truth",
+    "per_image_topk_error", "printable_name", "read_ground_truth",
     "read_pair", "read_submission", "reliability_diagram", "team_key", "top_guesses",
     "topk_error", "topk_errors", "wilson_interval", "write_ground_truth", "write_submission",
 ]

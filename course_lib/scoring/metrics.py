@@ -157,24 +157,6 @@ def topk_errors(predictions, targets, ks=(1, MAX_GUESSES)) -> dict[int, float]:
     return {int(k): topk_error(predictions, targets, k) for k in ks}
 
 
-def per_class_error(predictions, targets, k: int = 1, num_classes: int | None = None) -> np.ndarray:
-    """``(C,)`` float: top-``k`` error among the images of each true class (NaN: no images).
-
-    ``predictions``: ``(N, C)`` scores, ``(N, G)`` guesses or ``(N,)`` labels; ``targets``:
-    ``(N,)`` int. ``C`` is ``num_classes``, else the width of the scores, else ``max(targets) + 1``.
-    """
-    errors = per_image_topk_error(predictions, targets, k)
-    targets = as_numpy(targets).astype(np.int64)
-    c = num_classes or num_classes_of(predictions) or int(targets.max()) + 1
-    if targets.max(initial=-1) >= c:
-        i = int(np.argmax(targets))
-        raise CourseValueError(f"targets[{i}] = {targets[i]} is >= num_classes = {c}")
-    counts = np.bincount(targets, minlength=c).astype(float)
-    wrong = np.bincount(targets, weights=errors.astype(float), minlength=c)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, wrong / counts, np.nan)
-
-
 def confusion_matrix(predictions, targets, num_classes: int | None = None) -> np.ndarray:
     """``(C, C)`` int64 counts: row = true class, column = first guess.
 
