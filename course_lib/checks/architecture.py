@@ -37,8 +37,9 @@ LEARNED = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 
 # What would give each exercise's answer away if a learner read it before solving it: no heading,
 # objective, prose, code or output above the exercise may state these (tests/test_answers_kept.py
-# greps the notebook and the learner's copy for them). conv1's 55 × 55 needs a 227–230 input under
-# the floor rule (W - F + 2P) // S + 1, which gives 54 at 224; conv1 pads S − 1 = 3 zeros on the right and bottom; the paper's network has
+# greps the notebook and the learner's copy for them). conv1's 55 × 55 needs a 227–230 input
+# under the floor rule (W - F + 2P) // S + 1, which gives 54 at 224; conv1 pads S − 1 = 3 zeros
+# on the right and bottom; the paper's network has
 # 60,965,224 parameters (torchvision's 61,100,840; fc6 37,752,832, grouped conv2 307,456) and
 # 290,400 neurons in conv1 (659,272 in all); conv3 and conv4 hold 1.45 % and 1.09 %, fc6 61.93 %.
 ANSWERS: dict[str, tuple[str, ...]] = {
