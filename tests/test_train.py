@@ -663,6 +663,33 @@ def test_plot_history_draws_loss_and_error(data):
     np.testing.assert_allclose(err_ax.lines[1].get_ydata(), [0.9, 0.85, 0.75, 0.7, 0.5])
 
 
+def test_a_one_cycle_runs_last_epoch_is_not_marked_as_a_learning_rate_drop(data):
+    """One-cycle ends near zero, so its last epoch's rate is far below the one before: the
+    schedule fit records keeps that from being drawn as a step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    history = pd.DataFrame({"epoch": [1, 2], "lr": [0.027, 4e-7], "train_loss": [2.2, 1.1],
+                            "train_top1_error": [0.8, 0.5]})
+    assert len(plot_history(history).axes[0].lines) == 1 + 1  # unknown schedule: marked
+    history.attrs["schedule"] = "onecycle"
+    assert len(plot_history(history).axes[0].lines) == 1  # the curve alone
+    history.attrs["schedule"] = "plateau"
+    assert len(plot_history(history).axes[0].lines) == 1 + 1
+    # read back without its schedule, the rates within the epochs tell: one per step here
+    del history.attrs["schedule"]
+    history.attrs["steps"] = pd.DataFrame({"step": [1, 2, 3, 4], "epoch": [0.5, 1.0, 1.5, 2.0],
+                                           "lr": [0.01, 0.027, 0.012, 4e-7],
+                                           "train_loss": [2.5, 2.2, 1.5, 1.1],
+                                           "train_top1_error": [0.9, 0.8, 0.6, 0.5]})
+    assert len(plot_history(history).axes[0].lines) == 1
+    history.attrs["steps"]["lr"] = [0.027, 0.027, 4e-7, 4e-7]  # constant within each epoch
+    assert len(plot_history(history).axes[0].lines) == 1 + 1
+    (train, val) = data
+    fitted = fit(tiny_net(), train, val, config(epochs=1, schedule="onecycle"))
+    assert fitted.attrs["schedule"] == "onecycle"
+
+
 @pytest.mark.slow
 def test_a_mid_epoch_resume_reads_only_the_batches_it_trains_on(data, tmp_path, monkeypatch):
     # resuming at step 2 of 4 must not copy the two batches before the checkpoint out of the

@@ -231,7 +231,7 @@ class _Run:
         frame = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
         frame.attrs.update(
             checkpoint=None if self.checkpoint is None else str(self.checkpoint),
-            device=str(self.device), precision=self.precision.name,
+            device=str(self.device), precision=self.precision.name, schedule=self.config.schedule,
             world_size=self.dist.world_size, crop_size=self.crop_size,
             flops_per_image=self.flops_per_image, peak_tflops=self.peak,
             steps=pd.DataFrame(self.step_rows, columns=list(STEP_COLUMNS)))

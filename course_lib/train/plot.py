@@ -7,10 +7,15 @@ import pandas as pd
 
 from ..errors import CourseValueError
 
+SMOOTH_SCHEDULES = ("cosine", "onecycle")  # no step to mark, however fast the end falls
+
 
 def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
     """Two panels: loss (train, val) and error (train top-1, val top-1, val top-5) against
-    epochs, with the epochs where the learning rate fell marked by dotted lines.
+    epochs, with the epochs where the learning rate fell marked by dotted lines: a drop to half
+    or less between two epochs' ends, unless the run's rate falls smoothly (its schedule,
+    ``history.attrs["schedule"]``, is "cosine" or "onecycle", or the rates recorded within the
+    epochs vary): a one-cycle run's last epoch would look like a drop.
 
     ``history``: what :func:`~course_lib.train.fit` returns (or ``history.csv`` read back).
     When it carries the validations within epochs (``history.attrs["steps"]``, from fit's
@@ -37,9 +42,10 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
         if column in points and points[column].notna().any():
             ax.plot(points["epoch"], points[column].astype(float), marker="o", ms=3, label=label)
     epoch, lr = history["epoch"], history["lr"].to_numpy()
+    smooth = _falls_smoothly(history)
     for ax in axes:
         for i in range(1, len(lr)):
-            if lr[i] < lr[i - 1] * 0.5:  # a drop, not the smooth decay of a cosine
+            if not smooth and lr[i] < lr[i - 1] * 0.5:  # a drop, not the decay of a cosine
                 ax.axvline(epoch.iloc[i], color="grey", ls=":", lw=1)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -50,6 +56,17 @@ def plot_history(history: pd.DataFrame, axes=None, title: str | None = None):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _falls_smoothly(history: pd.DataFrame) -> bool:
+    """Whether the run's learning rate falls smoothly: its schedule says so, or (a history read
+    back without it) the rate recorded within the epochs (``attrs["steps"]``) takes more values
+    than there are epochs, which a rate constant between steps cannot."""
+    schedule = history.attrs.get("schedule")
+    if schedule is not None:
+        return schedule in SMOOTH_SCHEDULES
+    steps = history.attrs.get("steps")
+    return steps is not None and "lr" in steps and steps["lr"].nunique() > len(history)
 
 
 def _with_steps(history: pd.DataFrame) -> pd.DataFrame:
