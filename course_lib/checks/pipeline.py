@@ -236,9 +236,9 @@ def check_ten_crop(fn: Callable | None) -> bool:
 
 def check_mean_image(fn: Callable | None) -> bool:
     """Exercise of notebook 05: ``fn(chunks)``, ``chunks`` an iterable (here a generator) of
-    ``(n_i, 3, S, S)`` uint8 arrays of different sizes (the training set, cut as a loader reads it), returns the paper's
-    mean image of all the images together, the mean of every pixel position and channel, as
-    ``(3, S, S)`` float on the 0–1 scale."""
+    ``(n_i, 3, S, S)`` uint8 arrays of different sizes (the training set, cut as a loader reads
+    it), returns the paper's mean image of all the images together, the mean of every pixel
+    position and channel, as ``(3, S, S)`` float on the 0–1 scale."""
     name = "mean_image"
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, size=(40, 3, 6, 6), dtype=np.uint8)
