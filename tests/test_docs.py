@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from ci_scripts import load_ci_script
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -33,6 +34,7 @@ EXERCISE = re.compile(r"^#{2,4}\s*✏️\s*Exercise\s+\d+\s*:\s*(.+?)\s*$", re.M
 # [text](target "title") and ![alt](target); the text may hold one level of brackets (badges)
 INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'][^)]*)?\)")
 REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s.*)?$", re.M)
+EXERCISES = load_ci_script("exercises", "exercises_tool")  # finds stubs and reads their kinds
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -152,10 +154,9 @@ def notebook_exercises(path: Path) -> list[str]:
         if cell["cell_type"] != "markdown":
             continue
         for title in EXERCISE.findall("".join(cell["source"])):
-            kinds = next(([t.removeprefix("exercise-") for t in c.get("metadata", {}).get(
-                "tags", []) if t.startswith("exercise-")] for c in cells[i + 1:]
-                if c["cell_type"] == "code" and "# ✏️ your code here" in "".join(c["source"])),
-                [])
+            kinds = next((EXERCISES.kind_tags(c) for c in cells[i + 1:]
+                          if c["cell_type"] == "code" and EXERCISES.STUB.search(
+                              "".join(c["source"]))), [])
             found.append(f"{title} ({kinds[0]})" if len(kinds) == 1 else title)
     return found
 
