@@ -135,7 +135,7 @@ def _error_per_image(model: nn.Module, images, labels, crop: int, config) -> np.
 
 def run_arm(arm: Arm, train, val=None, *, plan, num_classes: int | None = None,
             seed: int = 0, stop_below: float | None = None, score_train: bool = True,
-            quiet: bool = True, **config) -> RunResult:
+            **config) -> RunResult:
     """Train ``arm`` once from seed ``seed`` and score it.
 
     ``train``, ``val``: splits (``.images (N, 3, S, S) uint8``, ``.labels (N,)``) at the plan's
@@ -146,9 +146,9 @@ def run_arm(arm: Arm, train, val=None, *, plan, num_classes: int | None = None,
     ``train`` changes win over them. Validation is scored once, after training (not after
     every epoch). ``stop_below``: stop at the end of the first epoch whose running training
     top-1 error is at or below it (the epoch goes in :attr:`RunResult.reached`).
-    ``score_train``: also score the training images in evaluation mode. ``quiet``: keep
-    :func:`~course_lib.train.fit`'s line per epoch out of the output (the history has it); a
-    run that fails still raises, with its message.
+    ``score_train``: also score the training images in evaluation mode.
+    :func:`~course_lib.train.fit`'s line per epoch is kept out of the output (the history has
+    it); a run that fails still raises, with its message.
 
     The network's initial weights, the batch order and the augmentation draws depend only on
     ``seed``, so two arms with the same seed see the same images in the same order.
@@ -176,9 +176,8 @@ def run_arm(arm: Arm, train, val=None, *, plan, num_classes: int | None = None,
             reached = int(info["epoch"])
             raise _Reached
 
-    lines = io.StringIO()
     try:
-        with contextlib.redirect_stderr(lines) if quiet else contextlib.nullcontext():
+        with contextlib.redirect_stderr(io.StringIO()):
             fit(model, train, None, config, callbacks=watch)
     except _Reached:
         pass
@@ -209,17 +208,16 @@ def results_table(results: Iterable[RunResult]) -> pd.DataFrame:
 
 
 def layer_gradient_norms(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                         crop: int, mean=None, std=None) -> pd.Series:
+                         crop: int) -> pd.Series:
     """The L2 norm of the loss gradient with respect to each learned layer's weights.
 
     ``model``: an AlexNet (its :meth:`learned_layers` name conv1 … fc8), left in evaluation mode
     for the call so dropout draws nothing; ``images: (B, 3, S, S) uint8``, ``labels: (B,)``;
-    centre crops of side ``crop``, normalised with ``mean``/``std`` (default ImageNet's).
+    centre crops of side ``crop``, normalised with ImageNet's mean and standard deviation.
     Cross-entropy averaged over the batch, one backward pass in fp32. Returns a Series indexed
     conv1 … fc8. The model's gradients are cleared afterwards and its training flag restored.
     """
-    kwargs = {} if mean is None else {"mean": mean, "std": std}
-    x = augment.normalize(augment.center_crop(torch.as_tensor(images), crop), **kwargs)
+    x = augment.normalize(augment.center_crop(torch.as_tensor(images), crop))
     was_training = model.training
     model.eval()
     model.zero_grad(set_to_none=True)

@@ -18,7 +18,7 @@ from .datasets.loader import UInt8Loader
 from .errors import CourseValueError
 from .evaluate import predict
 from .models import HandcraftedBaseline
-from .scoring.metrics import per_image_topk_error, topk_errors
+from .scoring.metrics import per_image_topk_error, topk_error
 from .scoring.stats import mcnemar_exact
 
 BASELINE_MAX_IMAGES = 100_000  # HOG features take about 2 ms an image on one core
@@ -68,9 +68,9 @@ def fit_baseline(train, val, crop_size: int, *, num_classes: int | None = None,
     scores = fitted.scores(center_crops(val[0], crop_size), num_classes=num_classes)
     seconds = time.perf_counter() - start
     k = min(5, num_classes)  # with fewer classes than five, every class is a guess
-    errors = topk_errors(scores, labels, ks=(1, k))
-    return {"method": METHOD, "val_top1_error": errors[1], "val_top5_error": errors[k],
-            "seconds": seconds, "baseline_scores": scores}
+    return {"method": METHOD, "val_top1_error": topk_error(scores, labels, 1),
+            "val_top5_error": topk_error(scores, labels, k), "seconds": seconds,
+            "baseline_scores": scores}
 
 
 def against_baseline(model: torch.nn.Module, val, crop_size: int, baseline_scores, *,

@@ -183,11 +183,10 @@ def fit_crowd(table: Mapping[tuple[int, int], float]) -> Crowd:
     return crowd(least_squares(residuals, start).x)
 
 
-def crowd_for_difficulty(difficulty: float, prior: float | None = None) -> Crowd:
+def crowd_for_difficulty(difficulty: float) -> Crowd:
     """A crowd between :data:`CAT` (``difficulty`` 0) and :data:`BURMESE_CAT` (1).
 
-    Sensitivity, false-positive rate and log-concentration are interpolated linearly; ``prior``
-    too unless given.
+    Sensitivity, false-positive rate, prior and log-concentration are interpolated linearly.
     """
     _check_rate("difficulty", difficulty)
     d = float(difficulty)
@@ -198,7 +197,7 @@ def crowd_for_difficulty(difficulty: float, prior: float | None = None) -> Crowd
     return Crowd(
         sensitivity=mix(CAT.sensitivity, BURMESE_CAT.sensitivity),
         false_positive_rate=mix(CAT.false_positive_rate, BURMESE_CAT.false_positive_rate),
-        prior=mix(CAT.prior, BURMESE_CAT.prior) if prior is None else prior,
+        prior=mix(CAT.prior, BURMESE_CAT.prior),
         concentration=math.exp(mix(math.log(CAT.concentration), math.log(BURMESE_CAT.concentration))),
     )
 
@@ -311,27 +310,24 @@ class ConsensusResult:
     confidence: np.ndarray
 
 
-def dynamic_consensus(votes, table: ConfidenceTable, threshold: float,
-                      max_votes: int | None = None) -> ConsensusResult:
+def dynamic_consensus(votes, table: ConfidenceTable, threshold: float) -> ConsensusResult:
     """Label images by collecting votes one at a time until the table is confident enough.
 
     ``votes``: ``(N, V) bool``, the votes each image *would* get, in order (only the first
     ``votes_used`` are counted as spent). After each vote the confidence c = table[#yes, #no] is
     looked up: the image is **accepted** when c ≥ ``threshold``, **rejected** when
-    1 − c ≥ ``threshold``, and otherwise gets another vote, up to ``max_votes`` (default: V,
-    at most the table's size). An image still undecided at the cap is rejected: its votes
+    1 − c ≥ ``threshold``, and otherwise gets another vote, up to V (at most the table's size).
+    An image still undecided at the cap is rejected: its votes
     never made a convincing majority. Cells the seed images never reached (NaN) decide
     nothing. ``threshold`` is in [0.5, 1].
     """
     votes = _as_votes(votes)
     if not 0.5 <= threshold <= 1:
         raise CourseValueError(f"threshold must be in [0.5, 1], got {threshold}")
-    cap = min(votes.shape[1], table.max_votes) if max_votes is None else max_votes
-    if not 1 <= cap <= min(votes.shape[1], table.max_votes):
-        raise CourseValueError(
-            f"max_votes must be in 1..{min(votes.shape[1], table.max_votes)} (votes per image "
-            f"{votes.shape[1]}, table up to {table.max_votes} votes), got {max_votes}"
-        )
+    cap = min(votes.shape[1], table.max_votes)
+    if cap < 1:
+        raise CourseValueError(f"no vote to count: {votes.shape[1]} votes per image, a table up "
+                               f"to {table.max_votes} votes")
     n = votes.shape[0]
     yes = np.cumsum(votes[:, :cap], axis=1)  # (N, cap): yes votes after 1..cap votes
     no = np.arange(1, cap + 1)[None, :] - yes
@@ -353,13 +349,12 @@ def _precision_recall(good: np.ndarray, accepted: np.ndarray) -> tuple[float, fl
 
 def compare_methods(crowd: Crowd, num_images: int, thresholds: Sequence[float] = (0.6, 0.8, 0.9,
                     0.95, 0.99), majority_ks: Sequence[int] = (1, 3, 5, 7, 9),
-                    seed_images: int | None = None, seed_votes: int = SEED_VOTES,
                     seed_labels: str = "majority", seed: int = 0) -> pd.DataFrame:
     """Votes spent against label quality: dynamic consensus vs fixed majority voting.
 
     Simulates ``num_images`` candidates of one synset (:meth:`Crowd.simulate`, ``seed``). For
-    dynamic consensus the first ``seed_images`` (default: a tenth, at least 10) get
-    ``seed_votes`` votes each, the table is estimated from them (majority labels), they are
+    dynamic consensus the first tenth of them (at least 10), the seeds, get :data:`SEED_VOTES`
+    votes each, the table is estimated from them (majority labels), they are
     labelled by their majority, and the rest by :func:`dynamic_consensus` at each threshold.
     ``seed_labels="truth"`` builds the table (and labels the seeds) with the true labels
     instead, as if experts had labelled the seeds: the best a table can be. Majority voting labels every image with its first k votes. Both methods see the same votes.
@@ -369,9 +364,10 @@ def compare_methods(crowd: Crowd, num_images: int, thresholds: Sequence[float] =
     divided by ``num_images``), ``precision`` (share of accepted images that are good),
     ``recall`` (share of good images accepted) and ``accepted``.
     """
-    seed_images = max(10, num_images // 10) if seed_images is None else seed_images
-    if not 1 <= seed_images < num_images:
-        raise CourseValueError(f"seed_images must be in 1..{num_images - 1}, got {seed_images}")
+    seed_images, seed_votes = max(10, num_images // 10), SEED_VOTES
+    if num_images <= seed_images:
+        raise CourseValueError(f"num_images = {num_images}: more than the {seed_images} seed "
+                               "images are needed")
     width = max([seed_votes, *majority_ks])  # majority_ks may be empty
     good, votes = crowd.simulate(num_images, width, seed)
     if seed_labels == "majority":
@@ -413,15 +409,13 @@ def votes_for_majority_accuracy(accuracy: float, target: float, max_votes: int =
 
 # ---------------------------------------------------------------------------- candidates
 def candidate_pool_growth(synonyms: int = 2, expansions: int = 3, languages: int = 5,
-                          results_per_query: tuple[int, int] = (300, 1000),
-                          images_per_language: int = 5000, good_fraction: float = 0.10,
                           seed: int = 0) -> pd.DataFrame:
     """A toy model of Deng et al.'s candidate collection (Sec. 3.1) for one synset.
 
-    Each language reaches its own part of the web, ``images_per_language`` images of which
-    ``good_fraction`` show the synset (raw search results are about 10 % accurate). A query
-    returns ``results_per_query`` (drawn uniformly in the range) distinct images, popular ones
-    more often (weights ∝ 1/√rank), so queries in one language overlap. Queries run in order:
+    Each language reaches its own part of the web, 5000 images of which 10 % show the synset
+    (raw search results are about 10 % accurate). A query returns 300 to 1000 (drawn
+    uniformly) distinct images, popular ones more often (weights ∝ 1/√rank), so queries in one
+    language overlap. Queries run in order:
     per language, ``synonyms`` synonym queries, then ``expansions`` queries expanded with a
     parent synset's word ("whippet dog").
 
@@ -430,9 +424,7 @@ def candidate_pool_growth(synonyms: int = 2, expansions: int = 3, languages: int
     duplicates removed), ``good`` (good ones among them), ``precision`` (good / unique).
     """
     rng = np.random.default_rng(seed)
-    lo, hi = results_per_query
-    if not 1 <= lo <= hi <= images_per_language:
-        raise CourseValueError(f"results_per_query {results_per_query} must fit in 1..{images_per_language}")
+    images_per_language, good_fraction, (lo, hi) = 5000, 0.10, (300, 1000)
     weights = 1 / np.sqrt(np.arange(1, images_per_language + 1))
     weights /= weights.sum()
     rows, seen, good_seen = [], set(), 0

@@ -93,15 +93,6 @@ def cpu_has_native_bf16() -> bool:
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
-def cuda_has_native_bf16(device: torch.device | str | None = None) -> bool:
-    """True when the CUDA device computes bf16 natively: compute capability 8.0 (Ampere) or newer.
-
-    Not ``torch.cuda.is_bf16_supported()``, which by default also counts the *emulated* bf16 of
-    older GPUs (a T4 is 7.5): it runs, but slower than fp16 with a grad scaler.
-    """
-    return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
-
-
 def pick_precision(device: torch.device | str) -> Precision:
     """The fastest safe mixed-precision mode for ``device`` (what "auto" means).
 
@@ -123,7 +114,10 @@ def pick_precision(device: torch.device | str) -> Precision:
         return dataclasses.replace(chosen, reason=f"COURSE_PRECISION={forced} is set")
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
-        if cuda_has_native_bf16(device):
+        # native bf16 from compute capability 8.0 (Ampere) on; not torch.cuda.is_bf16_supported(),
+        # which by default also counts the emulated bf16 of older GPUs (a T4 is 7.5): it runs,
+        # but slower than fp16 with a grad scaler
+        if (major, minor) >= (8, 0):
             return Precision(torch.bfloat16, False,
                              f"this CUDA device (compute capability {major}.{minor}) has native bf16")
         return Precision(torch.float16, True, f"CUDA compute capability {major}.{minor} has no "
@@ -154,18 +148,17 @@ def resolve_precision(precision, device: torch.device | str) -> Precision:
         precision = names[precision]
     if precision is None or precision == "auto":
         return pick_precision(device)
-    if precision == "fp32":
-        return Precision(None, False, "fp32 was requested")
-    if precision == "bf16":
-        return Precision(torch.bfloat16, False, "bf16 was requested")
-    if precision == "fp16":
-        return Precision(torch.float16, device.type == "cuda", "fp16 was requested")
-    raise CourseValueError(f"precision must be a Precision, a torch dtype or one of {PRECISION_NAMES}, "
-                     f"got {precision!r}")
+    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if not isinstance(precision, str) or precision not in dtypes:
+        raise CourseValueError(f"precision must be a Precision, a torch dtype or one of "
+                               f"{PRECISION_NAMES}, got {precision!r}")
+    # a grad scaler only where fp16 gradients are computed with CUDA's kernels (they underflow)
+    return Precision(dtypes[precision], precision == "fp16" and device.type == "cuda",
+                     f"{precision} was requested")
 
 
-def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
-    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded with ``seed``.
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (all devices).
 
     ``deterministic=True`` also asks torch for deterministic kernels (slower, and some
     operations then raise), which the resume-equals-uninterrupted guarantee relies on.
@@ -178,7 +171,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
-    return torch.Generator().manual_seed(seed)
 
 
 def _ram_gb() -> float | None:
@@ -194,18 +186,7 @@ def _device_name(device: torch.device) -> tuple[str, float | None]:
         return props.name, props.total_memory / 2**30
     if device.type == "mps":
         return "Apple GPU (MPS)", None
-    return _cpu_name(), None
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
+    return _cpuinfo()[0] or platform.processor() or platform.machine() or "CPU", None
 
 
 def environment_report(environ: Mapping[str, str] | None = None) -> dict:

@@ -19,8 +19,8 @@ treated as hostile:
   default), so a server trickling a byte at a time cannot hold it for ever.
 * A malformed ``Content-Length`` makes the mirror count as failed, with a message.
 
-:func:`extract_archive` unpacks tar (plain, gzip, bzip2, xz: the format is read from the bytes,
-so a plain tar named ``.tar.gz``, as ImageNetV2's are, works). Only regular files
+:func:`extract_archive` unpacks tar (plain or gzip: the format is read from the bytes, so a plain
+tar named ``.tar.gz``, as ImageNetV2's are, works). Only regular files
 and folders are extracted: an archive holding any symbolic link, hard link, device file or FIFO
 an absolute member name or ``..`` is refused as a whole with
 :class:`UnsafeArchiveError`, naming the archive and the member, before anything is written. No
@@ -46,22 +46,16 @@ file or folder, so two notebooks, or a notebook and the CLI, never download into
 ``.part`` or extract into the same folder at once: the second waits, then finds the work done.
 The lock file ``.NAME.lock`` beside the target is deleted when the lock is released.
 
-Checksum kinds (compare like with like):
-
-* ``sha256`` and ``md5``: of the whole file.
-
 Set ``COURSE_OFFLINE=1`` to make every download fail at once with the instructions for
 placing the file by hand.
 """
 
 from __future__ import annotations
 
-import bz2
 import errno
 import gzip
 import hashlib
 import http.client
-import lzma
 import os
 import re
 import shutil
@@ -74,7 +68,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -126,66 +120,54 @@ class UnsafeArchiveError(DownloadError):
 
 @dataclass(frozen=True)
 class Digests:
-    """What :func:`file_digests` measured: size in bytes and hex digests."""
+    """What :func:`file_digests` measured: size in bytes and the SHA-256 hex digest."""
 
     size: int
     sha256: str
-    md5: str
 
 
 def file_digests(path: Path) -> Digests:
-    """Size, whole-file SHA-256 and MD5 of ``path``, in one pass."""
-    sha256, md5 = hashlib.sha256(), hashlib.md5()
-    size = 0
+    """Size and whole-file SHA-256 of ``path``, in one pass."""
+    sha256, size = hashlib.sha256(), 0
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             sha256.update(chunk)
-            md5.update(chunk)
             size += len(chunk)
-    return Digests(size, sha256.hexdigest(), md5.hexdigest())
+    return Digests(size, sha256.hexdigest())
 
 
-def _expected(sha256, md5, size) -> dict:
-    found = {"size": size, "sha256": sha256, "md5": md5}
-    return {key: (value.lower() if isinstance(value, str) else value)
-            for key, value in found.items() if value is not None}
+def _expected(sha256, size) -> dict:
+    found = {"size": size, "sha256": sha256.lower() if sha256 is not None else None}
+    return {key: value for key, value in found.items() if value is not None}
 
 
-def check_file(path: Path, *, sha256=None, md5=None, size=None,
-               sources: Mapping[str, str] | None = None) -> list[str]:
-    """The mismatches between ``path`` and the expected values, as readable lines (empty: good).
-
-    Only the values given are compared, each with the same kind of measurement; ``sources``
-    (kind → where the value comes from) is named beside a mismatch.
-    """
-    expected = _expected(sha256, md5, size)
+def check_file(path: Path, *, sha256=None, size=None) -> list[str]:
+    """The mismatches between ``path`` and the expected size and SHA-256 (each compared only
+    when given), as readable lines (empty: good)."""
+    expected = _expected(sha256, size)
     path = Path(path)
     if "size" in expected and path.stat().st_size != expected["size"]:
         # A wrong size settles it; no need to hash gigabytes.
         return [f"size: expected {expected['size']:,} bytes, got {path.stat().st_size:,}"]
     if set(expected) <= {"size"}:
         return []
-    return _mismatches(expected, file_digests(path), sources)
+    return _mismatches(expected, file_digests(path))
 
 
-def _mismatches(expected: dict, actual: Digests, sources: Mapping[str, str] | None = None) -> list[str]:
+def _mismatches(expected: dict, actual: Digests) -> list[str]:
     out = []
     for key, value in expected.items():
         got = getattr(actual, key)
         if got != value:
-            label = f"{key} ({sources[key]})" if sources and key in sources else key
-            out.append(f"{label}: expected {value:,} bytes, got {got:,}" if key == "size"
-                       else f"{label}: expected {value}, got {got}")
+            out.append(f"{key}: expected {value:,} bytes, got {got:,}" if key == "size"
+                       else f"{key}: expected {value}, got {got}")
     return out
 
 
 def _describe_expected(expected: dict) -> str:
-    parts = []
-    if "size" in expected:
-        parts.append(f"size {expected['size']:,} bytes")
-    for key in ("sha256", "md5"):
-        if key in expected:
-            parts.append(f"{key} {expected[key]}")
+    parts = [f"size {expected['size']:,} bytes"] if "size" in expected else []
+    if "sha256" in expected:
+        parts.append(f"sha256 {expected['sha256']}")
     return ", ".join(parts) if parts else "no published size or checksum"
 
 
@@ -450,9 +432,7 @@ def download_file(
     dest: Path,
     *,
     sha256: str | None = None,
-    md5: str | None = None,
     size: int | None = None,
-    sources: Mapping[str, str] | None = None,
     retries: int = 3,
     progress: bool = True,
     timeout: float = 60.0,
@@ -467,8 +447,7 @@ def download_file(
     connection it resumes from the bytes it has when the server answers a ``Range`` request with
     206, else starts over; up to ``retries`` retries, waiting ``backoff * 2**attempt`` seconds
     between tries. ``timeout`` bounds each network read; the whole call must finish within
-    ``max(min_seconds, size / min_rate)`` seconds. ``sources`` (check kind → where the expected
-    value comes from) is named beside a mismatch. The call holds :func:`target_lock` on ``dest``.
+    ``max(min_seconds, size / min_rate)`` seconds. The call holds :func:`target_lock` on ``dest``.
 
     Raises :class:`DownloadUnavailableError` (with what to download by hand and where to put it)
     when the file cannot be fetched from ``url``: offline, HTTP error, dropped connections,
@@ -479,7 +458,7 @@ def download_file(
     only the bytes received so far stay in ``dest.part``, to be resumed (and verified) next time.
     """
     dest = Path(dest)
-    expected = _expected(sha256, md5, size)
+    expected = _expected(sha256, size)
     offline = os.environ.get("COURSE_OFFLINE", "") not in ("", "0")
     if offline and not dest.is_file():
         raise DownloadUnavailableError(
@@ -500,13 +479,13 @@ def download_file(
         _transfer(url, dest, part, expected, retries=retries, progress=progress, timeout=timeout,
                   backoff=backoff, clock=_Clock(min_seconds, expected.get("size"), min_rate))
         actual = file_digests(part)
-        mismatches = _mismatches(expected, actual, sources)
+        mismatches = _mismatches(expected, actual)
         if mismatches:
             part.unlink()
             raise DownloadError(
                 f"Download of {url} does not match its expected size or checksum, so it was "
                 f"deleted (nothing was put at {dest}):\n  " + "\n  ".join(mismatches)
-                + f"\nReceived {actual.size:,} bytes, sha256 {actual.sha256}, md5 {actual.md5}; "
+                + f"\nReceived {actual.size:,} bytes, sha256 {actual.sha256}; "
                 f"expected {_describe_expected(expected)}. The server's copy may have changed: "
                 "do not use it until the new checksum is confirmed."
             )
@@ -722,17 +701,11 @@ class _CappedTarData:
 
 
 def _open_tar_data(archive: Path):
-    """The archive's decompressed bytes (gzip, bzip2 or xz, read from the magic bytes; else the
-    file itself, so a plain tar named ``.tar.gz`` works)."""
+    """The archive's decompressed bytes (gzip, read from the magic bytes; else the file itself,
+    so a plain tar named ``.tar.gz`` works)."""
     with open(archive, "rb") as f:
-        magic = f.read(6)
-    if magic[:2] == b"\x1f\x8b":
-        return gzip.open(archive, "rb")
-    if magic[:3] == b"BZh":
-        return bz2.open(archive, "rb")
-    if magic == b"\xfd7zXZ\x00":
-        return lzma.open(archive, "rb")
-    return open(archive, "rb")
+        gzipped = f.read(2) == b"\x1f\x8b"
+    return gzip.open(archive, "rb") if gzipped else open(archive, "rb")
 
 
 def _is_tar(archive: Path) -> bool:
@@ -741,7 +714,7 @@ def _is_tar(archive: Path) -> bool:
     try:
         with _open_tar_data(archive) as raw:
             tarfile.TarInfo.frombuf(raw.read(tarfile.BLOCKSIZE), tarfile.ENCODING, "surrogateescape")
-    except (tarfile.HeaderError, OSError, EOFError, zlib.error, lzma.LZMAError):
+    except (tarfile.HeaderError, OSError, EOFError, zlib.error):
         return False
     return True
 
@@ -869,8 +842,7 @@ def _extract_tar(archive: Path, into: Path, progress: bool, caps: ExtractionCaps
 
 
 # What a damaged or truncated archive raises while it is read.
-_DAMAGED = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError,
-            gzip.BadGzipFile)
+_DAMAGED = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def _remove(path: Path) -> None:
@@ -936,8 +908,6 @@ def _extract_into(archive: Path, tmp: Path, progress: bool, caps: ExtractionCaps
     try:
         if _is_tar(archive):
             return _extract_tar(archive, tmp, progress, caps)
-    except UnsafeArchiveError:
-        raise
     except _DAMAGED as exc:
         raise DownloadError(
             f"{archive} is damaged or truncated ({type(exc).__name__}: {exc}); nothing was "

@@ -5,8 +5,9 @@ type it has always been (a bad submission is still a ``ValueError``, a full disk
 ``OSError``), so existing ``except ValueError`` code keeps working while a command needs to
 catch one type only: :func:`course_lib.__main__.main` turns any ``CourseError`` into one line on
 stderr and exit status 2, with no traceback. Warnings derive from :class:`CourseWarning`.
-Each command catches ``CourseError`` and ``OSError`` (the file system's own errors: a path typed
-that does not exist, a folder that cannot be written) and prints :func:`one_line` of it.
+A command that can say more (which dataset, which file) catches ``CourseError`` and ``OSError``
+(the file system's own errors: a path typed that does not exist, a folder that cannot be written)
+itself and prints :func:`one_line` of it.
 
 This module imports nothing from the course, so every layer may use it.
 """

@@ -2,13 +2,12 @@
 
 :func:`predict` knows nothing about datasets: it takes a model and any iterable of batches
 ``(images (B, 3, H, W) uint8, labels (B,))``, optionally with a third element ``indices (B,)``
-giving each image's position in the dataset. Three ways to look at an image:
+giving each image's position in the dataset. Two ways to look at an image:
 
 * ``"center"``: the central ``crop_size`` crop;
 * ``"tencrop"``: the paper's test-time augmentation, the four corner crops and the centre crop
   and their mirror images, with the **softmax outputs** averaged over the ten (Krizhevsky et al.
-  2012, Sec. 4.1; FACTS.md §4.3);
-* ``"full"``: the whole image as it comes.
+  2012, Sec. 4.1; FACTS.md §4.3).
 
 :func:`predict_ensemble` averages the softmax outputs of several models, as the paper's 5- and
 7-CNN entries did (FACTS.md §4.4).
@@ -20,9 +19,6 @@ shard), and the results of all ranks are gathered (every rank gets them all): ba
 carry indices, so that the padding a ``DistributedSampler`` adds to even out the shards is
 counted once; :func:`with_indices` attaches them to a loader that does not yield them (e.g.
 ``with_indices(loader, loader.indices())`` for :class:`course_lib.datasets.loader.UInt8Loader`).
-
-Calibration (:func:`expected_calibration_error`, :func:`reliability_diagram`) lives in
-:mod:`course_lib.scoring.calibration`; the names are re-exported here for old callers.
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -45,7 +40,7 @@ from .progress import live_progress
 from .scoring import topk_error
 from .scoring.metrics import MAX_GUESSES  # ILSVRC: up to five guesses per image
 
-MODES = ("center", "tencrop", "full")
+MODES = ("center", "tencrop")
 
 
 @dataclass(frozen=True)
@@ -73,13 +68,6 @@ class Predictions:
                              "course_lib.scoring.topk_error(result.scores, result.labels, k)")
         return topk_error(self.predictions, self.labels, k)
 
-    @property
-    def table(self) -> pd.DataFrame:
-        """One row: ``mode``, ``models``, ``n_images``, ``top1_error``, ``top5_error``."""
-        return pd.DataFrame([{"mode": self.mode, "models": self.n_models,
-                              "n_images": len(self.labels), "top1_error": self.error(1),
-                              "top5_error": self.error(MAX_GUESSES)}])
-
 
 def with_indices(batches: Iterable, indices) -> Iterable:
     """Attach dataset indices to batches that do not carry them.
@@ -103,19 +91,8 @@ def with_indices(batches: Iterable, indices) -> Iterable:
         raise CourseValueError(f"with_indices: {len(indices)} indices given but the batches held {start} images")
 
 
-def _resolve_normalize(normalize_spec) -> Callable[[torch.Tensor], torch.Tensor]:
-    if normalize_spec is None:
-        return augment.to_float
-    if callable(normalize_spec):
-        return normalize_spec
-    mean, std = normalize_spec
-    return lambda images: augment.normalize(images, mean, std)
-
-
 def _views(images: torch.Tensor, mode: str, crop_size) -> torch.Tensor:
     """``(B, V, 3, h, w)``: the V views of each image that the mode scores."""
-    if mode == "full":
-        return images[:, None]
     if mode == "center":
         return augment.center_crop(images, crop_size)[:, None]
     return augment.ten_crop(images, crop_size)
@@ -156,26 +133,25 @@ def _deduplicate(scores: torch.Tensor, labels: torch.Tensor, indices: torch.Tens
 def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode: str = "center",
                      crop_size: int | Sequence[int] | None = None,
                      device: torch.device | str | None = None, precision=None,
-                     normalize: tuple[Sequence[float], Sequence[float]] | Callable | None = (
-                         IMAGENET_MEAN, IMAGENET_STD),
-                     channels_last: bool = False, progress: bool = False) -> Predictions:
+                     normalize=(IMAGENET_MEAN, IMAGENET_STD), channels_last: bool = False,
+                     progress: bool = False) -> Predictions:
     """Average the softmax outputs of ``models`` (and of the views ``mode`` takes) per image.
 
     ``batches``: iterable of ``(images (B, 3, H, W), labels (B,))`` or ``(images, labels,
     indices (B,))``; images uint8 0–255 (or float 0–1). ``crop_size``: int or (h, w), needed by
-    ``"center"`` and ``"tencrop"``. ``device``: default :func:`course_lib.device.pick_device`;
+    both modes. ``device``: default :func:`course_lib.device.pick_device`;
     the models are moved there (``nn.Module.to``, in place) and put in eval mode for the call
     (their training flag is restored afterwards). ``precision``: a
     :class:`course_lib.device.Precision`, a dtype or ``"auto"``/``"fp32"``/``"bf16"``/``"fp16"``
     (:func:`course_lib.device.resolve_precision`); default ``"auto"`` (autocast; softmax is
     always taken in float32).
-    ``normalize``: ``(mean, std)`` on the 0–1 scale (default ImageNet's), ``None`` for plain
-    0–1 floats, or a callable applied to the cropped batch. ``channels_last``: feed the models
+    ``normalize``: ``(mean, std)`` on the 0–1 scale (default ImageNet's), applied to the
+    cropped batch. ``channels_last``: feed the models
     NHWC tensors (and convert the models, in place).
     """
     if mode not in MODES:
         raise CourseValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if mode != "full" and crop_size is None:
+    if crop_size is None:
         raise CourseValueError(f"mode={mode!r} needs a crop_size (e.g. 224)")
     models = list(models)
     if not models:
@@ -183,7 +159,7 @@ def predict_ensemble(models: Sequence[torch.nn.Module], batches: Iterable, mode:
     device = pick_device() if device is None else torch.device(device)
     scorer = _Scorer(models, mode, crop_size, device,
                      resolve_precision(precision, device).autocast_dtype,
-                     _resolve_normalize(normalize),
+                     lambda images: augment.normalize(images, *normalize),
                      torch.channels_last if channels_last else torch.preserve_format)
     if progress:
         # redrawn per batch only where someone watches it (not into a log file)
@@ -267,12 +243,10 @@ def _score_all(scorer: _Scorer, batches: Iterable):
 
 def predict(model: torch.nn.Module, batches: Iterable, mode: str = "center",
             crop_size: int | Sequence[int] | None = None, device: torch.device | str | None = None,
-            precision=None,
-            normalize: tuple[Sequence[float], Sequence[float]] | Callable | None = (
-                IMAGENET_MEAN, IMAGENET_STD),
+            precision=None, normalize=(IMAGENET_MEAN, IMAGENET_STD),
             channels_last: bool = False, progress: bool = False) -> Predictions:
     """Softmax scores of one model on every image of ``batches``; see :func:`predict_ensemble`
     for the arguments. Returns :class:`Predictions` (``.scores``, ``.labels``,
-    ``.predictions``, ``.table``)."""
+    ``.predictions``, ``.error(k)``)."""
     return predict_ensemble([model], batches, mode, crop_size, device, precision, normalize,
                             channels_last, progress)

@@ -21,8 +21,7 @@ Conventions (WordNet allows several parents per synset, so the "tree" is a DAG):
 * **primary parent** is the first parent listed for a node (for WordNet, the first ``@``
   hypernym in ``data.noun``, then instance hypernyms). Following primary parents from any
   node gives one path to the root, the **primary path**.
-* **depth** is by default the length of the primary path (root 0); ``depth(node, how="min")``
-  gives the shortest and ``how="max"`` the longest path from the root.
+* **depth** is the length of the primary path (root 0).
 * **super_category(leaf, depth=d)** is the node at depth d on the leaf's primary path, so
   ``depth(super_category(leaf, d)) == d`` (or the leaf itself when its path is shorter).
   For ImageNet, depth-based groups are uneven (at depth 4: artifact 516, living thing 410,
@@ -178,24 +177,16 @@ class Hierarchy:
         return tuple(order)
 
     def _measure(self, par: dict[str, tuple[str, ...]]) -> None:
-        """Heights (leaves up), depths (primary, min and max over parents) and ancestor sets,
-        in topological order."""
+        """Heights (leaves up), primary depths and ancestor sets, in topological order."""
         self._height: dict[str, int] = {}
         for n in reversed(self._order):
             c = self._children[n]
             self._height[n] = 1 + max(self._height[x] for x in c) if c else 0
-        self._depth = {"primary": {}, "min": {}, "max": {}}
+        self._depth: dict[str, int] = {}
         self._anc: dict[str, frozenset[str]] = {}
         for n in self._order:
             ps = par[n]
-            if not ps:
-                for d in self._depth.values():
-                    d[n] = 0
-                self._anc[n] = frozenset([n])
-                continue
-            self._depth["primary"][n] = self._depth["primary"][ps[0]] + 1
-            self._depth["min"][n] = 1 + min(self._depth["min"][p] for p in ps)
-            self._depth["max"][n] = 1 + max(self._depth["max"][p] for p in ps)
+            self._depth[n] = self._depth[ps[0]] + 1 if ps else 0
             self._anc[n] = frozenset([n]).union(*(self._anc[p] for p in ps))
 
     # ------------------------------------------------------------------ structure
@@ -259,12 +250,9 @@ class Hierarchy:
         """Length of the longest path from ``node`` down to a leaf (leaves: 0)."""
         return self._height[self._check(node)]
 
-    def depth(self, node: str, how: str = "primary") -> int:
-        """Distance from the root (root: 0): along the primary path, or the ``"min"`` / ``"max"``
-        path length over all paths."""
-        if how not in self._depth:
-            raise CourseValueError(f"how must be 'primary', 'min' or 'max', not {how!r}")
-        return self._depth[how][self._check(node)]
+    def depth(self, node: str) -> int:
+        """Distance from the root along the primary path (root: 0)."""
+        return self._depth[self._check(node)]
 
     def primary_path(self, node: str) -> list[str]:
         """Root → ... → ``node``, following each node's primary (first) parent."""
@@ -277,7 +265,7 @@ class Hierarchy:
         """Lowest common ancestor: the common ancestor of smallest height (ties: larger
         primary depth, then smaller id). ``lca(a, a) == a``; symmetric."""
         common = self._anc[self._check(a)] & self._anc[self._check(b)]
-        return min(common, key=lambda n: (self._height[n], -self._depth["primary"][n], n))
+        return min(common, key=lambda n: (self._height[n], -self._depth[n], n))
 
     def lca_height(self, a: str, b: str) -> int:
         """Height of :meth:`lca` (0 when ``a == b`` is a leaf): the 2010-2011 hierarchical cost."""
@@ -295,11 +283,6 @@ class Hierarchy:
             raise CourseValueError(f"depth must be >= 0, got {depth}")
         path = self.primary_path(leaf)
         return path[min(depth, len(path) - 1)]
-
-    def first_ancestor_in(self, node: str, candidates: Sequence[str]) -> str | None:
-        """The first of ``candidates`` (in their order) that is an ancestor of ``node``, or None."""
-        anc = self._anc[self._check(node)]
-        return next((c for c in candidates if c in anc), None)
 
     def lca_height_matrix(self) -> np.ndarray:
         """``(L, L) int64``: entry [i, j] is the height of the LCA of ``leaves[i]`` and
@@ -358,5 +341,5 @@ def load_imagenet_hierarchy() -> Hierarchy:
 def imagenet_group(wnid: str, hierarchy: Hierarchy | None = None) -> str:
     """The curated super-category (:data:`IMAGENET_GROUPS`) of an ImageNet synset, or "other"."""
     h = load_imagenet_hierarchy() if hierarchy is None else hierarchy
-    hit = h.first_ancestor_in(wnid, list(_GROUP_OF))
-    return _GROUP_OF[hit] if hit else "other"
+    ancestors = set(h.ancestors(wnid))
+    return next((label for synset, label in _GROUP_OF.items() if synset in ancestors), "other")

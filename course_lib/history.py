@@ -39,20 +39,6 @@ HUMAN_ESTIMATE = {
     "source": "S10 (Karpathy blog, describing IJCV Sec. 6.4); optimistic estimate S27 [S]",
 }
 
-#: Later results below the human estimate (FACTS.md §3), top-5 error in percent.
-BEYOND_HUMAN = (
-    {"method": "PReLU (He et al.)", "top5_error_pct": 4.94, "split": "test", "source": "S24"},
-    {
-        "method": "BatchNorm ensemble (Ioffe & Szegedy)",
-        "top5_error_pct": 4.82,
-        "split": "test",
-        "source": "S28 (4.8%), S27 (4.82% in the body text)",
-    },
-)
-
-#: SuperVision's winning error on Task 2, classification + localisation, 2012 (S3).
-TASK2_2012_WINNER_ERROR = 0.335463
-
 
 def _read(name: str) -> pd.DataFrame:
     path = resources.files("course_lib") / "resources" / name
@@ -93,10 +79,4 @@ def results_2012() -> pd.DataFrame:
     df = _read("ilsvrc2012_results.csv")
     df.insert(2, "top5_error_pct", df["error"] * 100)
     return df.sort_values(["team_rank", "error"], kind="stable").reset_index(drop=True)
-
-
-def winners() -> pd.DataFrame:
-    """The headline winning entry of each year: ``year``, ``team``, ``top5_error_pct``, ..."""
-    lb = _leaderboard()
-    return lb[(lb["place"] == 1) & lb["headline"]].reset_index(drop=True).copy()
 

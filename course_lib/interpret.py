@@ -14,7 +14,7 @@ call                           what it gives
 :func:`activation_modules`     for conv1 … fc7 the module whose output is that layer's activity
 :func:`capture_activations`    those activities (and the input) for a batch of images, via
                                forward hooks, optionally average-pooled to a small grid
-:func:`unit_scores`            one number per image and unit (max or mean over the map)
+:func:`unit_scores`            one number per image and unit (the maximum over the map)
 :func:`top_activating`         the images that drive one unit hardest
 :func:`occlusion_map`          the drop in a class's probability as a grey patch slides over
 :func:`nearest_neighbors`      the k nearest rows of a bank in Euclidean distance (chunked)
@@ -118,14 +118,14 @@ def _pooled(output: torch.Tensor, grid: int | None, dtype: torch.dtype) -> torch
 
 def capture_activations(model: nn.Module, inputs, layers: Iterable[str] = HIDDEN_LAYERS, *,
                         grid: int | None = None, crop: int | None = None, batch_size: int = 200,
-                        device: torch.device | str | None = None, with_logits: bool = False,
+                        with_logits: bool = False,
                         dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """Each of ``layers``' activities for every image, read by forward hooks.
 
     ``inputs``: ``(N, 3, H, W)`` float model inputs (see :func:`preprocess`), or uint8 images
     with ``crop`` given, which are preprocessed a chunk at a time (the float copy of all N
-    images is never held). They run in chunks of ``batch_size`` in eval mode without
-    gradients (the model's train/eval mode is restored). ``layers``: names from
+    images is never held). They run in chunks of ``batch_size`` on the model's device, in eval
+    mode without gradients (the model's train/eval mode is restored). ``layers``: names from
     :data:`HIDDEN_LAYERS`, and ``"input"`` for the model's input itself (the pixels as the
     network sees them). Returns ``{layer: (N, C, h, w)}`` for convolutions and the input
     (``(N, C, grid, grid)`` when ``grid`` is given: each map average-pooled as it is read, so
@@ -150,8 +150,7 @@ def capture_activations(model: nn.Module, inputs, layers: Iterable[str] = HIDDEN
     if unknown:
         raise CourseValueError(f"capture_activations: unknown layer(s) {unknown}; choose from "
                          f"{[INPUT, *modules]}")
-    if device is None:
-        device = next(model.parameters()).device
+    device = next(model.parameters()).device
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     logits = []
 
@@ -190,26 +189,22 @@ def flatten_features(activations: torch.Tensor) -> np.ndarray:
     return _as_tensor(activations, "flatten_features").reshape(len(activations), -1).float().numpy()
 
 
-def unit_scores(activations: torch.Tensor, reduce: str = "max") -> torch.Tensor:
-    """One number per image and unit: ``(N, C, h, w)`` → ``(N, C)`` by the maximum (``"max"``)
-    or the mean (``"mean"``) over the map; ``(N, D)`` is returned as it is."""
+def unit_scores(activations: torch.Tensor) -> torch.Tensor:
+    """One number per image and unit: ``(N, C, h, w)`` → ``(N, C)`` by the maximum over the
+    map; ``(N, D)`` is returned as it is."""
     x = _as_tensor(activations, "unit_scores")
     if x.ndim == 2:
         return x
     if x.ndim != 4:
         raise CourseValueError(f"unit_scores: expected (N, C, h, w) or (N, D), got {tuple(x.shape)}")
-    if reduce == "max":
-        return x.flatten(2).amax(dim=2)
-    if reduce == "mean":
-        return x.flatten(2).mean(dim=2)
-    raise CourseValueError(f"unit_scores: reduce must be 'max' or 'mean', got {reduce!r}")
+    return x.flatten(2).amax(dim=2)
 
 
-def top_activating(activations: torch.Tensor, unit: int, k: int = 9,
-                   reduce: str = "max") -> tuple[torch.Tensor, torch.Tensor]:
+def top_activating(activations: torch.Tensor, unit: int,
+                   k: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` images whose :func:`unit_scores` for ``unit`` are largest, strongest first
     (ties: the lower index first). Returns ``(indices (k,) int64, scores (k,))``."""
-    scores = unit_scores(activations, reduce)
+    scores = unit_scores(activations)
     if not 0 <= unit < scores.shape[1]:
         raise CourseValueError(f"top_activating: unit {unit} out of range (the layer has "
                          f"{scores.shape[1]} units)")
@@ -383,13 +378,12 @@ class ProbeResult:
     dims: int
 
 
-def linear_probe(train_x, train_y, val_x, val_y, *, C: float = 1.0,
-                 max_iter: int = 300) -> ProbeResult:
+def linear_probe(train_x, train_y, val_x, val_y) -> ProbeResult:
     """Fit a multinomial logistic regression on frozen features and score it.
 
     ``train_x: (N, D)``, ``train_y: (N,)``, ``val_x: (M, D)``, ``val_y: (M,)``. Each feature
     is standardized with the training mean and standard deviation (scikit-learn's
-    ``StandardScaler``), then ``LogisticRegression(C=C, max_iter=max_iter)`` (L2, lbfgs) is
+    ``StandardScaler``), then ``LogisticRegression(max_iter=300)`` (L2, C = 1, lbfgs) is
     fitted on the training rows only. Returns a :class:`ProbeResult`.
 
     The fit runs with one BLAS thread (``threadpoolctl``): a probe is small, and on a busy
@@ -407,7 +401,7 @@ def linear_probe(train_x, train_y, val_x, val_y, *, C: float = 1.0,
     if train_x.shape[1] != val_x.shape[1]:
         raise CourseValueError(f"linear_probe: train has {train_x.shape[1]} features, val "
                          f"{val_x.shape[1]}")
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)  # not fully converged: still a probe
         probe.fit(train_x, np.asarray(train_y))

@@ -45,23 +45,16 @@ class LabelFileError(CourseError, ValueError):
     """A label file is missing, too large, not JSON, or holds an entry that is not a label."""
 
 
-def _shipped(name: str) -> Path:
+def shipped_path(name: str) -> Path:
+    """The label file ``name`` (:data:`REAL_FILE` or :data:`ORIGINAL_FILE`) shipped with the
+    course, in ``course_lib/resources/``."""
     return Path(str(resources.files("course_lib") / "resources" / name))
 
 
-def real_labels_path() -> Path:
-    """The ReaL label file shipped with the course (``resources/imagenet_real_labels.json``)."""
-    return _shipped(REAL_FILE)
-
-
-def original_labels_path() -> Path:
-    """The original validation labels shipped with the course
-    (``resources/val_image_to_1k_label.json``)."""
-    return _shipped(ORIGINAL_FILE)
-
-
-def _load_json(path) -> object:
-    path = Path(path)
+def _load_json(path, shipped: str, kind: type, what: str) -> tuple[Path, object]:
+    """``(path, data)``: ``path`` (default: the shipped file of that name) and its JSON, which
+    must be a ``kind`` (``what``, for the message)."""
+    path = Path(path) if path is not None else shipped_path(shipped)
     if not path.is_file():
         raise LabelFileError(f"{path}: no such file (the course ships both label files in "
                              "course_lib/resources/: reinstall the course)")
@@ -70,11 +63,14 @@ def _load_json(path) -> object:
         raise LabelFileError(f"{path}: {size:,} bytes, more than the {MAX_FILE_BYTES:,} a label "
                              "file of 50,000 images needs; refusing to read it")
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LabelFileError(f"{path}: not a UTF-8 JSON file ({error})") from None
     except RecursionError:
         raise LabelFileError(f"{path}: JSON nested too deeply to be a label file") from None
+    if not isinstance(data, kind):
+        raise LabelFileError(f"{path}: expected {what}, got a {type(data).__name__}")
+    return path, data
 
 
 def _class_index(value, path: Path, where: str, num_classes: int) -> int:
@@ -89,15 +85,11 @@ def read_real_labels(path=None, *, expected_images: int | None = NUM_VAL_IMAGES,
     """The ReaL labels: a list of N tuples, entry ``i`` the valid classes of validation image
     ``i + 1`` (empty: no valid label; leave the image out of any evaluation).
 
-    ``path``: default :func:`real_labels_path`. ``expected_images``: N the file must hold
+    ``path``: default the shipped :data:`REAL_FILE`. ``expected_images``: N the file must hold
     (None: any). Raises :class:`LabelFileError` for a missing or oversized file, a top level
     that is not a list, an entry that is not a list of distinct class indices, or a wrong N.
     """
-    path = Path(path) if path is not None else real_labels_path()
-    data = _load_json(path)
-    if not isinstance(data, list):
-        raise LabelFileError(f"{path}: expected a JSON list of label lists, got a "
-                             f"{type(data).__name__}")
+    path, data = _load_json(path, REAL_FILE, list, "a JSON list of label lists")
     if expected_images is not None and len(data) != expected_images:
         raise LabelFileError(f"{path}: {len(data):,} entries, expected {expected_images:,} "
                              "(one per validation image)")
@@ -119,15 +111,11 @@ def read_original_labels(path=None, *, expected_images: int | None = NUM_VAL_IMA
     """The original validation labels as an ``(N,) int64`` array, entry ``i`` the class of
     ``ILSVRC2012_val_<i+1:08d>.JPEG`` (whatever order the file lists them in).
 
-    ``path``: default :func:`original_labels_path`. Raises :class:`LabelFileError` for a
+    ``path``: default the shipped :data:`ORIGINAL_FILE`. Raises :class:`LabelFileError` for a
     missing or oversized file, a key that is not a validation file name, a value that is not a
     class index, or images missing (the numbers must be exactly 1..N).
     """
-    path = Path(path) if path is not None else original_labels_path()
-    data = _load_json(path)
-    if not isinstance(data, dict):
-        raise LabelFileError(f"{path}: expected a JSON object {{file name: label}}, got a "
-                             f"{type(data).__name__}")
+    path, data = _load_json(path, ORIGINAL_FILE, dict, "a JSON object {file name: label}")
     n = len(data) if expected_images is None else expected_images
     if len(data) != n:
         raise LabelFileError(f"{path}: {len(data):,} images, expected {n:,}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import sys
 from collections.abc import Callable
@@ -112,21 +113,17 @@ def require_memory(need_gb: float, what: str = "this step",
         "(profile_name = \"smoke\"), then run this cell again.")
 
 
-_LIBC: ctypes.CDLL | None | bool = False  # False: not looked up yet; None: not glibc
-
-
+@functools.cache  # looked up once, on first use (importing this module loads nothing)
 def _glibc_trim() -> Callable[[int], int] | None:
-    global _LIBC
-    if _LIBC is False:
-        _LIBC = None
-        if sys.platform.startswith("linux"):
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
-                _LIBC = libc
-            except (OSError, AttributeError):  # musl and others have no malloc_trim
-                _LIBC = None
-    return None if _LIBC is None else _LIBC.malloc_trim
+    """glibc's ``malloc_trim``, or None where there is none (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    except (OSError, AttributeError):  # musl and others have no malloc_trim
+        return None
+    return libc.malloc_trim
 
 
 def release_freed_memory(full: bool = True) -> bool:

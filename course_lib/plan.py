@@ -100,11 +100,6 @@ class Plan:
         real dataset has what it has)."""
         return {s: getattr(self.profile, f"{s}_per_class") for s in SPLIT_NAMES}
 
-    @property
-    def width(self) -> float:
-        """The network's channel-width multiplier (the planned profile's ``width``)."""
-        return self.profile.width
-
     def model(self, num_classes: int | None = None, **alexnet_options):
         """A freshly initialised AlexNet for this plan's crop: ``(N, 3, crop, crop)`` floats
         in, ``(N, num_classes)`` logits out (``num_classes`` default: :attr:`num_classes`).
@@ -125,7 +120,7 @@ class Plan:
             alexnet_options["input_size"] = self.crop
         alexnet_options.setdefault("conv1_std", self.profile.conv1_init_std)
         return alexnet(self.profile.model_variant, num_classes=num_classes or self.num_classes,
-                       width=self.width, **alexnet_options)
+                       width=self.profile.width, **alexnet_options)
 
     def train_config(self, **changes) -> TrainConfig:
         """:attr:`config` with some fields changed (``epochs=2``, ``progress=False``, ...).
@@ -159,17 +154,6 @@ class Plan:
             return None if (self.cache_dir / "train").is_dir() else (
                 f"{self.cache_dir} holds no train/ cache")
         return missing_cache(self.dataset, self.image_size)
-
-    def describe(self) -> str:
-        """One line: the dataset, sizes, network and training length of this plan."""
-        p = self.profile
-        data = (f"{self.data.num_classes} classes, " + ", ".join(
-            f"{len(self.data[s]):,} {s}" for s in self.splits if self.data[s] is not None)
-            if self.data is not None else "no splits opened")
-        return (f"{p.name} plan: {p.dataset} at {p.image_size} px ({data}); crop {self.crop}; "
-                f"AlexNet {p.model_variant} width {self.width:g}; {self.config.epochs} epoch(s) "
-                f"of batch {self.config.batch_size}, lr {self.config.lr:g}, "
-                f"{self.config.schedule}; seed {self.seed}")
 
 
 def _planned_profile(profile: Profile, changes: dict) -> Profile:

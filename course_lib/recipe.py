@@ -254,14 +254,12 @@ def prepare_caches(name: str, size: int, *, splits: Sequence[str] | None = None,
         if num_classes is None or per_class is None:
             raise CourseValueError("prepare_caches('synthnet', ...) needs num_classes and "
                                    "per_class (the prepare command takes them from the profile)")
-        knobs = knobs if isinstance(knobs, synthnet.Knobs) else synthnet.Knobs().replace(
-            **(knobs or {}))
         caches = {}
         for split in splits or SPLIT_NAMES:
             data = _synthnet_splits(size, (split,), num_classes, per_class, seed, knobs)
             caches[split] = build_cache(
                 data[split], out / split, size, classes=data.extra["wnids"],
-                source=f"synthnet {split} seed={seed} knobs={knobs.as_dict()}", force=force,
+                source=f"synthnet {split} seed={seed} knobs={data.extra['knobs']}", force=force,
                 progress=progress)
         return caches
     return _registry_caches(name, size, out, splits, root, workers, force, progress,

@@ -102,11 +102,10 @@ def recipe_key(profile: Profile | str | None = None) -> str:
     return hashlib.sha256(blob).hexdigest()[:10]
 
 
-def reference_path(profile: Profile | str | None = None, root: Path | None = None) -> Path:
+def reference_path(profile: Profile | str | None = None) -> Path:
     """Where the reference model of ``profile`` lives (whether or not it exists)."""
     profile = resolve(profile)
-    root = data_dir() / MODELS if root is None else Path(root)
-    return root / f"reference-{profile.name}-{recipe_key(profile)}.pt"
+    return data_dir() / MODELS / f"reference-{profile.name}-{recipe_key(profile)}.pt"
 
 
 def _read(path: Path) -> dict:
@@ -344,11 +343,9 @@ def _reference(payload: dict, model, data, path: Path, trained_now: bool, run: P
 
 
 def load_reference(profile: Profile | str | None = None, path: Path | None = None,
-                   data=None, with_data: bool = True) -> Reference:
+                   data=None) -> Reference:
     """Load the reference model of ``profile``; :class:`ReferenceModelError` when there is
-    none, or when the file does not match the profile's recipe (it names the difference).
-    ``with_data=False`` skips opening the splits (``Reference.data`` is then None): for a
-    notebook that needs only the weights, a few hundred MB less on the laptop profile."""
+    none, or when the file does not match the profile's recipe (it names the difference)."""
     profile = resolve(profile)
     path = reference_path(profile) if path is None else Path(path)
     if not path.is_file():
@@ -363,8 +360,6 @@ def load_reference(profile: Profile | str | None = None, path: Path | None = Non
         raise ReferenceModelError(f"{path} was trained with another recipe: {detail}")
     model = _model_from(payload, path)
     run = plan(profile, splits=())
-    if not with_data:
-        return _reference(payload, model, None, path, trained_now=False, run=run)
     data = data or run.replace(splits=SPLIT_NAMES).data
     difference = _class_difference(list(payload["class_names"]), list(data.class_names))
     if difference:
@@ -387,25 +382,20 @@ def _class_difference(saved: list[str], now: list[str]) -> str | None:
     return None
 
 
-def reference_model(profile: Profile | str | None = None, *, train: bool = True,
-                    max_minutes: float | None = None, progress: bool = True,
-                    with_data: bool = True) -> Reference:
+def reference_model(profile: Profile | str | None = None, *, max_minutes: float | None = None,
+                    progress: bool = True) -> Reference:
     """The reference model of ``profile``: loaded when saved, else trained now.
 
     Before training it prints how long that will take on this machine
-    (:func:`estimate_seconds`). ``train=False`` raises :class:`ReferenceModelError` instead of
-    training; ``max_minutes`` (default: the profile's ``minutes_per_notebook``) refuses to start
-    a training run estimated to take longer, naming the command that trains it outside the
-    notebook (``python -m course_lib train --reference``). ``with_data=False``: a saved model is
-    loaded without opening its splits (see :func:`load_reference`).
+    (:func:`estimate_seconds`). ``max_minutes`` (default: the profile's
+    ``minutes_per_notebook``) refuses to start a training run estimated to take longer, naming
+    the command that trains it outside the notebook (``python -m course_lib train
+    --reference``).
     """
     profile = resolve(profile)
     path = reference_path(profile)
     if path.is_file():
-        return load_reference(profile, path, with_data=with_data)
-    if not train:
-        raise ReferenceModelError(f"no reference model for profile {profile.name!r} at {path}; "
-                                  "train it with: python -m course_lib train --reference")
+        return load_reference(profile, path)
     check_writable(path.parent)  # before minutes of estimating and training, not after
     data = plan(profile).data
     seconds = estimate_seconds(profile, data)
@@ -416,27 +406,26 @@ def reference_model(profile: Profile | str | None = None, *, train: bool = True,
             f"take about {_describe(seconds)} on this machine (more than {limit:g} min): run "
             f"COURSE_PROFILE={profile.name} python -m course_lib train --reference")
     if path.is_file():  # another notebook, run at the same time, saved it meanwhile
-        return load_reference(profile, path, with_data=with_data)
+        return load_reference(profile, path)
     print(f"No reference model for the {profile.name!r} profile yet: training one now "
           f"({profile.reference_epochs} epoch(s) of {len(data.train):,} images; about "
           f"{_describe(seconds)} on this machine). It is saved to {path} for later chapters.")
     return train_reference(profile, path=path, progress=progress, data=data)
 
 
-def member_path(profile: Profile | str | None = None, seed: int = 1, epochs: int | None = None,
-                root: Path | None = None) -> Path:
+def member_path(profile: Profile | str | None = None, seed: int = 1,
+                epochs: int | None = None) -> Path:
     """Where the ensemble member of ``profile`` trained with ``seed`` for ``epochs`` epochs
     (default: the profile's ``reference_epochs``) lives, next to the reference model: its name
     holds the profile, the recipe hash, the seed and the epochs, so no other run stands in."""
     profile = resolve(profile)
     epochs = profile.reference_epochs if epochs is None else epochs
-    root = data_dir() / MODELS if root is None else Path(root)
-    return root / f"member-{profile.name}-{recipe_key(profile)}-seed{seed}-{epochs}ep.pt"
+    name = f"member-{profile.name}-{recipe_key(profile)}-seed{seed}-{epochs}ep.pt"
+    return data_dir() / MODELS / name
 
 
 def ensemble_member(ref: Reference, seed: int, *, epochs: int | None = None,
-                    progress: bool = True, root: Path | None = None
-                    ) -> tuple[torch.nn.Module, bool]:
+                    progress: bool = True) -> tuple[torch.nn.Module, bool]:
     """Another network of the reference model's recipe, for an ensemble (notebook 08): the same
     plan, data and number of epochs (default: the profile's ``reference_epochs``), with another
     ``seed`` (other initial weights, batch order and crops).
@@ -448,7 +437,7 @@ def ensemble_member(ref: Reference, seed: int, *, epochs: int | None = None,
     ``(N, 3, crop, crop)`` floats, and whether this call trained it.
     """
     run = ref.plan
-    path = member_path(run.profile, seed, epochs, root)
+    path = member_path(run.profile, seed, epochs)
     num_classes = len(ref.info["class_names"])
     if path.is_file():
         model = run.model(num_classes)
@@ -458,9 +447,6 @@ def ensemble_member(ref: Reference, seed: int, *, epochs: int | None = None,
         except Exception as error:  # a truncated or foreign file: say so, train again
             print(f"{path}: not usable ({type(error).__name__}: {str(error)[:120]}); "
                   "training it again")
-    if ref.data is None:
-        raise ReferenceModelError(f"no ensemble member at {path}, and the reference was loaded "
-                                  "without its data (with_data=False) to train one on")
     check_writable(path.parent)
     seed_everything(seed)
     model = run.model(num_classes)

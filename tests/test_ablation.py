@@ -232,8 +232,6 @@ def test_run_arm_applies_the_arms_switches_quietly(tiny, capsys):
                        train={"augment": "none"}, remove=("conv4",)), epochs=1)
     assert len(r.history) == 1 and r.arm == "cut"
     assert "epoch 1/1" not in capsys.readouterr().err  # fit's summary line is kept out
-    _run(tiny, Arm("loud"), epochs=1, quiet=False, score_train=False)
-    assert "epoch 1/1" in capsys.readouterr().err
 
 
 def test_run_arm_stops_at_the_threshold_and_reports_the_epoch(tiny):

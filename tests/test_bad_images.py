@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import warnings
+import zlib
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 from torchvision.transforms import v2
 
 from course_lib.datasets.cache import EmptyClassError, build_cache
@@ -112,8 +114,6 @@ def test_bad_files_are_refused_with_a_reason(files, case):
 
 def test_truncated_jpeg_is_not_silently_padded(files):
     """PIL's global LOAD_TRUNCATED_IMAGES must stay off (we never change it)."""
-    from PIL import ImageFile
-
     with pytest.raises(BadImageError):
         open_rgb(files["truncated_jpeg"])
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
@@ -201,8 +201,6 @@ def test_allow_empty_classes_warns_loudly_and_records_them(files, tmp_path):
     (2, lambda a: a[:, ::-1]),                           # mirrored
 ])
 def test_exif_orientation_is_applied_as_a_person_sees_the_photo(tmp_path, orientation, turn):
-    from course_lib.datasets.images import decode_file
-
     # an asymmetric picture: a red block in the top-left corner of a wide image
     stored = np.zeros((40, 64, 3), dtype=np.uint8)
     stored[:10, :16] = (255, 0, 0)
@@ -223,8 +221,6 @@ def test_exif_orientation_is_applied_as_a_person_sees_the_photo(tmp_path, orient
 
 
 def test_an_upright_photo_is_untouched_and_unremarked(tmp_path):
-    from course_lib.datasets.images import decode_file
-
     exif = Image.Exif()
     exif[0x0112] = 1
     noise_image(48, 48).save(tmp_path / "a.png", exif=exif)
@@ -313,9 +309,6 @@ def test_32_bit_integers_beyond_16_bits_are_refused_naming_their_range(tmp_path)
 
 def write_png_rgb16(path, rgb: np.ndarray) -> None:
     """A 16-bit-per-channel RGB PNG, written by hand (PIL cannot write one): ``(H, W, 3)``."""
-    import struct
-    import zlib
-
     h, w, _ = rgb.shape
     rows = b"".join(b"\0" + rgb[y].astype(">u2").tobytes() for y in range(h))
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from course_lib.__main__ import main
+from course_lib.datasets import cache as cache_module
 from course_lib.datasets import synthnet
 from course_lib.datasets.cache import CacheError, build_cache, open_cache
 from course_lib.datasets.images import decode_file
@@ -55,9 +56,10 @@ def test_cache_holds_each_decoded_image_with_its_label(tree, tmp_path):
     assert np.array_equal(reopened.images, cache.images) and not reopened.rebuilt
 
 
-def test_process_pool_build_equals_serial_build(tree, tmp_path):
+def test_process_pool_build_equals_serial_build(tree, tmp_path, monkeypatch):
     serial = build_cache(tree, tmp_path / "a", SIZE, workers=0, progress=False)
-    parallel = build_cache(tree, tmp_path / "b", SIZE, workers=2, chunk_size=3, progress=False)
+    monkeypatch.setattr(cache_module, "DECODE_CHUNK", 3)  # 12 files: four tasks
+    parallel = build_cache(tree, tmp_path / "b", SIZE, workers=2, progress=False)
     assert np.array_equal(serial.images, parallel.images)
     assert np.array_equal(serial.labels, parallel.labels)
 
@@ -120,8 +122,8 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_cache(tree, tmp_path):
 def test_labels_in_a_larger_index_keep_their_values(tree, tmp_path):
     """A 3-class subset labelled in the 1000-class index (as registry datasets are)."""
     big = [(p, [7, 300, 999][lab]) for p, lab in tree]
-    cache = build_cache(big, tmp_path / "c", SIZE, classes=["n07", "n300", "n999"], workers=0,
-                        progress=False)
+    cache = build_cache(big, tmp_path / "c", SIZE, classes={7: "n07", 300: "n300", 999: "n999"},
+                        workers=0, progress=False)
     assert sorted(set(cache.labels.tolist())) == [7, 300, 999]
     assert cache.classes == ["n07", "n300", "n999"] and cache.class_labels == [7, 300, 999]
 
@@ -133,6 +135,8 @@ def test_bad_arguments(tree, tmp_path):
         build_cache([], tmp_path / "c", SIZE)
     with pytest.raises(ValueError, match="class names"):
         build_cache(tree, tmp_path / "c", SIZE, classes=["a", "b"], workers=0)
+    with pytest.raises(ValueError, match="no name for label"):
+        build_cache(tree, tmp_path / "c", SIZE, classes={0: "a", 1: "b"}, workers=0)
 
 
 def test_prepare_imagefolder_through_the_cli(tmp_path, capsys):

@@ -258,12 +258,17 @@ def test_a_full_disk_while_writing_the_history_keeps_the_old_one(train, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "last.pt"]
 
 
-def test_other_write_errors_pass_through_unchanged(tmp_path, monkeypatch):
-    def broken(obj, f, *args, **kwargs):
+def test_other_write_errors_pass_through_and_keep_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint({"model": {"w": torch.ones(3)}}, tmp_path / "last.pt")
+    before = path.read_bytes()
+
+    def dies_half_way(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(torch, "save", broken)
+    monkeypatch.setattr(torch, "save", dies_half_way)
     with pytest.raises(OSError) as failed:
-        save_checkpoint({"model": {}}, tmp_path / "last.pt")
+        save_checkpoint({"model": {"w": torch.zeros(3)}}, path)
     assert not isinstance(failed.value, DiskFullError) and failed.value.errno == errno.EIO
-    assert list(tmp_path.iterdir()) == []
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left

@@ -4,25 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from check_helpers import answers_test
+from scipy.stats import binom
 
 from course_lib.checks import benchmark, imagenet
-from course_lib.checks.core import ExerciseError
-
-
-def todo(*args):
-    raise NotImplementedError
-
-
-ALL_CHECKS = [imagenet.check_lca_height, imagenet.check_majority_vote, imagenet.check_votes_needed,
-              imagenet.check_label_image, benchmark.check_topk_error, benchmark.check_hierarchical_cost,
-              benchmark.check_error_difference_z, benchmark.check_relative_margin]
-
-
-@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("answer", [None, todo], ids=["None", "raises"])
-def test_not_attempted_is_reported_not_failed(capsys, check, answer):
-    check(answer)
-    assert "not attempted" in capsys.readouterr().out
+from course_lib.checks.core import ExerciseError, attempt
 
 
 # --- notebook 01 -------------------------------------------------------------------------
@@ -31,49 +17,28 @@ def lca_height(h, a, b):
     return min(h.height(n) for n in common)
 
 
-def test_lca_height_right_answer_passes(capsys):
-    imagenet.check_lca_height(lca_height)
-    assert "correct" in capsys.readouterr().out
-
-
-def test_lca_height_depth_instead_of_height_gets_a_hint():
-    with pytest.raises(ExerciseError, match="depth"):
-        imagenet.check_lca_height(lambda h, a, b: h.depth(h.lca(a, b)))
-
-
-def test_lca_height_returning_the_node_gets_a_hint():
-    with pytest.raises(ExerciseError, match=r"'Siamese' and 'Burmese' \(LCA 'cat'\): "
-                                            r"expected height 1, .*not the node"):
-        imagenet.check_lca_height(lambda h, a, b: h.lca(a, b))
-
-
 def first_parent_lca_height(h, a, b):
     """A plausible wrong answer: walk only each synset's first parent."""
     on_b = set(h.primary_path(b))
     return h.height([n for n in h.primary_path(a) if n in on_b][-1])
 
 
-def test_lca_height_first_parent_only_is_caught_on_a_two_parent_pair():
+test_lca_height = answers_test(imagenet.check_lca_height, right=[lca_height], wrong=[
+    (lambda h, a, b: h.depth(h.lca(a, b)), "depth"),
+    (lambda h, a, b: h.lca(a, b),
+     r"'Siamese' and 'Burmese' \(LCA 'cat'\): expected height 1, .*not the node"),
     # Siamese cat vs Eskimo dog: the first-parent paths meet at 'carnivore' (height 7), but
     # 'dog' is also a 'domestic animal' (height 6), a common ancestor of both.
-    with pytest.raises(ExerciseError, match=r"'Siamese cat, Siamese' and 'Eskimo dog, husky' "
-                       r"\(LCA .*\): expected height 6, got 7\. .*two parents"):
-        imagenet.check_lca_height(first_parent_lca_height)
+    (first_parent_lca_height, r"'Siamese cat, Siamese' and 'Eskimo dog, husky' \(LCA .*\): "
+                              r"expected height 6, got 7\. .*two parents"),
+], ids=["depth", "the-node", "first-parent-only"])
 
-
-def test_majority_vote_right_answer_passes(capsys):
-    imagenet.check_majority_vote(lambda v: 2 * v.sum(axis=1) > v.shape[1])
-    assert "correct" in capsys.readouterr().out
-
-
-def test_majority_vote_accepting_ties_is_caught():
-    with pytest.raises(ExerciseError, match=r"image 0 with votes \[1, 0\].*tie"):
-        imagenet.check_majority_vote(lambda v: 2 * v.sum(axis=1) >= v.shape[1])
-
-
-def test_majority_vote_wrong_shape_is_caught():
-    with pytest.raises(ExerciseError, match="shape"):
-        imagenet.check_majority_vote(lambda v: v.sum() > 0)
+test_majority_vote = answers_test(imagenet.check_majority_vote, right=[
+    lambda v: 2 * v.sum(axis=1) > v.shape[1],
+], wrong=[
+    (lambda v: 2 * v.sum(axis=1) >= v.shape[1], r"image 0 with votes \[1, 0\].*tie"),
+    (lambda v: v.sum() > 0, "shape"),
+], ids=["ties-accepted", "one-value"])
 
 
 def votes_needed(accuracy, target):
@@ -82,16 +47,6 @@ def votes_needed(accuracy, target):
               for j in range(k // 2 + 1, k + 1)) < target:
         k += 2
     return k
-
-
-def test_votes_needed_right_answer_passes(capsys):
-    imagenet.check_votes_needed(votes_needed)
-    assert "correct" in capsys.readouterr().out
-
-
-def test_votes_needed_even_answer_gets_a_hint():
-    with pytest.raises(ExerciseError, match=r"expected k = 1, got 2.*odd"):
-        imagenet.check_votes_needed(lambda a, t: votes_needed(a, t) + 1)
 
 
 def votes_needed_any_k(accuracy, target):
@@ -103,48 +58,34 @@ def votes_needed_any_k(accuracy, target):
     return k
 
 
-def test_votes_needed_even_k_from_counting_ties_gets_the_odd_hint():
-    # accuracy 0.8, target 0.89: k = 2 with ties counted gives 0.64 + 0.32 = 0.96 >= 0.89.
-    with pytest.raises(ExerciseError, match=r"expected k = 3, got 2\. k = 2 is even.*tie"):
-        imagenet.check_votes_needed(votes_needed_any_k)
-
-
-def test_votes_needed_numpy_integers_are_accepted(capsys):
-    imagenet.check_votes_needed(lambda a, t: np.int64(votes_needed(a, t)))
-    assert "correct" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("offset, hint", [(+1, r"got 7\. Off by one.*strictly greater"),
-                                          (-1, r"got 1\. Off by one.*minority")])
-def test_votes_needed_off_by_one_tails_are_explained(offset, hint):
-    from scipy.stats import binom
-
+def odd_k_with_tail(offset):
+    """A plausible wrong answer: odd k, the majority's tail off by ``offset``."""
     def answer(accuracy, target):
         k = 1
         while binom.sf(k // 2 + offset, k, accuracy) < target:
             k += 2
         return k
-
-    with pytest.raises(ExerciseError, match=hint):
-        imagenet.check_votes_needed(answer)
+    return answer
 
 
-def test_votes_needed_probability_instead_of_k_is_explained():
-    with pytest.raises(ExerciseError, match="not a probability"):
-        imagenet.check_votes_needed(lambda a, t: 0.95)
+def endless(accuracy, target):  # cdf(k // 2) is P(majority wrong): it never reaches target
+    k = 1
+    while binom.cdf(k // 2, k, accuracy) < target:
+        k += 2
+    return k
 
 
-def test_votes_needed_endless_cdf_loop_is_stopped_and_explained():
-    from scipy.stats import binom
-
-    def endless(accuracy, target):  # cdf(k // 2) is P(majority wrong): it never reaches target
-        k = 1
-        while binom.cdf(k // 2, k, accuracy) < target:
-            k += 2
-        return k
-
-    with pytest.raises(ExerciseError, match=r"still running after 0\.2 s.*binom\.sf\(k // 2"):
-        imagenet.check_votes_needed(endless, seconds=0.2)
+test_votes_needed = answers_test(imagenet.check_votes_needed, right=[
+    votes_needed, lambda a, t: np.int64(votes_needed(a, t)),
+], wrong=[
+    (lambda a, t: votes_needed(a, t) + 1, r"expected k = 1, got 2.*odd"),
+    # accuracy 0.8, target 0.89: k = 2 with ties counted gives 0.64 + 0.32 = 0.96 >= 0.89.
+    (votes_needed_any_k, r"expected k = 3, got 2\. k = 2 is even.*tie"),
+    (odd_k_with_tail(+1), r"got 7\. Off by one.*strictly greater"),
+    (odd_k_with_tail(-1), r"got 1\. Off by one.*minority"),
+    (lambda a, t: 0.95, "not a probability"),
+    (endless, r"still running after 2 s.*binom\.sf\(k // 2"),
+], ids=["even", "ties-counted", "tail-plus-one", "tail-minus-one", "probability", "endless"])
 
 
 def test_the_time_limit_holds_against_a_bare_except():
@@ -153,8 +94,6 @@ def test_the_time_limit_holds_against_a_bare_except():
     keeps running."""
     import multiprocessing
     import time
-
-    from scipy.stats import binom
 
     from course_lib.checks.core import call_with_time_limit
 
@@ -169,7 +108,7 @@ def test_the_time_limit_holds_against_a_bare_except():
 
     start = time.perf_counter()
     with pytest.raises(ExerciseError, match=r"still running after 0\.3 s"):
-        imagenet.check_votes_needed(stubborn, seconds=0.3)
+        attempt("votes_needed", stubborn, 0.8, 0.9, seconds=0.3)
     assert time.perf_counter() - start < 3
     assert not [p for p in multiprocessing.active_children() if p.name == "exercise-answer"]
     assert call_with_time_limit(lambda x: x + 1, (1,), 1.0) == (2, (1,))
@@ -180,8 +119,6 @@ def test_the_time_limit_holds_against_a_bare_except():
 def test_an_in_place_change_inside_the_time_limited_child_is_refused_by_name():
     """The time limit runs the answer in a forked child, whose changes to its inputs the parent
     cannot see unless they come back: they do, and the answer is refused by name."""
-    from course_lib.checks.core import attempt
-
     def sorts_in_place(values, k):
         values.sort()  # the slip: the caller's array
         return float(values[-k:].sum())
@@ -252,35 +189,24 @@ def never_stops(votes, table, threshold):
     return bool(table[int(np.sum(votes)), len(votes) - int(np.sum(votes))] >= threshold), len(votes)
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_label_image = answers_test(imagenet.check_label_image, wrong=[
     (never_rejects_early, "at most 1 - threshold: stop there and reject"),
+    (never_rejects_early,  # the message shows the votes and the cells
+     r"votes \[0, 1, 1, 0\] at threshold 0.9 \(cells \(yes, no\) -> confidence: \(0, 1\) -> 0.02"),
     (counts_from_zero, "including the one that settled"),
     (swapped_index, r"indexed \[yes, no\]"),
     (nan_decides, "NaN cell"),
     (undecided_by_majority, "still undecided after its last vote is rejected"),
     (never_stops, "stop asking as soon as it does"),
     (lambda v, t, th: True, r"expected a pair \(accepted, votes_used\)"),
-])
-def test_label_image_wrong_answers_are_explained(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        imagenet.check_label_image(wrong)
-
-
-def test_label_image_message_shows_the_votes_and_cells():
-    with pytest.raises(ExerciseError, match=r"votes \[0, 1, 1, 0\] at threshold 0.9 \(cells "
-                       r"\(yes, no\) -> confidence: \(0, 1\) -> 0.02"):
-        imagenet.check_label_image(never_rejects_early)
+], ids=["never-rejects-early", "votes-and-cells", "from-zero", "swapped-index", "nan-decides",
+        "undecided-by-majority", "never-stops", "not-a-pair"])
 
 
 # --- notebook 02 -------------------------------------------------------------------------
 def topk(scores, targets, k):
     top = np.argsort(-scores, axis=1)[:, :k]
     return float(np.mean(~(top == targets[:, None]).any(axis=1)))
-
-
-def test_topk_error_right_answer_passes(capsys):
-    benchmark.check_topk_error(topk)
-    assert "correct" in capsys.readouterr().out
 
 
 def test_numbers_of_any_kind_are_accepted_and_non_numbers_refused(capsys):
@@ -307,16 +233,13 @@ def ascending_topk(scores, targets, k):
     return float(np.mean(~(top == targets[:, None]).any(axis=1)))
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_topk_error = answers_test(benchmark.check_topk_error, right=[topk], wrong=[
     (lambda s, t, k: 1 - topk(s, t, k), "accuracy"),
     (lambda s, t, k: 100 * topk(s, t, k), "percentage"),
     (lambda s, t, k: topk(s, t, 1), "k = 2"),
     (ascending_topk, "ascending order"),
     (per_image_topk, r"got ndarray of shape \(200,\)\. That is one value per image"),
-])
-def test_topk_error_wrong_answers_are_explained(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        benchmark.check_topk_error(wrong)
+], ids=["accuracy", "percentage", "top-1-only", "ascending", "per-image"])
 
 
 def test_topk_error_message_never_dumps_an_array():
@@ -329,20 +252,12 @@ def hier(guesses, targets, lca):
     return float(lca[guesses, targets[:, None]].min(axis=1).mean())
 
 
-def test_hierarchical_cost_right_answer_passes(capsys):
-    benchmark.check_hierarchical_cost(hier)
-    assert "correct" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("wrong, hint", [
+test_hierarchical_cost = answers_test(benchmark.check_hierarchical_cost, right=[hier], wrong=[
     (lambda g, t, m: float(m[g, t[:, None]].mean()), "smallest"),
     (lambda g, t, m: float(m[g[:, 0], t].mean()), "Every guess"),
     (lambda g, t, m: hier(g, t, m) / m.max(), "raw heights"),
     (lambda g, t, m: m[g, t[:, None]].min(axis=1), "one cost per image"),
-])
-def test_hierarchical_cost_wrong_answers_are_explained(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        benchmark.check_hierarchical_cost(wrong)
+], ids=["mean", "first-guess", "normalized", "per-image"])
 
 
 def z_pooled(a, b, n):
@@ -350,29 +265,15 @@ def z_pooled(a, b, n):
     return (a - b) / math.sqrt(2 * p * (1 - p) / n)
 
 
-def test_error_difference_z_right_answer_passes(capsys):
-    benchmark.check_error_difference_z(z_pooled)
-    assert "correct" in capsys.readouterr().out
-
-
-def test_error_difference_z_unpooled_and_sign_are_explained():
-    with pytest.raises(ExerciseError, match="pooled"):
-        benchmark.check_error_difference_z(
-            lambda a, b, n: (a - b) / math.sqrt(a * (1 - a) / n + b * (1 - b) / n))
-    with pytest.raises(ExerciseError, match="Sign"):
-        benchmark.check_error_difference_z(lambda a, b, n: -z_pooled(a, b, n))
-
-
-@pytest.mark.parametrize("wrong, hint", [
+test_error_difference_z = answers_test(benchmark.check_error_difference_z, right=[z_pooled], wrong=[
+    (lambda a, b, n: (a - b) / math.sqrt(a * (1 - a) / n + b * (1 - b) / n), "pooled"),
+    (lambda a, b, n: -z_pooled(a, b, n), "Sign"),
     (lambda a, b, n: (a - b) / math.sqrt(((a + b) / 2) * (1 - (a + b) / 2) / n),
      "factor 2 is missing"),
     (lambda a, b, n: (a - b) / (2 * ((a + b) / 2) * (1 - (a + b) / 2) / n), "square root"),
     (lambda a, b, n: [z_pooled(a, b, n)] * 2, r"got \[59\.87"),
     (lambda a, b, n: abs(z_pooled(a, b, n)), "z keeps its sign"),
-])
-def test_error_difference_z_other_mistakes_are_explained(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        benchmark.check_error_difference_z(wrong)
+], ids=["unpooled", "sign", "no-factor-2", "no-square-root", "a-list", "absolute"])
 
 
 def test_error_difference_z_accepts_n_minus_1_and_says_so(capsys):
@@ -394,12 +295,6 @@ def test_error_difference_z_n_minus_1_is_not_accepted_as_a_loose_tolerance():
 
 
 # --- relative margin ---------------------------------------------------------------------
-def test_relative_margin_right_answers_pass(capsys):
-    assert benchmark.check_relative_margin(lambda w, r: (r - w) / r) is True
-    assert benchmark.check_relative_margin(lambda w, r: 1 - w / r) is True
-    assert capsys.readouterr().out.count("correct") == 2
-
-
 def test_relative_margin_has_the_three_properties_the_exercise_states():
     """0 at equal errors, 1 for a perfect winner, straight in the winner's error, unit-free: the
     properties the notebook asks the learner to build the measure from."""
@@ -425,16 +320,15 @@ def test_relative_margin_reference_values():
     assert (7.32 - 6.67) / 7.32 == pytest.approx(0.0888, abs=1e-4)
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_relative_margin = answers_test(benchmark.check_relative_margin, right=[
+    lambda w, r: (r - w) / r, lambda w, r: 1 - w / r,
+], wrong=[
     (lambda w, r: (r - w) / w, "Divide by the runner-up's error"),
     (lambda w, r: r - w, "gap in points.*percents"),
     (lambda w, r: 100 * (r - w) / r, "not a percentage"),
     (lambda w, r: (w - r) / r, "Sign"),
     (lambda w, r: w / r, "1 minus it"),
-])
-def test_relative_margin_wrong_answers_are_explained(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        benchmark.check_relative_margin(wrong)
+], ids=["over-winner", "points", "percentage", "sign", "ratio"])
 
 
 def test_the_thread_fallback_stops_a_plain_endless_loop():

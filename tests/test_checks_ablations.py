@@ -10,7 +10,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
-from check_helpers import not_attempted_test
+from check_helpers import answers_test
 from scipy import stats as scipy_stats
 
 from course_lib.checks.ablations import (
@@ -19,12 +19,6 @@ from course_lib.checks.ablations import (
     check_verdict,
 )
 from course_lib.checks.core import ExerciseError
-
-ALL_CHECKS = [check_images_needed, check_verdict, check_epochs_to_threshold]
-
-
-test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
-
 
 # --- exercise 1: images needed --------------------------------------------------------------
 
@@ -43,22 +37,15 @@ def images_needed(d, p):
     return math.ceil((_terms(d, p) / d) ** 2)
 
 
-def test_images_needed_right_answer_passes(capsys):
-    assert check_images_needed(images_needed) is True
-    assert "correct" in capsys.readouterr().out
-
-
-def test_images_needed_numpy_integer_passes():
-    assert check_images_needed(lambda d, p: np.int64(images_needed(d, p))) is True
-
-
 def test_images_needed_matches_the_issue_figure():
     # notebook 02's figure: at 1,000 images and 25 % error about 5 points are detectable, so
     # detecting exactly 5 points needs a little over 1,000 images
     assert 1_000 < images_needed(0.05, 0.25) < 1_200
 
 
-@pytest.mark.parametrize("wrong,match", [
+test_images_needed = answers_test(check_images_needed, right=[
+    images_needed, lambda d, p: np.int64(images_needed(d, p)),
+], wrong=[
     (lambda d, p: math.ceil((_terms(d, p, power=False) / d) ** 2), "power term is missing"),
     (lambda d, p: math.ceil((_terms(d, p, pooled_factor=1, alt="one") / d) ** 2),
      "variance of one error rate"),
@@ -72,9 +59,6 @@ def test_images_needed_matches_the_issue_figure():
     (lambda d, p: (_terms(d, p) / d) ** 2, "whole number"),
 ], ids=["no-power", "one-proportion", "pooled-without-2", "one-sided", "sqrt", "points",
         "int", "round", "float"])
-def test_images_needed_wrong_answers_get_their_hint(wrong, match):
-    with pytest.raises(ExerciseError, match=match):
-        check_images_needed(wrong)
 
 
 def test_images_needed_message_names_the_case():
@@ -110,24 +94,13 @@ def verdict(differences, mdd, claimed):
                      claimed)
 
 
-def test_verdict_right_answer_passes(capsys):
-    assert check_verdict(verdict) is True
-    assert "correct" in capsys.readouterr().out
-
-
-def test_verdict_accepts_case_and_spaces():
-    assert check_verdict(lambda *a: " " + verdict(*a).upper()) is True
-
-
-def test_verdict_numpy_version_passes():
+def verdict_with_numpy(differences, mdd, claimed):
     # np.std(ddof=1) and a threshold of inf for one seed, the other common way to write it
-    def with_numpy(differences, mdd, claimed):
-        d = np.asarray(differences, dtype=float)
-        k = d.size
-        seeds = (scipy_stats.t.ppf(0.975, k - 1) * d.std(ddof=1) / np.sqrt(k)) if k > 1 \
-            else math.inf
-        return _decision(d.mean(), max(mdd, seeds), claimed)
-    assert check_verdict(with_numpy) is True
+    d = np.asarray(differences, dtype=float)
+    k = d.size
+    seeds = (scipy_stats.t.ppf(0.975, k - 1) * d.std(ddof=1) / np.sqrt(k)) if k > 1 \
+        else math.inf
+    return _decision(d.mean(), max(mdd, seeds), claimed)
 
 
 def _with_threshold(seed_part, floor=True):
@@ -213,7 +186,9 @@ def one_seed_raises(differences, mdd, claimed):
     return _decision(mean, max(mdd, _t(0.975, k - 1) * sd / math.sqrt(k)), claimed)
 
 
-@pytest.mark.parametrize("wrong,match", [
+test_verdict = answers_test(check_verdict, right=[
+    verdict, lambda *a: " " + verdict(*a).upper(), verdict_with_numpy,
+], wrong=[
     (sd_not_se, "standard deviation of single differences"),
     (two_sd, "standard deviation of single differences"),
     (over_k, "not by k"),
@@ -230,17 +205,10 @@ def one_seed_raises(differences, mdd, claimed):
     (at_threshold, "strictly beyond"),
     (one_seed_as_mdd, "threshold is infinite"),
     (one_seed_raises, "your function raised StatisticsError.*threshold is infinite"),
+    (lambda *a: True, "Return one of the strings"),
 ], ids=["sd", "two-sd", "over-k", "normal", "two-se", "k-df", "one-sided", "ddof-0", "no-mdd",
         "no-seeds", "no-abs", "no-claim-rule", "claim-alone", "at-threshold", "one-seed",
-        "one-seed-raises"])
-def test_verdict_wrong_answers_get_their_hint(wrong, match):
-    with pytest.raises(ExerciseError, match=match):
-        check_verdict(wrong)
-
-
-def test_verdict_not_a_verdict_string():
-    with pytest.raises(ExerciseError, match="Return one of the strings"):
-        check_verdict(lambda *a: True)
+        "one-seed-raises", "not-a-verdict"])
 
 
 def test_verdict_message_names_the_case_and_the_threshold():
@@ -283,11 +251,6 @@ def epochs_to_threshold(train_errors, threshold):
     return None
 
 
-def test_epochs_right_answer_passes(capsys):
-    assert check_epochs_to_threshold(epochs_to_threshold) is True
-    assert "correct" in capsys.readouterr().out
-
-
 def _zero_based(errors, threshold):
     e = epochs_to_threshold(errors, threshold)
     return None if e is None else e - 1
@@ -312,7 +275,9 @@ def _cap(errors, threshold):
     return len(list(errors)) if e is None else e
 
 
-@pytest.mark.parametrize("wrong,match", [
+test_epochs_to_threshold = answers_test(check_epochs_to_threshold, right=[
+    epochs_to_threshold,
+], wrong=[
     (_zero_based, "numbered from 1"),
     (_strict, "at or below the threshold \\(≤\\)"),
     (_argmin, "lowest error"),
@@ -320,7 +285,4 @@ def _cap(errors, threshold):
     (_cap, "return None \\(the caller reports the cap as a bound\\)"),
     (lambda e, t: -1 if epochs_to_threshold(e, t) is None else epochs_to_threshold(e, t),
      "return None"),
-])
-def test_epochs_wrong_answers_get_their_hint(wrong, match):
-    with pytest.raises(ExerciseError, match=match):
-        check_epochs_to_threshold(wrong)
+], ids=["zero-based", "strict", "argmin", "last", "cap", "minus-one"])

@@ -5,25 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from check_helpers import not_attempted_test
+from check_helpers import answers_test
 from torch import nn
 
 from course_lib.checks import architecture as arch
 from course_lib.checks.core import ExerciseError
 from course_lib.models import LocalResponseNorm, alexnet
+from course_lib.models.alexnet import CeilModeConv2d
 
 
 class TodoModule(nn.Module):
     def __init__(self):
         super().__init__()
         raise NotImplementedError
-
-
-ALL_CHECKS = [arch.check_input_sides, arch.check_conv1, arch.check_local_response_norm,
-              arch.check_conv_params, arch.check_neuron_counts, arch.check_param_shares]
-
-
-test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
 
 
 def test_a_module_class_whose_init_raises_is_not_attempted(capsys):
@@ -42,13 +36,6 @@ def input_sides(out, f, s, p):
     return [w for w in range(1, 2000) if windows(w) == out]
 
 
-def test_input_sides_right_answers_pass(capsys):
-    assert arch.check_input_sides(input_sides) is True
-    assert arch.check_input_sides(  # the closed form, as a range
-        lambda out, f, s, p: range(s * (out - 1) + f - 2 * p, s * out + f - 2 * p)) is True
-    assert capsys.readouterr().out.count("correct") == 2
-
-
 def test_input_sides_cases_agree_with_real_convolutions_and_the_paper_chain():
     # FACTS §4.2: 224 → 54 under the floor rule, 227 → 55, 224 with padding 2 → 55 (torchvision),
     # pools 55 → 27 and 13 → 6; each listed side measured on a real convolution, and the sides
@@ -62,7 +49,8 @@ def test_input_sides_cases_agree_with_real_convolutions_and_the_paper_chain():
             assert arch._measured_side(sides[0] - 1, f, s, p) == out - 1
     assert arch._input_sides(55, 11, 4, 0) == [227, 228, 229, 230]
     assert 224 in arch._input_sides(55, 11, 4, 2) and 224 in arch._input_sides(54, 11, 4, 0)
-    assert arch._ceil_side(224, 11, 4, 0) == 55  # cuda-convnet's ceiling rule
+    with torch.no_grad():  # cuda-convnet's ceiling rule, on course_lib's ceiling-mode conv
+        assert CeilModeConv2d(1, 1, 11, stride=4)(torch.zeros(1, 1, 224, 224)).shape[-1] == 55
 
 
 def sides_by(rule):
@@ -70,7 +58,10 @@ def sides_by(rule):
     return lambda out, f, s, p: [w for w in range(f, 2000) if rule(w, f, s, p) == out]
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_input_sides = answers_test(arch.check_input_sides, right=[
+    input_sides,
+    lambda out, f, s, p: range(s * (out - 1) + f - 2 * p, s * out + f - 2 * p),  # closed form
+], wrong=[
     (lambda out, f, s, p: [s * (out - 1) + f - 2 * p], r"tile the input exactly.*every such side"),
     (lambda out, f, s, p: s * (out - 1) + f - 2 * p, r"got 227\. That side makes the windows tile"),
     (sides_by(lambda w, f, s, p: -(-(w - f + 2 * p) // s) + 1), r"ceiling rule.*entirely inside"),
@@ -83,9 +74,6 @@ def sides_by(rule):
      r"One side short.*S - 1 = 3"),
 ], ids=["exact-tiling-only", "one-number", "ceiling", "no-plus-one", "one-sided-padding",
         "no-padding", "one-too-many", "one-short"])
-def test_input_sides_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        arch.check_input_sides(wrong)
 
 
 def test_input_sides_that_are_not_numbers_are_reported_without_a_hint():
@@ -119,16 +107,15 @@ def test_reference_conv1_is_the_paper_networks_conv1():
         assert torch.equal(ours(x), theirs(x))
 
 
-def test_conv1_right_answer_passes(capsys):
-    assert arch.check_conv1(Conv1) is True
-    assert "correct" in capsys.readouterr().out
+class CrashesAt227(Conv1):
+    def forward(self, x):
+        assert x.shape[-1] == 224, "only 224"
+        return super().forward(x)
 
 
-def test_conv1_reusing_course_libs_ceiling_conv_passes(capsys):
-    assert arch.check_conv1(arch.reference_conv1) is True
-
-
-@pytest.mark.parametrize("wrong, hint", [
+test_conv1 = answers_test(arch.check_conv1, right=[
+    Conv1, arch.reference_conv1,  # reusing course_lib's ceiling conv passes too
+], wrong=[
     (lambda: Conv1(pad_right=0), r"54×54 is PyTorch's floor rule"),
     (lambda: Conv1(padding=2, pad_right=0), r"Same shape, different numbers: padding 2"),
     (lambda: Conv1(relu=True), r"Leave out the ReLU"),
@@ -136,20 +123,9 @@ def test_conv1_reusing_course_libs_ceiling_conv_passes(capsys):
     (lambda: Conv1(bias=False), r"Every kernel has a bias"),
     (lambda: Conv1(kernel=7), r"11×11"),
     (lambda: "conv1", r"nn.Module"),
-], ids=["floor", "torchvision-padding", "relu", "one-tower", "no-bias", "kernel", "not-a-module"])
-def test_conv1_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        arch.check_conv1(wrong)
-
-
-def test_conv1_that_crashes_on_a_227_input_is_reported():
-    class Fixed(Conv1):
-        def forward(self, x):
-            assert x.shape[-1] == 224, "only 224"
-            return super().forward(x)
-
-    with pytest.raises(ExerciseError, match=r"\(2, 3, 227, 227\) batch raised AssertionError"):
-        arch.check_conv1(Fixed)
+    (CrashesAt227, r"\(2, 3, 227, 227\) batch raised AssertionError"),
+], ids=["floor", "torchvision-padding", "relu", "one-tower", "no-bias", "kernel", "not-a-module",
+        "crashes-at-227"])
 
 
 # --- LRN ----------------------------------------------------------------------------------
@@ -163,18 +139,17 @@ def lrn_loop(a, size, alpha, beta, k):
     return out
 
 
-def test_lrn_right_answer_passes(capsys):
-    assert arch.check_local_response_norm(lrn_loop) is True
-    assert "correct" in capsys.readouterr().out
+def lrn_in_place(a, n, alpha, beta, k):
+    out = lrn_loop(a, n, alpha, beta, k)
+    a.copy_(out)
+    return a
 
 
-def test_lrn_torch_module_with_alpha_times_n_passes():
+test_local_response_norm = answers_test(arch.check_local_response_norm, right=[
+    lrn_loop,
     # The FACTS §4.6 recipe: the printed formula is torch's module with alpha = α·n.
-    assert arch.check_local_response_norm(
-        lambda a, n, alpha, beta, k: nn.LocalResponseNorm(n, alpha * n, beta, k)(a)) is True
-
-
-@pytest.mark.parametrize("wrong, hint", [
+    lambda a, n, alpha, beta, k: nn.LocalResponseNorm(n, alpha * n, beta, k)(a),
+], wrong=[
     (lambda a, n, alpha, beta, k: nn.LocalResponseNorm(n, alpha, beta, k)(a),
      r"α/n reading: torch.nn.LocalResponseNorm .* divide alpha by the window size"),
     (lambda a, n, alpha, beta, k: nn.LocalResponseNorm(n, alpha, beta)(a),
@@ -184,20 +159,8 @@ def test_lrn_torch_module_with_alpha_times_n_passes():
     (lambda a, n, alpha, beta, k: lrn_loop(a, 2 * n + 1, alpha, beta, k), r"2 on each side"),
     (lambda a, n, alpha, beta, k: arch._lrn_wrapping(a, n, alpha, beta, k), r"does not wrap"),
     (lambda a, n, alpha, beta, k: lrn_loop(a, n, alpha, beta, k).sum(dim=1), r"same shape"),
-], ids=["alpha-over-n", "torch-defaults", "k", "beta", "window", "wrap", "reduces"])
-def test_lrn_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        arch.check_local_response_norm(wrong)
-
-
-def test_lrn_in_place_is_caught():
-    def in_place(a, n, alpha, beta, k):
-        out = lrn_loop(a, n, alpha, beta, k)
-        a.copy_(out)
-        return a
-
-    with pytest.raises(ExerciseError, match="in place"):
-        arch.check_local_response_norm(in_place)
+    (lrn_in_place, "in place"),
+], ids=["alpha-over-n", "torch-defaults", "k", "beta", "window", "wrap", "reduces", "in-place"])
 
 
 def test_lrn_reference_is_the_paper_convention():
@@ -213,11 +176,6 @@ def conv_params(c_in, c_out, k, groups=1):
     return c_out * (c_in // groups) * k * k + c_out
 
 
-def test_conv_params_right_answer_passes(capsys):
-    assert arch.check_conv_params(conv_params) is True
-    assert "correct" in capsys.readouterr().out
-
-
 def test_conv_params_reproduces_the_paper_total():
     # FACTS §4.5: 60,965,224 parameters for the two-tower network; fc layers as 1×1 convs.
     layers = [(3, 96, 11, 1), (96, 256, 5, 2), (256, 384, 3, 1), (384, 384, 3, 2),
@@ -225,16 +183,13 @@ def test_conv_params_reproduces_the_paper_total():
     assert sum(conv_params(*layer) for layer in layers) == 60_965_224
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_conv_params = answers_test(arch.check_conv_params, right=[conv_params], wrong=[
     (lambda i, o, k, g: o * (i // g) * k * k, r"weights only: add the 96 biases"),
     (lambda i, o, k, g: o * i * k * k + o, r"groups=2 each kernel sees only in_channels / groups = 48"),
     (lambda i, o, k, g: o * (i // g) * k * k + o // g, r"not the biases"),
     (lambda i, o, k, g: (o // g) * (i // g) * k * k + o, r"still out_channels kernels"),
     (lambda i, o, k, g: o * (i // g) * k + o, r"k² weights"),
 ], ids=["no-bias", "no-groups", "bias-over-groups", "out-over-groups", "k-not-squared"])
-def test_conv_params_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        arch.check_conv_params(wrong)
 
 
 # --- neurons per layer --------------------------------------------------------------------
@@ -250,17 +205,6 @@ def neuron_counts(net, side):
         for h in handles:
             h.remove()
     return [counts[m] for m in layers]
-
-
-def test_neuron_counts_right_answer_passes(capsys):
-    assert arch.check_neuron_counts(neuron_counts) is True
-    assert "correct" in capsys.readouterr().out
-
-
-def test_neuron_counts_as_a_dict_passes():
-    names = arch.LEARNED
-    assert arch.check_neuron_counts(
-        lambda net, side: dict(zip(names, neuron_counts(net, side), strict=True))) is True
 
 
 def test_neuron_counts_reference_is_the_papers_659_272_at_full_width():
@@ -312,7 +256,10 @@ def _hooks_left(net, side):
     return out
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_neuron_counts = answers_test(arch.check_neuron_counts, right=[
+    neuron_counts,
+    lambda net, side: dict(zip(arch.LEARNED, neuron_counts(net, side), strict=True)),  # a dict
+], wrong=[
     (_batch_of_two, r"2× too large: count per image"),
     (_all_leaves, r"Count only the learned layers"),
     (lambda net, side: neuron_counts(net, side)[:5], r"Include every learned layer"),
@@ -325,20 +272,12 @@ def _hooks_left(net, side):
     (_hooks_left, r"still has hooks.*handle.remove\(\)"),
     (lambda net, side: 659_272, r"a list of 8 numbers"),
 ], ids=["batch", "all-modules", "convs-only", "params", "channels", "inputs", "hooks", "total"])
-def test_neuron_counts_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        arch.check_neuron_counts(wrong)
 
 
 # --- parameter shares ---------------------------------------------------------------------
 def param_shares(counts):
     total = sum(counts.values())
     return {name: 100 * n / total for name, n in counts.items()}
-
-
-def test_param_shares_right_answer_passes(capsys):
-    assert arch.check_param_shares(param_shares) is True
-    assert "correct" in capsys.readouterr().out
 
 
 def test_param_shares_of_the_paper_break_the_one_percent_claim():
@@ -357,7 +296,7 @@ def _conv_only(counts):
     return {**param_shares(convs), **param_shares(fcs)} if convs else param_shares(counts)
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_param_shares = answers_test(arch.check_param_shares, right=[param_shares], wrong=[
     (lambda c: {k: v / sum(c.values()) for k, v in c.items()}, r"fractions; multiply by 100"),
     (_conv_only, r"whole model's parameters"),
     (lambda c: {k: round(v) for k, v in param_shares(c).items()}, r"Do not round"),
@@ -365,9 +304,6 @@ def _conv_only(counts):
      r"a dict with the keys"),
     (lambda c: list(param_shares(c).values()), r"a dict with the keys"),
 ], ids=["fractions", "conv-total", "rounded", "missing-key", "list"])
-def test_param_shares_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        arch.check_param_shares(wrong)
 
 
 @pytest.mark.parametrize("check, answer", [

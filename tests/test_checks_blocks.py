@@ -9,16 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from check_helpers import not_attempted_test
+from check_helpers import answers_test
 from torch import nn
 
 from course_lib.checks import blocks
 from course_lib.checks.core import ExerciseError
-
-ALL_CHECKS = [blocks.check_conv2d, blocks.check_max_pool2d, blocks.check_cross_entropy,
-              blocks.check_numerical_gradient, blocks.check_torch_sgd_step, blocks.check_dropout]
-
-test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
 
 
 def test_every_exercise_declares_strings_that_would_give_it_away():
@@ -49,11 +44,6 @@ def conv2d(x, w, b, stride, padding, flip=False, pad=None, step=None, bias=True,
     return out
 
 
-def test_conv2d_right_answer_passes(capsys):
-    assert blocks.check_conv2d(conv2d) is True
-    assert "correct" in capsys.readouterr().out
-
-
 def test_conv2d_cases_cover_the_strides_and_a_rounded_down_side():
     cases = blocks._conv_cases()
     assert {case[3] for case in cases} == {1, 2, 3, 4}
@@ -62,38 +52,32 @@ def test_conv2d_cases_cover_the_strides_and_a_rounded_down_side():
     assert any(x.shape[1] != x.shape[2] for x, *_ in cases)
 
 
-@pytest.mark.parametrize("wrong, hint", [
+def conv2d_ceiling(x, w, b, s, p):
+    c_out, _, kh, kw = w.shape
+    x = np.pad(x, ((0, 0), (p, p), (p, p)))
+    h_out = math.ceil((x.shape[1] - kh) / s) + 1
+    w_out = math.ceil((x.shape[2] - kw) / s) + 1
+    out = np.zeros((c_out, h_out, w_out))
+    for o in range(c_out):
+        for i in range(h_out):
+            for j in range(w_out):
+                window = x[:, i * s:i * s + kh, j * s:j * s + kw]
+                part = w[o][:, :window.shape[1], :window.shape[2]]
+                out[o, i, j] = np.sum(window * part) + b[o]
+    return out
+
+
+test_conv2d = answers_test(blocks.check_conv2d, right=[conv2d], wrong=[
     (lambda x, w, b, s, p: conv2d(x, w, b, s, p, flip=True), r"flipped.*cross-correlation"),
     (lambda x, w, b, s, p: conv2d(x, w, b, s, p, bias=False), r"Add the bias"),
     (lambda x, w, b, s, p: conv2d(x, w, b, s, 0), r"Pad first"),
     (lambda x, w, b, s, p: conv2d(x, w, b, s, p, pad=(p, 0)), r"all four sides"),
     (lambda x, w, b, s, p: conv2d(x, w, b, s, p, step=1), r"every `stride` pixels"),
     (lambda x, w, b, s, p: conv2d(x, w, b, s, p, extra=-1), r"One output too few"),
+    (conv2d_ceiling, r"One output too many.*hang over"),
     (lambda x, w, b, s, p: conv2d(x, w, b, s, p)[None], r"without a batch axis"),
 ], ids=["flipped", "no-bias", "no-padding", "padding-one-side", "stride-ignored", "one-too-few",
-        "batch-axis"])
-def test_conv2d_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        blocks.check_conv2d(wrong)
-
-
-def test_conv2d_with_a_ceiling_gets_the_overhang_hint():
-    def ceiling(x, w, b, s, p):
-        c_out, _, kh, kw = w.shape
-        x = np.pad(x, ((0, 0), (p, p), (p, p)))
-        h_out = math.ceil((x.shape[1] - kh) / s) + 1
-        w_out = math.ceil((x.shape[2] - kw) / s) + 1
-        out = np.zeros((c_out, h_out, w_out))
-        for o in range(c_out):
-            for i in range(h_out):
-                for j in range(w_out):
-                    window = x[:, i * s:i * s + kh, j * s:j * s + kw]
-                    part = w[o][:, :window.shape[1], :window.shape[2]]
-                    out[o, i, j] = np.sum(window * part) + b[o]
-        return out
-
-    with pytest.raises(ExerciseError, match=r"One output too many.*hang over"):
-        blocks.check_conv2d(ceiling)
+        "ceiling", "batch-axis"])
 
 
 def test_conv2d_that_never_ends_is_stopped(monkeypatch):
@@ -121,42 +105,33 @@ def max_pool(x, size, stride, start=None, reduce=np.max, extra=0):
     return out
 
 
-def test_max_pool2d_right_answer_passes(capsys):
-    assert blocks.check_max_pool2d(max_pool) is True
-    assert "correct" in capsys.readouterr().out
-
-
 def test_max_pool2d_cases_include_alexnets_overlapping_pools_and_negative_values():
     cases = blocks._pool_cases()
     assert {(z, s) for _, z, s in cases} == {(3, 2), (2, 2)}
     assert all((x < 0).any() for x, *_ in cases)
 
 
-def test_max_pool2d_mistakes_get_hints():
-    def non_overlapping(x, size, stride):  # steps by the window's size
-        c, h, w = x.shape
-        return np.stack([[[x[m, i:i + size, j:j + size].max() for j in range(0, w - size + 1, size)]
-                          for i in range(0, h - size + 1, size)] for m in range(c)])
-
-    for wrong, hint in [
-            (non_overlapping, r"not every `size` = 3"),
-            (lambda x, z, s: max_pool(x, z, 1), r"not by one"),
-            (lambda x, z, s: max_pool(x, z, s, reduce=np.mean), r"mean of each window"),
-            (lambda x, z, s: max_pool(x, z, s, start=0.0), r"not from 0"),
-            (lambda x, z, s: max_pool(x, z, s).max(axis=0), r"keeps the C maps")]:
-        with pytest.raises(ExerciseError, match=hint):
-            blocks.check_max_pool2d(wrong)
+def non_overlapping(x, size, stride):  # steps by the window's size
+    c, h, w = x.shape
+    return np.stack([[[x[m, i:i + size, j:j + size].max() for j in range(0, w - size + 1, size)]
+                      for i in range(0, h - size + 1, size)] for m in range(c)])
 
 
-def test_max_pool2d_with_a_window_past_the_edge_is_told():
-    def ceil_mode(x, size, stride):
-        c, h, w = x.shape
-        h_out, w_out = -(-(h - size) // stride) + 1, -(-(w - size) // stride) + 1
-        return np.stack([[[x[m, i * stride:i * stride + size, j * stride:j * stride + size].max()
-                           for j in range(w_out)] for i in range(h_out)] for m in range(c)])
+def ceil_mode(x, size, stride):  # a window past the edge
+    c, h, w = x.shape
+    h_out, w_out = -(-(h - size) // stride) + 1, -(-(w - size) // stride) + 1
+    return np.stack([[[x[m, i * stride:i * stride + size, j * stride:j * stride + size].max()
+                       for j in range(w_out)] for i in range(h_out)] for m in range(c)])
 
-    with pytest.raises(ExerciseError, match=r"One output too many"):
-        blocks.check_max_pool2d(ceil_mode)
+
+test_max_pool2d = answers_test(blocks.check_max_pool2d, right=[max_pool], wrong=[
+    (non_overlapping, r"not every `size` = 3"),
+    (lambda x, z, s: max_pool(x, z, 1), r"not by one"),
+    (lambda x, z, s: max_pool(x, z, s, reduce=np.mean), r"mean of each window"),
+    (lambda x, z, s: max_pool(x, z, s, start=0.0), r"not from 0"),
+    (lambda x, z, s: max_pool(x, z, s).max(axis=0), r"keeps the C maps"),
+    (ceil_mode, r"One output too many"),
+], ids=["non-overlapping", "stride-one", "mean", "from-zero", "maps-merged", "ceil-mode"])
 
 
 # --- cross-entropy --------------------------------------------------------------------------
@@ -164,11 +139,6 @@ def stable(logits, targets):
     top = logits.max(axis=1)
     log_sum = top + np.log(np.sum(np.exp(logits - top[:, None]), axis=1))
     return float(np.mean(log_sum - logits[np.arange(len(targets)), targets]))
-
-
-def test_cross_entropy_right_answer_passes(capsys):
-    assert blocks.check_cross_entropy(stable) is True
-    assert "correct" in capsys.readouterr().out
 
 
 def test_cross_entropy_cases_overflow_and_underflow_a_naive_softmax():
@@ -184,7 +154,7 @@ def naive(logits, targets):
         return float(np.mean(-np.log(p[np.arange(len(targets)), targets])))
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_cross_entropy = answers_test(blocks.check_cross_entropy, right=[stable], wrong=[
     (naive, r"Not a finite number.*overflows"),
     (lambda z, t: stable(z, t) * len(t), r"sum over the examples"),
     (lambda z, t: -stable(z, t), r"Sign"),
@@ -195,9 +165,6 @@ def naive(logits, targets):
         np.exp(z - z.max(axis=1, keepdims=True)), axis=1))), r"Take the log"),
     (lambda z, t: [stable(z[i:i + 1], t[i:i + 1]) for i in range(len(t))], r"one loss per example"),
 ], ids=["naive", "sum", "sign", "shift-kept", "probability", "per-example"])
-def test_cross_entropy_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        blocks.check_cross_entropy(wrong)
 
 
 # --- numerical gradient ---------------------------------------------------------------------
@@ -209,15 +176,6 @@ def two_sided(f, w, h):
         down[i] -= h
         grad.flat[i] = (f(up.reshape(w.shape)) - f(down.reshape(w.shape))) / (2 * h)
     return grad
-
-
-def test_numerical_gradient_right_answer_passes(capsys):
-    assert blocks.check_numerical_gradient(two_sided) is True
-    assert "correct" in capsys.readouterr().out
-
-
-def test_numerical_gradient_with_a_small_step_of_its_own_passes_too():
-    assert blocks.check_numerical_gradient(lambda f, w, h: two_sided(f, w, 1e-5)) is True
 
 
 def forward(f, w, h):
@@ -234,44 +192,35 @@ def backward(f, w, h):
     return -forward(lambda v: f(-v), -w, h)  # (f(w) - f(w - h·e)) / h
 
 
-@pytest.mark.parametrize("wrong, hint", [
+def moves_w_in_place(f, w, h):
+    grad = np.empty(w.shape)
+    for i in np.ndindex(w.shape):
+        w[i] += h
+        above = f(w)
+        w[i] -= 2 * h
+        below = f(w)
+        w[i] += h + 1e-3  # never quite put back
+        grad[i] = (above - below) / (2 * h)
+    return grad
+
+
+test_numerical_gradient = answers_test(blocks.check_numerical_gradient, right=[
+    two_sided, lambda f, w, h: two_sided(f, w, 1e-5),  # a small step of its own passes too
+], wrong=[
     (forward, r"one-sided difference \(f\(w \+ h·e\) - f\(w\)\) / h"),
     (backward, r"one-sided difference \(f\(w\) - f\(w - h·e\)\) / h"),
     (lambda f, w, h: 2 * two_sided(f, w, h), r"Twice the gradient"),
     (lambda f, w, h: -two_sided(f, w, h), r"Sign"),
     (lambda f, w, h: np.ones(w.shape) * (f(w + h) - f(w - h)) / (2 * h), r"one coordinate"),
     (lambda f, w, h: float(two_sided(f, w, h).sum()), r"one partial derivative per entry"),
-], ids=["forward", "backward", "twice", "sign", "all-at-once", "scalar"])
-def test_numerical_gradient_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        blocks.check_numerical_gradient(wrong)
-
-
-def test_numerical_gradient_that_moves_w_in_place_is_refused():
-    def in_place(f, w, h):
-        grad = np.empty(w.shape)
-        for i in np.ndindex(w.shape):
-            w[i] += h
-            above = f(w)
-            w[i] -= 2 * h
-            below = f(w)
-            w[i] += h + 1e-3  # never quite put back
-            grad[i] = (above - below) / (2 * h)
-        return grad
-
-    with pytest.raises(ExerciseError, match=r"changed its input `w` in place"):
-        blocks.check_numerical_gradient(in_place)
+    (moves_w_in_place, r"changed its input `w` in place"),
+], ids=["forward", "backward", "twice", "sign", "all-at-once", "scalar", "in-place"])
 
 
 # --- one SGD step ---------------------------------------------------------------------------
 def sgd(w, buf, grad, lr, momentum, weight_decay):
     buf = momentum * buf + (grad + weight_decay * w)
     return w - lr * buf, buf
-
-
-def test_torch_sgd_step_right_answer_passes(capsys):
-    assert blocks.check_torch_sgd_step(sgd) is True
-    assert "correct" in capsys.readouterr().out
 
 
 def test_the_reference_is_torch_optim_sgd_over_several_steps():
@@ -294,11 +243,9 @@ def paper_as_torch(w, buf, grad, lr, momentum, weight_decay):
     return w + v, -v / lr
 
 
-def test_the_papers_rule_through_b_equals_minus_v_over_lr_passes():
-    assert blocks.check_torch_sgd_step(paper_as_torch) is True
-
-
-@pytest.mark.parametrize("wrong, hint", [
+test_torch_sgd_step = answers_test(blocks.check_torch_sgd_step, right=[
+    sgd, paper_as_torch,
+], wrong=[
     (lambda w, b, g, lr, mu, wd: (w + lr * (mu * b + g + wd * w), mu * b + g + wd * w),
      r"move against it"),
     (lambda w, b, g, lr, mu, wd: (w + lr * (mu * b - g - wd * w), mu * b - g - wd * w),
@@ -314,16 +261,9 @@ def test_the_papers_rule_through_b_equals_minus_v_over_lr_passes():
      r"the paper's units"),
     (lambda w, b, g, lr, mu, wd: (w - lr * b, mu * b + g + wd * w), r"Update the buffer first"),
     (lambda w, b, g, lr, mu, wd: sgd(w, b, g, lr, mu, wd)[::-1], r"in that order"),
+    (lambda w, b, g, lr, mu, wd: w - lr * (mu * b + g + wd * w), r"new weights, new buffer"),
 ], ids=["uphill", "paper-sign-buffer", "decay-times-lr", "decay-twice", "no-decay", "decoupled",
-        "sutskever-units", "old-buffer", "swapped"])
-def test_torch_sgd_step_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        blocks.check_torch_sgd_step(wrong)
-
-
-def test_torch_sgd_step_returning_one_array_is_told_what_to_return():
-    with pytest.raises(ExerciseError, match=r"new weights, new buffer"):
-        blocks.check_torch_sgd_step(lambda w, b, g, lr, mu, wd: w - lr * (mu * b + g + wd * w))
+        "sutskever-units", "old-buffer", "swapped", "one-array"])
 
 
 # --- dropout --------------------------------------------------------------------------------
@@ -333,16 +273,8 @@ def inverted(x, p, training, rng):
     return x * (rng.random(x.shape) > p) / (1 - p)
 
 
-def test_dropout_right_answer_passes(capsys):
-    assert blocks.check_dropout(inverted) is True
-    assert "correct" in capsys.readouterr().out
-
-
-def test_dropout_drawn_another_way_passes_too():
-    def binomial(x, p, training, rng):
-        return x * rng.binomial(1, 1 - p, size=x.shape) / (1 - p) if training else x.copy()
-
-    assert blocks.check_dropout(binomial) is True
+def binomial(x, p, training, rng):  # drawn another way
+    return x * rng.binomial(1, 1 - p, size=x.shape) / (1 - p) if training else x.copy()
 
 
 def test_the_dropout_reference_is_nn_dropouts_behaviour():
@@ -353,7 +285,7 @@ def test_the_dropout_reference_is_nn_dropouts_behaviour():
     assert evaluated.zeros == 0 and evaluated.low == evaluated.high == 1
 
 
-@pytest.mark.parametrize("wrong, hint", [
+test_dropout = answers_test(blocks.check_dropout, right=[inverted, binomial], wrong=[
     (lambda x, p, tr, rng: x * (rng.random(x.shape) > p) if tr else x, r"not scaled"),
     (lambda x, p, tr, rng: x * (rng.random(x.shape) > p) * (1 - p) if tr else x,
      r"paper's test-time factor"),
@@ -365,13 +297,6 @@ def test_the_dropout_reference_is_nn_dropouts_behaviour():
     (lambda x, p, tr, rng: x * (rng.random(x.shape) > p) / (1 - p), r"nn.Dropout does nothing"),
     (lambda x, p, tr, rng: inverted(x, p, True, rng) if tr else x * (1 - p),
      r"does not scale in training"),
+    (lambda x, p, tr, rng: x.ravel(), r"an array of the same shape"),
 ], ids=["unscaled", "times-keep", "over-p", "p-is-keep", "never-drops", "drops-in-eval",
-        "paper-factor-in-eval"])
-def test_dropout_mistakes_get_hints(wrong, hint):
-    with pytest.raises(ExerciseError, match=hint):
-        blocks.check_dropout(wrong)
-
-
-def test_dropout_of_the_wrong_shape_is_told():
-    with pytest.raises(ExerciseError, match=r"an array of the same shape"):
-        blocks.check_dropout(lambda x, p, tr, rng: x.ravel())
+        "paper-factor-in-eval", "wrong-shape"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from check_helpers import not_attempted_test
+from check_helpers import answers_test
 
 from course_lib.checks.core import ExerciseError
 from course_lib.checks.training import (
@@ -23,12 +23,6 @@ from course_lib.checks.training import (
     check_train_epoch,
     check_training_tflops,
 )
-
-ALL_CHECKS = [check_train_epoch, check_onecycle_lr, check_training_tflops, check_paper_run_days]
-
-
-test_not_attempted_is_reported_not_failed = not_attempted_test(ALL_CHECKS)
-
 
 # --- exercise 1: one epoch of training -----------------------------------------------------
 
@@ -46,25 +40,17 @@ def train_epoch(model, optimizer, batches):
     return loss_sum / images_seen
 
 
-def test_train_epoch_right_answer_passes(capsys):
-    assert check_train_epoch(train_epoch) is True
-    assert "correct" in capsys.readouterr().out
-
-
-def test_train_epoch_may_return_a_tensor_and_use_the_loss_module(capsys):
-    def with_tensors(model, optimizer, batches):
-        model.train(True)
-        criterion = torch.nn.CrossEntropyLoss()
-        total, count = torch.zeros(()), 0
-        for x, y in batches:
-            optimizer.zero_grad(set_to_none=False)
-            loss = criterion(model(x), y)
-            loss.backward()
-            optimizer.step()
-            total, count = total + loss.detach() * len(x), count + len(x)
-        return total / count
-
-    assert check_train_epoch(with_tensors) is True
+def with_tensors(model, optimizer, batches):  # returns a tensor, uses the loss module
+    model.train(True)
+    criterion = torch.nn.CrossEntropyLoss()
+    total, count = torch.zeros(()), 0
+    for x, y in batches:
+        optimizer.zero_grad(set_to_none=False)
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        total, count = total + loss.detach() * len(x), count + len(x)
+    return total / count
 
 
 def test_the_check_leaves_the_global_random_state_alone():
@@ -163,7 +149,7 @@ def returns_nothing(model, optimizer, batches):
         optimizer.step()
 
 
-@pytest.mark.parametrize("wrong,match", [
+test_train_epoch = answers_test(check_train_epoch, right=[train_epoch, with_tensors], wrong=[
     (no_zero_grad, "gradients were never zeroed"),
     (never_trains_mode, "stayed in evaluation mode"),
     (averaged_twice, "averaged twice"),
@@ -172,10 +158,8 @@ def returns_nothing(model, optimizer, batches):
     (mean_of_batch_means, "plain mean of the batch means"),
     (last_batch_loss, "last batch's loss"),
     (returns_nothing, "returned None"),
-])
-def test_train_epoch_slips_get_their_hint(wrong, match):
-    with pytest.raises(ExerciseError, match=match):
-        check_train_epoch(wrong)
+], ids=["no-zero-grad", "eval-mode", "averaged-twice", "step-before-backward", "step-first",
+        "mean-of-batch-means", "last-batch", "none"])
 
 
 def test_train_epoch_error_names_the_batches_and_what_was_wrong():
@@ -203,11 +187,6 @@ def onecycle_lr(step, total_steps, max_lr):
     return end + (max_lr - end) * 0.5 * (1 + math.cos(math.pi * (t - 0.3) / 0.7))
 
 
-def test_onecycle_right_answer_passes(capsys):
-    assert check_onecycle_lr(onecycle_lr) is True
-    assert "correct" in capsys.readouterr().out
-
-
 def test_onecycle_answer_has_torchs_shape():
     # torch's OneCycleLR with the same rise share and start (its end is initial_lr/final_div,
     # so final_div_factor=1e4/25 puts it at max_lr/1e4 like the course's)
@@ -225,7 +204,7 @@ def test_onecycle_answer_has_torchs_shape():
         sched.step()
 
 
-@pytest.mark.parametrize("wrong,match", [
+test_onecycle_lr = answers_test(check_onecycle_lr, right=[onecycle_lr], wrong=[
     (lambda s, n, m: m, "constant rate. One-cycle starts low"),
     (lambda s, n, m: m * 0.5 * (1 + math.cos(math.pi * s / n)), "cosine schedule"),
     (lambda s, n, m: (m / 25 + (m - m / 25) * (s / n) / 0.3) if s / n < 0.3
@@ -238,10 +217,8 @@ def test_onecycle_answer_has_torchs_shape():
      else m * 0.5 * (1 + math.cos(math.pi * (s / n - 0.3) / 0.7)), "ends at max_lr / 10⁴"),
     (lambda s, n, m: 100 * onecycle_lr(s, n, m), "not a percentage"),
     (lambda s, n, m: onecycle_lr(s, n, m) / m, "not a share of max_lr"),
-])
-def test_onecycle_slips_get_their_hint(wrong, match):
-    with pytest.raises(ExerciseError, match=match):
-        check_onecycle_lr(wrong)
+], ids=["constant", "cosine", "straight-rise", "rise-from-zero", "straight-fall", "fall-to-zero",
+        "percentage", "share"])
 
 
 def test_onecycle_error_names_the_step_and_values():
@@ -257,32 +234,24 @@ def training_tflops(images_per_s, macs_per_image):
     return images_per_s * macs_per_image * 2 * 3 / 1e12
 
 
-def test_training_tflops_right_answer_passes(capsys):
-    assert check_training_tflops(training_tflops) is True
-    assert "correct" in capsys.readouterr().out
-
-
 def test_training_tflops_of_torchvision_alexnet_at_40k_images_per_s():
     # 714.19 M MACs (torchvision's "0.714 GFLOPS"), 6 FLOPs per MAC in training
     assert math.isclose(training_tflops(40_000, 714_188_480), 171.405, rel_tol=1e-5)
 
 
-@pytest.mark.parametrize("factor,match", [
-    (1 / 3, "forward pass only"),
-    (1 / 2, "two floating-point operations"),
-    (1 / 6, "MACs are not FLOPs"),
-    (1e12, "That is FLOP/s"),
-    (1e3, "That is GFLOP/s"),
-])
-def test_training_tflops_slips_get_their_hint(factor, match):
-    with pytest.raises(ExerciseError, match=match):
-        check_training_tflops(lambda ips, macs: factor * training_tflops(ips, macs))
+def tflops_times(factor):
+    return lambda ips, macs: factor * training_tflops(ips, macs)
 
 
-def test_training_tflops_with_one_backward_product_is_explained():
+test_training_tflops = answers_test(check_training_tflops, right=[training_tflops], wrong=[
+    (tflops_times(1 / 3), "forward pass only"),
+    (tflops_times(1 / 2), "two floating-point operations"),
+    (tflops_times(1 / 6), "MACs are not FLOPs"),
+    (tflops_times(1e12), "That is FLOP/s"),
+    (tflops_times(1e3), "That is GFLOP/s"),
     # forward (out·in MACs) plus only the weights' gradient: 2 passes × 2 FLOPs per MAC
-    with pytest.raises(ExerciseError, match="one of the backward pass's two products"):
-        check_training_tflops(lambda ips, macs: ips * (macs + macs) * 2 / 1e12)
+    (lambda ips, macs: ips * (macs + macs) * 2 / 1e12, "one of the backward pass's two products"),
+], ids=["forward-only", "no-factor-2", "macs", "flops", "gflops", "one-backward-product"])
 
 
 # --- exercise 3: the paper's run -----------------------------------------------------------
@@ -293,29 +262,17 @@ def paper_run_days(images_per_s, macs_per_image):
     return seconds_per_image * PAPER_EPOCHS * ILSVRC2012_TRAIN_IMAGES / (24 * 3600)
 
 
-def test_paper_run_days_right_answer_passes(capsys):
-    assert check_paper_run_days(paper_run_days) is True
-    assert "correct" in capsys.readouterr().out
-
-
 def test_paper_run_days_worked_example():
     # 30,000 img/s for torchvision's AlexNet (714.19 M MACs): 1.0143× the MACs of the paper's
     # net ... 90 × 1,281,167 / (30,000 × 714.19/724.41) s = 3,898 s = 0.0451 days
     assert math.isclose(paper_run_days(30_000, 714_188_480), 0.045117, rel_tol=1e-4)
 
 
-@pytest.mark.parametrize("wrong,match", [
+test_paper_run_days = answers_test(check_paper_run_days, right=[paper_run_days], wrong=[
     (lambda ips, macs: paper_run_days(ips, macs) / PAPER_EPOCHS, "That is one epoch"),
     (lambda ips, macs: paper_run_days(ips, macs) * macs / PAPER_MACS, "the network you measured"),
     (lambda ips, macs: paper_run_days(ips, macs) * (macs / PAPER_MACS) ** 2, "wrong way round"),
     (lambda ips, macs: paper_run_days(ips, macs) * 24, "That is hours"),
     (lambda ips, macs: paper_run_days(ips, macs) * 86_400, "That is seconds"),
-])
-def test_paper_run_days_slips_get_their_hint(wrong, match):
-    with pytest.raises(ExerciseError, match=match):
-        check_paper_run_days(wrong)
-
-
-def test_a_wrong_answer_without_a_known_slip_still_says_what_was_expected():
-    with pytest.raises(ExerciseError, match=r"expected .* days, got 1\.0\.$"):
-        check_paper_run_days(lambda ips, macs: 1.0)
+    (lambda ips, macs: 1.0, r"expected .* days, got 1\.0\.$"),  # no known slip: still an error
+], ids=["one-epoch", "measured-network", "wrong-way-round", "hours", "seconds", "other"])

@@ -28,16 +28,15 @@ def doctor_json(capsys, monkeypatch, **env) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_doctor_json_under_ci_reports_smoke(capsys, monkeypatch):
-    report = doctor_json(capsys, monkeypatch, CI="true")
-    assert report["profile"] == "smoke"
-    for key in ("profile", "device", "torch", "python", "data_dir"):
+@pytest.mark.parametrize("env, profile", [({"CI": "true"}, "smoke"),
+                                          ({"COURSE_PROFILE": "laptop", "CI": "true"}, "laptop")])
+def test_doctor_json_reports_the_profile_and_the_memory_limit(capsys, monkeypatch, env, profile):
+    report = doctor_json(capsys, monkeypatch, **env)
+    assert report["profile"] == profile  # COURSE_PROFILE wins over CI
+    for key in ("device", "torch", "python", "data_dir", "memory_limit_gb", "memory_free_gb"):
         assert key in report
-
-
-def test_course_profile_wins(capsys, monkeypatch):
-    assert doctor_json(capsys, monkeypatch, COURSE_PROFILE="laptop", CI="true")["profile"] == \
-        "laptop"
+    # the limit it enforces: the container's, not the host's RAM (course_lib.memory)
+    assert report["memory_limit_source"] in ("cgroup v2", "cgroup v1", "host")
 
 
 @pytest.mark.subprocess
@@ -56,18 +55,14 @@ def test_doctor_table_is_readable(capsys):
     assert any(line.startswith("profile ") for line in out.splitlines())
 
 
-def test_help_lists_every_command(capsys):
+def test_help_lists_every_command_and_each_has_help(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for module in COMMANDS:
-        assert module in out
-
-
-def test_every_command_has_help():
     parser = build_parser()
     for name in COMMANDS:
+        assert name in out
         with pytest.raises(SystemExit) as info:
             parser.parse_args([name, "--help"])
         assert info.value.code == 0

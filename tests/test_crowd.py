@@ -155,6 +155,9 @@ def test_fig7_presets_reproduce_the_published_table():
             (2, 0): (0.97, 0.83), (0, 2): (0.02, 0.12), (3, 0): (0.99, 0.90),
             (2, 1): (0.85, 0.68)}
     assert dict(crowd.FIG7) == fig7
+    table = crowd.fig7_table()
+    assert list(table.columns) == ["yes", "no", "cat", "burmese_cat"]
+    assert {(y, n): (c, b) for y, n, c, b in table.itertuples(index=False)} == fig7
     # the module docstring promises a largest difference of 0.005 (cat) and 0.012 (Burmese cat)
     for column, (preset, largest) in enumerate(((CAT, 0.005), (BURMESE_CAT, 0.012))):
         for (y, n), values in fig7.items():
@@ -194,9 +197,10 @@ def test_bad_input_says_what_is_wrong():
         majority_vote(np.array([[0, 2]]))
     with pytest.raises(ValueError, match="threshold"):
         dynamic_consensus(np.zeros((2, 3), bool), confidence_table(np.ones((2, 3), bool)), 0.3)
-    with pytest.raises(ValueError, match="max_votes"):
-        dynamic_consensus(np.zeros((2, 5), bool), confidence_table(np.ones((2, 3), bool)), 0.9,
-                          max_votes=5)
+    with pytest.raises(ValueError, match="no vote to count: 0 votes per image"):
+        dynamic_consensus(np.zeros((2, 0), bool), confidence_table(np.ones((2, 3), bool)), 0.9)
+    with pytest.raises(ValueError, match="more than the 10 seed images"):
+        compare_methods(CAT, 10)
 
 
 def test_candidate_pool_grows_with_queries_and_languages():
@@ -216,15 +220,6 @@ def test_truth_labelled_seeds_give_a_calibrated_table():
     assert by_majority["precision"].iloc[0] < by_truth["precision"].iloc[0] - 0.05
     with pytest.raises(ValueError, match="seed_labels"):
         compare_methods(CAT, 100, seed_labels="experts")
-
-
-def test_fig7_table_lists_the_published_cells():
-    df = crowd.fig7_table()
-    assert list(df.columns) == ["yes", "no", "cat", "burmese_cat"]
-    assert len(df) == 7
-    # FACTS.md §1.3, Fig. 7: (2, 1) -> cat 0.85, Burmese cat 0.68
-    row = df[(df["yes"] == 2) & (df["no"] == 1)].iloc[0]
-    assert (row["cat"], row["burmese_cat"]) == (0.85, 0.68)
 
 
 def test_table_lookup_and_long_form():

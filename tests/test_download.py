@@ -143,20 +143,13 @@ def test_persistent_drops_give_up_with_manual_instructions(local_server, tmp_pat
     assert local_server.state.requests[-1][1] == "bytes=3000-"
 
 
-def test_complete_part_file_is_verified_without_a_request(local_server, tmp_path):
+@pytest.mark.parametrize("present", ["demo.tar.gz", "demo.tar.gz.part"])
+def test_a_complete_file_or_part_is_verified_without_a_request(local_server, tmp_path, present):
     data = _build_tar(local_server.root / "demo.tar.gz", FILES)
     dest = tmp_path / "demo.tar.gz"
-    dest.with_name("demo.tar.gz.part").write_bytes(data)
+    (tmp_path / present).write_bytes(data)
     _fetch(local_server, "demo.tar.gz", dest, data)
     assert local_server.state.requests == [] and dest.read_bytes() == data
-
-
-def test_present_verified_file_is_not_downloaded_again(local_server, tmp_path):
-    data = _build_tar(local_server.root / "demo.tar.gz", FILES)
-    dest = tmp_path / "demo.tar.gz"
-    dest.write_bytes(data)
-    _fetch(local_server, "demo.tar.gz", dest, data)
-    assert local_server.state.requests == []
 
 
 def test_present_corrupt_file_is_replaced(local_server, tmp_path):
@@ -189,9 +182,9 @@ def test_offline_error_names_url_and_destination(tmp_path):
     url = f"http://127.0.0.1:{port}/cifar.tar.gz"
     dest = tmp_path / "cifar.tar.gz"
     with pytest.raises(DownloadUnavailableError) as info:
-        download_file(url, dest, md5="c" * 32, size=10, retries=1, progress=False, backoff=0)
+        download_file(url, dest, sha256="c" * 64, size=10, retries=1, progress=False, backoff=0)
     message = str(info.value)
-    assert url in message and str(dest.resolve()) in message and "c" * 32 in message
+    assert url in message and str(dest.resolve()) in message and "c" * 64 in message
     assert not dest.exists() and not dest.with_name("cifar.tar.gz.part").exists()
 
 
@@ -440,8 +433,8 @@ def test_check_file_reports_each_mismatch(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert download.check_file(path, sha256=_sha(b"abc"), size=3) == []
-    problems = download.check_file(path, md5="0" * 32, sha256=_sha(b"abc"))
-    assert len(problems) == 1 and problems[0].startswith("md5:")
+    problems = download.check_file(path, sha256="0" * 64, size=3)
+    assert problems == [f"sha256: expected {'0' * 64}, got {_sha(b'abc')}"]
     assert download.check_file(path, size=4) == ["size: expected 4 bytes, got 3"]
     assert os.path.getsize(path) == 3
 

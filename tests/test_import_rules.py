@@ -177,7 +177,6 @@ IN_FUNCTION = {
     ("course_lib.bench.augment", "torchvision.transforms.v2"): "heavy; the per-image baseline",
     ("course_lib.bench.loader", "torchvision.transforms"): "heavy; the per-image baseline",
     ("course_lib.bench.train", "torchvision"): "heavy; the tutorial-style baselines",
-    ("course_lib.datasets.registry", "torchvision.datasets"): "heavy; a learner's own ILSVRC",
     ("course_lib.interpret", "sklearn.exceptions"): "heavy; the linear probe only",
     ("course_lib.interpret", "sklearn.linear_model"): "heavy; the linear probe only",
     ("course_lib.interpret", "sklearn.pipeline"): "heavy; the linear probe only",

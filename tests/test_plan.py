@@ -118,9 +118,9 @@ def test_the_network_follows_the_profile():
     assert [p.shape for p in ours.parameters()] == [p.shape for p in theirs.parameters()]
     assert sum(p.numel() for p in ours.parameters()) == 61_100_840
     # another variant is the full-width network unless a width is asked for
-    assert plan("laptop", model_variant="torchvision", splits=()).width == 1.0
-    assert plan("laptop", model_variant="torchvision", width=0.5, splits=()).width == 0.5
-    assert plan("laptop", splits=()).width == 0.5
+    assert plan("laptop", model_variant="torchvision", splits=()).profile.width == 1.0
+    assert plan("laptop", model_variant="torchvision", width=0.5, splits=()).profile.width == 0.5
+    assert plan("laptop", splits=()).profile.width == 0.5
     # conv1 at the paper's N(0, 0.01²) where the profile says so, He-normal when asked away
     conv1 = plan("laptop", splits=()).model().learned_layers()["conv1"].weight
     assert PROFILES["laptop"].conv1_init_std == 0.01
@@ -171,4 +171,3 @@ def test_the_training_settings_come_from_the_profile():
     assert run.train_config(optimizer="adamw", lr=3e-4).lr == 3e-4
     with pytest.raises(TypeError):
         run.train_config(no_such_field=1)
-    assert "laptop plan: synthnet at 64 px" in run.describe()

@@ -97,22 +97,17 @@ def test_prepare_out_refuses_a_web_app_folder_through_the_cli(tmp_path, capsys):
     assert leftovers(tmp_path) == []
 
 
-def test_a_lone_manifest_that_is_not_a_caches_is_refused(tree, tmp_path):
+@pytest.mark.parametrize("files,match", [
+    ({"manifest.json": json.dumps(WEB_APP_MANIFEST)}, "not a cache manifest"),  # alone
+    ({COMPLETE_MARKER: "downloaded\n", "notes.md": "keep me\n"}, "notes.md"),
+], ids=["lone-manifest", "marker-and-user-file"])
+def test_a_folder_that_only_looks_like_a_cache_is_refused(tree, tmp_path, files, match):
     mine = tmp_path / "mine"
     mine.mkdir()
-    (mine / "manifest.json").write_text(json.dumps(WEB_APP_MANIFEST))
-    with pytest.raises(CacheError, match="not a cache manifest"):
-        build_cache(tree, mine, SIZE, workers=0, progress=False)
-    assert json.loads((mine / "manifest.json").read_text()) == WEB_APP_MANIFEST
-
-
-def test_a_folder_with_a_complete_marker_and_a_user_file_is_refused(tree, tmp_path):
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / COMPLETE_MARKER).write_text("downloaded\n")
-    (mine / "notes.md").write_text("keep me\n")
+    for name, text in files.items():
+        (mine / name).write_text(text)
     before = snapshot(mine)
-    with pytest.raises(CacheError, match="notes.md"):
+    with pytest.raises(CacheError, match=match):
         build_cache(tree, mine, SIZE, workers=0, progress=False)
     assert snapshot(mine) == before
 
@@ -242,9 +237,10 @@ def test_a_killed_decoding_process_is_a_clean_error(tree, tmp_path, monkeypatch)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(cache_module, "decode_file", killed_in_a_worker)  # inherited by fork
+    monkeypatch.setattr(cache_module, "DECODE_CHUNK", 3)
     out = tmp_path / "c"
     with pytest.raises(CacheError, match="decoding process died.*--workers 0"):
-        build_cache(tree, out, SIZE, workers=2, chunk_size=3, progress=False)
+        build_cache(tree, out, SIZE, workers=2, progress=False)
     assert not out.exists() and leftovers(tmp_path) == []
 
 

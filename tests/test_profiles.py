@@ -3,22 +3,19 @@ import dataclasses
 import pytest
 
 from course_lib import profiles
-from course_lib.profiles import PROFILES, Profile, UnknownProfileError, current_profile, get_profile
+from course_lib.profiles import PROFILES, UnknownProfileError, current_profile, get_profile
 
 
 def test_the_four_profiles_exist_in_order():
     assert list(PROFILES) == ["smoke", "laptop", "gpu", "full"]
     for name, profile in PROFILES.items():
-        assert profile.name == name
+        assert profile.name == name and get_profile(name) is profile
 
 
-def test_profiles_are_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        PROFILES["smoke"].epochs = 99
-
-
-def test_replace_returns_a_changed_copy():
+def test_profiles_are_frozen_and_replace_returns_a_changed_copy():
     smoke = PROFILES["smoke"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        smoke.epochs = 99
     bigger = smoke.replace(epochs=3)
     assert bigger.epochs == 3 and smoke.epochs == 1
 
@@ -73,8 +70,3 @@ def test_unknown_profile_names_the_valid_ones():
     assert "bogus" in message
     for name in PROFILES:
         assert name in message
-
-
-def test_get_profile_returns_the_same_object():
-    assert get_profile("smoke") is PROFILES["smoke"]
-    assert isinstance(get_profile("full"), Profile)

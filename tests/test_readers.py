@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from course_lib.__main__ import main
 from course_lib.datasets import readers
-from course_lib.datasets.readers import LayoutError
+from course_lib.datasets.readers import LayoutError, list_images, read_class_folders
 
 
 def write_jpeg(path: Path, value: int = 0, size: int = 8) -> Path:
@@ -173,8 +174,6 @@ def test_bad_lines_are_named_by_their_line_in_the_file(tmp_path):
 
 
 def test_list_images_keeps_unreadable_entries_for_the_cache_to_count(tmp_path):
-    from course_lib.datasets.readers import list_images
-
     (tmp_path / "a.jpg").write_bytes(b"not really a jpeg")
     (tmp_path / "b.JPEG").symlink_to(tmp_path / "missing.jpg")  # a broken link
     (tmp_path / "c.txt").write_text("notes")
@@ -183,8 +182,6 @@ def test_list_images_keeps_unreadable_entries_for_the_cache_to_count(tmp_path):
 
 
 def test_class_folders_label_by_sorted_name_and_keep_nested_images(tmp_path):
-    from course_lib.datasets.readers import LayoutError, read_class_folders
-
     for name in ("zebra", "ant"):
         (tmp_path / name / "sub").mkdir(parents=True)
         (tmp_path / name / "a.JPG").write_bytes(b"x")
@@ -203,8 +200,6 @@ def test_class_folders_label_by_sorted_name_and_keep_nested_images(tmp_path):
 
 
 def test_an_empty_class_folder_is_refused_naming_it(tmp_path):
-    from course_lib.datasets.readers import LayoutError, read_class_folders
-
     for name in ("cat", "dog"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "a.jpg").write_bytes(b"x")
@@ -219,10 +214,6 @@ def test_an_empty_class_folder_is_refused_naming_it(tmp_path):
 
 
 def test_prepare_imagefolder_with_an_empty_class_fails_loudly(tmp_path, capsys):
-    from PIL import Image
-
-    from course_lib.__main__ import main
-
     for name in ("cat", "dog"):
         (tmp_path / "photos" / name).mkdir(parents=True)
         Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "photos" / name / "a.jpg")

@@ -86,9 +86,7 @@ def test_a_corrupt_or_foreign_file_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_no_training_when_not_allowed_or_too_slow():
-    with pytest.raises(reference.ReferenceModelError, match="train --reference"):
-        reference.reference_model("smoke", train=False)
+def test_no_training_when_too_slow():
     with pytest.raises(reference.ReferenceModelError,
                        match=r"would take about .* on this machine.*COURSE_PROFILE=smoke"):
         reference.reference_model("smoke", max_minutes=0)
@@ -99,13 +97,6 @@ def test_train_reference_never_replaces_a_file(smoke_reference):
     with pytest.raises(reference.ReferenceModelError, match="already exists"):
         reference.train_reference("smoke", path=smoke_reference.path,
                                   data=plan("smoke").data, progress=False)
-
-
-def test_weights_only_loading_skips_the_data(smoke_reference):
-    light = reference.reference_model("smoke", with_data=False)
-    assert light.data is None and not light.trained_now
-    images = torch.rand(2, 3, light.crop_size, light.crop_size)
-    assert torch.equal(light.model(images), smoke_reference.model(images))
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +170,7 @@ def test_a_crafted_file_is_refused_naming_the_file_and_the_problem(trained_file,
     change(payload)
     torch.save(payload, path)
     with pytest.raises(reference.ReferenceModelError) as refused:
-        reference.load_reference("smoke", with_data=False)
+        reference.load_reference("smoke")  # refused before the splits are opened
     message = str(refused.value)
     assert message.startswith(str(path)) and re.search(expected, message), message
 
@@ -295,13 +286,6 @@ def test_a_broken_member_file_is_reported_and_trained_again(smoke_reference, cap
     saved = torch.load(path, map_location="cpu", weights_only=True)
     assert saved.keys() == model.state_dict().keys()
     assert not list(path.parent.glob(".*tmp*"))  # written atomically, nothing left over
-
-
-@pytest.mark.slow
-def test_without_data_a_missing_member_cannot_be_trained(smoke_reference):
-    light = reference.reference_model("smoke", with_data=False)
-    with pytest.raises(reference.ReferenceModelError, match="without its data"):
-        reference.ensemble_member(light, 3, progress=False)
 
 
 def test_a_model_another_notebook_saves_meanwhile_is_loaded_not_trained_again(trained_file,

@@ -59,22 +59,16 @@ def test_every_config_field_has_a_resume_rule():
     ("seed", 1, "0", "1"),
     ("weight_decay", 1e-3, "0.0005", "0.001"),
     ("momentum", 0.8, "0.9", "0.8"),
-    ("label_smoothing", 0.1, "0.0", "0.1"),
     ("augment", "none", "'crop_flip'", "'none'"),
     ("crop_size", 24, "28", "24"),
     ("precision", "bf16", "'fp32'", "'bf16'"),
     ("optimizer", "adamw", "'sgd'", "'adamw'"),
     ("lr", 0.01, "0.02", "0.01"),
     ("schedule", "constant", "'plateau'", "'constant'"),
-    ("warmup_epochs", 0.5, "0.0", "0.5"),
     ("grad_clip", 1.0, "None", "1.0"),
     ("pca_color", 0.1, "0.0", "0.1"),
     ("mean", (0.5, 0.5, 0.5), repr(list(IMAGENET_MEAN)), "[0.5, 0.5, 0.5]"),
     ("std", (0.2, 0.2, 0.2), repr(list(IMAGENET_STD)), "[0.2, 0.2, 0.2]"),
-    ("plateau_patience", 3, "2", "3"),
-    ("plateau_factor", 0.5, "0.1", "0.5"),
-    ("plateau_threshold", 0.01, "0.001", "0.01"),
-    ("max_lr_drops", 1, "3", "1"),
 ])
 def test_a_resume_that_changes_a_result_setting_is_refused(data, mid_epoch, tmp_path, field,
                                                            value, theirs, now):
@@ -101,13 +95,6 @@ def test_other_images_of_the_same_count_are_refused(data, mid_epoch, tmp_path):
         fit(tiny_net(), other, data[1], BASE.replace(out_dir=str(tmp_path), resume="auto"))
 
 
-def test_step_epochs_matters_only_under_the_step_schedule(data, tmp_path):
-    fit(tiny_net(), data[0], None, BASE.replace(epochs=1, schedule="step", out_dir=str(tmp_path)))
-    with pytest.raises(CheckpointError, match="step_epochs 30 in the checkpoint, 5 now"):
-        fit(tiny_net(), data[0], None, BASE.replace(schedule="step", step_epochs=5,
-                                                    out_dir=str(tmp_path), resume="auto"))
-
-
 def test_an_adamw_checkpoint_resumed_as_sgd_is_refused_not_a_key_error(data, tmp_path):
     cfg = BASE.replace(optimizer="adamw", lr=1e-3, weight_decay=0.05)
     fit(tiny_net(), data[0], None, cfg.replace(epochs=1, out_dir=str(tmp_path)))
@@ -121,17 +108,15 @@ def test_an_adamw_checkpoint_resumed_as_sgd_is_refused_not_a_key_error(data, tmp
 
 @pytest.mark.slow
 def test_settings_that_do_not_change_the_result_may_differ(data, mid_epoch, tmp_path):
-    # display, checkpoint cadence, the divergence limit, validation batching, the data's
-    # placement, the mismatch policy and a step_epochs the plateau schedule never reads: the
-    # resumed run still ends bitwise where the uninterrupted one does
+    # display, checkpoint cadence, the data's placement, the mismatch policy and determinism:
+    # the resumed run still ends bitwise where the uninterrupted one does
     reference = tiny_net()
     full = fit(reference, data[0], data[1], BASE)
     placed(tmp_path, mid_epoch)
     model = tiny_net(seed=4)
-    free = dict(log_every=1, progress=False, checkpoint_every_steps=3, explode_factor=50.0,
-                val_batch_size=3, data_on_device=False, resume_mismatch="weights",
-                overwrite=True, step_epochs=7, deterministic=False)
-    assert all(RESUME_RULES[k][0] in ("free", "under step") for k in free)
+    free = dict(log_every=1, progress=False, checkpoint_every_steps=3, data_on_device=False,
+                resume_mismatch="weights", overwrite=True, deterministic=False)
+    assert all(RESUME_RULES[k][0] == "free" for k in free)
     resumed = fit(model, data[0], data[1], BASE.replace(out_dir=str(tmp_path), resume="auto",
                                                         **free))
     assert_same_weights(weights(model), weights(reference))

@@ -13,7 +13,6 @@ from course_lib.scoring import (
     WEEK,
     ChallengeOpenError,
     EvaluationServer,
-    FinalRow,
     LeaderboardRow,
     SubmissionRecord,
     SubmissionResult,
@@ -77,30 +76,24 @@ def test_quota_is_a_sliding_window(labels):
     assert unlimited.remaining("t") == math.inf
 
 
-def test_scores_files_and_arrays_and_logs_invalid_submissions(tmp_path, labels):
+def test_scores_arrays_and_logs_invalid_submissions(tmp_path, labels):
     clock = FakeClock()
     server = EvaluationServer(labels, quota=2, clock=clock, num_classes=10)
     rng = np.random.default_rng(2)
     scores = rng.standard_normal((len(labels), 10))
-    path = write_submission(tmp_path / "pred.txt", scores, num_classes=10)
-    from_file = server.submit("a", path)
-    assert from_file.accepted
-    assert from_file.reported_error == pytest.approx(topk_error(scores, labels, 5))
-    assert server.submit("b", scores).reported_error == from_file.reported_error
+    assert server.submit("a", scores).reported_error == pytest.approx(topk_error(scores, labels, 5))
     # invalid submissions are refused, logged with the reason, and not counted in the quota
-    short = write_submission(tmp_path / "short.txt", scores[:-1], num_classes=10)
-    bad = server.submit("c", short)
-    assert not bad.accepted and "invalid submission" in bad.reason
-    assert f"line {len(labels)}: missing line" in bad.reason
-    assert not server.submit("c", np.zeros(3, dtype=np.int64)).accepted
+    path = write_submission(tmp_path / "pred.txt", scores, num_classes=10)
+    from_file = server.submit("c", path)
+    assert not from_file.accepted and "invalid submission" in from_file.reason
+    assert "read a submission file with course_lib.scoring.read_submission" in from_file.reason
+    short = server.submit("c", np.zeros(3, dtype=np.int64))
+    assert "3 rows; the test set has 400 images" in short.reason
     wrong_width = server.submit("c", np.zeros((len(labels), 5)))
     assert "scores for 5 classes; this test set has 10" in wrong_width.reason
     assert server.remaining("c") == 2 and wrong_width.remaining == 2
-    assert [r.number for r in server.log] == [1, 2, 3, 4, 5]
-    frame = server.log_frame()
-    assert list(frame["accepted"]) == [True, True, False, False, False]
-    assert list(frame["team"]) == ["a", "b", "c", "c", "c"]
-    assert "public_error" not in frame and "private_error" not in frame
+    assert [r.number for r in server.log] == [1, 2, 3, 4]
+    assert [(r.team, r.accepted) for r in server.log] == [("a", True)] + [("c", False)] * 3
 
 
 def test_public_and_private_parts(labels):
@@ -125,11 +118,6 @@ def test_leaderboards(labels):
     board = server.leaderboard()
     assert [row.team for row in board] == ["good", "bad"]
     assert board[0].reported_error == 0.0 and board[0].submissions == 2
-    server.close()
-    final = server.final_leaderboard()
-    assert dataclasses.asdict(final[0]) == dict(team="good", public_error=0.0, private_error=0.0,
-                                                submission=3)
-    assert final[1].private_error == 1.0
 
 
 def test_ladder_reports_only_clear_improvements_rounded():
@@ -224,7 +212,6 @@ def test_submit_reports_only_what_a_real_server_would(labels):
     # nothing public holds the hidden labels or the split
     public_values = [getattr(server, name) for name in dir(server) if not name.startswith("_")]
     assert not any(isinstance(value, np.ndarray) for value in public_values)
-    assert "public_error" not in server.log_frame()
     server.close()
     truth = server.audit()[0].public_error  # revealed after the close
     assert truth != result.reported_error and abs(truth - result.reported_error) <= 0.025
@@ -235,7 +222,7 @@ def test_private_scores_wait_for_the_close(labels):
     clock = FakeClock()
     server = EvaluationServer(labels, quota=None, clock=clock, deadline=10 * DAY)
     server.submit("t", labels)
-    for reveal in (server.final_leaderboard, server.audit, lambda: server.true_errors([1])):
+    for reveal in (server.audit, lambda: server.true_errors([1])):
         with pytest.raises(ChallengeOpenError, match=r"only when the challenge has closed "
                                                      r"\(call close\(\) or at the deadline"):
             reveal()
@@ -244,7 +231,6 @@ def test_private_scores_wait_for_the_close(labels):
     assert server.closed and server.remaining("t") == 0
     late = server.submit("t", labels)
     assert not late.accepted and late.reason.startswith("closed:") and late.remaining == 0
-    assert [row.team for row in server.final_leaderboard()] == ["t"]
     assert len(server.audit()) == 2 and server.audit()[1].public_error is None
     clock.now = 0.0  # turning the clock back does not reopen it
     assert server.closed and not server.submit("t", labels).accepted
@@ -253,7 +239,7 @@ def test_private_scores_wait_for_the_close(labels):
     manual = EvaluationServer(labels, quota=None)
     manual.submit("t", labels)
     manual.close()
-    assert manual.closed and manual.final_leaderboard()[0].private_error == 0.0
+    assert manual.closed and manual.audit()[0].private_error is None  # no private part
 
 
 @pytest.mark.parametrize("variant", ["Team A", "team a", "  team   a ", "TEAM\tA", "team\u00a0a",
@@ -323,10 +309,8 @@ def test_returned_boards_and_logs_are_immutable_copies(labels):
     with pytest.raises(TypeError):
         server.log[0] = None
     server.close()
-    final, audit = server.final_leaderboard(), server.audit()
-    assert isinstance(final, tuple) and isinstance(audit, tuple)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        final[0].private_error = 0.5
+    audit = server.audit()
+    assert isinstance(audit, tuple)
     with pytest.raises(dataclasses.FrozenInstanceError):
         audit[0].public_error = 0.5
     assert server.leaderboard()[0].reported_error == 0.0
@@ -462,7 +446,7 @@ def test_thirty_accounts_are_thirty_teams(labels):
 
 def test_changing_returned_records_changes_nothing_on_the_server(labels):
     # the old submit() and log returned the server's own records: object.__setattr__ on one
-    # rewrote the leaderboard, and audit() handed out the records behind final_leaderboard()
+    # rewrote the leaderboard, and audit() handed out the server's own records
     server = EvaluationServer(labels, k=1, quota=2, clock=FakeClock(), num_classes=10,
                               public_fraction=0.5)
     wrong = (labels + 1) % 10
@@ -478,17 +462,12 @@ def test_changing_returned_records_changes_nothing_on_the_server(labels):
     assert server.log == (expected,)
     assert server.leaderboard() == (LeaderboardRow("a", 1.0, 1, 0),)
     assert server.remaining("a") == 1
-    frame = server.log_frame()
-    frame.loc[0, "reported_error"] = 0.0
-    assert server.log_frame().loc[0, "reported_error"] == 1.0
     server.close()
     for record in server.audit():
         object.__setattr__(record, "public_error", 0.0)
         object.__setattr__(record, "private_error", 0.0)
         object.__setattr__(record, "accepted", False)
-    object.__setattr__(server.final_leaderboard()[0], "private_error", 0.0)
     assert server.audit() == (SubmissionRecord(1, "a", 0.0, True, "", 1.0, 1.0, 1.0),)
-    assert server.final_leaderboard() == (FinalRow("a", 1.0, 1.0, 1),)
     public, private = server.true_errors([1])
     public[:], private[:] = 0.0, 0.0
     assert server.true_errors([1])[0].tolist() == [1.0] == server.true_errors([1])[1].tolist()

@@ -5,9 +5,14 @@ from __future__ import annotations
 import hashlib
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import torch
 
+from course_lib.bench import BENCHMARKS
+from course_lib.bench import synthnet as bench
+from course_lib.bench.synthnet import render_one_at_a_time
 from course_lib.datasets import synthnet
 from course_lib.datasets.synthnet import Knobs, class_specs, make_synthnet, render
 from course_lib.hierarchy import Hierarchy
@@ -141,8 +146,6 @@ def test_plot_knob_grid_draws_one_row_per_knob():
                                   num_classes=4)
     assert len(fig.axes) == 6
     assert fig.axes[0].get_ylabel() == "viewpoint" and fig.axes[2].get_title() == "1"
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     with pytest.raises(ValueError, match="unknown knob"):
         synthnet.plot_knob_grid(["zoom"])
@@ -156,8 +159,6 @@ def test_plot_knob_grid_draws_one_row_per_knob():
 def test_the_benchmark_baseline_draws_the_same_pixels_one_image_at_a_time(size, per_class, knobs):
     """The generation benchmark's baseline renders each image on its own (a loop over images):
     the vectorised, chunked renderer must give exactly those pixels, image for image."""
-    from course_lib.bench.synthnet import render_one_at_a_time
-
     data = make_synthnet("val", num_classes=6, per_class=per_class, image_size=size, seed=3,
                          **knobs)
     picked = np.arange(0, len(data), 2 if size > 32 else 7)
@@ -167,11 +168,6 @@ def test_the_benchmark_baseline_draws_the_same_pixels_one_image_at_a_time(size, 
 
 
 def test_generation_benchmark_runs_quick_and_is_well_formed():
-    import torch
-
-    from course_lib.bench import BENCHMARKS
-    from course_lib.bench import synthnet as bench
-
     assert "synthnet" in BENCHMARKS
     (result,) = bench.run(torch.device("cpu"), quick=True)
     assert result.unit == "images/s" and result.higher_is_better
@@ -186,7 +182,6 @@ def test_generation_benchmark_runs_quick_and_is_well_formed():
 def test_learnable_but_not_by_a_linear_model_on_pixels():
     """A scaled-down version of the laptop-profile measurement (see the issue note): a small CNN
     beats logistic regression on raw pixels by a wide margin when objects move and turn."""
-    import torch
     from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
@@ -201,7 +196,6 @@ def test_learnable_but_not_by_a_linear_model_on_pixels():
 
 
 def _linear_and_cnn_accuracy() -> tuple[float, float]:
-    import torch
     from sklearn.linear_model import LogisticRegression
 
     knobs = dict(position=1.0, viewpoint=1.0, clutter=0.2, occlusion=0.0)

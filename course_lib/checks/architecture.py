@@ -74,13 +74,6 @@ def _measured_side(side: int, kernel: int, stride: int, padding: int) -> int:
     return int(F.conv2d(x, w, stride=stride, padding=padding).shape[-1])
 
 
-def _ceil_side(side: int, kernel: int, stride: int, padding: int) -> int:
-    """cuda-convnet's size (``1 + ceil(...)``), measured on course_lib's ceiling-mode conv."""
-    conv = CeilModeConv2d(1, 1, kernel_size=kernel, stride=stride, padding=padding, bias=False)
-    with torch.no_grad():
-        return int(conv(torch.zeros(1, 1, side, side)).shape[-1])
-
-
 def _sides(out: int, kernel: int, stride: int, padding: int, rule: Callable) -> list[int]:
     """Every input side W (up to one stride beyond the largest possible) for which ``rule(W,
     kernel, stride, padding)`` is ``out``: the inverse of an output-size rule, by search."""

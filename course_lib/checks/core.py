@@ -65,10 +65,11 @@ def call_with_time_limit(fn: Callable, args: tuple, seconds: float):
     process that is killed at the limit: nothing inside the answer, not even a bare ``except:``
     around the loop, can keep it alive, and nothing is left running. Its value (or exception)
     comes back pickled, and so do the arguments as the child left them, so that a change made in
-    place is seen there too (``None`` for arguments that cannot be pickled, such as a lambda). Elsewhere (macOS, where forking a process with a GUI runtime is unsafe,
-    and Windows) it runs in a helper thread that gets :class:`_TooSlow` raised
-    inside it repeatedly; a thread that still does not stop is left behind as a daemon. Other
-    exceptions of ``fn`` propagate either way.
+    place is seen there too (``None`` for arguments that cannot be pickled, such as a lambda).
+    Elsewhere (macOS, where forking a process with a GUI runtime is unsafe, and Windows) it runs
+    in a helper thread that gets :class:`_TooSlow` raised inside it repeatedly; a thread that
+    still does not stop is left behind as a daemon. Other exceptions of ``fn`` propagate either
+    way.
     """
     if sys.platform.startswith("linux"):  # macOS forks unsafely once a GUI/ObjC runtime is up
         return _in_child(fn, args, seconds)
@@ -273,15 +274,13 @@ def _numbers(got) -> list | None:
 def slip_hint(got, slips, same: Callable | None = None) -> str:
     """The hint of the first slip whose value matches the learner's answer ``got``, else "".
 
-    ``slips``: ``[(value, hint), ...]`` or ``{name: (value, hint)}``: what each usual slip would
-    have returned on this case (computed by the check, independently of the answer), or, for a
-    slip that is a kind of answer rather than one value (a string, an even k, any rounding), a
-    test ``value(got) -> bool``. ``same(got, value)``: the comparison (default:
-    :func:`close`). Every check's search for "which slip explains this answer" goes through
-    here."""
+    ``slips``: ``[(value, hint), ...]``: what each usual slip would have returned on this case
+    (computed by the check, independently of the answer), or, for a slip that is a kind of
+    answer rather than one value (a string, an even k, any rounding), a test
+    ``value(got) -> bool``. ``same(got, value)``: the comparison (default: :func:`close`). Every
+    check's search for "which slip explains this answer" goes through here."""
     same = close if same is None else same
-    pairs = slips.values() if isinstance(slips, dict) else slips
-    return next((hint for value, hint in pairs if _safe(same, got, value)), "")
+    return next((hint for value, hint in slips if _safe(same, got, value)), "")
 
 
 def close(got, value, rel: float = 1e-9, abs_tol: float = 1e-12) -> bool:
@@ -311,10 +310,10 @@ def as_number(got) -> float:
 
 
 def check_cases(name: str, fn: Callable | None, cases: Sequence[tuple], *,
-                reference: Callable, slips: Sequence[tuple] | Callable = (),
-                same: Callable | None = None, read: Callable | None = None,
-                where: Callable | None = None, shown: Callable | None = None, done: str = "",
-                seconds: float | None = None, slow_hint: str = " A loop that never ends?") -> bool:
+                reference: Callable, slips: Sequence[tuple] | Callable, where: Callable,
+                done: str, same: Callable | None = None, read: Callable | None = None,
+                shown: Callable | None = None, seconds: float | None = None,
+                slow_hint: str = " A loop that never ends?") -> bool:
     """The harness of every exercise check: run ``fn`` on each case, compare, name the slip.
 
     ``cases``: the argument tuples. ``fn(*case)`` is called through :func:`attempt` on every
@@ -351,9 +350,7 @@ def check_cases(name: str, fn: Callable | None, cases: Sequence[tuple], *,
         hint = _pattern_hint(answers, tables, table, same) or slip_hint(
             value, [(v, text) for v, text in table if not _safe(same, want, v)], same)
         hint = hint(*case) if callable(hint) else hint
-        said = where(*case) if where else f"for {', '.join(map(repr, case))}"
-        shown_want = shown(want) if shown else _shown(want)
-        raise wrong_answer(name, said, shown_want, got, hint)
+        raise wrong_answer(name, where(*case), shown(want) if shown else _shown(want), got, hint)
     return passed(name, done)
 
 

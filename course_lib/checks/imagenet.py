@@ -142,11 +142,11 @@ VOTES_SLOW_HINT = (
     "binom.sf(k // 2, k, accuracy) = 1 - binom.cdf(k // 2, k, accuracy).")
 
 
-def check_votes_needed(fn: Callable | None, seconds: float = 2.0) -> bool:
+def check_votes_needed(fn: Callable | None) -> bool:
     """Exercise of notebook 01: ``fn(accuracy, target)`` returns the smallest odd k whose
     majority vote is right with probability >= target.
 
-    Each call may run at most ``seconds``: a loop that never ends is stopped and explained.
+    Each call may run at most 2 s: a loop that never ends is stopped and explained.
     """
     cases = [(0.8, 0.8), (0.8, 0.89), (0.8, 0.9), (0.9, 0.99), (0.7, 0.95), (0.95, 0.997)]
     answers: dict = {}  # case -> k, in order: an error before the last case is a time-out
@@ -157,7 +157,7 @@ def check_votes_needed(fn: Callable | None, seconds: float = 2.0) -> bool:
             slips=[(slip, lambda *case, text=text: text.format(k=answers[case]))
                    for slip, text in VOTES_SLIPS], shown=lambda k: f"k = {k}",
             where=lambda p, t: f"with per-vote accuracy {p} and target {t}",
-            seconds=seconds, slow_hint="", done=f"Checked {len(cases)} (accuracy, target) pairs.")
+            seconds=2, slow_hint="", done=f"Checked {len(cases)} (accuracy, target) pairs.")
     except ExerciseError as error:
         if len(answers) == len(cases):
             raise

@@ -14,6 +14,7 @@ from statistics import NormalDist
 import numpy as np
 from scipy import stats
 
+from ..ablation import images_to_detect
 from ..models.baselines import joint_color_histogram, to_hsv
 from ..scoring.stats import mcnemar_exact
 from .core import (
@@ -26,13 +27,10 @@ from .core import (
     describe,
     wrong_answer,
 )
+from .training import ILSVRC2012_TRAIN_IMAGES, PAPER_EPOCHS, SECONDS_PER_DAY
 
-SECONDS_PER_DAY = 86_400
 # The paper's run (Krizhevsky et al. 2012, Sec. 5): "roughly 90 cycles through the training set
-# of 1.2 million images, which took five to six days on two NVIDIA GTX 580 3GB GPUs"; the
-# ILSVRC-2012 training set has 1,281,167 images (devkit readme).
-PAPER_EPOCHS = 90
-ILSVRC2012_TRAIN_IMAGES = 1_281_167
+# of 1.2 million images, which took five to six days on two NVIDIA GTX 580 3GB GPUs".
 PAPER_DAYS = (5, 6)
 
 
@@ -373,25 +371,11 @@ def check_crossover(fn: Callable | None) -> bool:
 # exercise 4: how many test images a gap needs to show, with a given power
 
 
-def significant_test_size_reference(error_a: float, error_b: float, alpha: float = 0.05,
-                                    power: float = 0.8) -> int:
+def _test_size(error_a: float, error_b: float, alpha: float, power: float) -> int:
     """The smallest n (images per system) at which the pooled two-sided z test at level
-    ``alpha`` comes out significant with probability at least ``power`` when the *true* error
-    rates are ``error_a`` and ``error_b`` (normal approximation; a significant result in the
-    wrong direction is ignored).
-
-    The test is significant when the observed gap reaches ``z·sqrt(2·p·(1 − p)/n)`` (p the
-    mean of the two rates, z for ``alpha / 2``); the observed gap scatters around the true one
-    with standard deviation ``sqrt((a·(1 − a) + b·(1 − b))/n)``. Power ``power`` needs the
-    true gap ``z_power`` of those deviations above the threshold:
-    ``sqrt(n)·|a − b| ≥ z·sqrt(2·p·(1 − p)) + z_power·sqrt(a·(1 − a) + b·(1 − b))``.
-    """
-    z = NormalDist().inv_cdf(1 - alpha / 2)
-    z_power = NormalDist().inv_cdf(power)
-    pooled = (error_a + error_b) / 2
-    spread = z * math.sqrt(2 * pooled * (1 - pooled)) + \
-        z_power * math.sqrt(error_a * (1 - error_a) + error_b * (1 - error_b))
-    return math.ceil((spread / abs(error_a - error_b)) ** 2)
+    ``alpha`` comes out significant with probability ``power`` when the true error rates are
+    ``error_a`` and ``error_b``: :func:`course_lib.ablation.images_to_detect`'s sample size."""
+    return images_to_detect(abs(error_a - error_b), max(error_a, error_b), alpha, power)
 
 
 # (error_a, error_b, alpha, power): 2012's two winning entries against the runner-up, a gap the
@@ -408,7 +392,7 @@ def _significance_slips(a: float, b: float, alpha: float,
     z, z_one, z_power = (normal.inv_cdf(q) for q in (1 - alpha / 2, 1 - alpha, power))
     pooled = (a + b) / 2
     null_sd, true_sd = math.sqrt(2 * pooled * (1 - pooled)), math.sqrt(a * (1 - a) + b * (1 - b))
-    want = significant_test_size_reference(a, b, alpha, power)
+    want = _test_size(a, b, alpha, power)
 
     def near(root: float) -> Callable:  # n from sqrt(n)·|a − b| = root; never the right size
         n = root ** 2 / (a - b) ** 2
@@ -448,9 +432,9 @@ def check_significant_test_size(fn: Callable | None) -> bool:
     """Exercise of notebook 10: ``fn(error_a, error_b, alpha, power)`` returns the smallest
     number of test images per system at which the pooled two-sided z test at level ``alpha``
     comes out significant with probability ``power`` when the true error rates are ``error_a``
-    and ``error_b`` (:func:`significant_test_size_reference`)."""
+    and ``error_b`` (the sample size of :func:`course_lib.ablation.images_to_detect`)."""
     return check_cases(
-        "significant_test_size", fn, SIGNIFICANCE_CASES, reference=significant_test_size_reference,
+        "significant_test_size", fn, SIGNIFICANCE_CASES, reference=_test_size,
         same=_same, slips=_significance_slips,
         where=lambda a, b, alpha, p: f"true errors {a} and {b}, alpha = {alpha}, power = {p}",
         shown=lambda want: f"{want:,} images per system",

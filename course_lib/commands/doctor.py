@@ -6,10 +6,8 @@ Paste its output (or ``--json``) into any bug report.
 from __future__ import annotations
 
 import json
-import sys
 
 from ..device import environment_report, format_report
-from ..errors import CourseError, one_line
 
 NAME = "doctor"
 HELP = "check the environment: versions, device, profile, datasets"
@@ -20,10 +18,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    try:
-        report = environment_report()
-    except CourseError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 2
+    report = environment_report()  # an unknown COURSE_PROFILE: one line from __main__
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

@@ -94,7 +94,7 @@ def count_report(spec, root) -> list[str]:
     lines = []
     for split, expected in spec.counts.items():
         if spec.layout == "ilsvrc2012" and not (spec.locate(root) / split).is_dir():
-            lines.append(f"  {split}: not unpacked yet (done from the archive on first read)")
+            lines.append(f"  {split}: no {split}/ folder there")
             continue
         try:
             if spec.layout == "cifar10":

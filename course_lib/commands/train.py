@@ -74,10 +74,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--weight-decay", type=float, default=None,
                         help="default: 5e-4 for sgd (the paper's), 0.05 for adamw")
     parser.add_argument("--schedule", default=None,
-                        help="plateau (the paper's), cosine, onecycle, step or constant "
+                        help="plateau (the paper's), cosine, onecycle or constant "
                              "(default: the profile's)")
-    parser.add_argument("--warmup-epochs", type=float, default=0.0)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--width", type=float, default=None,
                         help="channel-width multiplier (default: the profile's for 'scaled', else 1)")
     parser.add_argument("--cache", default=None, help="a folder holding train/ and val/ caches")
@@ -116,8 +114,7 @@ def _plan(args, resume):
     given = {"lr": args.lr, "weight_decay": args.weight_decay,
              "checkpoint_every_steps": args.checkpoint_every}
     config = run.train_config(
-        optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, device=args.device,
+        optimizer=args.optimizer, device=args.device,
         precision="fp32" if args.fp32 else "auto", compile=args.compile, out_dir=str(out),
         resume=resume, resume_mismatch=args.resume_mismatch, overwrite=args.overwrite,
         **{k: v for k, v in given.items() if v is not None})

@@ -105,9 +105,7 @@ def _uniform(shape: tuple[int, ...], low: float, high: float,
     return low + (high - low) * u
 
 
-def _draw_flips(n: int, flip: bool, generator: torch.Generator | None) -> torch.Tensor:
-    if not flip:
-        return torch.zeros(n, dtype=torch.bool, device=_gen_device(generator))
+def _draw_flips(n: int, generator: torch.Generator | None) -> torch.Tensor:
     return torch.rand(n, generator=generator, device=_gen_device(generator)) < 0.5
 
 
@@ -144,19 +142,19 @@ class CropFlip(NamedTuple):
 
 
 def draw_crop_flip(n: int, image_size: int | Sequence[int], size: int | Sequence[int],
-                   generator: torch.Generator | None, flip: bool = True) -> CropFlip:
-    """Draw ``n`` crop offsets and flips, uniformly, in this order: tops, lefts, flips.
+                   generator: torch.Generator | None) -> CropFlip:
+    """Draw ``n`` crop offsets and flips (p = 0.5), uniformly, in this order: tops, lefts, flips.
 
     Offsets run over every position that fits, ``0 … H − h`` inclusive (as torchvision's
     ``RandomCrop``), so 224 from 256 has 33 positions per axis; see
-    :func:`paper_augmentation_factor`. ``flip=False`` draws no flips (all False).
+    :func:`paper_augmentation_factor`.
     """
     (height, width), (crop_h, crop_w) = _pair(image_size, "image_size"), _pair(size)
     _check_fits((crop_h, crop_w), (height, width), "draw_crop_flip")
     device = _gen_device(generator)
     top = torch.randint(0, height - crop_h + 1, (n,), generator=generator, device=device)
     left = torch.randint(0, width - crop_w + 1, (n,), generator=generator, device=device)
-    return CropFlip(top, left, _draw_flips(n, flip, generator))
+    return CropFlip(top, left, _draw_flips(n, generator))
 
 
 def _check_method(method: str, device: torch.device, where: str) -> str:
@@ -220,20 +218,23 @@ def crop_flip(images: torch.Tensor, params: CropFlip, size: int | Sequence[int],
 
 
 def random_crop_flip(images: torch.Tensor, size: int | Sequence[int],
-                     generator: torch.Generator | None, flip: bool = True,
-                     method: str = "auto") -> torch.Tensor:
+                     generator: torch.Generator | None) -> torch.Tensor:
     """Random crops of ``size`` and random horizontal flips (p = 0.5), one draw per image.
 
     ``images: (N, C, H, W)``; returns ``(N, C, h, w)`` in the same dtype. Equals
-    ``crop_flip(images, draw_crop_flip(N, (H, W), size, generator, flip), size)``.
+    ``crop_flip(images, draw_crop_flip(N, (H, W), size, generator), size)``.
     """
     n, _, height, width = _check_images(images, "random_crop_flip")
-    params = draw_crop_flip(n, (height, width), size, generator, flip)
-    return crop_flip(images, params, size, method)
+    return crop_flip(images, draw_crop_flip(n, (height, width), size, generator), size)
 
 
 # --------------------------------------------------------------------------------------------
 # random resized crops (Inception-style "RandomResizedCrop")
+
+
+# torchvision's RandomResizedCrop defaults: area fraction and aspect ratio (width / height)
+RESIZED_SCALE = (0.08, 1.0)
+RESIZED_RATIO = (3 / 4, 4 / 3)
 
 
 class ResizedCrop(NamedTuple):
@@ -247,26 +248,22 @@ class ResizedCrop(NamedTuple):
     flip: torch.Tensor
 
 
-def draw_resized_crop(n: int, image_size: int | Sequence[int], generator: torch.Generator | None,
-                      scale: tuple[float, float] = (0.08, 1.0),
-                      ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                      flip: bool = True, attempts: int = 10) -> ResizedCrop:
-    """Draw ``n`` boxes the way torchvision's ``RandomResizedCrop`` does, for a whole batch.
+def draw_resized_crop(n: int, image_size: int | Sequence[int],
+                      generator: torch.Generator | None) -> ResizedCrop:
+    """Draw ``n`` boxes and flips the way torchvision's ``RandomResizedCrop`` (with its default
+    :data:`RESIZED_SCALE` and :data:`RESIZED_RATIO`) and ``RandomHorizontalFlip`` do, for a
+    whole batch.
 
-    Per image: up to ``attempts`` candidates with area fraction ~ U(scale) and log aspect ratio
+    Per image: up to 10 candidates with area fraction ~ U(scale) and log aspect ratio
     ~ U(log ratio); box side lengths are rounded (half to even, like Python's ``round``); the first
     candidate that fits is kept and placed uniformly; if none fits, the central crop with the
     aspect ratio clamped to ``ratio`` (torchvision's fallback). Same distribution as torchvision,
     not the same random stream. Draw order: all areas, all ratios, all positions, then flips.
     """
     height, width = _pair(image_size, "image_size")
-    if not (0 < scale[0] <= scale[1]):
-        raise CourseValueError(f"draw_resized_crop: scale must be (low, high) with 0 < low <= high, got {scale}")
-    if not (0 < ratio[0] <= ratio[1]):
-        raise CourseValueError(f"draw_resized_crop: ratio must be (low, high) with 0 < low <= high, got {ratio}")
-    area = height * width
-    target_area = area * _uniform((n, attempts), scale[0], scale[1], generator)
-    aspect = torch.exp(_uniform((n, attempts), math.log(ratio[0]), math.log(ratio[1]), generator))
+    scale, ratio, area = RESIZED_SCALE, RESIZED_RATIO, height * width
+    target_area = area * _uniform((n, 10), scale[0], scale[1], generator)
+    aspect = torch.exp(_uniform((n, 10), math.log(ratio[0]), math.log(ratio[1]), generator))
     w = torch.round(torch.sqrt(target_area * aspect)).long()
     h = torch.round(torch.sqrt(target_area / aspect)).long()
     fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
@@ -289,20 +286,20 @@ def draw_resized_crop(n: int, image_size: int | Sequence[int], generator: torch.
     left = (position[:, 1] * (width - w + 1)).floor().long().clamp_(max=width - w)
     top = torch.where(found, top, (height - h) // 2)
     left = torch.where(found, left, (width - w) // 2)
-    return ResizedCrop(top, left, h, w, _draw_flips(n, flip, generator))
+    return ResizedCrop(top, left, h, w, _draw_flips(n, generator))
 
 
-def _resize_matrix(start: torch.Tensor, length: torch.Tensor, in_size: int, out_size: int,
-                   antialias: bool) -> torch.Tensor:
+def _resize_matrix(start: torch.Tensor, length: torch.Tensor, in_size: int,
+                   out_size: int) -> torch.Tensor:
     """``(N, out_size, in_size)`` float64 weights that crop ``[start, start + length)`` of an
     axis of ``in_size`` pixels and resize it to ``out_size`` pixels with the triangle
     (bilinear) filter, as ``torch.nn.functional.interpolate(mode="bilinear",
-    align_corners=False, antialias=...)`` does: output pixel ``i`` is centred at
-    ``scale·(i + 0.5)`` in the crop, ``scale = length / out_size``; when shrinking with
-    antialias the filter is widened by ``scale``; weights are normalised to sum to 1 over the
+    align_corners=False, antialias=True)`` does: output pixel ``i`` is centred at
+    ``scale·(i + 0.5)`` in the crop, ``scale = length / out_size``; when shrinking, the filter
+    is widened by ``scale``; weights are normalised to sum to 1 over the
     pixels inside the crop (which also reproduces the clamping at the borders)."""
     scale = length.to(torch.float64) / out_size  # (N,)
-    widen = torch.clamp(scale, min=1.0) if antialias else torch.ones_like(scale)
+    widen = torch.clamp(scale, min=1.0)
     center = scale[:, None] * (torch.arange(out_size, device=scale.device, dtype=torch.float64) + 0.5)
     position = torch.arange(in_size, device=scale.device)[None, :] - start[:, None]  # (N, in)
     distance = (position[:, None, :] + 0.5 - center[:, :, None]) / widen[:, None, None]
@@ -313,14 +310,14 @@ def _resize_matrix(start: torch.Tensor, length: torch.Tensor, in_size: int, out_
 
 
 def resized_crop(images: torch.Tensor, params: ResizedCrop, size: int | Sequence[int],
-                 antialias: bool = True, method: str = "auto") -> torch.Tensor:
+                 method: str = "auto") -> torch.Tensor:
     """Crop each image to its own box, resize it to ``size`` (bilinear) and mirror it where
     ``params.flip`` says.
 
     ``images: (N, C, H, W)`` uint8 or float; returns ``(N, C, h, w)`` in the same dtype (uint8
     is rounded). Matches per-sample ``torchvision.transforms.v2.functional.resized_crop(...,
-    antialias=antialias)`` (then ``horizontal_flip``) to float rounding on float input, and to
-    ±1 on uint8.
+    antialias=True)`` (then ``horizontal_flip``) to float rounding on float input, and to ±1 on
+    uint8.
 
     ``method="batched"``: the whole batch is two batched matrix products, since each
     box-and-resize is separable into an ``(h, H)`` row matrix and a ``(w, W)`` column matrix
@@ -353,15 +350,15 @@ def resized_crop(images: torch.Tensor, params: ResizedCrop, size: int | Sequence
             if (h, w) != (out_h, out_w):
                 crop = torch.nn.functional.interpolate(
                     crop if native else crop.float(), size=(out_h, out_w), mode="bilinear",
-                    align_corners=False, antialias=antialias)
+                    align_corners=False, antialias=True)
                 crop = crop if native else _from_float(crop, images.dtype)
             out[i].copy_(crop[0].flip(-1) if f else crop[0])
         return out
     device = images.device
     top, left, box_h, box_w, flip = (p.to(device, non_blocking=True) for p in params)
     compute = torch.float64 if images.dtype == torch.float64 else torch.float32
-    rows = _resize_matrix(top, box_h, height, out_h, antialias).to(compute)  # (N, h, H)
-    cols = _resize_matrix(left, box_w, width, out_w, antialias)  # (N, w, W)
+    rows = _resize_matrix(top, box_h, height, out_h).to(compute)  # (N, h, H)
+    cols = _resize_matrix(left, box_w, width, out_w)  # (N, w, W)
     cols = torch.where(flip[:, None, None], cols.flip(1), cols).to(compute)
     x = images.to(compute)
     out = torch.matmul(rows[:, None], x)  # (N, C, h, W)
@@ -370,19 +367,14 @@ def resized_crop(images: torch.Tensor, params: ResizedCrop, size: int | Sequence
 
 
 def random_resized_crop(images: torch.Tensor, size: int | Sequence[int],
-                        generator: torch.Generator | None,
-                        scale: tuple[float, float] = (0.08, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                        flip: bool = True, antialias: bool = True,
-                        method: str = "auto") -> torch.Tensor:
-    """Random resized crops (and flips, p = 0.5, unless ``flip=False``) of a batch.
+                        generator: torch.Generator | None) -> torch.Tensor:
+    """Random resized crops and flips (p = 0.5) of a batch.
 
     ``images: (N, C, H, W)``; returns ``(N, C, h, w)`` in the same dtype. Equals
-    ``resized_crop(images, draw_resized_crop(N, (H, W), generator, scale, ratio, flip), size)``.
+    ``resized_crop(images, draw_resized_crop(N, (H, W), generator), size)``.
     """
     n, _, height, width = _check_images(images, "random_resized_crop")
-    params = draw_resized_crop(n, (height, width), generator, scale, ratio, flip)
-    return resized_crop(images, params, size, antialias, method)
+    return resized_crop(images, draw_resized_crop(n, (height, width), generator), size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,30 +407,18 @@ def _corner_and_center_views(images: torch.Tensor, crop: tuple[int, int]) -> lis
     return [images[:, :, t:t + crop[0], s:s + crop[1]] for t, s in corners]
 
 
-def _stack_views(images: torch.Tensor, views: list[torch.Tensor], crop: tuple[int, int]) -> torch.Tensor:
-    out = images.new_empty((images.shape[0], len(views), images.shape[1], *crop))
-    for k, view in enumerate(views):  # one copy per view, straight into place
-        out[:, k].copy_(view)
-    return out
-
-
-def five_crop(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
-    """Four corners and the centre: ``(N, C, H, W)`` → ``(N, 5, C, h, w)``, in torchvision's
-    order (top-left, top-right, bottom-left, bottom-right, centre)."""
-    _, _, height, width = _check_images(images, "five_crop")
-    crop = _pair(size)
-    _check_fits(crop, (height, width), "five_crop")
-    return _stack_views(images, _corner_and_center_views(images, crop), crop)
-
-
 def ten_crop(images: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
-    """The paper's test-time crops: :func:`five_crop` of the images, then of their mirror
-    images, ``(N, C, H, W)`` → ``(N, 10, C, h, w)`` in torchvision's ``ten_crop`` order."""
+    """The paper's test-time crops: the four corners and the centre of the images, then of their
+    mirror images, ``(N, C, H, W)`` → ``(N, 10, C, h, w)`` in torchvision's ``ten_crop`` order
+    (top-left, top-right, bottom-left, bottom-right, centre)."""
     _, _, height, width = _check_images(images, "ten_crop")
     crop = _pair(size)
     _check_fits(crop, (height, width), "ten_crop")
     views = _corner_and_center_views(images, crop) + _corner_and_center_views(images.flip(-1), crop)
-    return _stack_views(images, views, crop)
+    out = images.new_empty((images.shape[0], len(views), images.shape[1], *crop))
+    for k, view in enumerate(views):  # one copy per view, straight into place
+        out[:, k].copy_(view)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,19 +509,6 @@ class PCAColor:
     n_pixels: int = 0
 
     @classmethod
-    def _from_moments(cls, total: torch.Tensor, outer: torch.Tensor, count: int,
-                      sigma: float) -> PCAColor:
-        if count < 2:
-            raise CourseValueError(f"PCAColor.fit: need at least 2 pixels, got {count}")
-        mean = total / count
-        covariance = outer / count - torch.outer(mean, mean)
-        values, vectors = torch.linalg.eigh(covariance)  # ascending
-        values, vectors = values.flip(0).clamp(min=0.0), vectors.flip(1)
-        largest = vectors.abs().argmax(dim=0)
-        signs = torch.sign(vectors[largest, torch.arange(3)])
-        return cls(values.cpu(), (vectors * signs).cpu(), float(sigma), int(count))
-
-    @classmethod
     def fit(cls, images, sigma: float = PAPER_PCA_SIGMA, pixels_per_image: int | None = None,
             generator: torch.Generator | None = None, batch_size: int = 256) -> PCAColor:
         """Eigen-decompose the RGB covariance of training pixels.
@@ -553,18 +520,20 @@ class PCAColor:
         :func:`sample_pixels`), which is plenty: the 3×3 covariance settles after a few
         thousand images.
         """
-        total = outer = None
-        count = 0
+        total, outer, count = 0, 0, 0  # sum of pixels (3,), of their outer products (3, 3)
         for batch in _batches(images, batch_size, "PCAColor.fit"):
             pixels = sample_pixels(batch, pixels_per_image, generator)
-            if total is None:
-                total, outer = pixels.sum(0), pixels.T @ pixels
-            else:
-                total, outer = total + pixels.sum(0), outer + pixels.T @ pixels
+            total, outer = total + pixels.sum(0), outer + pixels.T @ pixels
             count += len(pixels)
-        if total is None:
-            raise CourseValueError("PCAColor.fit: no images were given")
-        return cls._from_moments(total, outer, count, sigma)
+        if count < 2:
+            raise CourseValueError("PCAColor.fit: no images were given" if count == 0 else
+                                   f"PCAColor.fit: need at least 2 pixels, got {count}")
+        mean = total / count
+        values, vectors = torch.linalg.eigh(outer / count - torch.outer(mean, mean))  # ascending
+        values, vectors = values.flip(0).clamp(min=0.0), vectors.flip(1)
+        largest = vectors.abs().argmax(dim=0)
+        signs = torch.sign(vectors[largest, torch.arange(3)])
+        return cls(values.cpu(), (vectors * signs).cpu(), float(sigma), int(count))
 
     def draw(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """``α: (n, 3)`` float64, N(0, σ²), on the generator's device."""

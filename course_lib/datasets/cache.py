@@ -14,8 +14,8 @@ A cache is a folder::
 
 **Rebuilt only when inputs change.** The manifest holds a checksum of the sorted list of
 ``(file, label, size in bytes, mtime)`` — or of the pixels, for in-memory arrays — and the
-settings (size, minimum size, JPEG draft decoding, format version). :func:`build_cache` opens the
-existing cache when they match and rebuilds it otherwise (or with ``force=True``).
+settings (size, format version). :func:`build_cache` opens the existing cache when they match
+and rebuilds it otherwise (or with ``force=True``).
 
 **Never half-built.** The build runs in a temporary sibling folder
 (``.<name>.building-<host>-<pid>-<random>``); a corrupt image is skipped and logged, never
@@ -86,6 +86,7 @@ CACHE_FILES = frozenset({IMAGES_FILE, LABELS_FILE, MANIFEST_FILE, SKIPPED_FILE, 
 _MANIFEST_KEYS = ("version", "size", "counts", "label_names", "inputs_checksum", "settings")
 _SETTINGS_KEYS = ("version", "size", "min_size", "draft")
 WHAT = "the decode-once cache"
+DECODE_CHUNK = 64  # files per task of the decoding processes
 
 
 class CacheError(CourseError, RuntimeError):
@@ -201,8 +202,7 @@ def _as_inputs(samples, source: str | None) -> _Inputs:
 
 
 def _label_names(labels: np.ndarray, classes) -> dict[int, str]:
-    """Name of every label present: ``classes`` indexed by label, a mapping, or (when it has one
-    entry per distinct label) matched to the sorted distinct labels."""
+    """Name of every label present: ``classes`` indexed by label, or a mapping label → name."""
     present = sorted(int(x) for x in np.unique(labels))
     if classes is None:
         return {lab: str(lab) for lab in present}
@@ -214,10 +214,8 @@ def _label_names(labels: np.ndarray, classes) -> dict[int, str]:
     classes = list(classes)
     if len(classes) > present[-1]:
         return {lab: str(classes[lab]) for lab in present}
-    if len(classes) == len(present):
-        return {lab: str(name) for lab, name in zip(present, classes)}
-    raise CourseValueError(f"{len(classes)} class names for labels up to {present[-1]} "
-                     f"({len(present)} distinct): give one name per label or per distinct label")
+    raise CourseValueError(f"{len(classes)} class names for labels up to {present[-1]}: give one "
+                           f"name per label (0..{present[-1]}), or a mapping label -> name")
 
 
 def inputs_checksum(inputs: _Inputs) -> str:
@@ -246,8 +244,8 @@ def inputs_checksum(inputs: _Inputs) -> str:
 # building
 
 
-def _decode_chunk(paths: list[str], start: int, array_path: str, size: int, min_size: int,
-                  draft: bool) -> list[tuple[int, bool, str]]:
+def _decode_chunk(paths: list[str], start: int, array_path: str,
+                  size: int) -> list[tuple[int, bool, str]]:
     """Decode ``paths`` into rows ``start...`` of the memmap at ``array_path``.
 
     Returns ``(row, ok, reason_or_note)`` per file. Never raises for a bad file."""
@@ -256,7 +254,7 @@ def _decode_chunk(paths: list[str], start: int, array_path: str, size: int, min_
     for offset, path in enumerate(paths):
         row = start + offset
         try:
-            pixels, note = decode_file(path, size, min_size=min_size, draft=draft)
+            pixels, note = decode_file(path, size)
         except BadImageError as exc:
             results.append((row, False, exc.reason))
             continue
@@ -274,21 +272,20 @@ def _default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _decode_files(inputs: _Inputs, array_path: Path, size: int, min_size: int, draft: bool,
-                  workers: int, chunk_size: int, progress: bool):
+def _decode_files(inputs: _Inputs, array_path: Path, size: int, workers: int, progress: bool):
     n = len(inputs)
-    chunks = [(inputs.paths[s:s + chunk_size], s) for s in range(0, n, chunk_size)]
+    chunks = [(inputs.paths[s:s + DECODE_CHUNK], s) for s in range(0, n, DECODE_CHUNK)]
     results: list[tuple[int, bool, str]] = []
     bar = tqdm(total=n, desc=f"decoding to {size}px", unit="img", disable=not progress)
     try:
         if workers <= 1 or len(chunks) == 1:
             for paths, start in chunks:
-                results += _decode_chunk(paths, start, str(array_path), size, min_size, draft)
+                results += _decode_chunk(paths, start, str(array_path), size)
                 bar.update(len(paths))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(_decode_chunk, paths, start, str(array_path), size,
-                                       min_size, draft): len(paths) for paths, start in chunks}
+                futures = {pool.submit(_decode_chunk, paths, start, str(array_path), size):
+                           len(paths) for paths, start in chunks}
                 for future in as_completed(futures):
                     results += future.result()
                     bar.update(futures[future])
@@ -466,8 +463,10 @@ def _replace_dir(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def _settings(size: int, min_size: int, draft: bool) -> dict:
-    return {"version": CACHE_VERSION, "size": size, "min_size": min_size, "draft": draft}
+def _settings(size: int) -> dict:
+    # images.decode_file's defaults (shorter side at least ``size``, JPEG draft decoding), kept
+    # in the manifest so that caches written when they were options still count as current
+    return {"version": CACHE_VERSION, "size": size, "min_size": size, "draft": True}
 
 
 def _is_current(out_dir: Path, settings: dict, checksum: str, names: dict[int, str]) -> bool:
@@ -482,18 +481,16 @@ def _is_current(out_dir: Path, settings: dict, checksum: str, names: dict[int, s
 
 
 def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None = None,
-                min_size: int | None = None, draft: bool = True, workers: int | None = None,
-                chunk_size: int = 64, force: bool = False, progress: bool = True,
+                workers: int | None = None, force: bool = False, progress: bool = True,
                 allow_empty_classes: bool = False) -> Cache:
     """Decode ``samples`` once into a cache at ``out_dir`` (or open it if already current).
 
     ``samples``: a list of ``(path, label)``; or an object with ``.images (N, 3, H, W) uint8``
     and ``.labels (N,)`` (a :class:`~course_lib.datasets.synthnet.SynthNetSplit`, whose
     ``wnids`` become the class names); or a tuple ``(images, labels)``.
-    ``classes``: class names, indexed by label, or one per distinct label in label order, or a
-    mapping label → name (default: the label as text).
-    ``size``: side of the stored images; ``min_size``: smallest acceptable shorter side of a
-    source file (default ``size``). ``draft``: let the JPEG decoder downscale first (faster).
+    ``classes``: class names indexed by label, or a mapping label → name (default: the label as
+    text). ``size``: side of the stored images (decoded by
+    :func:`~course_lib.datasets.images.decode_file`: a smaller source file is skipped).
     ``workers``: decoding processes (default: CPU count, at most 8; 0 or 1: this process).
     Raises :class:`EmptyClassError` (see the module docstring) and ``ValueError`` for bad
     arguments.
@@ -501,13 +498,12 @@ def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None
     if not 1 <= int(size) <= 4096:
         raise CourseValueError(f"size={size}: expected a side in pixels between 1 and 4096")
     size = int(size)
-    min_size = size if min_size is None else int(min_size)
     out_dir = Path(out_dir)
     inputs = _as_inputs(samples, source)
     if classes is None:
         classes = getattr(samples, "wnids", None)
     names = _label_names(inputs.labels, classes)
-    settings = _settings(size, min_size, draft)
+    settings = _settings(size)
     checksum = inputs_checksum(inputs)
     if not force and _is_current(out_dir, settings, checksum, names):
         return open_cache(out_dir)
@@ -526,9 +522,8 @@ def build_cache(samples, out_dir, size: int, *, classes=None, source: str | None
             if inputs.paths is not None:
                 try:
                     ok, skipped, converted = _decode_files(
-                        inputs, all_path, size, min_size, draft,
-                        _default_workers() if workers is None else int(workers), chunk_size,
-                        progress)
+                        inputs, all_path, size,
+                        _default_workers() if workers is None else int(workers), progress)
                 except BrokenProcessPool as exc:
                     raise CacheError(_worker_died_message(out_dir)) from exc
             else:
@@ -636,9 +631,8 @@ def open_cache(path) -> Cache:
         raise CacheError(f"{path}: images {images.shape} / labels {labels.shape} disagree with "
                          f"the manifest ({manifest['n_images']} images at {size}px)")
     names = {int(k): v for k, v in manifest["label_names"].items()}
-    counts = np.bincount(labels.astype(np.int64), minlength=max(names, default=-1) + 1) \
-        if len(labels) else np.zeros(max(names, default=-1) + 1, dtype=np.int64)
-    present = [lab for lab in sorted(names) if counts[lab] > 0]
+    found = set(np.unique(labels).tolist())
+    present = [lab for lab in sorted(names) if lab in found]
     return Cache(
         path=path,
         images=images,

@@ -12,14 +12,12 @@ epoch, as with ``DistributedSampler``; the loader never advances the epoch by it
 :meth:`UInt8Loader.batches` starts an epoch at a given batch, reading nothing before it.
 
 **Sharding across ranks** (torchrun): rank ``r`` of ``world_size`` takes positions
-``r, r + world_size, r + 2 world_size, ...`` of the epoch's order. With ``drop_last=False`` every
-image is seen exactly once per epoch across all ranks — nothing is padded or repeated, so when
-``N`` is not a multiple of ``world_size`` the first ``N % world_size`` ranks hold one image more,
-and the number of batches per rank can differ by one. Evaluation wants exactly this (gather the
-results with their sizes); a training loop whose collectives need equal step counts should wrap
-the loop in ``torch.distributed.algorithms.Join`` or use ``drop_last=True``. With
-``drop_last=True`` every rank yields the same number ``N // (world_size * batch_size)`` of full
-batches, and the remaining images (a different set each epoch) are left out of that epoch.
+``r, r + world_size, r + 2 world_size, ...`` of the epoch's order. Every image is seen exactly
+once per epoch across all ranks — nothing is padded, repeated or dropped, so when ``N`` is not a
+multiple of ``world_size`` the first ``N % world_size`` ranks hold one image more, and the number
+of batches per rank can differ by one. Evaluation wants exactly this (gather the results with
+their sizes); the training loop gives a rank that ran out an empty batch, so that every rank meets
+the gradient all-reduce (:meth:`course_lib.train.run_data.RunData.batches`).
 """
 
 from __future__ import annotations
@@ -35,13 +33,12 @@ class UInt8Loader:
 
     ``images``: ``(N, 3, H, W) uint8`` numpy array / memmap or torch tensor (a tensor already
     on ``device`` is indexed there, no copy to the host). ``labels``: ``(N,)`` integers.
-    ``device``: where batches go (default: stay on the CPU). ``pin_memory``: default True
-    exactly when ``device`` is CUDA and the images live on the host.
+    ``device``: where batches go (default: stay on the CPU); batches are pinned first exactly
+    when ``device`` is CUDA and the images live on the host.
     """
 
     def __init__(self, images, labels, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = False, device=None,
-                 pin_memory: bool | None = None):
+                 rank: int = 0, world_size: int = 1, device=None):
         n = len(images)
         if len(labels) != n:
             raise CourseValueError(f"{n} images but {len(labels)} labels")
@@ -59,12 +56,10 @@ class UInt8Loader:
         self.seed = int(seed)
         self.rank = int(rank)
         self.world_size = int(world_size)
-        self.drop_last = drop_last
         self.device = None if device is None else torch.device(device)
         on_host = not isinstance(images, torch.Tensor) or images.device.type == "cpu"
-        if pin_memory is None:
-            pin_memory = on_host and self.device is not None and self.device.type == "cuda"
-        self.pin_memory = bool(pin_memory) and torch.cuda.is_available()
+        self.pin_memory = (on_host and self.device is not None and self.device.type == "cuda"
+                           and torch.cuda.is_available())
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -80,16 +75,11 @@ class UInt8Loader:
 
     def indices(self) -> np.ndarray:
         """The indices this rank reads this epoch, in order (see the module docstring)."""
-        shard = self.order()[self.rank::self.world_size]
-        if self.drop_last:
-            per_rank = len(self.images) // (self.world_size * self.batch_size) * self.batch_size
-            shard = shard[:per_rank]
-        return shard
+        return self.order()[self.rank::self.world_size]
 
     def __len__(self) -> int:
         """Batches this rank yields per epoch."""
-        n = len(self.indices())
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return -(-len(self.indices()) // self.batch_size)
 
     def _take(self, idx: np.ndarray) -> torch.Tensor:
         if isinstance(self.images, torch.Tensor):
@@ -112,8 +102,6 @@ class UInt8Loader:
         idx = self.indices()
         for first in range(start * self.batch_size, len(idx), self.batch_size):
             batch = idx[first:first + self.batch_size]
-            if self.drop_last and len(batch) < self.batch_size:
-                return
             images = self._take(batch)
             labels = self.labels[torch.from_numpy(batch).to(self.labels.device)]
             if self.pin_memory:

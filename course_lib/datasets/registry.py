@@ -12,7 +12,7 @@ to, its class list, image counts and licence note. All figures are copied from
 Labels are always the course's 0-999 index (position of the wnid among the 1000 sorted ILSVRC-2012
 wnids; :func:`course_lib.classes.wnid_to_index`), so a model trained on ImageNet scores
 Imagenette or ImageNetV2 without any remapping. For training a K-class model on a subset,
-``samples(..., contiguous=True)`` relabels to 0..K-1 in the order of ``spec.classes``.
+:meth:`DatasetSpec.label_map` gives the labels 0..K-1 in the order of ``spec.classes``.
 CIFAR-10 is the exception: it is not an ImageNet subset; use :func:`readers.load_cifar10`.
 
 Where things go: ``root`` (default :func:`course_lib.paths.data_dir`, ``COURSE_DATA``) holds
@@ -20,8 +20,8 @@ Where things go: ``root`` (default :func:`course_lib.paths.data_dir`, ``COURSE_D
 :data:`course_lib.paths.COMPLETE_MARKER` when extraction has finished. ILSVRC-2012 is never
 downloaded: it is read from ``IMAGENET_ROOT`` (see :data:`ILSVRC_HELP`).
 
-Which checksum is enforced: the strongest published one (sha256 > md5); the size is always
-checked. :meth:`DatasetSpec.checks_summary` says which checks a dataset gets (``fetch --list``).
+Which checksum is enforced: the published SHA-256 (the only kind the downloader checks); the
+size is always checked. :meth:`DatasetSpec.checks_summary` says which checks a dataset gets (``fetch --list``).
 
 Extraction is capped against archive bombs (:func:`course_lib.download.extraction_caps`): each
 entry declares ``extracted_size`` (an upper bound of the bytes of file content) and ``members``
@@ -38,19 +38,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import rehearsal
 from ..classes import devkit_ids_to_indices, wnid_to_index
-from ..download import DownloadError, extract_archive, target_lock
+from ..download import DownloadUnavailableError, download_file, extract_archive, target_lock
 from ..errors import CourseError, CourseValueError
 from ..paths import COMPLETE_MARKER, data_dir
 from . import readers
-from .download import fetch_archive
-
-_KIND_STRENGTH = {"sha256": 0, "md5": 1}
 
 
 class UnknownDatasetError(CourseError, KeyError):
@@ -66,7 +64,7 @@ class DatasetNotReadyError(CourseError, FileNotFoundError):
 
 @dataclass(frozen=True)
 class Checksum:
-    """One published checksum. ``kind``: ``sha256`` or ``md5`` (whole file)."""
+    """One published checksum. ``kind``: ``sha256`` (of the whole file) is the one enforced."""
 
     kind: str
     value: str
@@ -110,24 +108,24 @@ class DatasetSpec:
 
     @property
     def classes(self) -> list[str]:
-        """The class wnids in label order of ``contiguous=True`` (sorted = ImageNet-index order);
-        CIFAR-10's ten class names."""
+        """The class wnids in the label order of :meth:`label_map` (sorted = ImageNet-index
+        order); CIFAR-10's ten class names."""
         if self.wnids:
             return list(self.wnids) if self._layout.own_labels else sorted(self.wnids)
-        return list(_wnid_to_index())
+        return list(wnid_to_index())
 
     def label_map(self) -> dict[int, int]:
         """ImageNet index (0-999) → contiguous label (0..K-1, position in :attr:`classes`)."""
         if self._layout.own_labels:
             raise CourseValueError(self._layout.own_labels)
-        index = _wnid_to_index()
+        index = wnid_to_index()
         return {index[w]: k for k, w in enumerate(self.classes)}
 
     # ---------------------------------------------------------------- checks
 
     def enforced_checksum(self) -> Checksum | None:
         """The checksum a download is verified against (see module docstring), or None."""
-        return min(self.checksums, key=lambda c: _KIND_STRENGTH[c.kind], default=None)
+        return next((c for c in self.checksums if c.kind == "sha256"), None)
 
     def download_checks(self) -> dict:
         """Keyword arguments for :func:`download.download_file`: size and the enforced checksum."""
@@ -188,12 +186,29 @@ class DatasetSpec:
         with target_lock(target, what=f"fetching {self.name}"):
             if (target / COMPLETE_MARKER).is_file():  # done by whoever held the lock before us
                 return target
-            archive = fetch_archive(self, root, progress=progress)
+            archive = self.fetch_archive(root, progress=progress)
             extract_archive(archive, target, progress=progress,
                             extracted_size=self.extracted_size, members=self.members)
             if not keep_archive:
                 archive.unlink()
         return target
+
+    def fetch_archive(self, root: Path | None = None, *, progress: bool = True) -> Path:
+        """Download the archive to :meth:`archive_path`, verified; return that path.
+
+        Mirrors (:attr:`urls`) are tried in order, a failed one reported on stderr; when all
+        fail, the :class:`DownloadUnavailableError` holds each one's message.
+        """
+        archive, errors = self.archive_path(root), []
+        for i, url in enumerate(self.urls):
+            try:
+                return download_file(url, archive, progress=progress, **self.download_checks())
+            except DownloadUnavailableError as exc:  # try the next mirror
+                errors.append(str(exc))
+                if i + 1 < len(self.urls):
+                    print(f"{self.name}: {str(exc).splitlines()[0]}\n  trying the next mirror, "
+                          f"{self.urls[i + 1]}", file=sys.stderr, flush=True)
+        raise DownloadUnavailableError("\n\n".join(errors))
 
     def locate(self, root: Path | None = None) -> Path:
         """The folder holding the splits (e.g. ``…/imagenette2-160/imagenette2-160``).
@@ -226,10 +241,9 @@ class DatasetSpec:
 
     # ---------------------------------------------------------------- reading
 
-    def samples(self, root: Path | None = None, split: str = "train", *,
-                contiguous: bool = False) -> list[tuple[Path, int]]:
+    def samples(self, root: Path | None = None, split: str = "train") -> list[tuple[Path, int]]:
         """``[(image path, label), ...]`` for ``split``, sorted, labels in the 0-999 ImageNet
-        index (``contiguous=True``: 0..K-1 in the order of :attr:`classes`).
+        index.
 
         ``root``: see :meth:`locate`. Raises :class:`DatasetNotReadyError` when the data is not
         there, ``ValueError`` for an unknown split, :class:`readers.LayoutError` for a bad layout.
@@ -239,16 +253,7 @@ class DatasetSpec:
             raise CourseValueError(layout.not_image_files)
         if split not in self.splits:
             raise CourseValueError(f"{self.name} has splits {list(self.splits)}, not {split!r}")
-        folder = self.locate(root)
-        samples = layout.read(folder, self, split, _wnid_to_index())
-        if contiguous:
-            mapping = self.label_map()
-            samples = [(path, mapping[label]) for path, label in samples]
-        return samples
-
-
-def _wnid_to_index() -> dict[str, int]:
-    return wnid_to_index()
+        return layout.read(self.locate(root), self, split, wnid_to_index())
 
 
 # --------------------------------------------------------------------------------- ILSVRC-2012
@@ -256,19 +261,14 @@ def _wnid_to_index() -> dict[str, int]:
 ILSVRC_HELP = """\
 ILSVRC-2012 (ImageNet-1k) cannot be downloaded by the course: its Terms of Access allow only
 non-commercial research and education, and the files need a login at https://image-net.org.
-Once you have it, set IMAGENET_ROOT (or pass --root) to a folder holding EITHER
+Once you have it, set IMAGENET_ROOT (or pass --root) to a folder holding
   train/<wnid>/*.JPEG and val/<wnid>/*.JPEG   (the usual prepared layout; val may also be flat
                                              ILSVRC2012_val_*.JPEG next to ILSVRC2012_devkit_t12/)
-OR the three official archives that torchvision.datasets.ImageNet reads:
-  ILSVRC2012_img_train.tar (147,897,477,120 bytes, md5 1d675b47d978889d74fa0da5fadfb00e)
-  ILSVRC2012_img_val.tar   (6,744,924,160 bytes, md5 29b22e2961454d5413ddabcf34fc5622)
-  ILSVRC2012_devkit_t12.tar.gz (md5 fa75699e90414af021442c21a62c3abf)
-(the archives are unpacked into train/ and val/ beside them the first time they are read; that
-needs about as much free space again and takes hours for train).
+The official archives (ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and
+ILSVRC2012_devkit_t12.tar.gz) unpack to that layout with torchvision.datasets.ImageNet(root, split).
 Example:  export IMAGENET_ROOT=/data/imagenet"""
 
-ILSVRC_ARCHIVES = {"train": "ILSVRC2012_img_train.tar", "val": "ILSVRC2012_img_val.tar",
-                   "devkit": "ILSVRC2012_devkit_t12.tar.gz"}
+DEVKIT_ARCHIVE = "ILSVRC2012_devkit_t12.tar.gz"
 DEVKIT_DIR = "ILSVRC2012_devkit_t12"
 GROUND_TRUTH = "data/ILSVRC2012_validation_ground_truth.txt"
 
@@ -279,25 +279,16 @@ def _ilsvrc_root(root: Path | None) -> Path:
     if not value:
         raise DatasetNotReadyError("IMAGENET_ROOT is not set.\n" + ILSVRC_HELP)
     folder = Path(value).expanduser()
-    has_folders = any((folder / s).is_dir() for s in ("train", "val"))
-    has_archives = (folder / ILSVRC_ARCHIVES["devkit"]).is_file() and any(
-        (folder / ILSVRC_ARCHIVES[s]).is_file() for s in ("train", "val"))
-    if not (has_folders or has_archives):
-        raise DatasetNotReadyError(f"{folder} holds neither train/ or val/ folders nor the official "
-                                   f"archives.\n" + ILSVRC_HELP)
+    if not any((folder / s).is_dir() for s in ("train", "val")):
+        raise DatasetNotReadyError(f"{folder} holds neither a train/ nor a val/ folder.\n"
+                                   + ILSVRC_HELP)
     return folder
 
 
 def _ilsvrc_samples(root: Path, split: str, index: Mapping[str, int]) -> list[tuple[Path, int]]:
     split_dir = root / split
-    if not split_dir.is_dir() and (root / ILSVRC_ARCHIVES[split]).is_file():
-        # optional and heavy: only a learner's own ILSVRC archives are unpacked by torchvision
-        from torchvision.datasets import ImageNet
-
-        ImageNet(str(root), split=split)  # verifies (md5) and unpacks into root/<split>/<wnid>/
     if not split_dir.is_dir():
-        raise DatasetNotReadyError(f"{split_dir}: not found (and no {ILSVRC_ARCHIVES[split]} beside it).\n"
-                                   + ILSVRC_HELP)
+        raise DatasetNotReadyError(f"{split_dir}: not found.\n" + ILSVRC_HELP)
     has_class_folders = any(p.is_dir() and p.name in index for p in split_dir.iterdir())
     if has_class_folders or split == "train":
         return readers.read_wnid_folders(split_dir, index)
@@ -305,7 +296,7 @@ def _ilsvrc_samples(root: Path, split: str, index: Mapping[str, int]) -> list[tu
     if not (devkit / GROUND_TRUTH).is_file():
         raise DatasetNotReadyError(
             f"{split_dir} holds flat images; labelling them needs the devkit folder {devkit} with "
-            f"{GROUND_TRUTH} (extract {ILSVRC_ARCHIVES['devkit']} there).")
+            f"{GROUND_TRUTH} (extract {DEVKIT_ARCHIVE} there).")
     return readers.read_flat_val(split_dir, devkit / GROUND_TRUTH,
                                  lambda ids: devkit_ids_to_indices(ids, devkit))
 
@@ -390,28 +381,27 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 #   the documented layout has, folder entries counted although an archive may omit them.
 _JPEG_ARCHIVE_BYTES = ("not published: JPEG data barely compresses, so the files total about the "
                        "archive's size; declared as the upper bound 2 × the archive's size")
-# fast.ai: <top>/, train/, val/ and 10 wnid folders in each split, plus noisy_*.csv.
-_FASTAI_FOLDERS, _FASTAI_OTHER_FILES = 1 + 2 + 2 * 10, 1
+
+_NETTE = {"train": 9469, "val": 3925}
+# fast.ai's archives: the images, noisy_*.csv, and <top>/, train/, val/ and 10 wnid folders in
+# each split (23 folder entries).
+_NETTE_MEMBERS = sum(_NETTE.values()) + 1 + (1 + 2 + 2 * 10)
 
 
-def _fastai_members(counts: Mapping[str, int]) -> int:
-    """Members of a fast.ai archive: its images, noisy_*.csv and at most 23 folder entries."""
-    return sum(counts.values()) + _FASTAI_OTHER_FILES + _FASTAI_FOLDERS
-
-
-def _fastai(name, title, wnids, size, checksums, counts, notes=""):
+def _imagenette(suffix, title, size, sha256):
+    name = f"imagenette2{suffix}"
     return DatasetSpec(
         name=name, title=title, layout="wnid-folders", urls=(f"{_FASTAI}{name}.tgz",),
-        filename=f"{name}.tgz", size=size, top_dir=name, splits=("train", "val"), counts=counts,
-        licence=_FASTAI_LICENCE, checksums=tuple(checksums), wnids=wnids, size_source=_FASTAI_CHECKS,
-        notes="Re-packed Feb 2021 with noisy_*.csv; older checksums do not apply. " + notes,
-        extracted_size=2 * size, members=_fastai_members(counts),
-        extraction_source=(f"{_JPEG_ARCHIVE_BYTES}. Members: the {sum(counts.values()):,} images "
+        filename=f"{name}.tgz", size=size, top_dir=name, splits=("train", "val"), counts=_NETTE,
+        licence=_FASTAI_LICENCE, checksums=(Checksum("sha256", sha256, _TFDS),),
+        wnids=IMAGENETTE_WNIDS, size_source=_FASTAI_CHECKS,
+        notes="Re-packed Feb 2021 with noisy_*.csv; older checksums do not apply.",
+        extracted_size=2 * size, members=_NETTE_MEMBERS,
+        extraction_source=(f"{_JPEG_ARCHIVE_BYTES}. Members: the {sum(_NETTE.values()):,} images "
                            "(DATASETS.md), noisy_*.csv and up to 23 folders (derived)"),
     )
 
 
-_NETTE = {"train": 9469, "val": 3925}
 _V2_REV = "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/d626240be2538720e83103a0e1178d24aca8b12c/"
 _V2_SOURCE = "HF vaishaal/ImageNetV2 LFS pointer @d626240; TFDS datasets/imagenet_v2/checksums.tsv"
 _V2_LICENCE = ("Code MIT; images from Flickr, usable 'the same way as the original ImageNet "
@@ -437,11 +427,6 @@ def _imagenetv2(variant, size, sha256, note):
                            "its files uncompressed. Members: 10,000 images, 1,000 class folders "
                            "and the top folder (DATASETS.md §2.5 layout; derived)"),
     )
-
-
-def _imagenette(suffix, title, size, sha256):
-    return _fastai(f"imagenette2{suffix}", title, IMAGENETTE_WNIDS, size,
-                   [Checksum("sha256", sha256, _TFDS)], _NETTE)
 
 
 _SPECS = [
@@ -510,4 +495,4 @@ def fetch(name: str, root: Path | None = None, **options) -> Path:
 
 
 __all__ = ["DATASETS", "LAYOUTS", "Checksum", "DatasetNotReadyError", "DatasetSpec",
-           "DownloadError", "Layout", "UnknownDatasetError", "fetch", "get"]
+           "Layout", "UnknownDatasetError", "fetch", "get"]

@@ -153,21 +153,16 @@ class ClassSpec:
         return f"{degree}{shape} {self.pattern} {self.family}"
 
 
-def class_specs(num_classes: int, num_super: int | None = None) -> list[ClassSpec]:
+def class_specs(num_classes: int) -> list[ClassSpec]:
     """The classes of a SynthNet with ``num_classes`` classes, family-major order.
 
-    ``num_super`` families (default ``min(5, ceil(sqrt(num_classes)))``, at least 2 when there
-    are 2+ classes) share the classes as evenly as possible; the children of a family have
-    evenly spaced proportions, alternating patterns and hues a few degrees apart.
+    ``min(5, max(2, ceil(sqrt(num_classes))))`` families share the classes as evenly as
+    possible; the children of a family have evenly spaced proportions, alternating patterns and
+    hues a few degrees apart.
     """
     if not 2 <= num_classes <= MAX_CLASSES:
         raise CourseValueError(f"num_classes={num_classes}: SynthNet has 2 to {MAX_CLASSES} classes")
-    if num_super is None:
-        num_super = min(len(FAMILIES), max(2, math.ceil(math.sqrt(num_classes))))
-    if not 1 <= num_super <= min(len(FAMILIES), num_classes):
-        raise CourseValueError(
-            f"num_super={num_super}: must be between 1 and min({len(FAMILIES)}, num_classes)"
-        )
+    num_super = min(len(FAMILIES), max(2, math.ceil(math.sqrt(num_classes))))
     specs = []
     for f in range(num_super):
         family = FAMILIES[f]
@@ -226,7 +221,6 @@ def make_synthnet(
     per_class: int = 300,
     image_size: int = 64,
     seed: int = 0,
-    num_super: int | None = None,
     workers: int = 2,
     knobs: Knobs | Mapping | None = None,
     **knob_values: KnobValue,
@@ -243,7 +237,7 @@ def make_synthnet(
     if per_class < 1:
         raise CourseValueError(f"per_class={per_class}: need at least one image per class")
     knobs = _resolve_knobs(knobs, knob_values)
-    specs = class_specs(num_classes, num_super)
+    specs = class_specs(num_classes)
     labels = np.repeat(np.arange(num_classes, dtype=np.int64), per_class)
     images = render(labels, specs, image_size, seed=(seed, SPLITS[split]), knobs=knobs,
                     workers=workers)

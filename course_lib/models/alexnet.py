@@ -51,13 +51,14 @@ Variants
 Ablation switches (each changes what it says and nothing else; the tests check it)
     ``activation="tanh"`` (Sec. 3.1, Fig. 1) swaps every ReLU for tanh; ``lrn=False`` replaces
     the two LRN layers by ``nn.Identity`` (Sec. 3.3; the placeholders keep the state_dict keys;
-    ``lrn=True`` on the "torchvision" variant inserts LRN and so shifts its keys); ``pool="non-overlapping"`` makes the three pools 2/2 instead
-    of 3/2 (Sec. 3.4); ``dropout=0`` keeps the Dropout modules with p = 0, so the state_dict keys
-    do not move (Sec. 4.2); ``towers=1`` / ``towers=2`` drops or adds the two-GPU grouping (Sec.
-    3.2); ``lrn_convention="paper"`` uses LRN's formula as printed; ``init=`` picks an
+    ``lrn=True`` on the "torchvision" variant inserts LRN and so shifts its keys);
+    ``pool="non-overlapping"`` makes the three pools 2/2 instead of 3/2 (Sec. 3.4); ``dropout=0``
+    keeps the Dropout modules with p = 0, so the state_dict keys do not move (Sec. 4.2);
+    ``towers=1`` / ``towers=2`` drops or adds the two-GPU grouping (Sec. 3.2); ``init=`` picks an
     initialisation ("paper", "torchvision" = PyTorch's defaults, "kaiming"); ``conv1_std=0.01``
     draws conv1 alone at the paper's scale, N(0, 0.01²), whatever ``init`` is (the profiles' choice
-    for the scaled network: see :mod:`course_lib.profiles`).
+    for the scaled network: see :mod:`course_lib.profiles`). The LRN layers use the
+    ``"pytorch"`` reading of α (:mod:`.lrn`), what the authors' code ran.
 
 Initialisation draws from torch's global generator: call ``course_lib.device.seed_everything``
 first for a reproducible network.
@@ -74,7 +75,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CourseValueError
-from .lrn import CONVENTIONS, PAPER_LRN, LocalResponseNorm
+from .lrn import PAPER_LRN, LocalResponseNorm
 
 VARIANTS = ("paper", "torchvision", "scaled")
 ACTIVATIONS = ("relu", "tanh")
@@ -105,17 +106,12 @@ class AlexNetConfig:
     conv1_ceil: bool  # cuda-convnet's output size (pad right/bottom to cover the input)
     activation: str
     lrn: bool
-    lrn_convention: str
     pool: str
     dropout: float
     dropout_before_fc6: bool  # torchvision: Dropout before fc6 and fc7; paper: after fc6 and fc7
     init: str
     final_size: int  # side of the adaptive average pool's output
     conv1_std: float | None = None  # conv1's weights from N(0, conv1_std²) whatever ``init`` is
-
-    @property
-    def pool_kernel_stride(self) -> tuple[int, int]:
-        return POOLS[self.pool]
 
 
 class CeilModeConv2d(nn.Conv2d):
@@ -175,13 +171,13 @@ def _activation(config: AlexNetConfig) -> nn.Module:
 
 
 def _pool(config: AlexNetConfig) -> nn.Module:
-    kernel, stride = config.pool_kernel_stride
+    kernel, stride = POOLS[config.pool]
     return nn.MaxPool2d(kernel_size=kernel, stride=stride)
 
 
 def _lrn(config: AlexNetConfig) -> list[nn.Module]:
     if config.lrn:
-        return [LocalResponseNorm(**PAPER_LRN, convention=config.lrn_convention)]
+        return [LocalResponseNorm(**PAPER_LRN)]
     # Switched off in a variant that has LRN: an Identity keeps every later state_dict key.
     return [] if config.variant == "torchvision" else [nn.Identity()]
 
@@ -300,8 +296,8 @@ def _scale(channels: int, width: float, multiple: int) -> int:
     return max(multiple, int(round(channels * width / multiple)) * multiple)
 
 
-def _check_options(variant, num_classes, width, dropout, activation, pool, lrn_convention,
-                   towers, init=None, conv1_std=None) -> None:
+def _check_options(variant, num_classes, width, dropout, activation, pool, towers, init=None,
+                   conv1_std=None) -> None:
     """:func:`alexnet`'s switches, each refused with the values it takes."""
     if variant not in VARIANTS:
         raise CourseValueError(f"unknown AlexNet variant {variant!r}: use one of {VARIANTS}")
@@ -315,8 +311,6 @@ def _check_options(variant, num_classes, width, dropout, activation, pool, lrn_c
         raise CourseValueError(f"unknown activation {activation!r}: use one of {ACTIVATIONS}")
     if pool not in POOLS:
         raise CourseValueError(f"unknown pool {pool!r}: use one of {tuple(POOLS)}")
-    if lrn_convention not in CONVENTIONS:
-        raise CourseValueError(f"unknown lrn_convention {lrn_convention!r}: use one of {CONVENTIONS}")
     if towers is not None and towers not in (1, 2):
         raise CourseValueError(f"towers must be 1 or 2, got {towers!r}")
     if init is not None and init not in INITS:
@@ -335,7 +329,6 @@ def alexnet(
     input_size: int | None = None,
     activation: str = "relu",
     lrn: bool | None = None,
-    lrn_convention: str = "pytorch",
     pool: str = "overlapping",
     towers: int | None = None,
     init: str | None = None,
@@ -355,8 +348,7 @@ def alexnet(
     Returns an :class:`AlexNet` taking ``(N, 3, input_size, input_size)`` float images (other
     sizes run too, through the adaptive pool) and giving ``(N, num_classes)`` logits.
     """
-    _check_options(variant, num_classes, width, dropout, activation, pool, lrn_convention,
-                   towers, init, conv1_std)
+    _check_options(variant, num_classes, width, dropout, activation, pool, towers, init, conv1_std)
     paper, tv = variant == "paper", variant == "torchvision"
     if variant == "scaled" and input_size is None:
         raise CourseValueError(
@@ -391,7 +383,6 @@ def alexnet(
         conv1_ceil=ceil,
         activation=activation,
         lrn=(not tv) if lrn is None else bool(lrn),
-        lrn_convention=lrn_convention,
         pool=pool,
         dropout=float(dropout),
         dropout_before_fc6=tv,

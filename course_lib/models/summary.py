@@ -23,6 +23,7 @@ Counting rules (the conventions behind the paper-side figures in ../shared/FACTS
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -48,10 +49,7 @@ def layer_macs(module: nn.Module, output: torch.Tensor) -> int:
     """Weight multiply-accumulates of ``module`` for one sample, given its batched ``output``."""
     per_sample = output[0].numel() if output.dim() > 0 else 0
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        kernel = 1
-        for k in module.kernel_size:
-            kernel *= k
-        return per_sample * (module.in_channels // module.groups) * kernel
+        return per_sample * (module.in_channels // module.groups) * math.prod(module.kernel_size)
     if isinstance(module, nn.Linear):
         return per_sample * module.in_features
     return 0

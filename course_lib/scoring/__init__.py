@@ -25,14 +25,12 @@ from .metrics import (
     per_image_topk_error,
     top_guesses,
     topk_error,
-    topk_errors,
 )
 from .server import (
     MAX_TEAM_NAME,
     WEEK,
     ChallengeOpenError,
     EvaluationServer,
-    FinalRow,
     LeaderboardRow,
     SubmissionRecord,
     SubmissionResult,
@@ -65,13 +63,13 @@ from .submission import (
 
 __all__ = [
     "MAX_GUESSES", "MAX_LINE_BYTES", "MAX_TEAM_NAME", "NORMALIZED_FORM", "RAW_FORM", "WEEK",
-    "ChallengeOpenError", "DuplicateLabelWarning", "EvaluationServer", "FinalRow",
-    "HierarchicalCost", "LeaderboardRow", "McNemarResult", "PairedBootstrapResult",
-    "RateComparison", "SubmissionError", "SubmissionRecord", "SubmissionResult",
+    "ChallengeOpenError", "DuplicateLabelWarning", "EvaluationServer", "HierarchicalCost",
+    "LeaderboardRow", "McNemarResult", "PairedBootstrapResult", "RateComparison",
+    "SubmissionError", "SubmissionRecord", "SubmissionResult",
     "adaptive_attack", "bootstrap_interval", "calibration_bins", "compare_error_rates",
     "confusion_matrix", "expected_calibration_error", "hierarchical_cost", "label_convention",
     "lca_matrix_in_order", "mcnemar_exact", "minimum_detectable_difference", "paired_bootstrap",
     "per_image_topk_error", "printable_name", "read_ground_truth",
     "read_pair", "read_submission", "reliability_diagram", "team_key", "top_guesses",
-    "topk_error", "topk_errors", "wilson_interval", "write_ground_truth", "write_submission",
+    "topk_error", "wilson_interval", "write_ground_truth", "write_submission",
 ]

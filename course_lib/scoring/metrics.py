@@ -152,11 +152,6 @@ def topk_error(predictions, targets, k: int = 1) -> float:
     return float(errors.mean())
 
 
-def topk_errors(predictions, targets, ks=(1, MAX_GUESSES)) -> dict[int, float]:
-    """``{k: topk_error(predictions, targets, k)}`` for each ``k`` in ``ks``."""
-    return {int(k): topk_error(predictions, targets, k) for k in ks}
-
-
 def confusion_matrix(predictions, targets, num_classes: int | None = None) -> np.ndarray:
     """``(C, C)`` int64 counts: row = true class, column = first guess.
 
@@ -185,7 +180,7 @@ NORMALIZED_FORM = "normalized: LCA height / maximum possible height (ILSVRC 2011
 
 @dataclass(frozen=True)
 class HierarchicalCost:
-    """The hierarchical cost of a set of guesses; ``float(cost)`` gives :attr:`mean`.
+    """The hierarchical cost of a set of guesses: ``mean`` is the mean of ``per_image``.
 
     ``per_image``: ``(N,)`` float, the min over guesses of the (normalized) LCA height.
     """
@@ -200,9 +195,6 @@ class HierarchicalCost:
     def form(self) -> str:
         """Which definition this is, for printing next to the number."""
         return NORMALIZED_FORM if self.normalized else RAW_FORM
-
-    def __float__(self) -> float:
-        return self.mean
 
 
 def _lca_matrix_and_height(hierarchy_or_matrix, max_height) -> tuple[np.ndarray, float]:

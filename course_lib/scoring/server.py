@@ -17,10 +17,9 @@ What a team learns is what a real server would tell it, and nothing more:
 the reported score and the submissions left); :meth:`~EvaluationServer.leaderboard` gives each
 team's best reported score. The true public and private errors stay inside until the challenge
 closes (:meth:`~EvaluationServer.close`, or the clock reaching ``deadline``); then
-:meth:`~EvaluationServer.final_leaderboard`, :meth:`~EvaluationServer.audit` and
-:meth:`~EvaluationServer.true_errors` reveal them. Everything returned is a copy: frozen
-records (changing one, even with ``object.__setattr__``, leaves the server's own log as it was),
-tuples and fresh arrays.
+:meth:`~EvaluationServer.audit` and :meth:`~EvaluationServer.true_errors` reveal them.
+Everything returned is a copy: frozen records (changing one, even with ``object.__setattr__``,
+leaves the server's own log as it was), tuples and fresh arrays.
 Server and learner share one Python process, so this is the shape of a real boundary, not a
 boundary: the point is that the public API teaches what a team can and cannot see.
 
@@ -48,12 +47,11 @@ import string
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from numbers import Integral
 from os import PathLike
 
 import numpy as np
-import pandas as pd
 
 from ..errors import CourseError, CourseValueError
 from .metrics import (
@@ -64,7 +62,6 @@ from .metrics import (
     per_image_topk_error,
     top_guesses,
 )
-from .submission import SubmissionError, read_submission
 
 WEEK = 7 * 24 * 3600.0
 """Seconds in a week: ILSVRC's quota period (two submissions a week, FACTS.md §6.4)."""
@@ -198,18 +195,6 @@ class LeaderboardRow:
     refused: int
 
 
-@dataclass(frozen=True, slots=True)
-class FinalRow:
-    """A team on the final leaderboard: the submission it chose by the public score (its best),
-    with its public and private errors (``private_error`` is the whole test set's error when
-    there is no private part); ``submission`` is its log number."""
-
-    team: str
-    public_error: float
-    private_error: float
-    submission: int
-
-
 def _check_guess_array(submission, num_classes: int) -> None:
     """Refuse integer guesses that a submission file could not hold.
 
@@ -252,22 +237,20 @@ class EvaluationServer:
     challenge closes (None: only :meth:`close` closes it). ``public_fraction``: the share of
     test images, drawn at random with ``seed``, whose error is reported; the rest is private.
     ``ladder_step``: report Ladder scores with this step (in error units, e.g. 0.01) instead of
-    raw errors. Files are read with :func:`course_lib.scoring.read_submission` and
-    ``num_classes``, ``zero_based``, ``devkit_dir``.
+    raw errors. ``num_classes``: the number of classes a guess may name.
 
     The settings are read-only properties, and no attribute can be added (``__slots__``); the
     labels, the split and the true errors are not exposed until the challenge is closed.
     """
 
     __slots__ = ("_labels", "_public", "_private", "_k", "_quota", "_period", "_clock",
-                 "_deadline", "_ladder_step", "_read_options", "_records", "_results", "_names",
+                 "_deadline", "_ladder_step", "_num_classes", "_records", "_results", "_names",
                  "_accepted", "_ladder", "_time", "_closed")
 
     def __init__(self, test_labels, *, k: int = MAX_GUESSES, quota: int | None = 2,
                  period: float = WEEK, clock: Callable[[], float] = time.time,
                  deadline: float | None = None, public_fraction: float = 1.0, seed: int = 0,
-                 ladder_step: float | None = None, num_classes: int = 1000,
-                 zero_based: bool = False, devkit_dir=None):
+                 ladder_step: float | None = None, num_classes: int = 1000):
         labels = np.array(test_labels)  # a copy: the caller's array may change later
         if labels.ndim != 1 or len(labels) == 0 or not np.issubdtype(labels.dtype, np.integer):
             raise CourseValueError(f"test_labels must be a non-empty (N,) integer array, got "
@@ -298,8 +281,7 @@ class EvaluationServer:
         self._k, self._period = int(k), float(period)
         self._quota = None if quota is None else int(quota)
         self._clock, self._deadline, self._ladder_step = clock, deadline, ladder_step
-        self._read_options = dict(num_classes=num_classes, zero_based=zero_based,
-                                  devkit_dir=devkit_dir)
+        self._num_classes = num_classes
         self._records: list[SubmissionRecord] = []
         self._results: list[SubmissionResult] = []
         self._names: dict[str, str] = {}  # team key -> name as first registered
@@ -373,12 +355,12 @@ class EvaluationServer:
     # --- submitting -----------------------------------------------------------------------------
 
     def _guesses(self, submission) -> np.ndarray:
-        """``(N, G)`` int64 guesses, best first (-1 = none), from a file or an array; raises
-        :class:`SubmissionError` or ``ValueError`` saying what is wrong."""
+        """``(N, G)`` int64 guesses, best first (-1 = none), from an array; raises
+        ``ValueError`` saying what is wrong."""
         if isinstance(submission, (str, PathLike)):
-            return read_submission(submission, expected_lines=self.n_images,
-                                   expected_source="the test set", **self._read_options)
-        num_classes = self._read_options["num_classes"]
+            raise CourseValueError("the server scores arrays: read a submission file with "
+                                   "course_lib.scoring.read_submission first")
+        num_classes = self._num_classes
         width = num_classes_of(submission)
         if width is not None and width != num_classes:
             raise CourseValueError(f"scores for {width} classes; this test set has {num_classes}")
@@ -410,9 +392,9 @@ class EvaluationServer:
         """Score ``submission`` for ``team`` and log it; returns what the team is told.
 
         ``team``: a str (``TypeError`` otherwise), compared by :func:`team_key`.
-        ``submission``: a file path (devkit layout) or predictions as for
-        :func:`course_lib.scoring.topk_error` (``(N, C)`` scores, ``(N, G)`` guesses or ``(N,)``
-        labels; integer guesses: at most ``MAX_GUESSES`` columns, each a class index or -1).
+        ``submission``: predictions as for :func:`course_lib.scoring.topk_error` (``(N, C)``
+        scores, ``(N, G)`` guesses or ``(N,)`` labels; integer guesses: at most ``MAX_GUESSES``
+        columns, each a class index or -1).
         Refused, and logged with the reason, when the challenge is closed or the team's quota is
         used up (the submission is not even read), or when the submission is invalid (not
         counted in the quota). A team name that :func:`team_key` refuses raises ``ValueError``
@@ -438,7 +420,7 @@ class EvaluationServer:
         try:
             guesses = self._guesses(submission)
             errors = per_image_topk_error(guesses, self._labels, self._k)
-        except (SubmissionError, ValueError) as exc:
+        except ValueError as exc:
             return refuse(f"invalid submission: {exc}")
         public = float(errors[self._public].mean())
         private = float(errors[self._private].mean()) if len(self._private) else None
@@ -446,7 +428,7 @@ class EvaluationServer:
         return self._log(key, now, SubmissionRecord(number, name, now, True, "",
                                                     self._reported(key, public), public, private))
 
-    # --- leaderboards -----------------------------------------------------------------------------
+    # --- the leaderboard, and what the close reveals --------------------------------------------
 
     def leaderboard(self) -> tuple[LeaderboardRow, ...]:
         """Public leaderboard: each team's best reported error, best first (ties: first to
@@ -463,22 +445,6 @@ class EvaluationServer:
         board = sorted((r for r in rows.values() if r["submissions"]),
                        key=lambda r: r["reported_error"])
         return tuple(LeaderboardRow(**row) for row in board)
-
-    def final_leaderboard(self) -> tuple[FinalRow, ...]:
-        """End of the challenge: for each team, its submission with the best public error is
-        scored on the private part (on the whole test set if there is none), best first.
-
-        Raises :class:`ChallengeOpenError` while the challenge is open.
-        """
-        self._require_closed("the final leaderboard")
-        best: dict[str, SubmissionRecord] = {}
-        for r in self._records:
-            if r.accepted and (r.team not in best or r.public_error < best[r.team].public_error):
-                best[r.team] = r
-        rows = [FinalRow(team, r.public_error,
-                         r.public_error if r.private_error is None else r.private_error, r.number)
-                for team, r in best.items()]
-        return tuple(sorted(rows, key=lambda row: row.private_error))
 
     def audit(self) -> tuple[SubmissionRecord, ...]:
         """The server's own log with the true public and private errors of every submission.
@@ -504,11 +470,6 @@ class EvaluationServer:
             public.append(r.public_error)
             private.append(math.nan if r.private_error is None else r.private_error)
         return np.array(public, dtype=float), np.array(private, dtype=float)
-
-    def log_frame(self):
-        """The public log (:attr:`log`) as a pandas DataFrame, one row per submission."""
-        columns = list(SubmissionResult.__dataclass_fields__)
-        return pd.DataFrame([asdict(r) for r in self._results], columns=columns)
 
 
 def adaptive_attack(server: EvaluationServer, team: str | Sequence[str], num_classes: int,

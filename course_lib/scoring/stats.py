@@ -23,9 +23,6 @@ from scipy import optimize, stats
 
 from ..errors import CourseValueError
 
-# scipy is imported inside the two functions that need it: it is slow to import, and the
-# command line imports this package just to read and score files.
-
 _RESAMPLE_CHUNK = 4_000_000  # indices drawn at a time by the generic bootstrap
 
 
@@ -255,16 +252,16 @@ class RateComparison:
 
 
 def compare_error_rates(error_a: float, error_b: float, n: int, n_b: int | None = None,
-                        confidence: float = 0.95, alpha: float = 0.05,
-                        power: float = 0.8) -> RateComparison:
+                        confidence: float = 0.95) -> RateComparison:
     """Is the gap between two published error rates larger than test-set noise?
 
     ``error_a``, ``error_b``: rates in [0, 1]; ``n`` (and ``n_b``, default ``n``): images each
     was measured on. Gives the difference ``a − b``, its Newcombe hybrid-score interval
     (Newcombe 1998, method 10, built from the two Wilson intervals), the pooled two-proportion
     z statistic with its two-sided p-value, and :func:`minimum_detectable_difference` for
-    ``error_a`` at this ``n``. Treating the two as independent samples is conservative when
-    both were scored on the same images (ILSVRC's test set), as their errors are correlated.
+    ``error_a`` at this ``n`` (5 % level, 80 % power). Treating the two as independent samples
+    is conservative when both were scored on the same images (ILSVRC's test set), as their
+    errors are correlated.
     """
     n_b = n if n_b is None else n_b
     for rate in (error_a, error_b):
@@ -279,5 +276,5 @@ def compare_error_rates(error_a: float, error_b: float, n: int, n_b: int | None 
     se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / n_b))
     z = d / se if se > 0 else (0.0 if d == 0 else math.copysign(math.inf, d))
     p = float(math.erfc(abs(z) / math.sqrt(2)))  # two-sided normal tail, 2·(1 − Φ(|z|))
-    mdd = minimum_detectable_difference(n, error_a, alpha, power) if error_a > 0 else math.inf
+    mdd = minimum_detectable_difference(n, error_a) if error_a > 0 else math.inf
     return RateComparison(error_a, error_b, n, n_b, d, ci, confidence, z, p, mdd)

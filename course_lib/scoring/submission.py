@@ -91,15 +91,13 @@ def label_convention(zero_based: bool = False, devkit_dir=None) -> str:
 def _labels_to_indices(labels: np.ndarray, zero_based: bool, devkit_dir) -> np.ndarray:
     """Valid file labels (any shape, already range-checked) → class-table indices."""
     if devkit_dir is not None:
-        flat = classes.devkit_ids_to_indices(labels.ravel(), devkit_dir)
-        return np.asarray(flat, dtype=np.int64).reshape(labels.shape)
+        return classes.devkit_ids_to_indices(labels, devkit_dir)
     return labels if zero_based else labels - 1
 
 
 def _indices_to_labels(indices: np.ndarray, zero_based: bool, devkit_dir) -> np.ndarray:
     if devkit_dir is not None:
-        flat = classes.indices_to_devkit_ids(indices.ravel(), devkit_dir)
-        return np.asarray(flat, dtype=np.int64).reshape(indices.shape)
+        return classes.indices_to_devkit_ids(indices, devkit_dir)
     return indices if zero_based else indices + 1
 
 
@@ -421,22 +419,21 @@ def _read_labels(path: Path, fmt: _Format, expected_lines: int | None = None,
 
 def read_submission(path: str | PathLike, *, num_classes: int = 1000, zero_based: bool = False,
                     devkit_dir=None, expected_lines: int | None = None,
-                    expected_source: str = "the ground truth",
-                    max_guesses: int = MAX_GUESSES) -> np.ndarray:
-    """Read a classification submission: ``(N, max_guesses)`` int64 class indices, best first,
-    padded with -1 where a line has fewer labels.
+                    expected_source: str = "the ground truth") -> np.ndarray:
+    """Read a classification submission: ``(N, 5)`` int64 class indices, best first, padded
+    with -1 where a line has fewer labels.
 
     ``expected_lines``: the number of images (lines of the ground truth, named by
     ``expected_source`` in messages); a shorter or longer file is an error. Raises
     :class:`SubmissionError` (file, line, problem) for a file that is not a regular file
     (a FIFO, a device, a directory), an empty file, an empty line, a line longer than
     :data:`MAX_LINE_BYTES`, a token that is not an integer, a label out of range, more than
-    ``max_guesses`` labels or a wrong line count; warns :class:`DuplicateLabelWarning` for a
-    label repeated on a line. The file is read in blocks: memory holds one block and the labels.
+    five labels or a wrong line count; warns :class:`DuplicateLabelWarning` for a label
+    repeated on a line. The file is read in blocks: memory holds one block and the labels.
     """
     path = Path(path)
     label_convention(zero_based, devkit_dir)  # rejects contradictory options
-    fmt = _Format(zero_based, num_classes, max_guesses, exact=False)
+    fmt = _Format(zero_based, num_classes, MAX_GUESSES, exact=False)
     labels = _read_labels(path, fmt, expected_lines, expected_source)
     valid = labels >= 0
     if devkit_dir is None:  # in place: the labels may fill most of the memory

@@ -309,34 +309,18 @@ def check_resume_state(payload: dict, model: torch.nn.Module, optimizer: torch.o
 # random states
 
 
-def rng_state(generator: torch.Generator | None = None) -> dict:
-    """Every random state this process uses, as tensors and plain values."""
+def rng_state(generator: torch.Generator) -> dict:
+    """Every random state this process uses (``generator``: the augmentation's), as tensors and
+    plain values."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
+    return {
         "python": random.getstate(),
         "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached": float(cached)},
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generator": generator.get_state(),
     }
-    if generator is not None:
-        state["generator"] = generator.get_state()
-    return state
-
-
-def set_rng_state(state: dict, generator: torch.Generator | None = None) -> None:
-    """Restore what :func:`rng_state` captured (CUDA states only if the device count matches)."""
-    python = state["python"]
-    random.setstate((python[0], tuple(python[1]), python[2]))
-    np_state = state["numpy"]
-    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32),
-                         np_state["pos"], np_state["has_gauss"], np_state["cached"]))
-    torch.set_rng_state(state["torch"])
-    cuda = state.get("cuda") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
-    if generator is not None and "generator" in state:
-        generator.set_state(state["generator"])
 
 
 def restore_training_state(payload: dict, path, optimizer, schedule, scaler) -> None:
@@ -364,10 +348,21 @@ def write_history(rows: list[dict], columns, out_dir: Path) -> None:
 
 
 def restore_rng_state(state: dict, generator: torch.Generator, path) -> None:
-    """:func:`set_rng_state` for a resume: a state that cannot be restored raises
+    """Restore what :func:`rng_state` captured (CUDA states only if the device count matches)
+    from the checkpoint ``path``; a state that cannot be restored raises
     :class:`CheckpointError` naming the file."""
     try:
-        set_rng_state(state, generator)
+        python = state["python"]
+        random.setstate((python[0], tuple(python[1]), python[2]))
+        numpy_state = state["numpy"]
+        np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
+                             numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached"]))
+        torch.set_rng_state(state["torch"])
+        cuda = state.get("cuda") or []
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        if "generator" in state:
+            generator.set_state(state["generator"])
     except (KeyError, IndexError, ValueError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: its random states cannot be restored "
                               f"({type(exc).__name__}: {str(exc)[:200]})") from exc

@@ -3,8 +3,8 @@
 The defaults are Krizhevsky et al. (2012), Sec. 5 (FACTS.md §4.3): SGD with batch 128, momentum
 0.9, weight decay 0.0005, learning rate 0.01 divided by 10 whenever the validation error stops
 improving (three times in all), random crops with horizontal flips. The modern options (AdamW,
-cosine or one-cycle schedules, warm-up, label smoothing, gradient clipping, ``torch.compile``)
-are off by default and each is one field.
+cosine or one-cycle schedules, gradient clipping, ``torch.compile``) are off by default and each
+is one field.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ OPTIMIZERS = ("sgd", "adamw")
 # AdamW's usual starting point (ImageNet recipes since Loshchilov & Hutter 2019): a tenth of
 # SGD's learning rate scale and a hundred times the paper's weight decay
 ADAMW_DEFAULTS = {"lr": 1e-3, "weight_decay": 0.05}
-SCHEDULES = ("plateau", "cosine", "onecycle", "step", "constant")
+SCHEDULES = ("plateau", "cosine", "onecycle", "constant")
 AUGMENTS = ("crop_flip", "resized_crop", "none")
 RESUME_MISMATCH = ("refuse", "weights")
 
@@ -34,12 +34,10 @@ class TrainConfig:
     takes ``batch_size / W``); ``optimizer`` one of :data:`OPTIMIZERS` (``"sgd"``: the paper's,
     with ``momentum``; ``"adamw"``: Loshchilov & Hutter's decoupled weight decay, ``momentum``
     as β₁, and a ``weight_decay`` of about 0.05 rather than SGD's 5e-4); ``lr``, ``momentum``,
-    ``weight_decay``; ``schedule`` one of
-    :data:`SCHEDULES` (``"plateau"``: ÷ ``plateau_factor`` after ``plateau_patience`` epochs
-    without the validation top-1 error improving by ``plateau_threshold``, at most
-    ``max_lr_drops`` times; ``"cosine"``; ``"onecycle"``; ``"step"``: ÷10 every ``step_epochs``;
-    ``"constant"``); ``warmup_epochs`` (linear warm-up, fractions allowed); ``label_smoothing``;
-    ``grad_clip`` (max global gradient norm, None = off).
+    ``weight_decay``; ``schedule`` one of :data:`SCHEDULES` (``"plateau"``: the paper's ÷10
+    when the validation error stops improving, see :class:`course_lib.train.schedule.LRSchedule`;
+    ``"cosine"``; ``"onecycle"``; ``"constant"``); ``grad_clip`` (max global gradient norm,
+    None = off).
 
     Data on the device: ``crop_size`` (None: 7/8 of the image side, the paper's 224/256);
     ``augment`` one of :data:`AUGMENTS`; ``pca_color`` (σ of the paper's PCA colour
@@ -60,7 +58,8 @@ class TrainConfig:
     field and both values; "weights" starts a fresh schedule at epoch 1 from its weights, and
     says so; a checkpoint that fits is always continued exactly);
     ``overwrite`` (allow a fresh run to replace an existing checkpoint); ``seed``;
-    ``deterministic``; ``explode_factor`` (stop when a batch's loss exceeds this × ln C).
+    ``deterministic``. A batch whose loss exceeds 10 × ln C stops the run
+    (:data:`course_lib.train.sums.EXPLODE_FACTOR`).
 
     Display: ``progress`` (a tqdm bar per epoch), ``log_every`` (steps between bar updates and
     divergence checks; each costs one device synchronisation); ``val_every_steps`` (also score
@@ -76,13 +75,6 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "plateau"
-    plateau_patience: int = 2
-    plateau_factor: float = 0.1
-    plateau_threshold: float = 1e-3
-    max_lr_drops: int = 3
-    step_epochs: int = 30
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
     grad_clip: float | None = None
     crop_size: int | None = None
     augment: str = "crop_flip"
@@ -90,7 +82,6 @@ class TrainConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     data_on_device: str | bool = "auto"
-    val_batch_size: int | None = None
     device: str | None = None
     precision: str = "auto"
     channels_last: bool = True
@@ -104,7 +95,6 @@ class TrainConfig:
     overwrite: bool = False
     seed: int = 0
     deterministic: bool = False
-    explode_factor: float = 10.0
     progress: bool = True
     log_every: int = 10
 
@@ -112,7 +102,7 @@ class TrainConfig:
         def bad(field: str, why: str):
             raise CourseValueError(f"TrainConfig.{field}={getattr(self, field)!r}: {why}")
 
-        for field in ("epochs", "batch_size", "log_every", "step_epochs"):
+        for field in ("epochs", "batch_size", "log_every"):
             if not (isinstance(getattr(self, field), int) and getattr(self, field) >= 1):
                 bad(field, "must be a positive integer")
         if not self.lr > 0:
@@ -131,14 +121,9 @@ class TrainConfig:
             bad("precision", f"use one of {PRECISION_NAMES}")
         if self.resume_mismatch not in RESUME_MISMATCH:
             bad("resume_mismatch", f"use one of {RESUME_MISMATCH}")
-        if not 0 <= self.label_smoothing < 1:
-            bad("label_smoothing", "must be in [0, 1)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             bad("grad_clip", "must be positive or None")
-        if self.warmup_epochs < 0:
-            bad("warmup_epochs", "must be >= 0")
-        for field in ("micro_batch", "checkpoint_every_steps", "val_every_steps", "crop_size",
-                      "val_batch_size"):
+        for field in ("micro_batch", "checkpoint_every_steps", "val_every_steps", "crop_size"):
             value = getattr(self, field)
             if value is not None and not (isinstance(value, int) and value >= 1):
                 bad(field, "must be a positive integer or None")

@@ -1,11 +1,10 @@
 """``fit``: the training loop every notebook and the ``train`` command use.
 
-It knows nothing about datasets: ``train_data`` and ``val_data`` are arrays or a loader of
-uint8 batches (:mod:`.run_data` sets them up; a loader of yours must shard itself under
-torchrun). This module is the loop itself; what it calls lives next to it: the data
-(:mod:`.run_data`), one optimiser step (:mod:`.step`), the epoch's sums and the divergence watch
-(:mod:`.sums`), the resume policy (:mod:`.resume`), checkpoints (:mod:`.checkpoint`), the
-schedule (:mod:`.schedule`) and the ranks (:mod:`.distributed`).
+It knows nothing about datasets: ``train_data`` and ``val_data`` are uint8 arrays. This module
+is the loop itself; what it calls lives next to it: the data (:mod:`.run_data`), one optimiser
+step (:mod:`.step`), the epoch's sums and the divergence watch (:mod:`.sums`), the resume policy
+(:mod:`.resume`), checkpoints (:mod:`.checkpoint`), the schedule (:mod:`.schedule`) and the
+ranks (:mod:`.distributed`).
 
 Per epoch: a tqdm bar (loss, accuracy, images/s) in a terminal or a notebook (when stderr is a
 file, no bar: :func:`course_lib.progress.live_progress`), then validation (centre crops, through
@@ -60,9 +59,9 @@ from .config import TrainConfig
 from .distributed import Dist, setup
 from .resume import checkpoint_to_resume, resume_decision
 from .run_data import set_up_data
-from .schedule import LRSchedule, make_optimizer
+from .schedule import PLATEAU_FACTOR, LRSchedule, make_optimizer
 from .step import make_train_step
-from .sums import EpochSums, TrainingDiverged, Watch, check_divergence
+from .sums import EXPLODE_FACTOR, EpochSums, TrainingDiverged, Watch, check_divergence
 from .throughput import achieved_tflops, peak_tflops, training_flops_per_image
 
 __all__ = ["HISTORY_COLUMNS", "STEP_COLUMNS", "TrainingDiverged", "fit"]
@@ -275,7 +274,7 @@ class _Run:
         sums.loss += batch_loss
         sums.correct += batch_correct
         sums.images += n
-        limit = self.config.explode_factor * max(math.log(self.step.num_classes or 2), 1.0)
+        limit = EXPLODE_FACTOR * max(math.log(self.step.num_classes or 2), 1.0)
         watch.see(batch_loss / max(n, 1), limit, self.global_step)
         self.global_step += 1
         self.step_in_epoch += 1
@@ -328,7 +327,7 @@ class _Run:
         watched = row["val_top1_error"] if self.data.val is not None else row["train_top1_error"]
         if self.schedule.epoch_end(watched):
             self.say(f"epoch {self.epoch + 1}: the error stopped improving; learning rate ÷"
-                     f"{1 / self.config.plateau_factor:g} → {self.schedule.lr_at(self.global_step):.3g}")
+                     f"{1 / PLATEAU_FACTOR:g} → {self.schedule.lr_at(self.global_step):.3g}")
         self.rows.append(row)
         self.epoch += 1
         self.step_in_epoch = 0

@@ -14,8 +14,8 @@ Rules:
 * ``"same"``: changes the weights, so it must equal the checkpoint's;
 * ``"free"``: changes where, how fast or what is shown, not what is computed (another device or
   memory layout may round differently, as any rerun there would), so it may differ;
-* ``"under cosine/onecycle"``, ``"under plateau"``, ``"under step"``: must equal only when the
-  (equal) schedule is one of those, the only ones it acts in;
+* ``"under cosine/onecycle"``: must equal only when the (equal) schedule is one of those, the
+  only ones it acts in;
 * ``"as used"``: compared as resolved on each machine (``crop_size=None`` is 7/8 of the image
   side; ``precision="auto"`` is what it picked), so a value that resolves the same is accepted.
 
@@ -33,7 +33,7 @@ import torch
 from .checkpoint import LAST, CheckpointError
 
 SAME, FREE, AS_USED = "same", "free", "as used"
-ANNEALED, PLATEAU, STEP = "under cosine/onecycle", "under plateau", "under step"
+ANNEALED = "under cosine/onecycle"
 
 # field -> (rule, why): the whole policy in one place
 RESUME_RULES: dict[str, tuple[str, str]] = {
@@ -45,13 +45,6 @@ RESUME_RULES: dict[str, tuple[str, str]] = {
     "momentum": (SAME, "the update rule (SGD's momentum, AdamW's beta1)"),
     "weight_decay": (SAME, "the update rule"),
     "schedule": (SAME, "the learning rate of every later step"),
-    "plateau_patience": (PLATEAU, "when the plateau rule divides the rate"),
-    "plateau_factor": (PLATEAU, "by how much the plateau rule divides the rate"),
-    "plateau_threshold": (PLATEAU, "what counts as an improvement for the plateau rule"),
-    "max_lr_drops": (PLATEAU, "how often the plateau rule may divide the rate"),
-    "step_epochs": (STEP, "when the step schedule divides the rate"),
-    "warmup_epochs": (SAME, "the learning rate of the first steps"),
-    "label_smoothing": (SAME, "the loss"),
     "grad_clip": (SAME, "the gradient"),
     "crop_size": (AS_USED, "the images the network sees"),
     "augment": (SAME, "the images the network sees"),
@@ -59,7 +52,6 @@ RESUME_RULES: dict[str, tuple[str, str]] = {
     "mean": (SAME, "the normalised inputs"),
     "std": (SAME, "the normalised inputs"),
     "data_on_device": (FREE, "where the images are kept, not which"),
-    "val_batch_size": (FREE, "validation batching: each image is scored alone"),
     "device": (FREE, "the same computation on another device"),
     "precision": (AS_USED, "the arithmetic of every step"),
     "channels_last": (FREE, "memory layout"),
@@ -75,7 +67,6 @@ RESUME_RULES: dict[str, tuple[str, str]] = {
     "seed": (SAME, "the order of every epoch's images (and, in the train command, the SynthNet "
                    "images themselves)"),
     "deterministic": (FREE, "bitwise repeatability on GPUs, not the recipe"),
-    "explode_factor": (FREE, "only when a diverging run is stopped"),
     "progress": (FREE, "display"),
     "log_every": (FREE, "display and how often divergence is checked"),
 }
@@ -135,11 +126,6 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _applies(rule: str, schedule: str) -> bool:
-    return {SAME: True, FREE: False, AS_USED: True, ANNEALED: schedule in ("cosine", "onecycle"),
-            PLATEAU: schedule == "plateau", STEP: schedule == "step"}[rule]
-
-
 def resume_mismatches(saved: dict, ours: dict) -> list[str]:
     """Every reason the checkpoint's run record ``saved`` cannot be continued exactly by the run
     ``ours`` (empty: it can), each ``"<field> <checkpoint's value> in the checkpoint, <this
@@ -148,8 +134,8 @@ def resume_mismatches(saved: dict, ours: dict) -> list[str]:
     Both records: ``{"config": TrainConfig.as_dict(), "resolved": {"crop_size": int,
     "precision": str}, "data": {"train_images": int | None, "steps_per_epoch": int,
     "fingerprint": str | None}}``. A checkpoint without ``resolved`` (an older course_lib) is
-    compared on the config values as asked; data entries missing on either side (a loader
-    without labels, an older file) are not compared, except batches per epoch.
+    compared on the config values as asked; data entries missing on either side (an older
+    file) are not compared, except batches per epoch.
     """
     config, data = saved.get("config"), saved.get("data")
     if not isinstance(config, dict) or not isinstance(data, dict):
@@ -158,10 +144,12 @@ def resume_mismatches(saved: dict, ours: dict) -> list[str]:
     resolved = saved.get("resolved") if isinstance(saved.get("resolved"), dict) else {}
     mine, out = ours["config"], []
     schedule = mine["schedule"]
-    same_schedule = _same(config.get("schedule", MISSING), schedule)
+    # the length matters under the same annealed schedule (another one is reported as itself)
+    annealed = schedule in ("cosine", "onecycle") and _same(config.get("schedule", MISSING),
+                                                             schedule)
     for field, (rule, _why) in RESUME_RULES.items():
-        if not _applies(rule, schedule) or (rule in (ANNEALED, PLATEAU, STEP) and not same_schedule):
-            continue  # another schedule is reported once, as itself
+        if rule == FREE or (rule == ANNEALED and not annealed):
+            continue
         theirs, now = config.get(field, MISSING), mine[field]
         if rule == AS_USED and field in resolved:
             theirs, now = resolved[field], ours["resolved"][field]

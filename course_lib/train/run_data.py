@@ -1,13 +1,12 @@
 """What one call to ``fit`` reads: its training and validation data, set up once.
 
-``fit`` knows nothing about datasets. ``train_data`` / ``val_data`` are either arrays
-(``(images, labels)`` or anything with ``.images`` and ``.labels``: ``images (N, 3, S, S) uint8``,
-numpy, memmap or tensor, ``labels (N,) int``), read here with
+``fit`` knows nothing about datasets. ``train_data`` / ``val_data`` are arrays (``(images,
+labels)`` or anything with ``.images`` and ``.labels``: ``images (N, 3, S, S) uint8``, numpy,
+memmap or tensor, ``labels (N,) int``), read here with
 :class:`~course_lib.datasets.loader.UInt8Loader` (sharded across ranks under torchrun, copied whole
-to a CUDA device when asked or when they fit easily), or any iterable of
-``(images uint8 (B, 3, S, S), labels (B,))`` batches with a length, used as it is.
+to a CUDA device when asked or when they fit easily).
 
-**Each image once per epoch under torchrun.** With array data, step ``t`` of an epoch feeds the
+**Each image once per epoch under torchrun.** Step ``t`` of an epoch feeds the
 ranks the global batch ``order[t·B : (t+1)·B]`` split round-robin, exactly the batches one
 process would take with the same global batch ``B``; the last, short batch is split too (a rank
 left without an image runs an empty batch so the gradient all-reduce still meets), and each
@@ -17,7 +16,6 @@ is the mean over the global batch, as in one process.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,15 +32,20 @@ from .distributed import Dist
 from .resume import data_fingerprint
 
 
-def _arrays(data):
-    """``(images, labels)`` if ``data`` is array-like data, else None (a loader)."""
-    if isinstance(data, UInt8Loader):
-        return None
+def _arrays(data, what: str) -> tuple:
+    """``(images, labels)`` of ``data`` (a pair, or anything with ``.images`` and ``.labels``),
+    the images checked to be uint8; anything else raises naming ``what``."""
     if isinstance(data, tuple) and len(data) == 2:
-        return data
-    if hasattr(data, "images") and hasattr(data, "labels"):
-        return data.images, data.labels
-    return None
+        images, labels = data
+    elif hasattr(data, "images") and hasattr(data, "labels"):
+        images, labels = data.images, data.labels
+    else:
+        raise CourseValueError(f"{what}: expected (images, labels) arrays or a split with "
+                               f".images and .labels, got {type(data).__name__}")
+    if getattr(images, "dtype", None) not in (np.uint8, torch.uint8):
+        raise CourseValueError(f"{what}: images must be uint8 (N, 3, S, S), got dtype "
+                               f"{getattr(images, 'dtype', type(images).__name__)}")
+    return images, labels
 
 
 def _on_device(images, device: torch.device, setting) -> object:
@@ -58,37 +61,27 @@ def _on_device(images, device: torch.device, setting) -> object:
     return tensor.to(device)
 
 
-def _loader(data, batch_size: int, train: bool, config: TrainConfig, dist: Dist,
-            device: torch.device):
-    arrays = _arrays(data)
-    if arrays is None:
-        if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
-            raise CourseValueError(f"expected (images, labels) arrays or a loader of batches, "
-                                   f"got {type(data).__name__}")
-        return data
+def _loader(arrays: tuple, batch_size: int, train: bool, config: TrainConfig, dist: Dist,
+            device: torch.device) -> UInt8Loader:
     images, labels = arrays
-    if getattr(images, "dtype", None) not in (np.uint8, torch.uint8):
-        raise CourseValueError(f"images must be uint8 (N, 3, S, S), got dtype "
-                               f"{getattr(images, 'dtype', type(images).__name__)}")
     images = _on_device(images, device, config.data_on_device)
     return UInt8Loader(images, labels, batch_size, shuffle=train, seed=config.seed,
-                       rank=dist.rank, world_size=dist.world_size, drop_last=False, device=device)
+                       rank=dist.rank, world_size=dist.world_size, device=device)
 
 
 @dataclass
 class RunData:
     """The loaders of one run and what a checkpoint records about them.
 
-    ``arrays``: the training ``(images, labels)`` when given as arrays (else None: a loader of
-    the caller's); ``size``: training images (None when a loader does not say);
-    ``fingerprint``: :func:`~course_lib.train.resume.data_fingerprint` of array data."""
+    ``arrays``: the training ``(images, labels)``; ``size``: training images;
+    ``fingerprint``: their :func:`~course_lib.train.resume.data_fingerprint`."""
 
-    train: object
-    val: object | None
-    arrays: tuple | None
-    size: int | None
+    train: UInt8Loader
+    val: UInt8Loader | None
+    arrays: tuple
+    size: int
     steps_per_epoch: int
-    fingerprint: str | None
+    fingerprint: str
     device: torch.device
     distributed: bool
 
@@ -99,32 +92,22 @@ class RunData:
 
     def default_crop(self) -> int:
         """224/256 of the stored side, the paper's ratio (when a config names no crop)."""
-        side = int(self.arrays[0].shape[-1]) if self.arrays is not None else \
-            int(next(iter(self.train))[0].shape[-1])
-        return default_crop_size(side)
+        return default_crop_size(int(self.arrays[0].shape[-1]))
 
     def pca(self, sigma: float, seed: int) -> PCAColor:
-        """PCA colour fitted on up to 2,048 training images (16 batches of a loader)."""
-        if self.arrays is not None:
-            images = self.arrays[0]
-            n = len(images)
-            pick = np.sort(np.random.default_rng(seed).choice(n, min(n, 2048), replace=False))
-            sample = images[pick]
-        else:
-            sample = (b[0] for b in itertools.islice(iter(self.train), 16))
-        return PCAColor.fit(sample, sigma=sigma)
+        """PCA colour fitted on up to 2,048 training images."""
+        images = self.arrays[0]
+        n = len(images)
+        pick = np.sort(np.random.default_rng(seed).choice(n, min(n, 2048), replace=False))
+        return PCAColor.fit(images[pick], sigma=sigma)
 
-    def loss_scale(self, n: int, step_in_epoch: int, batch_size: int,
-                   dist: Dist) -> float | torch.Tensor:
+    def loss_scale(self, n: int, step_in_epoch: int, batch_size: int, dist: Dist) -> float:
         """What this rank's summed loss of ``n`` images is multiplied by: ``world_size / images
         in the global batch`` (DDP averages the gradients over the ranks), ``1 / n`` alone."""
         if not dist.enabled:
             return 1.0 / max(n, 1)
-        if self.arrays is not None:  # step t's global batch is order[t·B : (t+1)·B]
-            return dist.world_size / min(batch_size, self.size - step_in_epoch * batch_size)
-        # a loader that shards itself: count over the ranks (torch.full: no host-device sync)
-        total = dist.all_reduce(torch.full((), float(n), device=self.device))
-        return dist.world_size / total.clamp_min(1.0)
+        # step t's global batch is order[t·B : (t+1)·B]
+        return dist.world_size / min(batch_size, self.size - step_in_epoch * batch_size)
 
     def validate(self, model, crop_size: int, precision, config: TrainConfig) -> dict:
         """Centre-crop validation, every image once across ranks: ``val_loss``,
@@ -133,7 +116,7 @@ class RunData:
         if self.val is None:
             return out
         batches = self.val
-        if self.distributed and isinstance(batches, UInt8Loader):
+        if self.distributed:
             batches = with_indices(batches, batches.indices())
         preds = predict(model, batches, mode="center", crop_size=crop_size, device=self.device,
                         precision=precision, normalize=(config.mean, config.std),
@@ -145,22 +128,17 @@ class RunData:
         return out
 
     def batches(self, epoch: int, start: int) -> Iterator:
-        """The epoch's training batches from step ``start`` on. An array loader starts there
-        without reading the batches before it; a caller's loader is read and skipped. Under
-        torchrun a rank whose shard ran out one step early gets an empty batch, so that every
-        rank meets the gradient all-reduce."""
+        """The epoch's training batches from step ``start`` on, without reading the batches
+        before it. Under torchrun a rank whose shard ran out one step early gets an empty batch,
+        so that every rank meets the gradient all-reduce."""
         loader = self.train
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(epoch)
-        if isinstance(loader, UInt8Loader):
-            it = loader.batches(start)
-        else:
-            it = itertools.islice(iter(loader), start, None)
+        loader.set_epoch(epoch)
+        it = loader.batches(start)
         empty = None
         for _ in range(start, self.steps_per_epoch):
             batch = next(it, None)
             if batch is None:
-                if not (self.distributed and self.arrays is not None):
+                if not self.distributed:
                     return
                 if empty is None:
                     shape = tuple(loader.images.shape[1:])
@@ -173,19 +151,13 @@ class RunData:
 def set_up_data(train_data, val_data, config: TrainConfig, dist: Dist,
                 device: torch.device) -> RunData:
     """Loaders for ``train_data`` and ``val_data`` (None: no validation), checked."""
-    train = _loader(train_data, config.batch_size // dist.world_size, True, config, dist, device)
-    val = None if val_data is None else _loader(
-        val_data, config.val_batch_size or config.batch_size // dist.world_size, False, config,
-        dist, device)
-    arrays = _arrays(train_data)
-    if arrays is not None:
-        size, fingerprint = len(arrays[1]), data_fingerprint(*arrays)
-        steps = math.ceil(size / config.batch_size)
-    else:
-        if not hasattr(train, "__len__"):
-            raise CourseValueError("train_data: a loader must have a length (batches per epoch)")
-        labels = getattr(train, "labels", None)
-        size, fingerprint, steps = (None if labels is None else len(labels)), None, len(train)
-    if steps < 1:
+    arrays = _arrays(train_data, "train_data")
+    size = len(arrays[1])
+    if size < 1:
         raise CourseValueError("train_data holds no images")
-    return RunData(train, val, arrays, size, steps, fingerprint, device, dist.enabled)
+    batch = config.batch_size // dist.world_size
+    train = _loader(arrays, batch, True, config, dist, device)
+    val = None if val_data is None else _loader(_arrays(val_data, "val_data"), batch, False,
+                                                config, dist, device)
+    return RunData(train, val, arrays, size, math.ceil(size / config.batch_size),
+                   data_fingerprint(*arrays), device, dist.enabled)

@@ -9,9 +9,9 @@ paper writes ``v ← 0.9·v − 0.0005·ε·w − ε·g``, ``w ← w + v``. The 
 a learning-rate change, where PyTorch applies the new rate to the whole velocity.
 
 **Schedule.** :class:`LRSchedule` gives the learning rate for every optimiser step: a shape over
-the run (constant, cosine, one-cycle or step), times a linear warm-up, times the plateau factor
-(the paper's "divide by 10 when the validation error stops improving", decided at the end of each
-epoch by :meth:`LRSchedule.epoch_end`). Its whole state is a few numbers, saved in checkpoints.
+the run (constant, cosine or one-cycle) times the plateau factor (the paper's "divide by 10 when
+the validation error stops improving", decided at the end of each epoch by
+:meth:`LRSchedule.epoch_end`). Its whole state is a few numbers, saved in checkpoints.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ import torch
 
 from ..errors import CourseValueError
 from .config import TrainConfig
+
+# the paper's plateau rule (Sec. 5; FACTS.md §4.3): ÷10 after PLATEAU_PATIENCE epochs without the
+# error improving by PLATEAU_THRESHOLD, at most MAX_LR_DROPS times ("reduced three times")
+PLATEAU_FACTOR = 0.1
+PLATEAU_PATIENCE = 2
+PLATEAU_THRESHOLD = 1e-3
+MAX_LR_DROPS = 3
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig,
@@ -41,17 +48,14 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig,
 
 
 class LRSchedule:
-    """Learning rate per step: ``lr · shape(step) · warm-up(step) · plateau scale``.
+    """Learning rate per step: ``lr · shape(step) · plateau scale``.
 
     ``steps_per_epoch``: optimiser steps in one epoch. Shapes (``config.schedule``):
 
     * ``"plateau"``, ``"constant"``: 1 (the plateau rule acts only under ``"plateau"``);
     * ``"cosine"``: ``½(1 + cos(π t/T))`` over the whole run (T = epochs × steps_per_epoch);
     * ``"onecycle"``: a cosine rise from 1/25 to 1 over the first 30 % of the run, then a cosine
-      fall to 1/10⁴ (the shape of ``torch.optim.lr_scheduler.OneCycleLR``);
-    * ``"step"``: ÷10 every ``config.step_epochs`` epochs (torchvision's AlexNet recipe uses 30).
-
-    Warm-up (``config.warmup_epochs`` > 0) multiplies by ``(t + 1) / warm-up steps`` until then.
+      fall to 1/10⁴ (the shape of ``torch.optim.lr_scheduler.OneCycleLR``).
     """
 
     def __init__(self, config: TrainConfig, steps_per_epoch: int):
@@ -60,7 +64,6 @@ class LRSchedule:
         self.config = config
         self.steps_per_epoch = int(steps_per_epoch)
         self.total_steps = config.epochs * self.steps_per_epoch
-        self.warmup_steps = int(round(config.warmup_epochs * self.steps_per_epoch))
         self.scale = 1.0  # plateau factor so far
         self.best = math.inf
         self.bad_epochs = 0
@@ -76,25 +79,22 @@ class LRSchedule:
             if t < rise:
                 return 1 / 25 + (1 - 1 / 25) * 0.5 * (1 - math.cos(math.pi * t / rise))
             return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * (t - rise) / (1 - rise)))
-        if kind == "step":
-            return 0.1 ** (step // (self.config.step_epochs * self.steps_per_epoch))
         return 1.0
 
     def lr_at(self, step: int) -> float:
         """The learning rate for optimiser step ``step`` (0-based, counted over the whole run)."""
-        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
-        return self.config.lr * self.shape(step) * warm * self.scale
+        return self.config.lr * self.shape(step) * self.scale
 
     def epoch_end(self, error: float) -> bool:
         """Feed the epoch's validation error; True when the plateau rule just cut the rate."""
         if self.config.schedule != "plateau" or not math.isfinite(error):
             return False
-        if error < self.best - self.config.plateau_threshold:
+        if error < self.best - PLATEAU_THRESHOLD:
             self.best, self.bad_epochs = error, 0
             return False
         self.bad_epochs += 1
-        if self.bad_epochs >= self.config.plateau_patience and self.drops < self.config.max_lr_drops:
-            self.scale *= self.config.plateau_factor
+        if self.bad_epochs >= PLATEAU_PATIENCE and self.drops < MAX_LR_DROPS:
+            self.scale *= PLATEAU_FACTOR
             self.drops += 1
             self.bad_epochs = 0
             return True

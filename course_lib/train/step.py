@@ -101,8 +101,7 @@ class TrainStep:
             with sync:
                 with autocast(self.device, self.autocast_dtype):
                     logits = self.net(x)
-                loss = F.cross_entropy(logits.float(), y, reduction="sum",
-                                       label_smoothing=self.config.label_smoothing)
+                loss = F.cross_entropy(logits.float(), y, reduction="sum")
                 self.scaler.scale(loss * scale).backward()
             self.num_classes = logits.shape[-1]
             loss_sum += loss.detach()

@@ -17,6 +17,9 @@ import torch
 from ..errors import CourseError
 from .distributed import Dist
 
+# a batch whose mean loss exceeds EXPLODE_FACTOR × ln C (C classes; chance is ln C) stops the run
+EXPLODE_FACTOR = 10.0
+
 
 class TrainingDiverged(CourseError, RuntimeError):
     """The loss became NaN/inf or exploded; the message names the step and a lower rate."""
@@ -40,14 +43,12 @@ class EpochSums:
         rank 0 only, so that the end-of-epoch all-reduce counts them once whatever the number
         of ranks."""
         partial = partial or {}
-        carry = is_main
+        counted = partial if is_main else {}
         acc = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
         return cls(
-            loss=torch.full((), float(partial.get("loss", 0.0)) if carry else 0.0,
-                            dtype=acc, device=device),
-            correct=torch.full((), int(partial.get("correct", 0)) if carry else 0,
-                               dtype=torch.int64, device=device),
-            images=int(partial.get("images", 0)) if carry else 0,
+            loss=torch.full((), float(counted.get("loss", 0.0)), dtype=acc, device=device),
+            correct=torch.full((), int(counted.get("correct", 0)), dtype=torch.int64, device=device),
+            images=int(counted.get("images", 0)),
             wait=float(partial.get("wait", 0.0)),
             start=time.perf_counter() - float(partial.get("seconds", 0.0)))
 
@@ -101,5 +102,5 @@ def check_divergence(watch: Watch, dist: Dist, steps_per_epoch: int, lr: float,
             if checkpoint else "")
     raise TrainingDiverged(
         f"the training loss became {value:.4g} at {where} with learning rate {lr:.3g}: the run "
-        f"diverged. Try a lower learning rate, e.g. lr={lr / 10:.3g} (or warm-up / gradient "
-        f"clipping){kept}")
+        f"diverged. Try a lower learning rate, e.g. lr={lr / 10:.3g} (or gradient clipping, "
+        f"grad_clip){kept}")
