@@ -79,4 +79,3 @@ def results_2012() -> pd.DataFrame:
     df = _read("ilsvrc2012_results.csv")
     df.insert(2, "top5_error_pct", df["error"] * 100)
     return df.sort_values(["team_rank", "error"], kind="stable").reset_index(drop=True)
-

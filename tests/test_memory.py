@@ -90,4 +90,3 @@ def test_release_freed_memory_hands_fragmented_heap_pages_back(full):
     after = _rss_bytes()
     assert before - after > 100 * 2**20, (before, after)
     assert len(keep) == 60
-
